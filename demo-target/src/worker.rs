@@ -1,0 +1,205 @@
+//! Worker process mode (`demo-target --worker`, hidden): the process that
+//! does the actual "inference". It listens on an ephemeral 127.0.0.1 port,
+//! announces that port on stdout for the frontend, and burns real CPU per
+//! request. Like an MMS/TorchServe Python worker it runs one inference at a
+//! time; concurrency comes from having several workers.
+//!
+//! Lifetime: the frontend holds the write end of our stdin. When the
+//! frontend exits for any reason (even SIGKILL) the pipe closes, our stdin
+//! reads EOF, and we exit — so workers never outlive their frontend.
+
+use crate::http::{Request, Response};
+use crate::json;
+use crate::server;
+use std::hint::black_box;
+use std::io::{self, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Prefix of the single stdout line a worker prints: `<prefix><port>`.
+pub const PORT_LINE_PREFIX: &str = "demo-target-worker-port ";
+/// Header through which the frontend passes the current CPU work per request.
+pub const WORK_MS_HEADER: &str = "X-Demo-Work-Ms";
+
+/// Options of a worker process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerOpts {
+    /// CPU work per request when the frontend does not say otherwise.
+    pub work_ms: u64,
+    pub models: Vec<String>,
+}
+
+/// Runs a worker process until its stdin closes.
+pub fn run(opts: WorkerOpts) -> io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+
+    thread::Builder::new().name("stdin-watch".into()).spawn(|| {
+        let mut stdin = io::stdin().lock();
+        let mut buf = [0u8; 256];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => std::process::exit(0),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => std::process::exit(0),
+            }
+        }
+    })?;
+
+    let mut out = io::stdout().lock();
+    writeln!(out, "{PORT_LINE_PREFIX}{port}")?;
+    out.flush()?;
+    drop(out);
+
+    let worker = Arc::new(Worker { opts, model_lock: Mutex::new(()) });
+    let handler = move |req: &Request| worker.handle(req);
+    // No idle timeout: the frontend keeps pooled connections open and
+    // relies on them staying usable while this worker lives.
+    server::serve(listener, Arc::new(handler), None);
+    Ok(())
+}
+
+struct Worker {
+    opts: WorkerOpts,
+    /// One inference at a time per worker, like a single-threaded model runtime.
+    model_lock: Mutex<()>,
+}
+
+impl Worker {
+    fn handle(&self, req: &Request) -> Response {
+        if req.path == "/ping" {
+            return Response::json(200, r#"{"status": "Healthy"}"#);
+        }
+        let Some(rest) = req.path.strip_prefix("/predictions/") else {
+            return Response::json(404, json::error(404, "ResourceNotFoundException", "Unknown worker path"));
+        };
+        let mut parts = rest.split('/');
+        let model = crate::http::percent_decode(parts.next().unwrap_or_default());
+        let version = parts.next().map(crate::http::percent_decode);
+        if !self.opts.models.contains(&model) {
+            return Response::json(
+                404,
+                json::error(404, "ModelNotFoundException", &format!("Model not found: {model}")),
+            );
+        }
+        let work_ms = req.header(WORK_MS_HEADER).and_then(|v| v.parse().ok()).unwrap_or(self.opts.work_ms);
+
+        let (scores, rounds) = {
+            let _busy = self.model_lock.lock().unwrap_or_else(|e| e.into_inner());
+            infer(&req.body, Duration::from_millis(work_ms))
+        };
+        let result = json::array(scores.iter().map(|(class, p)| {
+            json::Object::new().str("class", &format!("class_{class}")).raw("probability", format!("{p:.6}")).build()
+        }));
+        let mut body = json::Object::new().str("model", &model);
+        if let Some(v) = version {
+            body = body.str("version", &v);
+        }
+        let body = body
+            .num("worker_pid", std::process::id())
+            .raw("result", result)
+            .num("work_ms", work_ms)
+            .num("rounds", rounds)
+            .build();
+        Response::json(200, body)
+    }
+}
+
+/// The fake model: hashes and mixes the input over and over until `work`
+/// wall time has passed (and at least one full pass over the input is
+/// done), then turns the final state into five (class, probability) pairs,
+/// most likely first. Returns those and the number of mixing rounds.
+pub fn infer(input: &[u8], work: Duration) -> (Vec<(u64, f64)>, u64) {
+    const SEED: &[u8] = b"demo-target empty input";
+    const BLOCK: usize = 1024;
+    let data = if input.is_empty() { SEED } else { input };
+    let start = Instant::now();
+    let mut s: [u64; 4] = [0xcbf2_9ce4_8422_2325, 0x9e37_79b9_7f4a_7c15, 0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344];
+    let mut offset = 0;
+    let mut full_pass = false;
+    let mut rounds = 0u64;
+    loop {
+        // FNV-1a over one block of the input...
+        let end = (offset + BLOCK).min(data.len());
+        for &b in &data[offset..end] {
+            s[0] = (s[0] ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        if end == data.len() {
+            offset = 0;
+            full_pass = true;
+        } else {
+            offset = end;
+        }
+        // ...then a few rounds of xorshift/multiply mixing across the state.
+        for i in 0..64 {
+            let a = s[i % 4];
+            let b = s[(i + 1) % 4];
+            s[(i + 2) % 4] ^= a.rotate_left(23).wrapping_add(b).wrapping_mul(0xff51_afd7_ed55_8ccd);
+            s[i % 4] = a ^ (a >> 29);
+        }
+        s = black_box(s);
+        rounds += 1;
+        if full_pass && start.elapsed() >= work {
+            break;
+        }
+    }
+    // Five classes out of 1000 with scores that sum to 1.
+    let mut raw: Vec<(u64, f64)> = (0..5)
+        .map(|i| {
+            let h = s[i % 4].rotate_left(13 * i as u32) ^ s[(i + 1) % 4];
+            (h % 1000, (h >> 11) as f64 / (1u64 << 53) as f64 + 0.01)
+        })
+        .collect();
+    let total: f64 = raw.iter().map(|(_, w)| w).sum();
+    for (_, w) in &mut raw {
+        *w /= total;
+    }
+    raw.sort_by(|a, b| b.1.total_cmp(&a.1));
+    (raw, rounds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infer_burns_at_least_the_requested_time() {
+        let t = Instant::now();
+        let (scores, rounds) = infer(b"hello", Duration::from_millis(20));
+        assert!(t.elapsed() >= Duration::from_millis(20));
+        assert!(rounds > 1);
+        assert_eq!(scores.len(), 5);
+        let sum: f64 = scores.iter().map(|s| s.1).sum();
+        assert!((sum - 1.0).abs() < 1e-9);
+        assert!(scores.windows(2).all(|w| w[0].1 >= w[1].1));
+    }
+
+    #[test]
+    fn zero_work_still_reads_the_whole_input() {
+        let big = vec![7u8; 10_000];
+        let (_, rounds) = infer(&big, Duration::ZERO);
+        assert_eq!(rounds, 10); // ten 1 KiB blocks, then stop
+    }
+
+    #[test]
+    fn worker_rejects_unknown_models() {
+        let w =
+            Worker { opts: WorkerOpts { work_ms: 0, models: vec!["squeezenet".into()] }, model_lock: Mutex::new(()) };
+        let req = |path: &str| Request {
+            method: "POST".into(),
+            path: path.into(),
+            query: String::new(),
+            version: crate::http::Version::Http11,
+            headers: vec![],
+            body: b"x".to_vec(),
+        };
+        assert_eq!(w.handle(&req("/predictions/nope")).status, 404);
+        let ok = w.handle(&req("/predictions/squeezenet/2.0"));
+        assert_eq!(ok.status, 200);
+        let body = String::from_utf8(ok.body).unwrap();
+        assert!(body.contains(r#""model":"squeezenet","version":"2.0","worker_pid":"#), "{body}");
+    }
+}

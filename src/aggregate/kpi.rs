@@ -1,0 +1,197 @@
+//! One label's key performance indicators over a span of time (one second, or the whole test so far),
+//! named as Taurus names them: hits, succ, fail, avg-rt, avg-lt, avg-ct, stdev-rt, percentiles, rc codes, bytes.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use crate::engine::sample::Sample;
+
+/// Highest response time the histograms record (one hour, in microseconds); slower samples are clamped.
+const MAX_TRACKED_US: u64 = 3_600_000_000;
+
+/// Aggregated figures for one label over one window. All times are kept in microseconds and
+/// reported in seconds, as Taurus reports them.
+#[derive(Clone, Debug)]
+pub struct KpiSet {
+    /// Samples recorded.
+    pub hits: u64,
+    /// Samples that succeeded (HTTP status below 400 and no error).
+    pub succ: u64,
+    /// Samples that failed.
+    pub fail: u64,
+    /// Sum of response times, µs.
+    pub sum_rt_us: u64,
+    /// Sum of squared response times, µs² (as f64: it overflows u64 quickly).
+    pub sum_sq_rt_us: f64,
+    /// Sum of latencies (time to first byte), µs.
+    pub sum_lt_us: u64,
+    /// Sum of connect times, µs.
+    pub sum_ct_us: u64,
+    /// Response bytes received (headers and body).
+    pub bytes: u64,
+    /// Highest number of active virtual users seen in the window.
+    pub concurrency: u64,
+    /// Response codes: the HTTP status as text (`"200"`), or the error kind for requests that got no response.
+    pub rc: BTreeMap<String, u64>,
+    /// Error messages with their counts.
+    pub errors: BTreeMap<String, u64>,
+    /// Response times, µs, 3 significant digits.
+    pub hist: Histogram<u64>,
+}
+
+impl Default for KpiSet {
+    fn default() -> Self {
+        Self {
+            hits: 0,
+            succ: 0,
+            fail: 0,
+            sum_rt_us: 0,
+            sum_sq_rt_us: 0.0,
+            sum_lt_us: 0,
+            sum_ct_us: 0,
+            bytes: 0,
+            concurrency: 0,
+            rc: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            hist: Histogram::new_with_bounds(1, MAX_TRACKED_US, 3).expect("static histogram bounds are valid"),
+        }
+    }
+}
+
+impl KpiSet {
+    /// Adds one sample.
+    pub fn record(&mut self, sample: &Sample) {
+        self.hits += 1;
+        if sample.is_success() {
+            self.succ += 1;
+        } else {
+            self.fail += 1;
+        }
+        let rt = sample.elapsed_us;
+        self.sum_rt_us += rt;
+        self.sum_sq_rt_us += (rt as f64) * (rt as f64);
+        self.sum_lt_us += sample.ttfb_us;
+        self.sum_ct_us += sample.connect_us;
+        self.bytes += sample.bytes;
+        self.hist.saturating_record(rt.clamp(1, MAX_TRACKED_US));
+        *self.rc.entry(sample.rc()).or_default() += 1;
+        if let Some(message) = &sample.error {
+            *self.errors.entry(message.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Folds another set into this one (used for the overall label and for cumulative totals).
+    pub fn merge(&mut self, other: &KpiSet) {
+        self.hits += other.hits;
+        self.succ += other.succ;
+        self.fail += other.fail;
+        self.sum_rt_us += other.sum_rt_us;
+        self.sum_sq_rt_us += other.sum_sq_rt_us;
+        self.sum_lt_us += other.sum_lt_us;
+        self.sum_ct_us += other.sum_ct_us;
+        self.bytes += other.bytes;
+        self.concurrency = self.concurrency.max(other.concurrency);
+        for (code, count) in &other.rc {
+            *self.rc.entry(code.clone()).or_default() += count;
+        }
+        for (message, count) in &other.errors {
+            *self.errors.entry(message.clone()).or_default() += count;
+        }
+        // Both histograms share bounds, so adding cannot fail.
+        let _ = self.hist.add(&other.hist);
+    }
+
+    fn mean_secs(&self, sum_us: u64) -> Option<f64> {
+        (self.hits > 0).then(|| sum_us as f64 / self.hits as f64 / 1e6)
+    }
+
+    /// Average response time, seconds; `None` without samples.
+    pub fn avg_rt(&self) -> Option<f64> {
+        self.mean_secs(self.sum_rt_us)
+    }
+
+    /// Average latency (time to first byte), seconds.
+    pub fn avg_lt(&self) -> Option<f64> {
+        self.mean_secs(self.sum_lt_us)
+    }
+
+    /// Average connect time, seconds.
+    pub fn avg_ct(&self) -> Option<f64> {
+        self.mean_secs(self.sum_ct_us)
+    }
+
+    /// Population standard deviation of response times, seconds.
+    pub fn stdev_rt(&self) -> Option<f64> {
+        if self.hits == 0 {
+            return None;
+        }
+        let n = self.hits as f64;
+        let mean = self.sum_rt_us as f64 / n;
+        let var = (self.sum_sq_rt_us / n - mean * mean).max(0.0);
+        Some(var.sqrt() / 1e6)
+    }
+
+    /// Response-time percentile (`level` in 0..=100), seconds; computed from the histogram for any level.
+    pub fn percentile(&self, level: f64) -> Option<f64> {
+        (self.hits > 0).then(|| self.hist.value_at_quantile(level / 100.0) as f64 / 1e6)
+    }
+
+    /// Fastest and slowest response, seconds.
+    pub fn min_max_rt(&self) -> Option<(f64, f64)> {
+        (self.hits > 0).then(|| (self.hist.min() as f64 / 1e6, self.hist.max() as f64 / 1e6))
+    }
+
+    /// Samples whose response code matches a Taurus `rc` pattern (`fnmatch` with `?` and `*`).
+    pub fn rc_matching(&self, pattern: &str) -> u64 {
+        self.rc.iter().filter(|(code, _)| fnmatch(pattern, code)).map(|(_, n)| n).sum()
+    }
+}
+
+/// Shell-style match with `?` (one character) and `*` (any run), as Python's `fnmatch` does for rc patterns.
+pub fn fnmatch(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// KPIs of every label in one window; the empty label `""` holds the overall figures.
+pub type LabelSets = BTreeMap<String, KpiSet>;
+
+/// The label under which overall figures are kept, as in Taurus.
+pub const OVERALL: &str = "";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnmatch_follows_python() {
+        assert!(fnmatch("4??", "404"));
+        assert!(fnmatch("4*", "4"));
+        assert!(!fnmatch("4??", "40"));
+        assert!(fnmatch("*", ""));
+        assert!(!fnmatch("5??", "404"));
+    }
+}

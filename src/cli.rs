@@ -1,0 +1,77 @@
+//! Command-line interface: `suite run`, `suite validate`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Run declarative performance-regression suites (Taurus YAML) with pass/fail criteria.
+///
+/// Exit codes: 0 all criteria passed, 1 configuration or runtime error, 2 interrupted (Ctrl-C),
+/// 3 a pass/fail criterion failed.
+#[derive(Debug, Parser)]
+#[command(name = "suite", version, about, long_about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find test files, run each one's load with its services, judge its criteria, write reports.
+    ///
+    /// Examples:
+    ///   suite run --test-dir suites --pattern '*criteria*.yaml'
+    ///   suite run -t tests -p 'inference*' --env-name xlarge     (MMS layout: tests/<name>/<name>.yaml)
+    ///   suite run -t suites -p 'demo_*' -o 'scenarios.ping.timeout=2s'
+    Run(RunArgs),
+    /// Load, merge and check test files without sending load; print the effective config or the errors.
+    Validate(ValidateArgs),
+}
+
+/// Options of `suite run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Folder searched (recursively) for test files.
+    #[arg(short = 't', long, default_value = "suites")]
+    pub test_dir: PathBuf,
+    /// Glob selecting test files, matched against the file name, its path below the test dir, and
+    /// (MMS layout `<name>/<name>.yaml`) the folder name.
+    #[arg(short = 'p', long, default_value = "*.yaml")]
+    pub pattern: String,
+    /// Glob of test files to leave out (matched the same way).
+    #[arg(short = 'x', long)]
+    pub exclude_pattern: Option<String>,
+    /// Parent folder of run folders; each run writes `<artifacts-dir>/<run-id>/`.
+    #[arg(short = 'a', long, default_value = "reports")]
+    pub artifacts_dir: PathBuf,
+    /// Config merged under every test file [default: `global_config.yaml` in the current folder,
+    /// else in the test dir, if present].
+    #[arg(short = 'g', long)]
+    pub global_config: Option<PathBuf>,
+    /// Environment profile: `environments/<NAME>.yaml` next to each test file is merged on top.
+    #[arg(short = 'e', long)]
+    pub env_name: Option<String>,
+    /// Override a config value, applied last: `-o dotted.path=value` (value is YAML; `-1` appends
+    /// to a list; `^key` deletes; `*key` replaces recursively). Repeatable.
+    #[arg(short = 'o', long = "option", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// Options of `suite validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Test files, merged left to right (as Taurus merges several configs).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Config merged under the files (not merged unless given).
+    #[arg(short = 'g', long)]
+    pub global_config: Option<PathBuf>,
+    /// Override a config value, applied last (see `suite run --help`).
+    #[arg(short = 'o', long = "option", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+    /// Only check; do not print the effective config.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

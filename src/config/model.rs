@@ -1,0 +1,196 @@
+//! The typed Taurus model: which keys exist in each section and what type each value has. Every
+//! known Taurus key is listed, even those we do not run yet, so that a typo gets "unknown key"
+//! with a suggestion while a real Taurus feature we lack gets a clear "not supported" from the
+//! planner. Values the planner may still reject keep their location (`Spanned`).
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::de::Spanned;
+use super::yaml::Node;
+
+/// A whole (merged) config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Root {
+    /// What to run: a list of [`Execution`] entries, or a single one.
+    #[serde(default)]
+    pub execution: Option<Spanned<Node>>,
+    /// Reusable scenarios by name.
+    #[serde(default)]
+    pub scenarios: IndexMap<String, Spanned<Scenario>>,
+    /// Services (`shellexec`, `monitoring`, ...), each a module entry.
+    #[serde(default)]
+    pub services: Vec<Spanned<Node>>,
+    /// Reporters (`passfail`, `junit-xml`, `final-stats`, ...), each a module entry or a name.
+    #[serde(default)]
+    pub reporting: Vec<Spanned<Node>>,
+    /// Per-module settings.
+    #[serde(default)]
+    pub modules: IndexMap<String, Spanned<Node>>,
+    /// Engine settings.
+    #[serde(default)]
+    pub settings: Option<Spanned<Node>>,
+    /// `local` or `cloud`.
+    #[serde(default)]
+    pub provisioning: Option<Spanned<String>>,
+    /// Already processed by the loader.
+    #[serde(default)]
+    pub included_configs: Option<Node>,
+    /// Command-line aliases (`bzt -alias`); not used by `suite`.
+    #[serde(default)]
+    pub cli_aliases: Option<Node>,
+    /// Taurus CLI settings (linter); not used by `suite`.
+    #[serde(default)]
+    pub cli: Option<Node>,
+    /// Written by Taurus into effective configs.
+    #[serde(default)]
+    pub version: Option<Node>,
+    /// Written by Taurus into effective configs.
+    #[serde(default)]
+    pub install_id: Option<Node>,
+}
+
+/// One `execution` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Execution {
+    /// Tool that runs the scenario (`jmeter` by default in Taurus); HTTP `requests` run natively.
+    pub executor: Option<Spanned<String>>,
+    /// Virtual users; a number, or `{local: N, cloud: M}`.
+    pub concurrency: Option<Spanned<Node>>,
+    /// Time to reach full concurrency.
+    pub ramp_up: Option<Spanned<Node>>,
+    /// Time at full concurrency.
+    pub hold_for: Option<Spanned<Node>>,
+    /// Iterations per virtual user.
+    pub iterations: Option<Spanned<Node>>,
+    /// Request rate cap for the whole execution.
+    pub throughput: Option<Spanned<Node>>,
+    /// Stepped ramp-up.
+    pub steps: Option<Spanned<Node>>,
+    /// Scenario name, or an inline scenario.
+    pub scenario: Option<Spanned<Node>>,
+    /// Wait before starting.
+    pub delay: Option<Spanned<Node>>,
+    /// Wall-clock start time.
+    pub start_at: Option<Spanned<Node>>,
+    /// Environment for the executor.
+    pub env: Option<Spanned<Node>>,
+    /// Per-execution pass/fail criteria.
+    pub criteria: Option<Spanned<Node>>,
+    /// Extra files (cloud).
+    pub files: Option<Spanned<Node>>,
+    /// Cloud locations (ignored locally, as Taurus does).
+    pub locations: Option<Spanned<Node>>,
+    /// Cloud location weighting.
+    pub locations_weighted: Option<Spanned<Node>>,
+    /// JMeter: write XML JTL.
+    pub write_xml_jtl: Option<Spanned<Node>>,
+    /// Executor-specific properties.
+    pub properties: Option<Spanned<Node>>,
+    /// JMeter system properties.
+    pub system_properties: Option<Spanned<Node>>,
+}
+
+/// A scenario.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    /// HTTP requests (and logic blocks).
+    pub requests: Option<Spanned<Vec<Spanned<Node>>>>,
+    /// Prefix for relative URLs.
+    pub default_address: Option<Spanned<String>>,
+    /// Headers of every request.
+    pub headers: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// Pause before each request.
+    pub think_time: Option<Spanned<Node>>,
+    /// Connect plus response timeout.
+    pub timeout: Option<Spanned<Node>>,
+    /// Reuse connections.
+    pub keepalive: Option<Spanned<bool>>,
+    /// Follow redirects.
+    pub follow_redirects: Option<Spanned<bool>>,
+    /// Variables for `${name}`.
+    pub variables: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// Cookie manager (JMeter); cookies are not kept by `suite` yet.
+    pub store_cookie: Option<Spanned<bool>>,
+    /// Cache manager (JMeter); nothing to cache for a load tool.
+    pub store_cache: Option<Spanned<bool>>,
+    /// Download embedded resources of HTML pages (JMeter).
+    pub retrieve_resources: Option<Spanned<bool>>,
+    /// Which embedded resources to download.
+    pub retrieve_resources_regex: Option<Spanned<Node>>,
+    /// Parallel downloads of embedded resources.
+    pub concurrent_pool_size: Option<Spanned<Node>>,
+    /// JMeter DNS cache manager.
+    pub use_dns_cache_mgr: Option<Spanned<bool>>,
+    /// Request body encoding.
+    pub content_encoding: Option<Spanned<Node>>,
+    /// JMeter transaction controller option.
+    pub force_parent_sample: Option<Spanned<Node>>,
+    /// Source-IP spoofing.
+    pub random_source_ip: Option<Spanned<Node>>,
+    /// CSV feeders.
+    pub data_sources: Option<Spanned<Node>>,
+    /// JMeter properties.
+    pub properties: Option<Spanned<Node>>,
+    /// Initial cookies.
+    pub cookies: Option<Spanned<Node>>,
+    /// HTTP authentication.
+    pub authorization: Option<Spanned<Node>>,
+    /// Per-scenario pass/fail criteria.
+    pub criteria: Option<Spanned<Node>>,
+    /// An existing script (JMX, locustfile, ...) instead of `requests`.
+    pub script: Option<Spanned<Node>>,
+    /// Scenario-level environment.
+    pub env: Option<Spanned<Node>>,
+}
+
+/// One request item (the dict form; a bare string is a URL).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Request {
+    /// Absolute URL, or a path under `default-address`.
+    pub url: Spanned<String>,
+    /// HTTP method (GET by default).
+    pub method: Option<Spanned<String>>,
+    /// Sample label (defaults to the URL).
+    pub label: Option<Spanned<String>>,
+    /// Extra headers (override scenario headers).
+    pub headers: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// Body: a string, or a map sent as JSON or as a form.
+    pub body: Option<Spanned<Node>>,
+    /// File whose content is the body.
+    pub body_file: Option<Spanned<String>>,
+    /// Pause before this request.
+    pub think_time: Option<Spanned<Node>>,
+    /// Timeout of this request.
+    pub timeout: Option<Spanned<Node>>,
+    /// Keep the connection alive.
+    pub keepalive: Option<Spanned<bool>>,
+    /// Follow redirects.
+    pub follow_redirects: Option<Spanned<bool>>,
+    /// Response assertions.
+    pub assert: Option<Spanned<Node>>,
+    /// JSONPath assertions.
+    pub assert_jsonpath: Option<Spanned<Node>>,
+    /// XPath assertions.
+    pub assert_xpath: Option<Spanned<Node>>,
+    /// Regex extractors.
+    pub extract_regexp: Option<Spanned<Node>>,
+    /// JSONPath extractors.
+    pub extract_jsonpath: Option<Spanned<Node>>,
+    /// Boundary extractors.
+    pub extract_boundary: Option<Spanned<Node>>,
+    /// CSS/jQuery extractors.
+    pub extract_css_jquery: Option<Spanned<Node>>,
+    /// XPath extractors.
+    pub extract_xpath: Option<Spanned<Node>>,
+    /// Files to upload (multipart).
+    pub upload_files: Option<Spanned<Node>>,
+    /// JSR223 scripts.
+    pub jsr223: Option<Spanned<Node>>,
+    /// Request body encoding.
+    pub content_encoding: Option<Spanned<Node>>,
+}

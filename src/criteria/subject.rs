@@ -1,0 +1,333 @@
+//! What a KPI criterion measures: the subject word of `avg-rt of root>150ms` and how to read it
+//! from one label's [`KpiSet`]. The word set and prefix rules are Taurus's
+//! (`DataCriterion._get_field_functor`): `concurr*`, `succ*` and `fail*` match by prefix, the rest
+//! exactly. Unknown words get a "did you mean" instead of Taurus's bare "Unsupported subject".
+
+use crate::aggregate::kpi::KpiSet;
+
+use super::spec::Unit;
+
+/// A KPI subject.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Subject {
+    /// `avg-rt`: average response time, seconds.
+    AvgRt,
+    /// `avg-lt`: average latency (time to first byte), seconds.
+    AvgLt,
+    /// `avg-ct`: average connect time, seconds.
+    AvgCt,
+    /// `stdev-rt`: standard deviation of response times, seconds.
+    StdevRt,
+    /// `concurr*`: active virtual users.
+    Concurrency,
+    /// `hits`: samples.
+    Hits,
+    /// `bytes`: bytes received.
+    Bytes,
+    /// `succ*`: successful samples, or their share of hits with a `%` threshold.
+    Succ,
+    /// `fail*`: failed samples, or their share of hits with a `%` threshold.
+    Fail,
+    /// `p<level>`: response-time percentile at `level` (0–100), seconds.
+    Percentile(f64),
+    /// `rc<pattern>`: samples whose response code matches the fnmatch pattern, or their share.
+    Rc(String),
+}
+
+/// Why a subject word was rejected: a message and an optional hint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubjectError {
+    /// What is wrong.
+    pub message: String,
+    /// What to write instead.
+    pub help: Option<String>,
+}
+
+/// Every subject, as listed in help texts.
+const ALL_SUBJECTS: &str =
+    "avg-rt, avg-lt, avg-ct, stdev-rt, concurrency, hits, bytes, succ, fail, p<level> (p90, p99.9), rc<code> (rc404, rc5??)";
+
+/// Names compared against an unknown word for "did you mean".
+const CANONICAL: [&str; 14] = [
+    "avg-rt",
+    "avg-lt",
+    "avg-ct",
+    "stdev-rt",
+    "concurrency",
+    "hits",
+    "bytes",
+    "succ",
+    "success",
+    "fail",
+    "failures",
+    "p90",
+    "p99",
+    "rc404",
+];
+
+/// Words people reach for that Taurus spells differently.
+const ALIASES: [(&str, &str); 22] = [
+    ("rt", "avg-rt"),
+    ("avg", "avg-rt"),
+    ("response-time", "avg-rt"),
+    ("latency", "avg-lt"),
+    ("lt", "avg-lt"),
+    ("connect", "avg-ct"),
+    ("ct", "avg-ct"),
+    ("stdev", "stdev-rt"),
+    ("std", "stdev-rt"),
+    ("users", "concurrency"),
+    ("vu", "concurrency"),
+    ("vus", "concurrency"),
+    ("throughput", "hits"),
+    ("requests", "hits"),
+    ("samples", "hits"),
+    ("errors", "fail"),
+    ("error", "fail"),
+    ("err", "fail"),
+    ("passed", "succ"),
+    ("percentile", "p90"),
+    ("perc", "p90"),
+    ("status", "rc404"),
+];
+
+impl Subject {
+    /// Reads a subject word exactly as Taurus does (case-sensitive).
+    pub fn parse(word: &str) -> Result<Subject, SubjectError> {
+        match Self::parse_exact(word) {
+            Ok(Some(subject)) => Ok(subject),
+            Ok(None) => {
+                Err(SubjectError { message: format!("unknown subject `{word}`"), help: Some(did_you_mean(word)) })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `Ok(None)` for a word that is no subject at all; `Err` for a recognisable but broken one.
+    fn parse_exact(word: &str) -> Result<Option<Subject>, SubjectError> {
+        let subject = match word {
+            "avg-rt" => Subject::AvgRt,
+            "avg-lt" => Subject::AvgLt,
+            "avg-ct" => Subject::AvgCt,
+            "stdev-rt" => Subject::StdevRt,
+            "hits" => Subject::Hits,
+            "bytes" => Subject::Bytes,
+            w if w.starts_with("concurr") => Subject::Concurrency,
+            w if w.starts_with("succ") => Subject::Succ,
+            w if w.starts_with("fail") => Subject::Fail,
+            w if w.starts_with('p') && w[1..].starts_with(|c: char| c.is_ascii_digit()) => {
+                return parse_percentile(w).map(Some);
+            }
+            // Taurus accepts a bare `rc`, whose empty pattern matches no code: a criterion that can
+            // never trigger. Deliberate fix: reject it.
+            "rc" => {
+                return Err(SubjectError {
+                    message: "`rc` needs a response-code pattern".into(),
+                    help: Some("write the code after `rc`, e.g. `rc404`, `rc5??` or `rc4*`".into()),
+                })
+            }
+            w if w.starts_with("rc") => Subject::Rc(w[2..].to_string()),
+            _ => return Ok(None),
+        };
+        Ok(Some(subject))
+    }
+
+    /// Whether a `%` threshold is meaningful (a share of hits).
+    pub fn allows_percent(&self) -> bool {
+        matches!(self, Subject::Succ | Subject::Fail | Subject::Rc(_))
+    }
+
+    /// Whether `within`/`over` windows add values up rather than average them (Taurus sums counts
+    /// of samples, but averages percentages, times, concurrency and bytes).
+    pub fn sums_in_window(&self, percent: bool) -> bool {
+        !percent && matches!(self, Subject::Hits | Subject::Succ | Subject::Fail | Subject::Rc(_))
+    }
+
+    /// Unit of the value and of the threshold.
+    pub fn unit(&self, percent: bool) -> Unit {
+        match self {
+            _ if percent => Unit::Percent,
+            Subject::AvgRt | Subject::AvgLt | Subject::AvgCt | Subject::StdevRt | Subject::Percentile(_) => {
+                Unit::Seconds
+            }
+            Subject::Bytes => Unit::Bytes,
+            Subject::Concurrency | Subject::Hits | Subject::Succ | Subject::Fail | Subject::Rc(_) => Unit::Count,
+        }
+    }
+
+    /// The subject's value in one label's KPIs; `None` when the set holds no samples (Taurus never
+    /// sees such a set: a label without samples in a second is absent from that second).
+    pub fn value(&self, kpi: &KpiSet, percent: bool) -> Option<f64> {
+        if kpi.hits == 0 {
+            return None;
+        }
+        let hits = kpi.hits as f64;
+        let count_or_share = |n: u64| {
+            if percent {
+                100.0 * n as f64 / hits
+            } else {
+                n as f64
+            }
+        };
+        match self {
+            Subject::AvgRt => kpi.avg_rt(),
+            Subject::AvgLt => kpi.avg_lt(),
+            Subject::AvgCt => kpi.avg_ct(),
+            Subject::StdevRt => kpi.stdev_rt(),
+            Subject::Concurrency => Some(kpi.concurrency as f64),
+            Subject::Hits => Some(hits),
+            Subject::Bytes => Some(kpi.bytes as f64),
+            Subject::Succ => Some(count_or_share(kpi.succ)),
+            Subject::Fail => Some(count_or_share(kpi.fail)),
+            // Taurus looks the level up among the tracked ones and silently yields 0 for any other
+            // (so `p75>1s` never triggered). Deliberate fix: every level is read from the histogram.
+            Subject::Percentile(level) => kpi.percentile(*level),
+            Subject::Rc(pattern) => Some(count_or_share(kpi.rc_matching(pattern))),
+        }
+    }
+}
+
+/// `p<level>` with a level between 0 and 100 (`p90`, `p99.9`, `p99.99`, `p100`).
+fn parse_percentile(word: &str) -> Result<Subject, SubjectError> {
+    let level_text = &word[1..];
+    let level: f64 = level_text.parse().map_err(|_| SubjectError {
+        message: format!("`{word}` is not a percentile"),
+        help: Some("write `p` and a level from 0 to 100, e.g. `p90` or `p99.9`".into()),
+    })?;
+    if !(0.0..=100.0).contains(&level) {
+        return Err(SubjectError {
+            message: format!("percentile level {level_text} is outside 0..100"),
+            help: Some("write `p` and a level from 0 to 100, e.g. `p90` or `p99.9`".into()),
+        });
+    }
+    Ok(Subject::Percentile(level))
+}
+
+/// Builds the help for an unknown subject: a close spelling when there is one, else the full list.
+fn did_you_mean(word: &str) -> String {
+    let normalized = word.to_lowercase().replace('_', "-");
+    let guess = if normalized != word && matches!(Subject::parse_exact(&normalized), Ok(Some(_))) {
+        Some(normalized.clone())
+    } else if let Some((_, to)) = ALIASES.iter().find(|(from, _)| *from == normalized) {
+        Some((*to).to_string())
+    } else {
+        CANONICAL
+            .iter()
+            .map(|c| (levenshtein(&normalized, c), *c))
+            .filter(|(d, _)| *d <= 2)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, c)| c.to_string())
+    };
+    match guess {
+        Some(g) => format!("did you mean `{g}`? Subjects are: {ALL_SUBJECTS}"),
+        None => format!("subjects are: {ALL_SUBJECTS}"),
+    }
+}
+
+/// Edit distance between two short words.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::sample::{ErrorKind, Sample};
+
+    fn sample(elapsed_ms: u64, status: u16) -> Sample {
+        Sample {
+            label: 0,
+            start_us: 0,
+            elapsed_us: elapsed_ms * 1000,
+            connect_us: 0,
+            ttfb_us: 0,
+            status,
+            error_kind: (status >= 400).then_some(ErrorKind::Status),
+            error: None,
+            bytes: 100,
+        }
+    }
+
+    #[test]
+    fn taurus_words_and_prefixes() {
+        assert_eq!(Subject::parse("avg-rt"), Ok(Subject::AvgRt));
+        assert_eq!(Subject::parse("concurr"), Ok(Subject::Concurrency));
+        assert_eq!(Subject::parse("concurrency"), Ok(Subject::Concurrency));
+        assert_eq!(Subject::parse("success"), Ok(Subject::Succ));
+        assert_eq!(Subject::parse("failures"), Ok(Subject::Fail));
+        assert_eq!(Subject::parse("p99.9"), Ok(Subject::Percentile(99.9)));
+        assert_eq!(Subject::parse("p99.99"), Ok(Subject::Percentile(99.99)));
+        assert_eq!(Subject::parse("p0"), Ok(Subject::Percentile(0.0)));
+        assert_eq!(Subject::parse("rc4??"), Ok(Subject::Rc("4??".into())));
+        assert_eq!(Subject::parse("rcException"), Ok(Subject::Rc("Exception".into())));
+    }
+
+    #[test]
+    fn unknown_and_broken_subjects_explain_themselves() {
+        let e = Subject::parse("AVG-RT").unwrap_err();
+        assert!(e.help.unwrap().starts_with("did you mean `avg-rt`"));
+        let e = Subject::parse("avg_lt").unwrap_err();
+        assert!(e.help.unwrap().starts_with("did you mean `avg-lt`"));
+        let e = Subject::parse("errors").unwrap_err();
+        assert!(e.help.unwrap().starts_with("did you mean `fail`"));
+        let e = Subject::parse("hit").unwrap_err();
+        assert!(e.help.unwrap().starts_with("did you mean `hits`"));
+        let e = Subject::parse("zzzzzzzz").unwrap_err();
+        assert!(e.help.unwrap().starts_with("subjects are:"));
+        assert!(Subject::parse("p101").is_err());
+        assert!(Subject::parse("p9x").is_err());
+        assert!(Subject::parse("rc").is_err());
+        assert!(Subject::parse("").is_err());
+    }
+
+    #[test]
+    fn values_from_kpis() {
+        let mut k = KpiSet::default();
+        assert_eq!(Subject::AvgRt.value(&k, false), None);
+        for ms in [100, 200, 300] {
+            k.record(&sample(ms, 200));
+        }
+        k.record(&sample(400, 404));
+        assert!((Subject::AvgRt.value(&k, false).unwrap() - 0.25).abs() < 1e-9);
+        assert_eq!(Subject::Hits.value(&k, false), Some(4.0));
+        assert_eq!(Subject::Fail.value(&k, false), Some(1.0));
+        assert_eq!(Subject::Fail.value(&k, true), Some(25.0));
+        assert_eq!(Subject::Succ.value(&k, true), Some(75.0));
+        assert_eq!(Subject::Rc("4??".into()).value(&k, false), Some(1.0));
+        assert_eq!(Subject::Rc("2*".into()).value(&k, true), Some(75.0));
+        assert_eq!(Subject::Bytes.value(&k, false), Some(400.0));
+    }
+
+    #[test]
+    fn untracked_percentile_levels_are_computed() {
+        let mut k = KpiSet::default();
+        for ms in 1..=100 {
+            k.record(&sample(ms, 200));
+        }
+        // Taurus would report 0 for both levels (not in its tracked list).
+        let p75 = Subject::Percentile(75.0).value(&k, false).unwrap();
+        let p9999 = Subject::Percentile(99.99).value(&k, false).unwrap();
+        assert!((p75 - 0.075).abs() < 0.001, "{p75}");
+        assert!((p9999 - 0.100).abs() < 0.001, "{p9999}");
+    }
+
+    #[test]
+    fn window_aggregation_follows_taurus() {
+        assert!(Subject::Hits.sums_in_window(false));
+        assert!(Subject::Rc("5??".into()).sums_in_window(false));
+        assert!(!Subject::Fail.sums_in_window(true));
+        assert!(!Subject::Bytes.sums_in_window(false));
+        assert!(!Subject::AvgRt.sums_in_window(false));
+    }
+}

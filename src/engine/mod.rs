@@ -1,0 +1,47 @@
+//! The load engine: virtual users loop over their scenario and hand every finished request to
+//! the aggregator as a [`Sample`]. Executions run at the same time, as in Taurus.
+
+pub mod http;
+pub mod sample;
+pub mod stop;
+mod vu;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use sample::{ErrorKind, Sample};
+pub use stop::Stop;
+
+use crate::plan::ExecutionPlan;
+
+/// Shared state of one run of the engine.
+#[derive(Clone)]
+pub struct Context {
+    /// Where samples go.
+    pub samples: UnboundedSender<Sample>,
+    /// Stop requests (end of test, criterion, Ctrl-C).
+    pub stop: Stop,
+    /// Virtual users currently running, across executions.
+    pub active: Arc<AtomicU64>,
+    /// Requests sent; must equal samples recorded.
+    pub sent: Arc<AtomicU64>,
+    /// Monotonic start of the test.
+    pub started: Instant,
+    /// Wall-clock start of the test (for sample timestamps).
+    pub started_wall: SystemTime,
+}
+
+/// Runs every execution to its end (or until stopped) and returns when all virtual users are done.
+pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for exec in executions {
+        let shared = Arc::new(vu::Execution::new(exec));
+        for index in 0..exec.load.concurrency {
+            tasks.spawn(vu::run(index, shared.clone(), ctx.clone()));
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}

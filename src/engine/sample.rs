@@ -1,0 +1,73 @@
+//! One measured request: what the engine hands to aggregation. Errors are data here, not `Result`s.
+
+use std::sync::Arc;
+
+/// Why a request produced no usable response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The TCP connection was refused.
+    ConnectRefused,
+    /// Connecting or reading timed out.
+    Timeout,
+    /// The connection was reset or closed early.
+    Reset,
+    /// Any other transport error (DNS, protocol, body read).
+    Transport,
+    /// The response arrived with an error status (>= 400).
+    Status,
+    /// An assertion on the response failed.
+    Assertion,
+}
+
+impl ErrorKind {
+    /// Name used as the response code of samples that got no HTTP status.
+    pub fn rc_name(self) -> &'static str {
+        match self {
+            ErrorKind::ConnectRefused => "ConnectRefused",
+            ErrorKind::Timeout => "Timeout",
+            ErrorKind::Reset => "ConnectionReset",
+            ErrorKind::Transport => "TransportError",
+            ErrorKind::Status => "Status",
+            ErrorKind::Assertion => "Assertion",
+        }
+    }
+}
+
+/// A finished request.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// Index of the label in the run's label table.
+    pub label: u32,
+    /// Start time, microseconds since the Unix epoch.
+    pub start_us: u64,
+    /// Full response time (request sent to body read), µs.
+    pub elapsed_us: u64,
+    /// Time spent connecting (0 when a kept-alive connection was reused), µs.
+    pub connect_us: u64,
+    /// Time to first byte of the response (Taurus calls it latency), µs.
+    pub ttfb_us: u64,
+    /// HTTP status, or 0 when no response arrived.
+    pub status: u16,
+    /// Failure class, if the sample failed.
+    pub error_kind: Option<ErrorKind>,
+    /// Failure message, if the sample failed.
+    pub error: Option<Arc<str>>,
+    /// Response bytes (headers and body).
+    pub bytes: u64,
+}
+
+impl Sample {
+    /// Whether the sample counts as a success.
+    pub fn is_success(&self) -> bool {
+        self.error_kind.is_none()
+    }
+
+    /// Response code as Taurus reports it: the status, or the error kind when there was no response.
+    pub fn rc(&self) -> String {
+        if self.status != 0 {
+            self.status.to_string()
+        } else {
+            self.error_kind.map(ErrorKind::rc_name).unwrap_or("0").to_string()
+        }
+    }
+}

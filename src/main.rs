@@ -1,0 +1,31 @@
+//! The `suite` binary: parse the command line, run, map the outcome to Taurus's exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use suite::cli::{Cli, Command};
+use suite::outcome::Outcome;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Validate(args) => suite::runner::validate(args),
+        Command::Run(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return Outcome::Error.into();
+                }
+            };
+            match runtime.block_on(suite::runner::run(args)) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    Outcome::Error
+                }
+            }
+        }
+    };
+    outcome.into()
+}

@@ -1,0 +1,1054 @@
+//! Turning a loaded config into a [`Plan`]: every check that can be made before load starts is
+//! made here, and every error points at the value in the user's file. Taurus features that
+//! `suite` does not run are named in a clear error, never skipped silently.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::scenario::{RequestPlan, ScenarioPlan, Template};
+use super::services::{ShellTask, Stage};
+use super::{ExecutionPlan, Load, Plan};
+use crate::config::de::{from_node, Spanned};
+use crate::config::diagnostic::{suggest, Diagnostic};
+use crate::config::duration::parse_secs;
+use crate::config::model::{Execution, Request, Root, Scenario};
+use crate::config::source::Span;
+use crate::config::Loaded;
+use crate::config::{Node, NodeKind};
+use crate::criteria::{self, DictForm, Spec};
+
+/// Timeout of requests that set none (Taurus's documented default).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Executors whose HTTP `requests:` scenarios `suite` runs natively with the same meaning.
+const NATIVE_EXECUTORS: &[&str] = &["jmeter", "apiritif", "suite"];
+
+/// Request keys that open logic blocks (Taurus's hierarchic request parser).
+const LOGIC_BLOCKS: &[&str] = &[
+    "transaction",
+    "include-scenario",
+    "if",
+    "loop",
+    "while",
+    "foreach",
+    "once",
+    "action",
+    "set-variables",
+    "setup",
+    "teardown",
+];
+
+/// Plans a loaded config, or returns every error found.
+pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
+    let root: Root = from_node(&loaded.root).map_err(|d| vec![d])?;
+    let mut b =
+        Builder { loaded, diags: Vec::new(), labels: IndexMap::new(), warnings: Vec::new(), scenarios: HashMap::new() };
+    let env = b.settings_env(&root);
+    let mut criteria = Vec::new();
+    let executions = b.executions(&root, &mut criteria);
+    let mut final_stats_csv = None;
+    for entry in &root.reporting {
+        b.reporter(entry, &mut criteria, &mut final_stats_csv);
+    }
+    let shell = b.services(&root);
+    if b.diags.is_empty() {
+        Ok(Plan {
+            executions,
+            labels: b.labels.keys().cloned().collect(),
+            criteria,
+            shell,
+            env,
+            final_stats_csv,
+            warnings: b.warnings,
+        })
+    } else {
+        Err(b.diags)
+    }
+}
+
+struct Builder<'a> {
+    loaded: &'a Loaded,
+    diags: Vec<Diagnostic>,
+    labels: IndexMap<String, u32>,
+    warnings: Vec<String>,
+    /// Scenarios already planned, by name (several executions may share one).
+    scenarios: HashMap<String, Arc<ScenarioPlan>>,
+}
+
+/// Scenario-level defaults that requests inherit.
+struct Defaults {
+    address: Option<String>,
+    headers: Vec<(String, String)>,
+    think_time: Option<Duration>,
+    timeout: Duration,
+    keepalive: bool,
+    follow_redirects: bool,
+}
+
+fn kind_name(node: &Node) -> &'static str {
+    match node.kind {
+        NodeKind::Null => "nothing",
+        NodeKind::Bool(_) => "a boolean",
+        NodeKind::Int(_) => "an integer",
+        NodeKind::Float(_) => "a number",
+        NodeKind::Str(_) => "a string",
+        NodeKind::Seq(_) => "a list",
+        NodeKind::Map(_) => "a mapping",
+    }
+}
+
+fn scalar_text(node: &Node) -> Option<String> {
+    match &node.kind {
+        NodeKind::Str(s) => Some(s.clone()),
+        NodeKind::Int(i) => Some(i.to_string()),
+        NodeKind::Float(f) => Some(f.to_string()),
+        NodeKind::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn map_get<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    match &node.kind {
+        NodeKind::Map(m) => m.get(key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+impl Builder<'_> {
+    fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.diags.push(Diagnostic::error(span, message));
+    }
+
+    fn error_help(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
+        self.diags.push(Diagnostic::error(span, message).with_help(help));
+    }
+
+    /// A Taurus feature `suite` does not run: named, located, never skipped.
+    fn unsupported(&mut self, span: Span, what: &str, help: &str) {
+        self.error_help(span, format!("{what} is not supported by suite"), help);
+    }
+
+    fn warn(&mut self, span: Span, message: impl Into<String>) {
+        let d = Diagnostic::warning(span, message);
+        self.warnings.push(self.loaded.render(&d).trim_end().trim_start_matches("warning: ").to_string());
+    }
+
+    fn label(&mut self, name: &str) -> u32 {
+        let next = self.labels.len() as u32;
+        *self.labels.entry(name.to_string()).or_insert(next)
+    }
+
+    fn settings_env(&mut self, root: &Root) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        let Some(settings) = &root.settings else { return env };
+        if let Some(vars) = map_get(&settings.value, "env") {
+            match &vars.kind {
+                NodeKind::Map(m) => {
+                    for (name, (_, value)) in m {
+                        match &value.kind {
+                            NodeKind::Null => {}
+                            _ => match scalar_text(value) {
+                                Some(text) => env.push((name.clone(), text)),
+                                None => self.error(
+                                    value.span,
+                                    format!("`settings.env.{name}` must be a string, found {}", kind_name(value)),
+                                ),
+                            },
+                        }
+                    }
+                }
+                NodeKind::Null => {}
+                _ => self.error(
+                    vars.span,
+                    format!("`settings.env` must be a mapping of names to values, found {}", kind_name(vars)),
+                ),
+            }
+        }
+        env
+    }
+
+    /// A time value (`10s`, `1m30s`, a number of seconds).
+    fn secs(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        let secs = match &node.kind {
+            NodeKind::Int(i) => *i as f64,
+            NodeKind::Float(f) => *f,
+            NodeKind::Str(s) => match parse_secs(s) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.error(node.span, format!("`{what}`: {e}"));
+                    return None;
+                }
+            },
+            NodeKind::Null => return None,
+            _ => {
+                self.error(node.span, format!("`{what}` must be a time value like `30s`, found {}", kind_name(node)));
+                return None;
+            }
+        };
+        if !secs.is_finite() || secs < 0.0 {
+            self.error(node.span, format!("`{what}` must be a finite, non-negative time"));
+            return None;
+        }
+        Some(Duration::from_secs_f64(secs))
+    }
+
+    fn count(&mut self, node: &Node, what: &str) -> Option<u64> {
+        match &node.kind {
+            NodeKind::Int(i) if *i >= 0 => Some(*i as u64),
+            NodeKind::Null => None,
+            _ => {
+                self.error(
+                    node.span,
+                    format!("`{what}` must be a whole number of at least 0, found {}", kind_name(node)),
+                );
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, node: &Node, what: &str) -> Option<f64> {
+        match &node.kind {
+            NodeKind::Int(i) if *i >= 0 => Some(*i as f64),
+            NodeKind::Float(f) if *f >= 0.0 && f.is_finite() => Some(*f),
+            NodeKind::Null => None,
+            _ => {
+                self.error(node.span, format!("`{what}` must be a non-negative number, found {}", kind_name(node)));
+                None
+            }
+        }
+    }
+
+    fn executions(&mut self, root: &Root, criteria: &mut Vec<Spec>) -> Vec<ExecutionPlan> {
+        let Some(exec) = &root.execution else {
+            self.error_help(
+                self.loaded.root.span,
+                "the test has no `execution`",
+                "add `execution: [{concurrency: 1, hold-for: 10s, scenario: <name>}]`",
+            );
+            return Vec::new();
+        };
+        let items: Vec<&Node> = match &exec.value.kind {
+            NodeKind::Seq(items) => items.iter().collect(),
+            NodeKind::Map(_) => vec![&exec.value],
+            _ => {
+                self.error(
+                    exec.span,
+                    format!("`execution` must be a list of executions (or one), found {}", kind_name(&exec.value)),
+                );
+                return Vec::new();
+            }
+        };
+        if items.is_empty() {
+            self.error(exec.span, "`execution` is empty: nothing to run");
+        }
+        let mut out = Vec::new();
+        for item in items {
+            match from_node::<Execution>(item) {
+                Ok(e) => {
+                    if let Some(plan) = self.execution(e, item, root, criteria) {
+                        out.push(plan);
+                    }
+                }
+                Err(d) => self.diags.push(d),
+            }
+        }
+        out
+    }
+
+    fn execution(&mut self, e: Execution, node: &Node, root: &Root, criteria: &mut Vec<Spec>) -> Option<ExecutionPlan> {
+        if let Some(executor) = &e.executor {
+            if !NATIVE_EXECUTORS.contains(&executor.value.as_str()) {
+                self.unsupported(
+                    executor.span,
+                    &format!("executor `{}`", executor.value),
+                    "suite runs HTTP `requests:` scenarios natively; `jmeter` and `apiritif` executors with `requests:` are accepted",
+                );
+            }
+        }
+        let concurrency = match &e.concurrency {
+            None => 1,
+            Some(c) => {
+                let node = map_get(&c.value, "local").unwrap_or(&c.value);
+                match &node.kind {
+                    NodeKind::Int(n) if *n >= 0 && *n <= u32::MAX as i64 => *n as u32,
+                    _ => {
+                        self.error(
+                            node.span,
+                            format!("`concurrency` must be a whole number of virtual users, found {}", kind_name(node)),
+                        );
+                        1
+                    }
+                }
+            }
+        };
+        let ramp_up = e.ramp_up.as_ref().and_then(|n| self.secs(&n.value, "ramp-up")).unwrap_or_default();
+        let hold_for = e.hold_for.as_ref().and_then(|n| self.secs(&n.value, "hold-for")).unwrap_or_default();
+        let delay = e.delay.as_ref().and_then(|n| self.secs(&n.value, "delay")).unwrap_or_default();
+        let iterations = e.iterations.as_ref().and_then(|n| self.count(&n.value, "iterations"));
+        let steps = e.steps.as_ref().and_then(|n| self.count(&n.value, "steps")).unwrap_or(0) as u32;
+        let throughput = e.throughput.as_ref().and_then(|n| self.number(&n.value, "throughput")).filter(|t| *t > 0.0);
+        if steps > 0 && ramp_up.is_zero() {
+            if let Some(s) = &e.steps {
+                self.warn(s.span, "`steps` needs `ramp-up`; ignored without one");
+            }
+        }
+        if let (Some(t), true) = (&e.throughput, ramp_up.is_zero() && hold_for.is_zero()) {
+            self.warn(t.span, "`throughput` needs `ramp-up` and/or `hold-for` (as in Taurus); the rate cap still applies to the iterations");
+        }
+        if let Some(s) = &e.start_at {
+            self.unsupported(s.span, "`start-at`", "use `delay:` or start `suite` at the wanted time");
+        }
+        for (key, value) in [
+            ("locations", &e.locations),
+            ("locations-weighted", &e.locations_weighted),
+            ("files", &e.files),
+            ("write-xml-jtl", &e.write_xml_jtl),
+            ("properties", &e.properties),
+            ("system-properties", &e.system_properties),
+            ("env", &e.env),
+        ] {
+            if let Some(v) = value {
+                self.warn(v.span, format!("`{key}` is for cloud or JMeter runs and has no effect in suite"));
+            }
+        }
+        if let Some(c) = &e.criteria {
+            criteria.extend(self.criteria_node(c));
+        }
+        let scenario = match &e.scenario {
+            None => {
+                self.error_help(
+                    node.span,
+                    "this execution has no `scenario`",
+                    "add `scenario: <name of a scenario under scenarios:>`",
+                );
+                None
+            }
+            Some(s) => match &s.value.kind {
+                NodeKind::Str(name) => self.named_scenario(name, s.span, root, criteria),
+                NodeKind::Map(_) => {
+                    let name = format!("autogenerated_{}_{}", s.span.line, s.span.col);
+                    match from_node::<Scenario>(&s.value) {
+                        Ok(sc) => self.scenario(&name, &sc, s.span, criteria).map(Arc::new),
+                        Err(d) => {
+                            self.diags.push(d);
+                            None
+                        }
+                    }
+                }
+                _ => {
+                    self.error(
+                        s.span,
+                        format!(
+                            "`scenario` must be a scenario name or an inline scenario, found {}",
+                            kind_name(&s.value)
+                        ),
+                    );
+                    None
+                }
+            },
+        }?;
+        let load = Load { concurrency, ramp_up, hold_for, iterations, steps, throughput, delay };
+        Some(ExecutionPlan { load, scenario })
+    }
+
+    fn named_scenario(
+        &mut self,
+        name: &str,
+        span: Span,
+        root: &Root,
+        criteria: &mut Vec<Spec>,
+    ) -> Option<Arc<ScenarioPlan>> {
+        if let Some(plan) = self.scenarios.get(name) {
+            return Some(plan.clone());
+        }
+        let Some(sc) = root.scenarios.get(name) else {
+            let names: Vec<&str> = root.scenarios.keys().map(String::as_str).collect();
+            let help = match suggest(name, &names) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if names.is_empty() => "there is no `scenarios:` section".to_string(),
+                None => format!(
+                    "scenarios defined: {}",
+                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            self.error_help(span, format!("unknown scenario `{name}`"), help);
+            return None;
+        };
+        let plan = Arc::new(self.scenario(name, &sc.value, sc.span, criteria)?);
+        self.scenarios.insert(name.to_string(), plan.clone());
+        Some(plan)
+    }
+
+    fn scenario(&mut self, name: &str, sc: &Scenario, span: Span, criteria: &mut Vec<Spec>) -> Option<ScenarioPlan> {
+        if let Some(script) = &sc.script {
+            let what =
+                scalar_text(&script.value).map(|s| format!("`script: {s}`")).unwrap_or_else(|| "`script:`".into());
+            self.unsupported(
+                script.span,
+                &format!("{what} (an existing JMeter plan or tool script)"),
+                "suite runs HTTP `requests:` scenarios natively; describe the requests under `requests:`",
+            );
+            return None;
+        }
+        for (key, value, help) in [
+            ("data-sources", &sc.data_sources, "CSV data sources are planned; until then use `variables:`"),
+            ("cookies", &sc.cookies, "set a `Cookie` header instead"),
+            ("authorization", &sc.authorization, "set an `Authorization` header instead"),
+            ("properties", &sc.properties, "JMeter properties have no meaning outside JMeter"),
+            ("content-encoding", &sc.content_encoding, "send the body already encoded"),
+            ("random-source-ip", &sc.random_source_ip, "not available"),
+            ("retrieve-resources-regex", &sc.retrieve_resources_regex, "embedded resources are not downloaded"),
+            ("env", &sc.env, "use `settings.env`"),
+        ] {
+            if let Some(v) = value {
+                self.unsupported(v.span, &format!("scenario `{key}`"), help);
+            }
+        }
+        if let Some(r) = &sc.retrieve_resources {
+            if r.value {
+                self.warn(
+                    r.span,
+                    "`retrieve-resources: true`: suite does not download embedded resources of HTML pages",
+                );
+            }
+        }
+        if let Some(c) = &sc.criteria {
+            criteria.extend(self.criteria_node(c));
+        }
+        let think_time = sc.think_time.as_ref().and_then(|t| self.think_time(&t.value));
+        let timeout = sc.timeout.as_ref().and_then(|t| self.secs(&t.value, "timeout")).unwrap_or(DEFAULT_TIMEOUT);
+        let mut headers = Vec::new();
+        if let Some(h) = &sc.headers {
+            for (k, v) in &h.value {
+                self.check_jmeter_functions(&v.value, v.span);
+                headers.push((k.clone(), v.value.clone()));
+            }
+        }
+        let mut variables = HashMap::new();
+        if let Some(vars) = &sc.variables {
+            for (k, v) in &vars.value {
+                variables.insert(k.clone(), v.value.clone());
+            }
+        }
+        let defaults = Defaults {
+            address: sc.default_address.as_ref().map(|a| a.value.trim_end_matches('/').to_string()),
+            headers,
+            think_time,
+            timeout,
+            keepalive: sc.keepalive.as_ref().is_none_or(|k| k.value),
+            follow_redirects: sc.follow_redirects.as_ref().is_none_or(|f| f.value),
+        };
+        let Some(requests) = &sc.requests else {
+            self.error_help(
+                span,
+                format!("scenario `{name}` has no `requests`"),
+                "add `requests: [http://127.0.0.1:8080/ping]`",
+            );
+            return None;
+        };
+        if requests.value.is_empty() {
+            self.error(requests.span, format!("scenario `{name}` has an empty `requests` list"));
+        }
+        let mut plans = Vec::new();
+        for r in &requests.value {
+            if let Some(p) = self.request(&r.value, &defaults) {
+                plans.push(p);
+            }
+        }
+        Some(ScenarioPlan { name: name.to_string(), requests: plans, keepalive: defaults.keepalive, variables })
+    }
+
+    fn think_time(&mut self, node: &Node) -> Option<Duration> {
+        if let NodeKind::Str(s) = &node.kind {
+            let t = s.trim();
+            if ["uniform(", "gaussian(", "poisson("].iter().any(|p| t.starts_with(p)) {
+                self.unsupported(
+                    node.span,
+                    &format!("think-time distribution `{t}`"),
+                    "use a constant think-time such as `500ms`",
+                );
+                return None;
+            }
+        }
+        self.secs(node, "think-time")
+    }
+
+    fn check_jmeter_functions(&mut self, text: &str, span: Span) {
+        if let Some(pos) = text.find("${__") {
+            let end = text[pos..].find('}').map_or(text.len(), |e| pos + e + 1);
+            let func = &text[pos..end];
+            self.unsupported(
+                span,
+                &format!("the JMeter function `{func}`"),
+                "use `${NAME}` from `settings.env` or the OS environment, or scenario `variables:`",
+            );
+        }
+    }
+
+    fn request(&mut self, node: &Node, d: &Defaults) -> Option<RequestPlan> {
+        let req: Request = match &node.kind {
+            NodeKind::Str(url) => {
+                Request { url: Spanned { value: url.clone(), span: node.span }, ..Default::default() }
+            }
+            NodeKind::Map(m) => {
+                if let Some(block) = LOGIC_BLOCKS.iter().find(|b| m.contains_key(**b)) {
+                    let (key_span, _) = m[*block];
+                    self.unsupported(
+                        key_span,
+                        &format!("the `{block}` block"),
+                        "list plain requests; logic blocks are planned",
+                    );
+                    return None;
+                }
+                match from_node::<Request>(node) {
+                    Ok(r) => r,
+                    Err(diag) => {
+                        self.diags.push(diag);
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                self.error(
+                    node.span,
+                    format!("a request must be a URL or a mapping with `url`, found {}", kind_name(node)),
+                );
+                return None;
+            }
+        };
+        for (key, value) in [
+            ("assert", &req.assert),
+            ("assert-jsonpath", &req.assert_jsonpath),
+            ("assert-xpath", &req.assert_xpath),
+            ("extract-regexp", &req.extract_regexp),
+            ("extract-jsonpath", &req.extract_jsonpath),
+            ("extract-boundary", &req.extract_boundary),
+            ("extract-css-jquery", &req.extract_css_jquery),
+            ("extract-xpath", &req.extract_xpath),
+            ("upload-files", &req.upload_files),
+            ("jsr223", &req.jsr223),
+            ("content-encoding", &req.content_encoding),
+        ] {
+            if let Some(v) = value {
+                self.unsupported(
+                    v.span,
+                    &format!("request `{key}`"),
+                    "assertions, extractors and uploads are planned; remove it to run the load",
+                );
+            }
+        }
+        let url_text = req.url.value.trim().to_string();
+        self.check_jmeter_functions(&url_text, req.url.span);
+        let url = if url_text.starts_with("http://") || url_text.starts_with("https://") || url_text.starts_with("${") {
+            url_text.clone()
+        } else if let Some(base) = &d.address {
+            format!("{base}/{}", url_text.trim_start_matches('/'))
+        } else {
+            self.error_help(
+                req.url.span,
+                format!("`{url_text}` is not an absolute URL and the scenario has no `default-address`"),
+                "write `http://host:port/path`, or set `default-address: http://host:port` in the scenario",
+            );
+            return None;
+        };
+        if url.starts_with("https://") {
+            self.unsupported(
+                req.url.span,
+                "HTTPS",
+                "TLS support is planned; test over plain HTTP on 127.0.0.1 for now",
+            );
+            return None;
+        }
+        let url_t = Template::parse(&url);
+        if url_t.is_literal() {
+            if let Err(e) = reqwest::Url::parse(&url) {
+                self.error(req.url.span, format!("`{url}` is not a valid URL: {e}"));
+                return None;
+            }
+        }
+        let label_text = req.label.as_ref().map(|l| l.value.clone()).unwrap_or_else(|| url_text.clone());
+        let label = self.label(&label_text);
+        let method_text = req.method.as_ref().map(|m| m.value.clone()).unwrap_or_else(|| "GET".to_string());
+        let method_text = if method_text.contains("${") { method_text } else { method_text.to_ascii_uppercase() };
+        if !method_text.contains("${") && reqwest::Method::from_bytes(method_text.as_bytes()).is_err() {
+            if let Some(m) = &req.method {
+                self.error(m.span, format!("`{method_text}` is not an HTTP method"));
+            }
+        }
+
+        // Request headers override scenario headers, names compared without case.
+        let mut headers: Vec<(String, String)> = d.headers.clone();
+        if let Some(h) = &req.headers {
+            for (k, v) in &h.value {
+                self.check_jmeter_functions(&v.value, v.span);
+                headers.retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+                headers.push((k.clone(), v.value.clone()));
+            }
+        }
+        for (name, value) in &headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || reqwest::header::HeaderValue::from_str(value).is_err()
+            {
+                let span = req.headers.as_ref().map_or(node.span, |h| h.span);
+                self.error(span, format!("header `{name}: {value}` is not a valid HTTP header"));
+            }
+        }
+        let content_type =
+            headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.to_ascii_lowercase());
+        let mut body = None;
+        if let Some(b) = &req.body {
+            if req.body_file.is_some() {
+                self.warn(b.span, "both `body` and `body-file` are set; `body` wins (as in Taurus)");
+            }
+            body = match &b.value.kind {
+                NodeKind::Null => None,
+                NodeKind::Map(m) => {
+                    let nested = m.values().any(|(_, v)| matches!(v.kind, NodeKind::Map(_) | NodeKind::Seq(_)));
+                    if nested || content_type.as_deref().is_some_and(|c| c.contains("json")) {
+                        Some(serde_json::to_string(&to_json(&b.value)).unwrap_or_default())
+                    } else {
+                        if content_type.is_none() {
+                            headers.push(("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()));
+                        }
+                        Some(form_encode(m.iter().map(|(k, (_, v))| (k.as_str(), scalar_text(v).unwrap_or_default()))))
+                    }
+                }
+                NodeKind::Seq(_) => Some(serde_json::to_string(&to_json(&b.value)).unwrap_or_default()),
+                _ => scalar_text(&b.value),
+            };
+            if let Some(text) = &body {
+                self.check_jmeter_functions(text, b.span);
+            }
+        } else if let Some(file) = &req.body_file {
+            let path = self.resolve_path(&file.value, file.span);
+            match std::fs::read(&path) {
+                Ok(bytes) => body = Some(String::from_utf8_lossy(&bytes).into_owned()),
+                Err(e) => {
+                    self.error_help(
+                        file.span,
+                        format!("cannot read body-file `{}`: {e}", file.value),
+                        format!("looked for `{}`; relative paths start at the folder of the file that names them, then the current folder", path.display()),
+                    );
+                    return None;
+                }
+            }
+        }
+        if !d.keepalive || req.keepalive.as_ref().is_some_and(|k| !k.value) {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("connection"));
+            headers.push(("Connection".to_string(), "close".to_string()));
+        }
+        let think_time = match &req.think_time {
+            Some(t) => self.think_time(&t.value),
+            None => d.think_time,
+        };
+        let timeout = req.timeout.as_ref().and_then(|t| self.secs(&t.value, "timeout")).unwrap_or(d.timeout);
+        Some(RequestPlan {
+            label,
+            method: Template::parse(&method_text),
+            url: url_t,
+            headers: headers.into_iter().map(|(k, v)| (k, Template::parse(&v))).collect(),
+            body: body.map(|b| Template::parse(&b)),
+            think_time,
+            timeout,
+            follow_redirects: req.follow_redirects.as_ref().map_or(d.follow_redirects, |f| f.value),
+        })
+    }
+
+    /// A path named in a config file: relative to that file's folder if it exists there, else to the current folder.
+    fn resolve_path(&self, text: &str, span: Span) -> PathBuf {
+        let path = Path::new(text);
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        let beside = self.loaded.sources.get(span.source).path().and_then(Path::parent).map(|dir| dir.join(path));
+        match beside {
+            Some(p) if p.exists() => p,
+            _ => path.to_path_buf(),
+        }
+    }
+
+    fn reporter(&mut self, entry: &Spanned<Node>, criteria: &mut Vec<Spec>, final_stats: &mut Option<PathBuf>) {
+        let (module, node) = match &entry.value.kind {
+            NodeKind::Str(name) => (name.clone(), None),
+            NodeKind::Map(_) => match map_get(&entry.value, "module").and_then(scalar_text) {
+                Some(m) => (m, Some(&entry.value)),
+                None => {
+                    self.error(
+                        entry.span,
+                        "a reporting entry needs `module:` (e.g. `passfail`, `junit-xml`, `final-stats`)",
+                    );
+                    return;
+                }
+            },
+            _ => {
+                self.error(
+                    entry.span,
+                    format!("a reporting entry must be a module name or a mapping, found {}", kind_name(&entry.value)),
+                );
+                return;
+            }
+        };
+        let keys: &[&str] = match module.as_str() {
+            "passfail" => &["criteria"],
+            "junit-xml" => &["filename", "data-source"],
+            "final-stats" => {
+                &["summary", "percentiles", "summary-labels", "failed-labels", "test-duration", "dump-xml", "dump-csv"]
+            }
+            "console" => &["disable", "screen", "dummy-cols", "dummy-rows"],
+            "blazemeter" | "influxdb-reporter" => {
+                self.warn(
+                    entry.span,
+                    format!("reporter `{module}` sends results to a remote service; suite works offline and skips it"),
+                );
+                return;
+            }
+            other => {
+                let known = ["passfail", "junit-xml", "final-stats", "console", "blazemeter"];
+                let help = suggest(other, &known)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| "suite knows passfail, junit-xml, final-stats and console".into());
+                self.error_help(entry.span, format!("unknown reporter `{other}`"), help);
+                return;
+            }
+        };
+        let Some(node) = node else { return };
+        let NodeKind::Map(map) = &node.kind else { return };
+        for (key, (key_span, value)) in map {
+            if key == "module" || key == "run-at" {
+                continue;
+            }
+            if !keys.contains(&key.as_str()) {
+                let help = suggest(key, keys)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("`{module}` takes: {}", keys.join(", ")));
+                self.error_help(*key_span, format!("unknown key `{key}` in the `{module}` reporter"), help);
+                continue;
+            }
+            match (module.as_str(), key.as_str()) {
+                ("passfail", "criteria") => {
+                    let spanned = Spanned { value: value.clone(), span: value.span };
+                    criteria.extend(self.criteria_node(&spanned));
+                }
+                ("junit-xml", "data-source") => {
+                    let ds = scalar_text(value).unwrap_or_default();
+                    if ds != "pass-fail" && ds != "sample-labels" {
+                        self.error_help(
+                            value.span,
+                            format!("unknown junit-xml `data-source: {ds}`"),
+                            "use `pass-fail` or `sample-labels`",
+                        );
+                    }
+                }
+                ("final-stats", "dump-csv") => match scalar_text(value) {
+                    Some(p) => *final_stats = Some(PathBuf::from(p)),
+                    None => self.error(value.span, "`dump-csv` must be a file path"),
+                },
+                ("final-stats", "dump-xml") => self.unsupported(
+                    value.span,
+                    "`dump-xml`",
+                    "use `dump-csv`; the run's junit.xml and final_stats.csv carry the same figures",
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// A `criteria` value: a list of strings and dicts, or a mapping of message to criterion.
+    fn criteria_node(&mut self, node: &Spanned<Node>) -> Vec<Spec> {
+        let mut out = Vec::new();
+        match &node.value.kind {
+            NodeKind::Null => {}
+            NodeKind::Seq(items) => {
+                for item in items {
+                    if let Some(spec) = self.criterion(item, None) {
+                        out.push(spec);
+                    }
+                }
+            }
+            NodeKind::Map(m) => {
+                for (message, (_, item)) in m {
+                    if let Some(spec) = self.criterion(item, Some(message.clone())) {
+                        out.push(spec);
+                    }
+                }
+            }
+            _ => self.error(node.span, format!("`criteria` must be a list, found {}", kind_name(&node.value))),
+        }
+        out
+    }
+
+    fn criterion(&mut self, node: &Node, message: Option<String>) -> Option<Spec> {
+        match &node.kind {
+            NodeKind::Str(text) => match criteria::parse_short(text) {
+                Ok(mut spec) => {
+                    if message.is_some() {
+                        spec.message = message;
+                    }
+                    Some(spec)
+                }
+                Err(e) => {
+                    let span = self.loaded.sources.inner_span(node.span, text, e.span.start, e.span.len().max(1));
+                    let mut d = Diagnostic::error(span, format!("invalid criterion: {}", e.message));
+                    if let Some(h) = e.help {
+                        d = d.with_help(h);
+                    }
+                    self.diags.push(d);
+                    None
+                }
+            },
+            NodeKind::Map(m) => {
+                // `- My msg: rc404>10` in a YAML list is a one-key mapping, not a string (Taurus fails on it too).
+                if m.len() == 1 && message.is_none() {
+                    let (k, (_, v)) = m.iter().next()?;
+                    if matches!(v.kind, NodeKind::Str(_)) && !["subject", "class", "label"].contains(&k.as_str()) {
+                        self.error_help(
+                            node.span,
+                            format!("`{k}: ...` is a YAML mapping here, not a criterion string"),
+                            format!("quote the whole criterion: `- '{k}: {}'`", scalar_text(v).unwrap_or_default()),
+                        );
+                        return None;
+                    }
+                }
+                let dict: DictForm = match from_node(node) {
+                    Ok(d) => d,
+                    Err(d) => {
+                        self.diags.push(d);
+                        return None;
+                    }
+                };
+                match criteria::from_dict(dict) {
+                    Ok(mut spec) => {
+                        if message.is_some() {
+                            spec.message = message;
+                        }
+                        Some(spec)
+                    }
+                    Err(e) => {
+                        let mut d = Diagnostic::error(node.span, format!("invalid criterion: {}", e.message));
+                        if let Some(h) = e.help {
+                            d = d.with_help(h);
+                        }
+                        self.diags.push(d);
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.error(node.span, format!("a criterion must be a string or a mapping, found {}", kind_name(node)));
+                None
+            }
+        }
+    }
+
+    fn services(&mut self, root: &Root) -> Vec<ShellTask> {
+        let mut tasks = Vec::new();
+        for entry in &root.services {
+            let module = match &entry.value.kind {
+                NodeKind::Str(name) => name.clone(),
+                NodeKind::Map(_) => match map_get(&entry.value, "module").and_then(scalar_text) {
+                    Some(m) => m,
+                    None => {
+                        self.error(entry.span, "a services entry needs `module:` (e.g. `shellexec`)");
+                        continue;
+                    }
+                },
+                _ => {
+                    self.error(
+                        entry.span,
+                        format!("a services entry must be a mapping, found {}", kind_name(&entry.value)),
+                    );
+                    continue;
+                }
+            };
+            match module.as_str() {
+                "shellexec" => self.shellexec(&entry.value, &mut tasks),
+                "passfail" => self.error_help(
+                    entry.span,
+                    "`passfail` is listed under `services`",
+                    "move it to `reporting:` (Taurus stopped accepting it as a service and fails with AssertionError)",
+                ),
+                "monitoring" | "server_local_monitoring" => self.unsupported(
+                    entry.span,
+                    &format!("the `{module}` service"),
+                    "monitoring is planned; remove it (and monitoring criteria) to run the load",
+                ),
+                other => {
+                    let help = suggest(other, &["shellexec", "monitoring"])
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| "suite knows `shellexec`".into());
+                    self.error_help(entry.span, format!("unknown service `{other}`"), help);
+                }
+            }
+        }
+        tasks
+    }
+
+    fn shellexec(&mut self, node: &Node, tasks: &mut Vec<ShellTask>) {
+        let NodeKind::Map(map) = &node.kind else { return };
+        let mut env = Vec::new();
+        if let Some(e) = map_get(node, "env") {
+            if let NodeKind::Map(vars) = &e.kind {
+                env.extend(vars.iter().filter_map(|(k, (_, v))| scalar_text(v).map(|t| (k.clone(), t))));
+            } else {
+                self.error(e.span, "shellexec `env` must be a mapping");
+            }
+        }
+        let default_cwd = map_get(node, "default-cwd").and_then(scalar_text).map(PathBuf::from);
+        for (key, (key_span, value)) in map {
+            let stage = match key.as_str() {
+                "module" | "env" | "default-cwd" | "artifacts-dir" | "run-at" => continue,
+                "prepare" => Stage::Prepare,
+                "startup" => Stage::Startup,
+                "shutdown" => Stage::Shutdown,
+                "post-process" => Stage::PostProcess,
+                "check" => {
+                    self.unsupported(
+                        *key_span,
+                        "the shellexec `check` stage",
+                        "run the command in `startup` with `background: true`",
+                    );
+                    continue;
+                }
+                other => {
+                    let keys = ["prepare", "startup", "shutdown", "post-process", "env", "default-cwd"];
+                    let help = suggest(other, &keys)
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| format!("shellexec takes: {}", keys.join(", ")));
+                    self.error_help(*key_span, format!("unknown key `{other}` in shellexec"), help);
+                    continue;
+                }
+            };
+            let items: Vec<&Node> = match &value.kind {
+                NodeKind::Seq(items) => items.iter().collect(),
+                NodeKind::Null => Vec::new(),
+                _ => vec![value],
+            };
+            for item in items {
+                if let Some(task) = self.shell_task(item, stage, &env, default_cwd.as_ref()) {
+                    tasks.push(task);
+                }
+            }
+        }
+    }
+
+    fn shell_task(
+        &mut self,
+        node: &Node,
+        stage: Stage,
+        env: &[(String, String)],
+        cwd: Option<&PathBuf>,
+    ) -> Option<ShellTask> {
+        let mut task = ShellTask {
+            stage,
+            command: String::new(),
+            background: false,
+            ignore_failure: false,
+            cwd: cwd.cloned(),
+            env: env.to_vec(),
+        };
+        match &node.kind {
+            NodeKind::Str(cmd) => task.command = cmd.clone(),
+            NodeKind::Map(m) => {
+                for (key, (key_span, value)) in m {
+                    match key.as_str() {
+                        "command" => task.command = scalar_text(value).unwrap_or_default(),
+                        "background" => task.background = matches!(value.kind, NodeKind::Bool(true)),
+                        "ignore-failure" => task.ignore_failure = matches!(value.kind, NodeKind::Bool(true)),
+                        "cwd" => task.cwd = scalar_text(value).map(PathBuf::from),
+                        "env" => {
+                            if let NodeKind::Map(vars) = &value.kind {
+                                task.env.extend(
+                                    vars.iter().filter_map(|(k, (_, v))| scalar_text(v).map(|t| (k.clone(), t))),
+                                );
+                            }
+                        }
+                        "out" | "err" | "run-at" => {}
+                        other => {
+                            let keys = ["command", "background", "ignore-failure", "cwd", "env", "out", "err"];
+                            let help = suggest(other, &keys)
+                                .map(|s| format!("did you mean `{s}`?"))
+                                .unwrap_or_else(|| format!("a task takes: {}", keys.join(", ")));
+                            self.error_help(*key_span, format!("unknown key `{other}` in a shellexec task"), help);
+                        }
+                    }
+                }
+            }
+            _ => {
+                self.error(
+                    node.span,
+                    format!(
+                        "a shellexec task must be a command string or a mapping with `command`, found {}",
+                        kind_name(node)
+                    ),
+                );
+                return None;
+            }
+        }
+        if task.command.trim().is_empty() {
+            self.error(node.span, "this shellexec task has no `command`");
+            return None;
+        }
+        Some(task)
+    }
+}
+
+/// A request body mapping as JSON.
+fn to_json(node: &Node) -> serde_json::Value {
+    use serde_json::Value;
+    match &node.kind {
+        NodeKind::Null => Value::Null,
+        NodeKind::Bool(b) => Value::Bool(*b),
+        NodeKind::Int(i) => Value::from(*i),
+        NodeKind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        NodeKind::Str(s) => Value::String(s.clone()),
+        NodeKind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
+        NodeKind::Map(m) => Value::Object(m.iter().map(|(k, (_, v))| (k.clone(), to_json(v))).collect()),
+    }
+}
+
+/// `application/x-www-form-urlencoded` text of form fields. `${name}` placeholders are kept
+/// unescaped so variables still fill them.
+fn form_encode<'a>(fields: impl Iterator<Item = (&'a str, String)>) -> String {
+    fn enc(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while !rest.is_empty() {
+            if rest.starts_with("${") {
+                if let Some(end) = rest.find('}') {
+                    out.push_str(&rest[..=end]);
+                    rest = &rest[end + 1..];
+                    continue;
+                }
+            }
+            let c = rest.chars().next().unwrap_or_default();
+            match c {
+                'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' | '.' | '*' => out.push(c),
+                ' ' => out.push('+'),
+                _ => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("%{b:02X}"));
+                    }
+                }
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    }
+    fields.map(|(k, v)| format!("{}={}", enc(k), enc(&v))).collect::<Vec<_>>().join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding_keeps_placeholders() {
+        let s = form_encode([("name", "a b&c".to_string()), ("user", "${user}!".to_string())].into_iter());
+        assert_eq!(s, "name=a+b%26c&user=${user}%21");
+    }
+}

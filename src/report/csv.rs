@@ -1,0 +1,152 @@
+//! CSV outputs: `kpi.csv` (one row per label per second, streamed while the test runs) and
+//! `final_stats.csv` (Taurus's `final-stats` `dump-csv` layout, for the Jenkins Plot plugin).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::aggregate::{KpiSet, LabelSets, Second, OVERALL};
+
+/// Percentile levels of `final_stats.csv`, as Taurus tracks them by default.
+pub const FINAL_PERCENTILES: [f64; 7] = [0.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0];
+
+/// Streams per-second KPIs to `kpi.csv`, flushed after every second so a killed run loses at most one.
+pub struct KpiCsv {
+    out: csv::Writer<BufWriter<File>>,
+}
+
+impl KpiCsv {
+    /// Creates the file and writes its header.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        let mut out = csv::Writer::from_writer(BufWriter::new(File::create(path)?));
+        out.write_record([
+            "ts",
+            "second",
+            "label",
+            "hits",
+            "succ",
+            "fail",
+            "avg_rt",
+            "avg_lt",
+            "avg_ct",
+            "stdev_rt",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "max_rt",
+            "bytes",
+            "concurrency",
+        ])?;
+        out.flush()?;
+        Ok(KpiCsv { out })
+    }
+
+    /// Appends one closed second.
+    pub fn write(&mut self, second: &Second) -> std::io::Result<()> {
+        for (label, set) in &second.current {
+            let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
+            self.out.write_record([
+                second.unix_ts.to_string(),
+                second.ts.to_string(),
+                label.clone(),
+                set.hits.to_string(),
+                set.succ.to_string(),
+                set.fail.to_string(),
+                f(set.avg_rt()),
+                f(set.avg_lt()),
+                f(set.avg_ct()),
+                f(set.stdev_rt()),
+                f(set.percentile(50.0)),
+                f(set.percentile(90.0)),
+                f(set.percentile(95.0)),
+                f(set.percentile(99.0)),
+                f(set.min_max_rt().map(|(_, max)| max)),
+                set.bytes.to_string(),
+                set.concurrency.to_string(),
+            ])?;
+        }
+        self.out.flush()
+    }
+}
+
+/// Writes Taurus's final-stats CSV: `label`, the KPIs sorted by name, `perc_<level>`, `rc_<code>`;
+/// floats with 5 decimals; one row per label, the overall row (empty label) last.
+/// `throughput` is the sample count, as in Taurus (it is not a rate there either).
+pub fn write_final_stats(path: &Path, totals: &LabelSets) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(BufWriter::new(File::create(path)?));
+    let empty = KpiSet::default();
+    let overall = totals.get(OVERALL).unwrap_or(&empty);
+    let codes: Vec<&String> = overall.rc.keys().collect();
+    let mut header: Vec<String> =
+        ["label", "avg_ct", "avg_lt", "avg_rt", "bytes", "concurrency", "fail", "stdev_rt", "succ", "throughput"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    header.extend(FINAL_PERCENTILES.iter().map(|p| format!("perc_{p:.1}")));
+    header.extend(codes.iter().map(|c| format!("rc_{c}")));
+    out.write_record(&header)?;
+    let rows = totals.iter().filter(|(l, _)| !l.is_empty()).chain(totals.get_key_value(OVERALL));
+    for (label, set) in rows {
+        let f = |v: Option<f64>| format!("{:.5}", v.unwrap_or(0.0));
+        let mut record = vec![
+            label.clone(),
+            f(set.avg_ct()),
+            f(set.avg_lt()),
+            f(set.avg_rt()),
+            set.bytes.to_string(),
+            set.concurrency.to_string(),
+            set.fail.to_string(),
+            f(set.stdev_rt()),
+            set.succ.to_string(),
+            set.hits.to_string(),
+        ];
+        record.extend(FINAL_PERCENTILES.iter().map(|p| f(set.percentile(*p))));
+        record.extend(codes.iter().map(|c| set.rc.get(*c).map(u64::to_string).unwrap_or_default()));
+        out.write_record(&record)?;
+    }
+    out.flush()?;
+    out.into_inner().map_err(|e| e.into_error())?.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Sample;
+
+    #[test]
+    fn final_stats_has_taurus_columns() {
+        let mut totals = LabelSets::new();
+        let mut a = KpiSet::default();
+        for (status, rt) in [(200, 1000), (200, 3000), (404, 2000)] {
+            a.record(&Sample {
+                label: 0,
+                start_us: 0,
+                elapsed_us: rt,
+                connect_us: 0,
+                ttfb_us: rt / 2,
+                status,
+                error_kind: (status == 404).then_some(crate::engine::ErrorKind::Status),
+                error: None,
+                bytes: 10,
+            });
+        }
+        let mut overall = KpiSet::default();
+        overall.merge(&a);
+        totals.insert("a, b".into(), a);
+        totals.insert(OVERALL.into(), overall);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("final_stats.csv");
+        write_final_stats(&path, &totals).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "label,avg_ct,avg_lt,avg_rt,bytes,concurrency,fail,stdev_rt,succ,throughput,perc_0.0,perc_50.0,perc_90.0,perc_95.0,perc_99.0,perc_99.9,perc_100.0,rc_200,rc_404");
+        assert!(
+            lines[1].starts_with("\"a, b\",0.00000,0.00100,0.00200,30,0,1,0.00082,2,3,0.00100,0.00200,"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].starts_with(",0.00000"));
+        assert!(lines[2].ends_with(",2,1"));
+    }
+}

@@ -1,0 +1,523 @@
+//! The runner drives each test file through every stage: load and merge its config, plan it,
+//! start its services, run the engine while aggregating samples and judging criteria every
+//! second, stop everything, and write the reports. It is the only module that knows all stages.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch};
+
+use crate::aggregate::{Aggregator, Second, OVERALL};
+use crate::cli::{RunArgs, ValidateArgs};
+use crate::config::{self, LoadOptions, Loaded};
+use crate::criteria::{Criteria, Status};
+use crate::discover::{self, TestFile};
+use crate::engine::{self, stop::Phase, Stop};
+use crate::outcome::Outcome;
+use crate::plan::{self, Plan, Stage};
+use crate::report::{self, console, CriterionRow, CriterionStatus, RunReport, TestReport};
+use crate::services::Shell;
+
+/// How long requests in flight may finish after the load is told to stop.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often a progress line is printed.
+const PROGRESS_EVERY: u64 = 5;
+
+/// Watches for Ctrl-C and SIGTERM; the first asks for a graceful stop, the second aborts.
+#[derive(Clone)]
+struct Interrupt {
+    rx: watch::Receiver<u32>,
+}
+
+impl Interrupt {
+    fn install() -> Self {
+        let (tx, rx) = watch::channel(0u32);
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                let term_fut = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            t.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+                    _ = term_fut => {}
+                }
+                let n = *tx.borrow() + 1;
+                eprintln!(
+                    "\n{}",
+                    if n == 1 {
+                        "interrupted: stopping the load and writing reports (again to abort requests in flight)"
+                    } else {
+                        "interrupted again: aborting requests in flight"
+                    }
+                );
+                let _ = tx.send(n);
+            }
+        });
+        Interrupt { rx }
+    }
+
+    fn count(&self) -> u32 {
+        *self.rx.borrow()
+    }
+
+    async fn at_least(&self, n: u32) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|c| *c >= n).await;
+    }
+}
+
+/// `suite run`: every matching test file in turn, then the run's reports. Returns the run's outcome.
+pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    let interrupt = Interrupt::install();
+    let global = match &args.global_config {
+        Some(path) => {
+            anyhow::ensure!(path.is_file(), "global config `{}` does not exist", path.display());
+            Some(path.clone())
+        }
+        None => [PathBuf::from("global_config.yaml"), args.test_dir.join("global_config.yaml")]
+            .into_iter()
+            .find(|p| p.is_file()),
+    };
+    let skip: Vec<PathBuf> = global.iter().cloned().collect();
+    let tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), &skip)
+        .with_context(|| format!("cannot look for tests in `{}`", args.test_dir.display()))?;
+    if tests.is_empty() {
+        anyhow::bail!(
+            "no test files in `{}` match `{}`{} (patterns match file names like `x_criteria.yaml`, paths below the test dir, and MMS folder names)",
+            args.test_dir.display(),
+            args.pattern,
+            args.exclude_pattern.as_ref().map(|x| format!(" without `{x}`")).unwrap_or_default()
+        );
+    }
+    let run_id = run_id(args.env_name.as_deref());
+    let run_dir = args.artifacts_dir.join(&run_id);
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("cannot create the run folder `{}`", run_dir.display()))?;
+    link_latest(&args.artifacts_dir, &run_id);
+    println!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
+
+    let mut report = RunReport { run_id, env_name: args.env_name.clone(), tests: Vec::new() };
+    for test in &tests {
+        if interrupt.count() > 0 {
+            report.tests.push(not_run(test, "not run: the run was interrupted"));
+            continue;
+        }
+        let mut files: Vec<PathBuf> = global.iter().cloned().collect();
+        files.push(test.path.clone());
+        if let Some(env) = &args.env_name {
+            match discover::environment_file(&test.path, env) {
+                Some(f) => files.push(f),
+                None => {
+                    eprintln!("note: {} has no `environments/{env}.yaml`; running it without one", test.path.display())
+                }
+            }
+        }
+        let result = run_test(test, files, &args.overrides, &run_dir.join(&test.name), &interrupt).await;
+        print!("{}", console::test_summary(&result));
+        report.tests.push(result);
+        write_run_reports(&run_dir, &report)?;
+    }
+    write_run_reports(&run_dir, &report)?;
+    print!("{}", console::run_summary(&report));
+    println!("JUnit: {}", run_dir.join("junit.xml").display());
+    Ok(report.outcome())
+}
+
+fn write_run_reports(run_dir: &Path, report: &RunReport) -> anyhow::Result<()> {
+    let path = run_dir.join("junit.xml");
+    std::fs::write(&path, report::junit::run_xml(report)).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+fn not_run(test: &TestFile, why: &str) -> TestReport {
+    TestReport {
+        name: test.name.clone(),
+        file: test.path.clone(),
+        outcome: Outcome::Interrupted,
+        error: Some(why.to_string()),
+        started_unix: unix_now(),
+        duration_secs: 0.0,
+        criteria: Vec::new(),
+        totals: Default::default(),
+        sent: 0,
+    }
+}
+
+/// Run folder name: time, environment and git short sha (when in a git tree).
+fn run_id(env: Option<&str>) -> String {
+    let now = unix_now();
+    let (date, time) = civil(now);
+    let mut id = format!("{date}_{time}");
+    if let Some(env) = env {
+        id.push('_');
+        id.push_str(env);
+    }
+    if let Some(sha) = git_short_sha() {
+        id.push('_');
+        id.push_str(&sha);
+    }
+    id
+}
+
+fn git_short_sha() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let sha = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !sha.is_empty()).then_some(sha)
+}
+
+/// `YYYYmmdd` and `HHMMSS` (UTC) of a Unix time.
+fn civil(secs: u64) -> (String, String) {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (format!("{y:04}{m:02}{d:02}"), format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60))
+}
+
+fn link_latest(parent: &Path, run_id: &str) {
+    let link = parent.join("latest");
+    let _ = std::fs::remove_file(&link);
+    let _ = std::os::unix::fs::symlink(run_id, &link);
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Loads the merged config of one test; on failure the rendered errors.
+fn load(files: Vec<PathBuf>, overrides: &[String], dir: &Path) -> Result<Loaded, String> {
+    let dir_text = dir.display().to_string();
+    let opts = LoadOptions {
+        files,
+        overrides: overrides.to_vec(),
+        env: vec![("TAURUS_ARTIFACTS_DIR".to_string(), dir_text.clone()), ("BASEDIR".to_string(), dir_text)],
+    };
+    config::load(&opts).map_err(|diags| config::render_all(&opts, &diags))
+}
+
+async fn run_test(
+    test: &TestFile,
+    files: Vec<PathBuf>,
+    overrides: &[String],
+    dir: &Path,
+    interrupt: &Interrupt,
+) -> TestReport {
+    let started = Instant::now();
+    let mut report = TestReport {
+        name: test.name.clone(),
+        file: test.path.clone(),
+        outcome: Outcome::Passed,
+        error: None,
+        started_unix: unix_now(),
+        duration_secs: 0.0,
+        criteria: Vec::new(),
+        totals: Default::default(),
+        sent: 0,
+    };
+    println!("\n-- {} ({})", test.name, test.path.display());
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return fail(report, format!("cannot create `{}`: {e}", dir.display()), started);
+    }
+    let loaded = match load(files, overrides, dir) {
+        Ok(l) => l,
+        Err(text) => {
+            eprint!("{text}");
+            return fail(report, text, started);
+        }
+    };
+    for warning in &loaded.warnings {
+        eprint!("{}", loaded.render(warning));
+    }
+    let effective = dir.join("effective.yml");
+    if let Err(e) = std::fs::write(&effective, loaded.effective_yaml()) {
+        eprintln!("warning: cannot write `{}`: {e}", effective.display());
+    }
+    let plan = match plan::build(&loaded) {
+        Ok(p) => p,
+        Err(diags) => {
+            let text: String = diags.iter().map(|d| loaded.render(d)).collect();
+            eprint!("{text}");
+            return fail(report, text, started);
+        }
+    };
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut shell = Shell::new(plan.shell.clone(), plan.env.clone(), dir);
+    let mut error = None;
+    for stage in [Stage::Prepare, Stage::Startup] {
+        if error.is_some() || interrupt.count() > 0 {
+            break;
+        }
+        tokio::select! {
+            r = shell.run_stage(stage) => if let Err(e) = r { error = Some(e.to_string()) },
+            _ = interrupt.at_least(1) => {}
+        }
+    }
+    let mut criteria = Criteria::new(plan.criteria.clone());
+    let mut stopped_by: Option<String> = None;
+    if error.is_none() && interrupt.count() == 0 {
+        match load_phase(&plan, &mut criteria, dir, interrupt, &test.name).await {
+            Ok(phase) => {
+                report.totals = phase.totals;
+                report.sent = phase.sent;
+                stopped_by = phase.stopped_by;
+                if phase.sent != phase.recorded {
+                    error = Some(format!("{} requests were sent but {} samples recorded", phase.sent, phase.recorded));
+                }
+            }
+            Err(e) => error = Some(format!("{e:#}")),
+        }
+    }
+    for stage in [Stage::Shutdown] {
+        if let Err(e) = shell.run_stage(stage).await {
+            error.get_or_insert(e.to_string());
+        }
+    }
+    shell.stop_background().await;
+    if let Err(e) = shell.run_stage(Stage::PostProcess).await {
+        error.get_or_insert(e.to_string());
+    }
+    if let Some(by) = &stopped_by {
+        println!("stopped early by criterion: {by}");
+    }
+
+    let verdicts = criteria.finish(&report.totals);
+    report.criteria = verdicts
+        .iter()
+        .map(|v| CriterionRow {
+            name: v.name.clone(),
+            status: match &v.status {
+                Status::Passed => CriterionStatus::Passed,
+                Status::Failed => CriterionStatus::Failed,
+                Status::Notice => CriterionStatus::Notice,
+                Status::Error(_) => CriterionStatus::Error,
+            },
+            detail: v.describe(),
+            taurus_message: v.message.clone(),
+        })
+        .collect();
+    report.outcome = if interrupt.count() > 0 {
+        Outcome::Interrupted
+    } else if error.is_some() || report.criteria.iter().any(|c| c.status == CriterionStatus::Error) {
+        Outcome::Error
+    } else if report.criteria.iter().any(|c| c.status == CriterionStatus::Failed) {
+        Outcome::CriteriaFailed
+    } else {
+        Outcome::Passed
+    };
+    report.error = error;
+    report.duration_secs = started.elapsed().as_secs_f64();
+    write_test_reports(&report, &plan, dir);
+    report
+}
+
+fn fail(mut report: TestReport, error: String, started: Instant) -> TestReport {
+    report.outcome = Outcome::Error;
+    report.error = Some(error);
+    report.duration_secs = started.elapsed().as_secs_f64();
+    report
+}
+
+fn write_test_reports(report: &TestReport, plan: &Plan, dir: &Path) {
+    let mut targets = vec![dir.join("final_stats.csv")];
+    targets.extend(plan.final_stats_csv.iter().cloned());
+    for path in targets {
+        if let Err(e) = report::csv::write_final_stats(&path, &report.totals) {
+            eprintln!("warning: cannot write `{}`: {e}", path.display());
+        }
+    }
+    let xunit = dir.join("xunit.xml");
+    if let Err(e) = std::fs::write(&xunit, report::junit::test_xml(report)) {
+        eprintln!("warning: cannot write `{}`: {e}", xunit.display());
+    }
+}
+
+/// What the load phase measured.
+struct Measured {
+    totals: crate::aggregate::LabelSets,
+    sent: u64,
+    recorded: u64,
+    stopped_by: Option<String>,
+}
+
+/// Runs the engine while closing seconds, judging criteria and streaming `kpi.csv`.
+async fn load_phase(
+    plan: &Plan,
+    criteria: &mut Criteria,
+    dir: &Path,
+    interrupt: &Interrupt,
+    name: &str,
+) -> anyhow::Result<Measured> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let started_wall = SystemTime::now();
+    let start_us = started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
+    let ctx = engine::Context {
+        samples: tx,
+        stop: Stop::new(),
+        active: Arc::new(AtomicU64::new(0)),
+        sent: Arc::new(AtomicU64::new(0)),
+        started,
+        started_wall,
+    };
+    let total_secs =
+        plan.executions.iter().map(|e| (e.load.delay + e.load.duration()).as_secs()).max().filter(|s| *s > 0);
+    let mut agg = Aggregator::new(plan.labels.clone(), start_us);
+    let kpi_path = dir.join("kpi.csv");
+    let mut kpi =
+        report::csv::KpiCsv::create(&kpi_path).with_context(|| format!("cannot create `{}`", kpi_path.display()))?;
+    let executions = &plan.executions;
+    let engine_ctx = ctx.clone();
+    let engine = engine::run(executions, engine_ctx);
+    tokio::pin!(engine);
+    let mut engine_done = false;
+    let mut stopped_by = None;
+    let mut next_close = 1u64;
+    let mut stop_deadline: Option<Instant> = None;
+    // Seconds close 100 ms after they end, so samples finishing at the edge are in.
+    let tick_at = |k: u64| started + Duration::from_secs(k) + Duration::from_millis(100);
+
+    let mut on_second = |second: &Second,
+                         agg_cum: &crate::aggregate::LabelSets,
+                         criteria: &mut Criteria,
+                         stopped_by: &mut Option<String>| {
+        if let Err(e) = kpi.write(second) {
+            eprintln!("warning: cannot write kpi.csv: {e}");
+        }
+        if let Some(stop) = criteria.observe(second.ts, &second.current, agg_cum) {
+            if stopped_by.is_none() {
+                *stopped_by = Some(stop.describe());
+                ctx.stop.advance(Phase::Stopping);
+            }
+        }
+        if (second.ts + 1) % PROGRESS_EVERY == 0 {
+            let empty = Default::default();
+            let cur = second.current.get(OVERALL).unwrap_or(&empty);
+            let cum = agg_cum.get(OVERALL).unwrap_or(&empty);
+            println!(
+                "{}",
+                console::progress(name, second.ts + 1, total_secs, ctx.active.load(Ordering::Relaxed), cur, cum)
+            );
+        }
+    };
+
+    loop {
+        tokio::select! {
+            biased;
+            sample = rx.recv(), if !engine_done || !rx.is_empty() => {
+                if let Some(s) = sample { agg.add(&s) }
+            }
+            _ = &mut engine, if !engine_done => {
+                engine_done = true;
+            }
+            _ = tokio::time::sleep_until(tick_at(next_close).into()) => {
+                let seconds = agg.close_before(next_close, ctx.active.load(Ordering::Relaxed));
+                for s in &seconds {
+                    let cum = agg.cumulative().clone();
+                    on_second(s, &cum, criteria, &mut stopped_by);
+                }
+                next_close += 1;
+                if stop_deadline.is_none() && ctx.stop.phase() != Phase::Running {
+                    stop_deadline = Some(Instant::now() + STOP_GRACE);
+                }
+                if stop_deadline.is_some_and(|d| Instant::now() >= d) {
+                    ctx.stop.advance(Phase::Aborting);
+                }
+            }
+            _ = interrupt.at_least(1), if ctx.stop.phase() == Phase::Running => {
+                ctx.stop.advance(Phase::Stopping);
+            }
+            _ = interrupt.at_least(2), if ctx.stop.phase() < Phase::Aborting => {
+                ctx.stop.advance(Phase::Aborting);
+            }
+        }
+        if engine_done && rx.is_empty() {
+            break;
+        }
+    }
+    while let Ok(s) = rx.try_recv() {
+        agg.add(&s);
+    }
+    for s in agg.flush(0) {
+        let cum = agg.cumulative().clone();
+        on_second(&s, &cum, criteria, &mut stopped_by);
+    }
+    Ok(Measured {
+        totals: agg.cumulative().clone(),
+        sent: ctx.sent.load(Ordering::Relaxed),
+        recorded: agg.recorded(),
+        stopped_by,
+    })
+}
+
+/// `suite validate`: load, merge and plan the files without sending load.
+pub fn validate(args: ValidateArgs) -> Outcome {
+    let mut files: Vec<PathBuf> = args.global_config.iter().cloned().collect();
+    files.extend(args.files.iter().cloned());
+    let opts = LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() };
+    let loaded = match config::load(&opts) {
+        Ok(l) => l,
+        Err(diags) => {
+            eprint!("{}", config::render_all(&opts, &diags));
+            return Outcome::Error;
+        }
+    };
+    for w in &loaded.warnings {
+        eprint!("{}", loaded.render(w));
+    }
+    match plan::build(&loaded) {
+        Ok(plan) => {
+            for w in &plan.warnings {
+                eprintln!("warning: {w}");
+            }
+            if !args.quiet {
+                print!("{}", loaded.effective_yaml());
+            }
+            eprintln!(
+                "ok: {} execution(s), {} criteria, {} label(s)",
+                plan.executions.len(),
+                plan.criteria.len(),
+                plan.labels.len()
+            );
+            Outcome::Passed
+        }
+        Err(diags) => {
+            for d in &diags {
+                eprint!("{}", loaded.render(d));
+            }
+            Outcome::Error
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), ("19700101".to_string(), "000000".to_string()));
+        assert_eq!(civil(1_795_369_592), ("20261122".to_string(), "174632".to_string()));
+    }
+}

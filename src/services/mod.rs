@@ -1,0 +1,6 @@
+//! Services with a lifecycle around the load: `shellexec` commands (prepare, startup, shutdown,
+//! post-process), run in process groups so that everything they start can be stopped.
+
+pub mod shellexec;
+
+pub use shellexec::{Shell, StageError};

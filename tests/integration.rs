@@ -1,0 +1,8 @@
+//! Integration tests: the real `suite` and `demo-target` binaries, real servers on 127.0.0.1.
+
+mod util;
+
+mod bad_input;
+mod criteria_timing;
+mod lifecycle;
+mod shipped;

@@ -1,0 +1,46 @@
+//! The README's main job: the shipped suites against the shipped demo server.
+
+use std::time::Duration;
+
+use crate::util::{assert_schema_valid, count, repo, run_suite};
+
+#[test]
+fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
+    let artifacts = tempfile::tempdir().unwrap();
+    let out = run_suite(
+        &repo(),
+        &["run", "--test-dir", "suites", "--pattern", "*criteria*.yaml"],
+        &artifacts.path().join("ok"),
+        Duration::from_secs(180),
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let junit = out.junit();
+    assert_schema_valid(&out.run_dir().join("junit.xml"));
+    assert_eq!(count(&junit, "<testsuite "), 3, "{junit}");
+    assert_eq!(count(&junit, "<failure"), 0, "{junit}");
+    assert_eq!(count(&junit, "<error"), 0, "{junit}");
+    for test in ["ping_criteria", "inference_criteria", "mixed_criteria"] {
+        let dir = out.run_dir().join(test);
+        for file in ["effective.yml", "kpi.csv", "final_stats.csv", "xunit.xml"] {
+            assert!(dir.join(file).is_file(), "{test}/{file} missing\n{out}");
+        }
+    }
+
+    // The same run with one threshold made impossible (the ping test's own passfail entry comes
+    // after the three reporters of global_config.yaml) exits 3 with the observed value.
+    let out = run_suite(
+        &repo(),
+        &["run", "--test-dir", "suites", "--pattern", "ping_criteria.yaml", "-o", "reporting.3.criteria.0=avg-rt>0ms"],
+        &artifacts.path().join("fail"),
+        Duration::from_secs(120),
+        None,
+    );
+    assert_eq!(out.code, 3, "{out}");
+    let junit = out.junit();
+    assert_schema_valid(&out.run_dir().join("junit.xml"));
+    assert_eq!(count(&junit, "<failure"), 1, "{junit}");
+    let failure = &junit[junit.find("<failure").unwrap()..];
+    assert!(failure.contains("observed"), "{failure}");
+    assert!(junit.contains("name=\"avg-rt&gt;0ms\""), "{junit}");
+}

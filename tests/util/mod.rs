@@ -1,0 +1,236 @@
+//! Test helpers: the real binaries, a real demo server on 127.0.0.1 started per test, and a
+//! builder that runs `suite` on YAML written into a temporary folder.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A binary built in the same target folder as `suite`.
+pub fn bin(name: &str) -> PathBuf {
+    let suite = PathBuf::from(env!("CARGO_BIN_EXE_suite"));
+    let path = suite.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo test --workspace` (or `cargo build -p {name}`)",
+        path.display()
+    );
+    path
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared reference folder beside the repository, if present.
+pub fn shared() -> Option<PathBuf> {
+    let p = repo().join("../shared");
+    p.is_dir().then_some(p)
+}
+
+/// A running demo model server; killed (with its workers) on drop.
+pub struct DemoTarget {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl DemoTarget {
+    /// Starts `demo-target --port 0` with extra arguments and waits until it listens.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(bin("demo-target"))
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo-target starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("demo-target prints its port");
+        let port = line
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in `{line}`"));
+        DemoTarget { child, port }
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends one HTTP/1.1 request and returns (status, body).
+    pub fn request(&self, method: &str, path: &str) -> (u16, String) {
+        http(self.port, method, path)
+    }
+}
+
+impl Drop for DemoTarget {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client for test set-up (control endpoints, stats).
+pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// What a `suite` run printed and returned.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// The artifacts parent folder.
+    pub artifacts: PathBuf,
+}
+
+impl Output {
+    /// The run folder (`<artifacts>/<run-id>`).
+    pub fn run_dir(&self) -> PathBuf {
+        let entries: Vec<PathBuf> = std::fs::read_dir(&self.artifacts)
+            .map(|rd| {
+                rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir() && !p.ends_with("latest")).collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(entries.len(), 1, "expected one run folder in {}: {entries:?}\n{self}", self.artifacts.display());
+        entries[0].clone()
+    }
+
+    /// The run's junit.xml text.
+    pub fn junit(&self) -> String {
+        std::fs::read_to_string(self.run_dir().join("junit.xml")).unwrap_or_else(|e| panic!("junit.xml: {e}\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// A temporary folder with test files and a way to run `suite` in it.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (creating folders).
+    pub fn file(&self, rel: &str, text: &str) -> &Self {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    /// Runs `suite <args>` in the folder, with artifacts in `<dir>/reports`, killing it after `limit`.
+    pub fn suite(&self, args: &[&str], limit: Duration) -> Output {
+        run_suite(self.dir.path(), args, &self.dir.path().join("reports"), limit, None)
+    }
+}
+
+/// Runs `suite` in `cwd`; `run` gets `--artifacts-dir`. `signal_after` sends SIGINT then.
+pub fn run_suite(
+    cwd: &Path,
+    args: &[&str],
+    artifacts: &Path,
+    limit: Duration,
+    signal_after: Option<Duration>,
+) -> Output {
+    let mut cmd = Command::new(bin("suite"));
+    cmd.current_dir(cwd).args(args);
+    if args.first() == Some(&"run") {
+        cmd.arg("--artifacts-dir").arg(artifacts);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("suite starts");
+    let started = Instant::now();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut signalled = false;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if let Some(after) = signal_after {
+            if !signalled && started.elapsed() >= after {
+                let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+                signalled = true;
+            }
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "suite {args:?} did not finish within {limit:?}\nstdout: {}\nstderr: {}",
+                out_t.join().unwrap(),
+                err_t.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        code,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+        elapsed: started.elapsed(),
+        artifacts: artifacts.to_path_buf(),
+    }
+}
+
+/// Validates a JUnit file against Jenkins's junit-10.xsd with xmllint.
+pub fn assert_schema_valid(junit: &Path) {
+    let xsd = shared().map(|s| s.join("schemas/junit-10.xsd")).filter(|p| p.exists());
+    let Some(xsd) = xsd else {
+        eprintln!("note: ../shared/schemas/junit-10.xsd is absent; schema check skipped");
+        return;
+    };
+    let out = Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(junit).output();
+    let out = out.expect("xmllint is needed for JUnit schema checks: apt-get install libxml2-utils");
+    assert!(
+        out.status.success(),
+        "{} is not valid against junit-10.xsd:\n{}",
+        junit.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Number of `<tag` occurrences.
+pub fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
