@@ -255,13 +255,13 @@ async fn run_test(
     let plan = match plan::build(&loaded) {
         Ok(p) => p,
         Err(diags) => {
-            let text: String = diags.iter().map(|d| loaded.render(d)).collect();
-            eprint!("{text}");
-            return fail(report, text, started);
+            eprint!("{}", diags.iter().map(|d| loaded.render(d)).collect::<String>());
+            let errors: String = diags.iter().filter(|d| d.is_error()).map(|d| loaded.render(d)).collect();
+            return fail(report, errors, started);
         }
     };
     for w in &plan.warnings {
-        eprintln!("warning: {w}");
+        eprint!("{}", loaded.render(w));
     }
     let mut shell = Shell::new(plan.shell.clone(), plan.env.clone(), dir);
     let mut error = None;
@@ -486,13 +486,14 @@ pub fn validate(args: ValidateArgs) -> Outcome {
     for w in &loaded.warnings {
         eprint!("{}", loaded.render(w));
     }
+    // The merged config is printed even when planning fails: it shows what the checks saw.
+    if !args.quiet {
+        print!("{}", loaded.effective_yaml());
+    }
     match plan::build(&loaded) {
         Ok(plan) => {
             for w in &plan.warnings {
-                eprintln!("warning: {w}");
-            }
-            if !args.quiet {
-                print!("{}", loaded.effective_yaml());
+                eprint!("{}", loaded.render(w));
             }
             eprintln!(
                 "ok: {} execution(s), {} criteria, {} label(s)",

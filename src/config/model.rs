@@ -145,6 +145,10 @@ pub struct Scenario {
     pub script: Option<Spanned<Node>>,
     /// Scenario-level environment.
     pub env: Option<Spanned<Node>>,
+    /// JMeter: drop listeners from the plan; no effect in suite.
+    pub disable_listeners: Option<Spanned<bool>>,
+    /// JMeter: edits applied to an existing JMX `script`.
+    pub modifications: Option<Spanned<Node>>,
 }
 
 /// One request item (the dict form; a bare string is a URL).

@@ -27,6 +27,22 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Executors whose HTTP `requests:` scenarios `suite` runs natively with the same meaning.
 const NATIVE_EXECUTORS: &[&str] = &["jmeter", "apiritif", "suite"];
 
+/// Top-level sections of a Taurus config.
+const TOP_LEVEL: &[&str] = &[
+    "execution",
+    "scenarios",
+    "services",
+    "reporting",
+    "modules",
+    "settings",
+    "provisioning",
+    "included-configs",
+    "cli-aliases",
+    "cli",
+    "version",
+    "install-id",
+];
+
 /// Request keys that open logic blocks (Taurus's hierarchic request parser).
 const LOGIC_BLOCKS: &[&str] = &[
     "transaction",
@@ -44,9 +60,9 @@ const LOGIC_BLOCKS: &[&str] = &[
 
 /// Plans a loaded config, or returns every error found.
 pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
-    let root: Root = from_node(&loaded.root).map_err(|d| vec![d])?;
     let mut b =
         Builder { loaded, diags: Vec::new(), labels: IndexMap::new(), warnings: Vec::new(), scenarios: HashMap::new() };
+    let root: Root = from_node(&b.known_top_level()).map_err(|d| vec![d])?;
     let env = b.settings_env(&root);
     let mut criteria = Vec::new();
     let executions = b.executions(&root, &mut criteria);
@@ -66,7 +82,9 @@ pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
             warnings: b.warnings,
         })
     } else {
-        Err(b.diags)
+        let mut all = b.warnings;
+        all.extend(b.diags);
+        Err(all)
     }
 }
 
@@ -74,7 +92,7 @@ struct Builder<'a> {
     loaded: &'a Loaded,
     diags: Vec<Diagnostic>,
     labels: IndexMap<String, u32>,
-    warnings: Vec<String>,
+    warnings: Vec<Diagnostic>,
     /// Scenarios already planned, by name (several executions may share one).
     scenarios: HashMap<String, Arc<ScenarioPlan>>,
 }
@@ -119,6 +137,25 @@ fn map_get<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
 }
 
 impl Builder<'_> {
+    /// The root without keys Taurus would ignore: each gets a warning (a typo of a known key
+    /// says which), since YAML anchors are often kept in extra top-level keys.
+    fn known_top_level(&mut self) -> Node {
+        let mut root = self.loaded.root.clone();
+        if let NodeKind::Map(map) = &mut root.kind {
+            let unknown: Vec<(String, Span)> = map
+                .iter()
+                .filter(|(k, _)| !TOP_LEVEL.contains(&k.as_str()))
+                .map(|(k, (span, _))| (k.clone(), *span))
+                .collect();
+            for (key, span) in unknown {
+                map.shift_remove(&key);
+                let hint = suggest(&key, TOP_LEVEL).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                self.warn(span, format!("top-level key `{key}` is not used by suite{hint}"));
+            }
+        }
+        root
+    }
+
     fn error(&mut self, span: Span, message: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, message));
     }
@@ -133,8 +170,7 @@ impl Builder<'_> {
     }
 
     fn warn(&mut self, span: Span, message: impl Into<String>) {
-        let d = Diagnostic::warning(span, message);
-        self.warnings.push(self.loaded.render(&d).trim_end().trim_start_matches("warning: ").to_string());
+        self.warnings.push(Diagnostic::warning(span, message));
     }
 
     fn label(&mut self, name: &str) -> u32 {
@@ -403,6 +439,7 @@ impl Builder<'_> {
             ("random-source-ip", &sc.random_source_ip, "not available"),
             ("retrieve-resources-regex", &sc.retrieve_resources_regex, "embedded resources are not downloaded"),
             ("env", &sc.env, "use `settings.env`"),
+            ("modifications", &sc.modifications, "JMX modifications need a JMeter `script:`"),
         ] {
             if let Some(v) = value {
                 self.unsupported(v.span, &format!("scenario `{key}`"), help);

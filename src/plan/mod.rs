@@ -33,7 +33,7 @@ pub struct Plan {
     /// Where `final-stats` wants its `dump-csv` copy, if anywhere.
     pub final_stats_csv: Option<PathBuf>,
     /// Warnings found while planning (shown to the user, never fatal).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::config::Diagnostic>,
 }
 
 /// One `execution` entry.
