@@ -20,15 +20,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Find test files, run each one's load with its services, judge its criteria, write reports.
-    ///
-    /// Examples:
-    ///   suite run --test-dir suites --pattern '*criteria*.yaml'
-    ///   suite run -t tests -p 'inference*' --env-name xlarge     (MMS layout: tests/<name>/<name>.yaml)
-    ///   suite run -t suites -p 'demo_*' -o 'scenarios.ping.timeout=2s'
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Load, merge and check test files without sending load; print the effective config or the errors.
     Validate(ValidateArgs),
 }
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  suite run --test-dir suites --pattern '*criteria*.yaml'
+  suite run -t tests -p 'inference*' --env-name xlarge    # MMS layout: tests/<name>/<name>.yaml
+  suite run -t suites -o 'scenarios.health.timeout=2s'
+
+Reports go to <artifacts-dir>/<run-id>/: junit.xml, and per test effective.yml, kpi.csv,
+final_stats.csv, xunit.xml and shell command output.";
 
 /// Options of `suite run`.
 #[derive(Debug, Args)]

@@ -405,7 +405,8 @@ async fn load_phase(
         if let Err(e) = kpi.write(second) {
             eprintln!("warning: cannot write kpi.csv: {e}");
         }
-        if let Some(stop) = criteria.observe(second.ts, &second.current, agg_cum) {
+        // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
+        if let Some(stop) = criteria.observe(second.ts + 1, &second.current, agg_cum) {
             if stopped_by.is_none() {
                 *stopped_by = Some(stop.describe());
                 ctx.stop.advance(Phase::Stopping);

@@ -6,3 +6,4 @@ mod bad_input;
 mod criteria_timing;
 mod lifecycle;
 mod shipped;
+mod validate;
