@@ -435,8 +435,7 @@ async fn load_phase(
             _ = tokio::time::sleep_until(tick_at(next_close).into()) => {
                 let seconds = agg.close_before(next_close, ctx.active.load(Ordering::Relaxed));
                 for s in &seconds {
-                    let cum = agg.cumulative().clone();
-                    on_second(s, &cum, criteria, &mut stopped_by);
+                    on_second(s, agg.cumulative(), criteria, &mut stopped_by);
                 }
                 next_close += 1;
                 if stop_deadline.is_none() && ctx.stop.phase() != Phase::Running {
@@ -461,8 +460,7 @@ async fn load_phase(
         agg.add(&s);
     }
     for s in agg.flush(0) {
-        let cum = agg.cumulative().clone();
-        on_second(&s, &cum, criteria, &mut stopped_by);
+        on_second(&s, agg.cumulative(), criteria, &mut stopped_by);
     }
     Ok(Measured {
         totals: agg.cumulative().clone(),

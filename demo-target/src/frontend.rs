@@ -176,17 +176,26 @@ impl Frontend {
         not_found()
     }
 
-    /// `/predictions/{model}[/{version}]`: validate, apply `/control`
-    /// settings, forward to a worker.
-    fn predict(&self, rest: &str, req: &Request) -> Response {
+    /// The model named by `{model}[/{version}]`, or the 404 to answer.
+    fn known_model(&self, rest: &str) -> Result<String, Response> {
         let segments: Vec<&str> = rest.split('/').collect();
         if segments.len() > 2 || segments.iter().any(|s| s.is_empty()) {
-            return not_found();
+            return Err(not_found());
         }
         let model = percent_decode(segments[0]);
         if !self.models.contains(&model) {
-            return model_not_found(&model);
+            return Err(model_not_found(&model));
         }
+        Ok(model)
+    }
+
+    /// `/predictions/{model}[/{version}]`: validate, apply `/control`
+    /// settings, forward to a worker.
+    fn predict(&self, rest: &str, req: &Request) -> Response {
+        let model = match self.known_model(rest) {
+            Ok(m) => m,
+            Err(response) => return response,
+        };
         let settings = self.control.get();
         let resp = if settings.status != 0 {
             Response::json(settings.status, json::error(settings.status, "ForcedStatus", "status forced by /control"))
@@ -242,14 +251,10 @@ impl Frontend {
         let Some(rest) = path.strip_prefix("/models/") else {
             return not_found();
         };
-        let segments: Vec<&str> = rest.split('/').collect();
-        if segments.len() > 2 || segments.iter().any(|s| s.is_empty()) {
-            return not_found();
-        }
-        let model = percent_decode(segments[0]);
-        if !self.models.contains(&model) {
-            return model_not_found(&model);
-        }
+        let model = match self.known_model(rest) {
+            Ok(m) => m,
+            Err(response) => return response,
+        };
         match method {
             "GET" | "HEAD" => Response::json(200, self.describe(&model)),
             "PUT" => self.scale(&model, req),
