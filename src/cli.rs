@@ -62,6 +62,13 @@ pub struct RunArgs {
     /// to a list; `^key` deletes; `*key` replaces recursively). Repeatable.
     #[arg(short = 'o', long = "option", value_name = "PATH=VALUE")]
     pub overrides: Vec<String>,
+    /// Start a `monitoring-agent` for the whole run, as `modules.monitoring-agent` in the global
+    /// config describes [default when that section exists].
+    #[arg(long, overrides_with = "no_monit")]
+    pub monit: bool,
+    /// Do not start an agent: one is already running where the suites' `server-agent` entries point.
+    #[arg(long)]
+    pub no_monit: bool,
 }
 
 /// Options of `suite validate`.

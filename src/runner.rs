@@ -16,6 +16,8 @@ use crate::config::{self, LoadOptions, Loaded};
 use crate::criteria::{Criteria, Status};
 use crate::discover::{self, TestFile};
 use crate::engine::{self, stop::Phase, Stop};
+use crate::monit;
+use crate::monitoring::{Event, Monitors};
 use crate::outcome::Outcome;
 use crate::plan::{self, Plan, Stage};
 use crate::report::{self, console, CriterionRow, CriterionStatus, RunReport, TestReport};
@@ -105,6 +107,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     link_latest(&args.artifacts_dir, &run_id);
     println!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
 
+    let _agent = start_agent(&args, global.as_deref(), &run_dir)?;
     let mut report = RunReport { run_id, env_name: args.env_name.clone(), tests: Vec::new() };
     for test in &tests {
         if interrupt.count() > 0 {
@@ -130,6 +133,31 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     print!("{}", console::run_summary(&report));
     println!("JUnit: {}", run_dir.join("junit.xml").display());
     Ok(report.outcome())
+}
+
+/// The run's monitoring agent (`--monit`), if one is wanted; it stops when dropped.
+fn start_agent(args: &RunArgs, global: Option<&Path>, run_dir: &Path) -> anyhow::Result<Option<monit::Agent>> {
+    if args.no_monit {
+        return Ok(None);
+    }
+    let settings = match global {
+        Some(g) => {
+            let loaded = load(vec![g.to_path_buf()], &[], run_dir).map_err(|text| anyhow::anyhow!("{text}"))?;
+            monit::AgentSettings::from_config(&loaded.root).map_err(|e| anyhow::anyhow!("{}: {e}", g.display()))?
+        }
+        None => None,
+    };
+    match settings {
+        Some(s) => {
+            let agent = monit::Agent::start(&s, &run_dir.join("monitoring-agent.log")).map_err(anyhow::Error::msg)?;
+            println!("monitoring-agent listening on {} for this run", agent.address);
+            Ok(Some(agent))
+        }
+        None if args.monit => anyhow::bail!(
+            "--monit needs a `modules.monitoring-agent` section in the global config (address and how to find the frontend)"
+        ),
+        None => Ok(None),
+    }
 }
 
 fn write_run_reports(run_dir: &Path, report: &RunReport) -> anyhow::Result<()> {
@@ -370,7 +398,9 @@ async fn load_phase(
     name: &str,
 ) -> anyhow::Result<Measured> {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let (monitor_tx, mut monitor_rx) = mpsc::unbounded_channel();
     let started = Instant::now();
+    let monitors = Monitors::start(&plan.monitoring, started, dir, monitor_tx);
     let started_wall = SystemTime::now();
     let start_us = started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
     let ctx = engine::Context {
@@ -445,6 +475,14 @@ async fn load_phase(
                     ctx.stop.advance(Phase::Aborting);
                 }
             }
+            Some(event) = monitor_rx.recv() => {
+                if let Some(stop) = on_monitoring(event, criteria) {
+                    if stopped_by.is_none() {
+                        stopped_by = Some(stop);
+                        ctx.stop.advance(Phase::Stopping);
+                    }
+                }
+            }
             _ = interrupt.at_least(1), if ctx.stop.phase() == Phase::Running => {
                 ctx.stop.advance(Phase::Stopping);
             }
@@ -459,6 +497,10 @@ async fn load_phase(
     while let Ok(s) = rx.try_recv() {
         agg.add(&s);
     }
+    monitors.stop().await;
+    while let Ok(event) = monitor_rx.try_recv() {
+        on_monitoring(event, criteria);
+    }
     for s in agg.flush(0) {
         on_second(&s, agg.cumulative(), criteria, &mut stopped_by);
     }
@@ -468,6 +510,19 @@ async fn load_phase(
         recorded: agg.recorded(),
         stopped_by,
     })
+}
+
+/// Hands a monitoring event to the criteria; returns why the test should stop, if it should.
+fn on_monitoring(event: Event, criteria: &mut Criteria) -> Option<String> {
+    match event {
+        Event::Sample(sample) => {
+            criteria.observe_monitoring(sample.ts, &sample.source, &sample.values).map(|s| s.describe())
+        }
+        Event::Unavailable { source, reason } => {
+            criteria.source_unavailable(&source, &reason);
+            None
+        }
+    }
 }
 
 /// `suite validate`: load, merge and plan the files without sending load.

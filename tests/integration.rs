@@ -5,5 +5,6 @@ mod util;
 mod bad_input;
 mod criteria_timing;
 mod lifecycle;
+mod monitoring;
 mod shipped;
 mod validate;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
+use super::monitoring::{LocalFrontend, MonitorSource, SourceKind};
 use super::scenario::{RequestPlan, ScenarioPlan, Template};
 use super::services::{ShellTask, Stage};
 use super::{ExecutionPlan, Load, Plan};
@@ -19,7 +20,7 @@ use crate::config::model::{Execution, Request, Root, Scenario};
 use crate::config::source::Span;
 use crate::config::Loaded;
 use crate::config::{Node, NodeKind};
-use crate::criteria::{self, DictForm, Spec};
+use crate::criteria::{self, DictForm, Kind, Spec};
 
 /// Timeout of requests that set none (Taurus's documented default).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,13 +71,16 @@ pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
     for entry in &root.reporting {
         b.reporter(entry, &mut criteria, &mut final_stats_csv);
     }
-    let shell = b.services(&root);
+    let (shell, monitoring) = b.services(&root);
+    b.check_monitoring_criteria(&mut criteria, &monitoring);
+    let criteria = criteria.into_iter().map(|(spec, _)| spec).collect();
     if b.diags.is_empty() {
         Ok(Plan {
             executions,
             labels: b.labels.keys().cloned().collect(),
             criteria,
             shell,
+            monitoring,
             env,
             final_stats_csv,
             warnings: b.warnings,
@@ -258,7 +262,7 @@ impl Builder<'_> {
         }
     }
 
-    fn executions(&mut self, root: &Root, criteria: &mut Vec<Spec>) -> Vec<ExecutionPlan> {
+    fn executions(&mut self, root: &Root, criteria: &mut Vec<(Spec, Span)>) -> Vec<ExecutionPlan> {
         let Some(exec) = &root.execution else {
             self.error_help(
                 self.loaded.root.span,
@@ -295,7 +299,13 @@ impl Builder<'_> {
         out
     }
 
-    fn execution(&mut self, e: Execution, node: &Node, root: &Root, criteria: &mut Vec<Spec>) -> Option<ExecutionPlan> {
+    fn execution(
+        &mut self,
+        e: Execution,
+        node: &Node,
+        root: &Root,
+        criteria: &mut Vec<(Spec, Span)>,
+    ) -> Option<ExecutionPlan> {
         if let Some(executor) = &e.executor {
             if !NATIVE_EXECUTORS.contains(&executor.value.as_str()) {
                 self.unsupported(
@@ -396,7 +406,7 @@ impl Builder<'_> {
         name: &str,
         span: Span,
         root: &Root,
-        criteria: &mut Vec<Spec>,
+        criteria: &mut Vec<(Spec, Span)>,
     ) -> Option<Arc<ScenarioPlan>> {
         if let Some(plan) = self.scenarios.get(name) {
             return Some(plan.clone());
@@ -419,7 +429,13 @@ impl Builder<'_> {
         Some(plan)
     }
 
-    fn scenario(&mut self, name: &str, sc: &Scenario, span: Span, criteria: &mut Vec<Spec>) -> Option<ScenarioPlan> {
+    fn scenario(
+        &mut self,
+        name: &str,
+        sc: &Scenario,
+        span: Span,
+        criteria: &mut Vec<(Spec, Span)>,
+    ) -> Option<ScenarioPlan> {
         if let Some(script) = &sc.script {
             let what =
                 scalar_text(&script.value).map(|s| format!("`script: {s}`")).unwrap_or_else(|| "`script:`".into());
@@ -708,7 +724,7 @@ impl Builder<'_> {
         }
     }
 
-    fn reporter(&mut self, entry: &Spanned<Node>, criteria: &mut Vec<Spec>, final_stats: &mut Option<PathBuf>) {
+    fn reporter(&mut self, entry: &Spanned<Node>, criteria: &mut Vec<(Spec, Span)>, final_stats: &mut Option<PathBuf>) {
         let (module, node) = match &entry.value.kind {
             NodeKind::Str(name) => (name.clone(), None),
             NodeKind::Map(_) => match map_get(&entry.value, "module").and_then(scalar_text) {
@@ -795,21 +811,21 @@ impl Builder<'_> {
     }
 
     /// A `criteria` value: a list of strings and dicts, or a mapping of message to criterion.
-    fn criteria_node(&mut self, node: &Spanned<Node>) -> Vec<Spec> {
+    fn criteria_node(&mut self, node: &Spanned<Node>) -> Vec<(Spec, Span)> {
         let mut out = Vec::new();
         match &node.value.kind {
             NodeKind::Null => {}
             NodeKind::Seq(items) => {
                 for item in items {
                     if let Some(spec) = self.criterion(item, None) {
-                        out.push(spec);
+                        out.push((spec, item.span));
                     }
                 }
             }
             NodeKind::Map(m) => {
                 for (message, (_, item)) in m {
                     if let Some(spec) = self.criterion(item, Some(message.clone())) {
-                        out.push(spec);
+                        out.push((spec, item.span));
                     }
                 }
             }
@@ -865,7 +881,10 @@ impl Builder<'_> {
                         Some(spec)
                     }
                     Err(e) => {
-                        let mut d = Diagnostic::error(node.span, format!("invalid criterion: {}", e.message));
+                        // The dict form's errors start with the field at fault: point at its value.
+                        let field = e.message.strip_prefix('`').and_then(|m| m.split_once('`')).map(|(f, _)| f);
+                        let span = field.and_then(|f| m.get(f)).map_or(node.span, |(_, v)| v.span);
+                        let mut d = Diagnostic::error(span, format!("invalid criterion: {}", e.message));
                         if let Some(h) = e.help {
                             d = d.with_help(h);
                         }
@@ -881,8 +900,9 @@ impl Builder<'_> {
         }
     }
 
-    fn services(&mut self, root: &Root) -> Vec<ShellTask> {
+    fn services(&mut self, root: &Root) -> (Vec<ShellTask>, Vec<MonitorSource>) {
         let mut tasks = Vec::new();
+        let mut sources = Vec::new();
         for entry in &root.services {
             let module = match &entry.value.kind {
                 NodeKind::Str(name) => name.clone(),
@@ -908,20 +928,203 @@ impl Builder<'_> {
                     "`passfail` is listed under `services`",
                     "move it to `reporting:` (Taurus stopped accepting it as a service and fails with AssertionError)",
                 ),
-                "monitoring" | "server_local_monitoring" => self.unsupported(
-                    entry.span,
-                    &format!("the `{module}` service"),
-                    "monitoring is planned; remove it (and monitoring criteria) to run the load",
-                ),
+                m if is_monitoring_module(m, root) => self.monitoring(&entry.value, &mut sources),
                 other => {
                     let help = suggest(other, &["shellexec", "monitoring"])
                         .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| "suite knows `shellexec`".into());
+                        .unwrap_or_else(|| "suite knows `shellexec` and `monitoring`".into());
                     self.error_help(entry.span, format!("unknown service `{other}`"), help);
                 }
             }
         }
-        tasks
+        (tasks, sources)
+    }
+
+    /// A monitoring service entry: `local`, `server-agent` and MMS's `ServerLocalClient` lists.
+    fn monitoring(&mut self, node: &Node, sources: &mut Vec<MonitorSource>) {
+        let NodeKind::Map(map) = &node.kind else { return };
+        for (key, (key_span, value)) in map {
+            let local_label = match key.as_str() {
+                "module" | "run-at" => continue,
+                "local" => Some("local"),
+                "ServerLocalClient" => Some("ServerLocalClient"),
+                "server-agent" => None,
+                "graphite" => {
+                    self.unsupported(
+                        *key_span,
+                        "graphite monitoring",
+                        "run `monitoring-agent` on the host and use `server-agent`",
+                    );
+                    continue;
+                }
+                other => {
+                    let kinds = ["local", "server-agent", "ServerLocalClient"];
+                    let help = suggest(other, &kinds)
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| format!("monitoring takes: {}", kinds.join(", ")));
+                    self.error_help(*key_span, format!("unknown monitoring client `{other}`"), help);
+                    continue;
+                }
+            };
+            let items: Vec<&Node> = match &value.kind {
+                NodeKind::Seq(items) => items.iter().collect(),
+                NodeKind::Null => Vec::new(),
+                _ => vec![value],
+            };
+            for item in items {
+                let source = match local_label {
+                    Some(label) => self.local_source(item, label),
+                    None => self.agent_source(item),
+                };
+                if let Some(source) = source {
+                    if sources.iter().any(|s: &MonitorSource| s.label == source.label) {
+                        self.error_help(
+                            item.span,
+                            format!("two monitoring sources are named `{}`", source.label),
+                            "give each a different `label:`",
+                        );
+                    }
+                    sources.push(source);
+                }
+            }
+        }
+    }
+
+    /// Keys shared by local and agent entries: interval, logging, metrics.
+    fn source_common(
+        &mut self,
+        map: &crate::config::Map,
+        span: Span,
+        allowed: &[&str],
+    ) -> Option<SourceCommon> {
+        for (key, (key_span, _)) in map {
+            if !allowed.contains(&key.as_str()) {
+                let help = suggest(key, allowed)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("an entry takes: {}", allowed.join(", ")));
+                self.error_help(*key_span, format!("unknown key `{key}` in a monitoring entry"), help);
+            }
+        }
+        let interval =
+            map.get("interval").and_then(|(_, v)| self.secs(v, "interval")).unwrap_or(Duration::from_secs(1));
+        let logging = map.get("logging").is_some_and(|(_, v)| matches!(v.kind, NodeKind::Bool(true)));
+        let metrics: Vec<(String, Span)> = match map.get("metrics").map(|(_, v)| v) {
+            Some(Node { kind: NodeKind::Seq(items), .. }) => {
+                items.iter().filter_map(|i| scalar_text(i).map(|t| (t, i.span))).collect()
+            }
+            Some(other) => {
+                self.error(other.span, "`metrics` must be a list of metric names");
+                return None;
+            }
+            None => Vec::new(),
+        };
+        if metrics.is_empty() {
+            self.error_help(
+                span,
+                "this monitoring entry asks for no `metrics`",
+                "add e.g. `metrics: [cpu, mem, sum_workers_memory_rss]`",
+            );
+            return None;
+        }
+        Some((interval, logging, metrics))
+    }
+
+    fn local_source(&mut self, node: &Node, default_label: &str) -> Option<MonitorSource> {
+        let NodeKind::Map(map) = &node.kind else {
+            self.error(node.span, format!("a monitoring entry must be a mapping, found {}", kind_name(node)));
+            return None;
+        };
+        let allowed =
+            ["interval", "logging", "metrics", "label", "frontend-pid-file", "frontend-match", "worker-match"];
+        let (interval, logging, metrics) = self.source_common(map, node.span, &allowed)?;
+        let known: Vec<String> = monitoring_agent::metric::catalogue().into_iter().map(|(name, _)| name).collect();
+        let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
+        for (metric, span) in &metrics {
+            if monitoring_agent::metric::Metric::parse(metric).is_err() {
+                let help = suggest(metric, &known_refs)
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| "`monitoring-agent --list-metrics` lists them".into());
+                self.error_help(*span, format!("unknown metric `{metric}`"), help);
+            }
+        }
+        let text = |key: &str| map.get(key).and_then(|(_, v)| scalar_text(v));
+        let mut frontend = LocalFrontend::None;
+        if let Some(file) = text("frontend-pid-file") {
+            frontend = LocalFrontend::PidFile(PathBuf::from(file));
+        }
+        for key in ["frontend-match", "worker-match"] {
+            if let (Some(re), Some((_, v))) = (text(key), map.get(key)) {
+                if let Err(e) = regex::Regex::new(&re) {
+                    self.error(v.span, format!("`{key}` is not a valid regex: {e}"));
+                }
+            }
+        }
+        if let Some(re) = text("frontend-match") {
+            frontend = LocalFrontend::Match(re);
+        }
+        Some(MonitorSource {
+            label: text("label").unwrap_or_else(|| default_label.to_string()),
+            kind: SourceKind::Local { frontend, worker_match: text("worker-match") },
+            interval,
+            logging,
+            metrics: metrics.into_iter().map(|(m, _)| m).collect(),
+        })
+    }
+
+    fn agent_source(&mut self, node: &Node) -> Option<MonitorSource> {
+        let NodeKind::Map(map) = &node.kind else {
+            self.error(node.span, format!("a server-agent entry must be a mapping, found {}", kind_name(node)));
+            return None;
+        };
+        let (interval, logging, metrics) =
+            self.source_common(map, node.span, &["address", "label", "interval", "logging", "metrics"])?;
+        let Some(address) = map.get("address").and_then(|(_, v)| scalar_text(v)) else {
+            self.error_help(node.span, "this server-agent entry has no `address`", "add `address: 127.0.0.1:9009`");
+            return None;
+        };
+        // Taurus's default ServerAgent port.
+        let address = if address.contains(':') { address } else { format!("{address}:4444") };
+        let label = map.get("label").and_then(|(_, v)| scalar_text(v)).unwrap_or_else(|| address.clone());
+        Some(MonitorSource {
+            label,
+            kind: SourceKind::ServerAgent { address },
+            interval,
+            logging,
+            metrics: metrics.into_iter().map(|(m, _)| m).collect(),
+        })
+    }
+
+    /// Monitoring criteria must name a configured source (by label or, as in Taurus, by agent
+    /// address) and one of its metrics; the source is then named by its label.
+    fn check_monitoring_criteria(&mut self, criteria: &mut [(Spec, Span)], sources: &[MonitorSource]) {
+        for (spec, span) in criteria {
+            let Kind::Monitoring { source, metric } = &mut spec.kind else { continue };
+            let found = sources.iter().find(|s| {
+                &s.label == source || matches!(&s.kind, SourceKind::ServerAgent { address } if address == source)
+            });
+            match found {
+                None => {
+                    let names: Vec<&str> = sources.iter().map(|s| s.label.as_str()).collect();
+                    let help = if names.is_empty() {
+                        "configure it under `services: - module: monitoring`".to_string()
+                    } else {
+                        format!(
+                            "monitoring sources: {}",
+                            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    self.error_help(*span, format!("no monitoring source `{source}` for this criterion"), help);
+                }
+                Some(s) if !s.metrics.contains(metric) => {
+                    self.error_help(
+                        *span,
+                        format!("monitoring source `{source}` does not collect `{metric}`"),
+                        format!("add `{metric}` to its `metrics:`"),
+                    );
+                }
+                Some(s) => *source = s.label.clone(),
+            }
+        }
     }
 
     fn shellexec(&mut self, node: &Node, tasks: &mut Vec<ShellTask>) {
@@ -1031,6 +1234,22 @@ impl Builder<'_> {
         }
         Some(task)
     }
+}
+
+/// What local and agent monitoring entries share: interval, logging, metrics with their places.
+type SourceCommon = (Duration, bool, Vec<(String, Span)>);
+
+/// Whether a services module is monitoring: Taurus's `monitoring`, or a module whose class
+/// (`modules.<name>.class`) is a monitoring plugin such as MMS's `metrics_monitoring_inproc.Monitor`.
+fn is_monitoring_module(module: &str, root: &Root) -> bool {
+    if module == "monitoring" || module == "server_local_monitoring" {
+        return true;
+    }
+    let class = root
+        .modules
+        .get(module)
+        .and_then(|m| map_get(&m.value, "class").and_then(scalar_text).or_else(|| scalar_text(&m.value)));
+    class.is_some_and(|c| c.to_ascii_lowercase().contains("monitor"))
 }
 
 /// A request body mapping as JSON.

@@ -4,6 +4,7 @@
 
 mod build;
 pub mod load;
+pub mod monitoring;
 pub mod scenario;
 pub mod services;
 
@@ -26,6 +27,8 @@ pub struct Plan {
     pub labels: Vec<String>,
     /// Pass/fail criteria, in the order they were configured.
     pub criteria: Vec<Spec>,
+    /// Monitoring sources.
+    pub monitoring: Vec<monitoring::MonitorSource>,
     /// Shell commands by lifecycle stage.
     pub shell: Vec<ShellTask>,
     /// Environment for shell commands (`settings.env`, after substitution).

@@ -1,0 +1,159 @@
+//! The `monitoring-agent` binary: parse flags, bind, print the address, serve until SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use monitoring_agent::collector::{Collector, Frontend, Selector, SharedCollector};
+use monitoring_agent::server::{self, Limits, Options};
+use monitoring_agent::{metric, prometheus};
+use regex::Regex;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Serves model-server process metrics (MMS/TorchServe names) and host metrics (Taurus local names) over the
+/// PerfMon ServerAgent protocol, as Taurus's `services: [{module: monitoring, server-agent: […]}]` expects.
+///
+/// The frontend is found by pid, pid file or command-line regex; its descendants are the workers. Protocol: send
+/// `test` (→ `Yep`), `interval:1`, then `metrics:cpu<TAB>total_workers` to receive one TAB-terminated line of values
+/// per interval. `--list-metrics` prints every name with its unit.
+#[derive(Debug, Parser)]
+#[command(name = "monitoring-agent", version, about, long_about)]
+struct Cli {
+    /// Address to listen on for ServerAgent clients. Loopback by default; use e.g. 0.0.0.0:9009 to accept remote
+    /// clients (the agent has no authentication).
+    #[arg(long, value_name = "ADDR", default_value = monitoring_agent::DEFAULT_BIND)]
+    bind: String,
+
+    /// The frontend's pid.
+    #[arg(long, value_name = "PID", group = "frontend")]
+    frontend_pid: Option<u32>,
+
+    /// A file holding the frontend's pid (MMS/TorchServe write `$TMPDIR/.model_server.pid`); re-read when the pid
+    /// it names is gone, so a restarted server is found again.
+    #[arg(long, value_name = "FILE", group = "frontend")]
+    frontend_pid_file: Option<PathBuf>,
+
+    /// A regex matched against every process's full command line (arguments joined by spaces); the oldest match is
+    /// the frontend. The agent and its ancestors never match.
+    #[arg(long, value_name = "REGEX", group = "frontend", value_parser = parse_regex)]
+    frontend_match: Option<Regex>,
+
+    /// Count only descendants whose command line matches this regex as workers (MMS: `model_service_worker.py`).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    worker_match: Option<Regex>,
+
+    /// Also serve Prometheus text at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+
+    /// Most ServerAgent clients served at once; extra connections get an error line and are closed.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_clients)]
+    max_clients: usize,
+
+    /// Let a client stop the agent with `shutdown` (refused by default).
+    #[arg(long)]
+    allow_shutdown: bool,
+
+    /// Seconds between full scans of /proc for new worker processes (known processes are read at every poll).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    rescan: f64,
+
+    /// Print every metric name with its unit, then exit.
+    #[arg(long)]
+    list_metrics: bool,
+}
+
+fn parse_regex(s: &str) -> Result<Regex, String> {
+    Regex::new(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.list_metrics {
+        for (name, unit) in metric::catalogue() {
+            println!("{name:<32} {unit}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let frontend = match (cli.frontend_pid, cli.frontend_pid_file, cli.frontend_match) {
+        (Some(pid), _, _) => Frontend::Pid(pid),
+        (_, Some(path), _) => Frontend::PidFile(path),
+        (_, _, Some(re)) => Frontend::Match(re),
+        _ => Frontend::None,
+    };
+    if !(cli.rescan.is_finite() && cli.rescan > 0.0) {
+        return Err(format!("--rescan must be a positive number of seconds, not {}", cli.rescan));
+    }
+    let selector = Selector { frontend, worker_match: cli.worker_match };
+    let collector =
+        SharedCollector::new(Collector::new(selector).with_rescan_interval(Duration::from_secs_f64(cli.rescan)));
+
+    let listener = TcpListener::bind(&cli.bind).await.map_err(|e| format!("cannot listen on `{}`: {e}", cli.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let http = match &cli.http {
+        Some(http) => Some(TcpListener::bind(http).await.map_err(|e| format!("cannot listen on `{http}`: {e}"))?),
+        None => None,
+    };
+    // Tests and scripts read this line to learn the port (with `--bind 127.0.0.1:0`).
+    println!("monitoring-agent listening on {addr}");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let http_task = match http {
+        Some(listener) => {
+            let http_addr = listener.local_addr().map_err(|e| e.to_string())?;
+            println!("monitoring-agent serving http://{http_addr}/metrics");
+            let mut stop = stop_rx.clone();
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(prometheus::serve(listener, collector.clone(), stopped)))
+        }
+        None => None,
+    };
+    let options = Options {
+        limits: Limits { max_clients: cli.max_clients, ..Limits::default() },
+        allow_shutdown: cli.allow_shutdown,
+        ..Options::default()
+    };
+    let served = server::serve(listener, collector, options, signal()).await;
+    let _ = stop_tx.send(true);
+    if let Some(task) = http_task {
+        let _ = task.await;
+    }
+    eprintln!("monitoring-agent: stopped");
+    served.map_err(|e| e.to_string())
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
