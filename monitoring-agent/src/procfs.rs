@@ -12,6 +12,36 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Most `/proc` files kept open across polls (3 per process: `stat`, `statm`, `io`). Re-reading a held file is one
+/// `pread` instead of `open` + `read` + `close`; past this many the reader falls back to opening each time, so a
+/// huge process tree cannot exhaust the agent's descriptors (the usual soft limit is 1024).
+const MAX_HELD: usize = 384;
+
+/// An open `/proc/<pid>/<file>` re-read from offset 0 each poll. It stays bound to the process it was opened for:
+/// once that process is reaped, reads fail, so a reused pid is never read through it.
+#[derive(Debug)]
+pub(crate) struct Held {
+    file: File,
+    count: Arc<AtomicUsize>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The held files of one tracked process (closed when it is dropped).
+#[derive(Debug, Default)]
+pub(crate) struct Files {
+    stat: Option<Held>,
+    statm: Option<Held>,
+    io: Option<Held>,
+}
 
 /// The fields of `/proc/<pid>/stat` the collector uses (ticks are in `USER_HZ`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,13 +101,80 @@ pub(crate) struct Reader {
     path: String,
     /// `/sys/block/<name>` existence per diskstats name: whole disks are listed there, partitions are not.
     whole_disks: std::collections::HashMap<String, bool>,
+    /// Files currently held open (see [`MAX_HELD`]).
+    held: Arc<AtomicUsize>,
 }
 
 impl Reader {
+    /// Reads a single-record file (`stat`, `statm`, `io`) at `self.path` into the reused buffer. Not
+    /// `read_to_end`: std asks for a size hint first (`statx` + `lseek`), two wasted syscalls per file on `/proc`,
+    /// whose files report size 0 anyway. These files are generated whole by one read, so a read shorter than the
+    /// space offered is the end, and the usual extra read returning 0 is skipped too.
     fn read_path(&mut self) -> io::Result<&[u8]> {
-        self.buf.clear();
-        File::open(&self.path)?.read_to_end(&mut self.buf)?;
-        Ok(&self.buf)
+        self.read_path_until(false)
+    }
+
+    /// Like `read_path`, but reads until a read returns 0: multi-record files (`/proc/net/tcp`, `diskstats`,
+    /// `cmdline`) may return less than asked before their end.
+    fn read_whole_path(&mut self) -> io::Result<&[u8]> {
+        self.read_path_until(true)
+    }
+
+    fn read_path_until(&mut self, eof: bool) -> io::Result<&[u8]> {
+        let mut file = File::open(&self.path)?;
+        if self.buf.len() < 4096 {
+            self.buf.resize(4096, 0);
+        }
+        let mut len = 0;
+        loop {
+            let n = file.read(&mut self.buf[len..])?;
+            len += n;
+            if n == 0 || (!eof && len < self.buf.len()) {
+                break;
+            }
+            if len == self.buf.len() {
+                // Filled the buffer: there may be more (e.g. /proc/net/tcp with many sockets).
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+        }
+        Ok(&self.buf[..len])
+    }
+
+    /// Reads a single-record file of a tracked process through its held handle, opening (and, within
+    /// [`MAX_HELD`], keeping) it when there is none. A failed re-read drops the handle and tries the path once, so
+    /// a transient error costs one open; a gone process fails both.
+    fn read_held(&mut self, pid: u32, file: &str, slot: &mut Option<Held>) -> io::Result<&[u8]> {
+        if let Some(held) = slot.as_ref() {
+            if let Ok(len) = pread_all(&held.file, &mut self.buf) {
+                if len > 0 {
+                    return Ok(&self.buf[..len]);
+                }
+            }
+            *slot = None;
+        }
+        self.set_path(pid, file);
+        let opened = File::open(&self.path)?;
+        let len = pread_all(&opened, &mut self.buf)?;
+        if self.held.load(Ordering::Relaxed) < MAX_HELD {
+            self.held.fetch_add(1, Ordering::Relaxed);
+            *slot = Some(Held { file: opened, count: self.held.clone() });
+        }
+        Ok(&self.buf[..len])
+    }
+
+    /// `stat` of a tracked process (through its held handle).
+    pub fn stat_held(&mut self, pid: u32, files: &mut Files) -> Option<Stat> {
+        parse_stat(self.read_held(pid, "stat", &mut files.stat).ok()?)
+    }
+
+    /// `statm` of a tracked process (through its held handle).
+    pub fn statm_held(&mut self, pid: u32, files: &mut Files) -> Option<Statm> {
+        parse_statm(self.read_held(pid, "statm", &mut files.statm).ok()?)
+    }
+
+    /// `io` of a tracked process (through its held handle).
+    pub fn io_held(&mut self, pid: u32, files: &mut Files) -> Option<Io> {
+        Some(parse_io(self.read_held(pid, "io", &mut files.io).ok()?))
     }
 
     fn set_path(&mut self, pid: u32, file: &str) {
@@ -90,20 +187,6 @@ impl Reader {
     pub fn stat(&mut self, pid: u32) -> Option<Stat> {
         self.set_path(pid, "stat");
         parse_stat(self.read_path().ok()?)
-    }
-
-    /// `/proc/<pid>/statm`, or `None` when the process is gone.
-    pub fn statm(&mut self, pid: u32) -> Option<Statm> {
-        self.set_path(pid, "statm");
-        let raw = std::str::from_utf8(self.read_path().ok()?).ok()?;
-        let mut f = raw.split_ascii_whitespace().map(|v| v.parse::<u64>().ok());
-        Some(Statm { size_pages: f.next()??, resident_pages: f.next()?? })
-    }
-
-    /// `/proc/<pid>/io`, or `None` when it is gone or not ours to read (it needs ptrace access).
-    pub fn io(&mut self, pid: u32) -> Option<Io> {
-        self.set_path(pid, "io");
-        Some(parse_io(self.read_path().ok()?))
     }
 
     /// The number of open descriptors. Since Linux 6.2 `stat()` on `/proc/<pid>/fd` reports it as the size, one
@@ -120,7 +203,7 @@ impl Reader {
     /// The command line with NULs turned into spaces (as `ps` shows it); `None` when unreadable.
     pub fn cmdline(&mut self, pid: u32) -> Option<String> {
         self.set_path(pid, "cmdline");
-        let raw = self.read_path().ok()?;
+        let raw = self.read_whole_path().ok()?;
         let text = String::from_utf8_lossy(raw);
         Some(text.trim_end_matches('\0').replace('\0', " "))
     }
@@ -135,8 +218,7 @@ impl Reader {
     pub fn disk_io(&mut self) -> Option<DiskIo> {
         self.path.clear();
         self.path.push_str("/proc/diskstats");
-        self.read_path().ok()?;
-        let text = String::from_utf8_lossy(&self.buf).into_owned();
+        let text = String::from_utf8_lossy(self.read_whole_path().ok()?).into_owned();
         let mut total = DiskIo::default();
         for line in text.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
@@ -170,7 +252,7 @@ impl Reader {
         for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
             self.path.clear();
             self.path.push_str(file);
-            if let Ok(raw) = self.read_path() {
+            if let Ok(raw) = self.read_whole_path() {
                 count += raw
                     .split(|b| *b == b'\n')
                     .skip(1)
@@ -201,6 +283,29 @@ pub(crate) fn parse_stat(raw: &[u8]) -> Option<Stat> {
         rss_pages: f.get(21).and_then(|v| v.parse::<i64>().ok()).map_or(0, |v| v.max(0) as u64),
         iowait: n(42).unwrap_or(0),
     })
+}
+
+/// Reads a single-record file from offset 0 into `buf` (grown as needed); returns the length.
+fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
+    let mut len = 0;
+    loop {
+        let n = file.read_at(&mut buf[len..], len as u64)?;
+        len += n;
+        // Generated whole by one read: a short read is the end.
+        if n == 0 || len < buf.len() {
+            return Ok(len);
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+}
+
+fn parse_statm(raw: &[u8]) -> Option<Statm> {
+    let raw = std::str::from_utf8(raw).ok()?;
+    let mut f = raw.split_ascii_whitespace().map(|v| v.parse::<u64>().ok());
+    Some(Statm { size_pages: f.next()??, resident_pages: f.next()?? })
 }
 
 fn parse_io(raw: &[u8]) -> Io {
@@ -282,8 +387,18 @@ mod tests {
         let me = std::process::id();
         let s = r.stat(me).expect("own stat");
         assert!(s.threads >= 1 && s.rss_pages > 0);
-        assert!(r.io(me).is_some());
-        assert!(r.statm(me).is_some_and(|m| m.resident_pages > 0 && m.size_pages >= m.resident_pages));
+        let mut files = Files::default();
+        for _ in 0..2 {
+            // The second round re-reads through the held handles.
+            assert_eq!(r.stat_held(me, &mut files).map(|s| s.start), Some(s.start));
+            assert!(r.io_held(me, &mut files).is_some());
+            assert!(r
+                .statm_held(me, &mut files)
+                .is_some_and(|m| m.resident_pages > 0 && m.size_pages >= m.resident_pages));
+        }
+        assert_eq!(r.held.load(Ordering::Relaxed), 3);
+        drop(files);
+        assert_eq!(r.held.load(Ordering::Relaxed), 0);
         assert!(r.fd_count(me).unwrap_or(0) >= 3);
         assert!(r.cmdline(me).is_some_and(|c| !c.is_empty()));
         assert!(r.pids().contains(&me));

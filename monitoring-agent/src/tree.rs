@@ -2,9 +2,10 @@
 //!
 //! Scanning all of `/proc` costs one `stat` read per process on the host (hundreds on a real server), so it is
 //! done only every `rescan` period (default 5 s), when the frontend changes, or when a tracked process died (a
-//! restarted worker likely appeared). Every other poll re-reads only the pids already known. This kernel class
-//! has no `/proc/<pid>/task/<tid>/children` on every build (`CONFIG_PROC_CHILDREN`), so the scan is the portable
-//! way to see new children.
+//! restarted worker likely appeared). Every other poll re-reads only the pids already known, through `/proc` files
+//! held open between polls. `/proc/<pid>/task/<tid>/children` would be cheaper but only exists on kernels built
+//! with `CONFIG_PROC_CHILDREN` (not the one this was measured on), so the scan is the portable way to see new
+//! children.
 //!
 //! A pid alone does not identify a process across pid reuse; `(pid, start time)` does, so both are kept.
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use crate::procfs::{Reader, Stat};
+use crate::procfs::{Files, Reader, Stat};
 
 /// How the frontend (the model server's main process) is found.
 #[derive(Clone, Debug)]
@@ -41,7 +42,7 @@ pub struct Selector {
 }
 
 /// One tracked process with its latest counters.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Proc {
     pub pid: u32,
     pub stat: Stat,
@@ -54,11 +55,23 @@ pub(crate) struct Proc {
     pub fds: Option<u64>,
     /// `(utime + stime, when)` at the previous read.
     prev_cpu: Option<(u64, Instant)>,
+    /// `/proc` files kept open between polls.
+    files: Files,
 }
 
 impl Proc {
     fn new(pid: u32, stat: Stat) -> Self {
-        Proc { pid, stat, is_worker: false, cpu_percent: 0.0, io: None, statm: None, fds: None, prev_cpu: None }
+        Proc {
+            pid,
+            stat,
+            is_worker: false,
+            cpu_percent: 0.0,
+            io: None,
+            statm: None,
+            fds: None,
+            prev_cpu: None,
+            files: Files::default(),
+        }
     }
 }
 
@@ -142,7 +155,7 @@ impl Tree {
     /// Re-reads the frontend's `stat`; if it is gone (or its pid now belongs to another process), looks for it again.
     fn refresh_frontend(&mut self, scan_due: bool) {
         if let Some(front) = &mut self.frontend {
-            let alive = match self.reader.stat(front.pid) {
+            let alive = match self.reader.stat_held(front.pid, &mut front.files) {
                 Some(stat) if stat.start == front.stat.start && !stat.is_zombie() => {
                     front.stat = stat;
                     true
@@ -263,7 +276,7 @@ impl Tree {
                 // Non-worker intermediates only matter for the tree; the next scan refreshes them.
                 return true;
             }
-            match reader.stat(*pid) {
+            match reader.stat_held(*pid, &mut p.files) {
                 Some(stat) if stat.start == p.stat.start => {
                     if stat.is_zombie() {
                         p.is_worker = false;
@@ -316,10 +329,10 @@ fn read_extras(reader: &mut Reader, p: &mut Proc, needs: ProcNeeds, clk_tck: f64
     };
     p.prev_cpu = Some((ticks, now));
     if needs.mem {
-        p.statm = reader.statm(p.pid);
+        p.statm = reader.statm_held(p.pid, &mut p.files);
     }
     if needs.io {
-        p.io = reader.io(p.pid);
+        p.io = reader.io_held(p.pid, &mut p.files);
     }
     if needs.fds {
         p.fds = reader.fd_count(p.pid);

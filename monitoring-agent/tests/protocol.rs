@@ -18,6 +18,9 @@ fn test_gets_exactly_yep() {
     let mut c = agent.connect();
     c.send(b"test\n");
     assert_eq!(c.read_for(Duration::from_millis(400)), b"Yep\n");
+    // Blank lines are ignored, not answered.
+    c.send(b"\n\r\n \t \ntest\n");
+    assert_eq!(c.read_for(Duration::from_millis(400)), b"Yep\n");
     assert_eq!(monitoring_agent::protocol::GREETING, "test\n");
     assert_eq!(monitoring_agent::protocol::REPLY, "Yep\n");
 }
