@@ -1,4 +1,4 @@
-//! Command-line interface: `suite run`, `suite validate`.
+//! Command-line interface: `suite run`, `suite validate`, `suite report`.
 
 use std::path::PathBuf;
 
@@ -24,6 +24,9 @@ pub enum Command {
     Run(RunArgs),
     /// Load, merge and check test files without sending load; print the effective config or the errors.
     Validate(ValidateArgs),
+    /// Render report.html and summary.json of a run folder again from its files, without running
+    /// anything (also after the runner was killed: unfinished tests show as incomplete).
+    Report(ReportArgs),
 }
 
 const RUN_EXAMPLES: &str = "\
@@ -32,8 +35,9 @@ Examples:
   suite run -t tests -p 'inference*' --env-name xlarge    # MMS layout: tests/<name>/<name>.yaml
   suite run -t suites -o 'scenarios.health.timeout=2s'
 
-Reports go to <artifacts-dir>/<run-id>/: junit.xml, and per test effective.yml, kpi.csv,
-final_stats.csv, xunit.xml and shell command output.";
+Reports go to <artifacts-dir>/<run-id>/: junit.xml, report.html, summary.json, and per test
+effective.yml, kpi.csv, final_stats.csv, xunit.xml, monitoring logs and shell command output.
+`suite report <artifacts-dir>/latest` renders report.html and summary.json again.";
 
 /// Options of `suite run`.
 #[derive(Debug, Args)]
@@ -86,4 +90,11 @@ pub struct ValidateArgs {
     /// Only check; do not print the effective config.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Options of `suite report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run folder (`reports/<run-id>`, or `reports/latest`).
+    pub run_dir: PathBuf,
 }

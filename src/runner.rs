@@ -11,21 +11,21 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
 use crate::aggregate::{Aggregator, Second, OVERALL};
-use crate::cli::{RunArgs, ValidateArgs};
+use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
 use crate::config::{self, LoadOptions, Loaded};
-use crate::criteria::{Criteria, Status};
+use crate::criteria::Criteria;
 use crate::discover::{self, TestFile};
 use crate::engine::{self, stop::Phase, Stop};
 use crate::monit;
 use crate::monitoring::{Event, Monitors};
 use crate::outcome::Outcome;
 use crate::plan::{self, Plan, Stage};
-use crate::report::{self, console, CriterionRow, CriterionStatus, RunReport, TestReport};
+use crate::report::{self, console, store, Completion, CriterionRow, CriterionStatus, RunReport, TestReport};
 use crate::services::Shell;
 
 /// How long requests in flight may finish after the load is told to stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// How often a progress line is printed.
+/// How often a progress line is printed when stdout is not a terminal (a terminal gets a live line).
 const PROGRESS_EVERY: u64 = 5;
 
 /// Watches for Ctrl-C and SIGTERM; the first asks for a graceful stop, the second aborts.
@@ -100,7 +100,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             args.exclude_pattern.as_ref().map(|x| format!(" without `{x}`")).unwrap_or_default()
         );
     }
-    let run_id = run_id(args.env_name.as_deref());
+    let git_sha = git_short_sha();
+    let run_id = run_id(args.env_name.as_deref(), git_sha.as_deref());
     let run_dir = args.artifacts_dir.join(&run_id);
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create the run folder `{}`", run_dir.display()))?;
@@ -108,7 +109,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     println!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
 
     let _agent = start_agent(&args, global.as_deref(), &run_dir)?;
-    let mut report = RunReport { run_id, env_name: args.env_name.clone(), tests: Vec::new() };
+    let mut report = RunReport {
+        run_id,
+        env_name: args.env_name.clone(),
+        git_sha,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_unix: unix_now(),
+        exit_code: None,
+        tests: Vec::new(),
+    };
+    // The planned tests go to run.json first, so a report rebuilt after a kill lists those that never ran.
+    let planned: Vec<store::PlannedTest> =
+        tests.iter().map(|t| store::PlannedTest { name: t.name.clone(), file: t.path.display().to_string() }).collect();
+    write_run_record(&run_dir, &report, &planned);
     for test in &tests {
         if interrupt.count() > 0 {
             report.tests.push(not_run(test, "not run: the run was interrupted"));
@@ -124,15 +137,42 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 }
             }
         }
-        let result = run_test(test, files, &args.overrides, &run_dir.join(&test.name), &interrupt).await;
+        let test_dir = run_dir.join(&test.name);
+        let result = run_test(test, files, &args.overrides, &test_dir, &interrupt).await;
+        let result = read_back(result, &test_dir);
         print!("{}", console::test_summary(&result));
         report.tests.push(result);
         write_run_reports(&run_dir, &report)?;
     }
+    report.exit_code = Some(report.outcome().code());
+    write_run_record(&run_dir, &report, &planned);
     write_run_reports(&run_dir, &report)?;
     print!("{}", console::run_summary(&report));
     println!("JUnit: {}", run_dir.join("junit.xml").display());
+    println!("Report: {}", run_dir.join("report.html").display());
     Ok(report.outcome())
+}
+
+/// Writes a finished test's `test.json` and reads the test back from its folder, so the run's views
+/// are made from the same files `suite report` reads; what is in memory is kept if that fails.
+fn read_back(result: TestReport, dir: &Path) -> TestReport {
+    if let Err(e) = store::write_test(dir, &result, true) {
+        eprintln!("warning: cannot write the test's record: {e}");
+        return result;
+    }
+    match store::load_test(dir, &result.name, &result.file) {
+        Ok(test) => test,
+        Err(e) => {
+            eprintln!("warning: cannot read the test's results back: {e}");
+            result
+        }
+    }
+}
+
+fn write_run_record(run_dir: &Path, report: &RunReport, planned: &[store::PlannedTest]) {
+    if let Err(e) = store::write_run(run_dir, report, planned) {
+        eprintln!("warning: cannot write the run's record: {e}");
+    }
 }
 
 /// The run's monitoring agent (`--monit`), if one is wanted; it stops when dropped.
@@ -162,25 +202,25 @@ fn start_agent(args: &RunArgs, global: Option<&Path>, run_dir: &Path) -> anyhow:
 
 fn write_run_reports(run_dir: &Path, report: &RunReport) -> anyhow::Result<()> {
     let path = run_dir.join("junit.xml");
-    std::fs::write(&path, report::junit::run_xml(report)).with_context(|| format!("cannot write `{}`", path.display()))
+    std::fs::write(&path, report::junit::run_xml(report))
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    // The HTML report and summary.json are for people and scripts; CI's verdict does not wait on them.
+    if let Err(e) = report::write_views(run_dir, report) {
+        eprintln!("warning: cannot write the run's report: {e}");
+    }
+    Ok(())
 }
 
 fn not_run(test: &TestFile, why: &str) -> TestReport {
-    TestReport {
-        name: test.name.clone(),
-        file: test.path.clone(),
-        outcome: Outcome::Interrupted,
-        error: Some(why.to_string()),
-        started_unix: unix_now(),
-        duration_secs: 0.0,
-        criteria: Vec::new(),
-        totals: Default::default(),
-        sent: 0,
-    }
+    let mut report = TestReport::new(&test.name, &test.path, unix_now());
+    report.outcome = Outcome::Interrupted;
+    report.error = Some(why.to_string());
+    report.completion = Completion::NotRun;
+    report
 }
 
 /// Run folder name: time, environment and git short sha (when in a git tree).
-fn run_id(env: Option<&str>) -> String {
+fn run_id(env: Option<&str>, sha: Option<&str>) -> String {
     let now = unix_now();
     let (date, time) = civil(now);
     let mut id = format!("{date}_{time}");
@@ -188,9 +228,9 @@ fn run_id(env: Option<&str>) -> String {
         id.push('_');
         id.push_str(env);
     }
-    if let Some(sha) = git_short_sha() {
+    if let Some(sha) = sha {
         id.push('_');
-        id.push_str(&sha);
+        id.push_str(sha);
     }
     id
 }
@@ -207,19 +247,8 @@ fn git_short_sha() -> Option<String> {
 
 /// `YYYYmmdd` and `HHMMSS` (UTC) of a Unix time.
 fn civil(secs: u64) -> (String, String) {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (format!("{y:04}{m:02}{d:02}"), format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60))
+    let (y, m, d, hh, mm, ss) = report::civil(secs);
+    (format!("{y:04}{m:02}{d:02}"), format!("{hh:02}{mm:02}{ss:02}"))
 }
 
 fn link_latest(parent: &Path, run_id: &str) {
@@ -251,21 +280,13 @@ async fn run_test(
     interrupt: &Interrupt,
 ) -> TestReport {
     let started = Instant::now();
-    let mut report = TestReport {
-        name: test.name.clone(),
-        file: test.path.clone(),
-        outcome: Outcome::Passed,
-        error: None,
-        started_unix: unix_now(),
-        duration_secs: 0.0,
-        criteria: Vec::new(),
-        totals: Default::default(),
-        sent: 0,
-    };
+    let mut report = TestReport::new(&test.name, &test.path, unix_now());
     println!("\n-- {} ({})", test.name, test.path.display());
     if let Err(e) = std::fs::create_dir_all(dir) {
         return fail(report, format!("cannot create `{}`: {e}", dir.display()), started);
     }
+    // Until the test ends its record says it is running: what a killed runner leaves is marked incomplete.
+    write_running(dir, &report);
     let loaded = match load(files, overrides, dir) {
         Ok(l) => l,
         Err(text) => {
@@ -291,6 +312,9 @@ async fn run_test(
     for w in &plan.warnings {
         eprint!("{}", loaded.render(w));
     }
+    report::junit::note_reporters(&mut report, &plan.junit);
+    report.criteria = plan.criteria.iter().map(CriterionRow::pending).collect();
+    write_running(dir, &report);
     let mut shell = Shell::new(plan.shell.clone(), plan.env.clone(), dir);
     let mut error = None;
     for stage in [Stage::Prepare, Stage::Startup] {
@@ -309,6 +333,7 @@ async fn run_test(
             Ok(phase) => {
                 report.totals = phase.totals;
                 report.sent = phase.sent;
+                report.load_secs = phase.load_secs;
                 stopped_by = phase.stopped_by;
                 if phase.sent != phase.recorded {
                     error = Some(format!("{} requests were sent but {} samples recorded", phase.sent, phase.recorded));
@@ -331,20 +356,8 @@ async fn run_test(
     }
 
     let verdicts = criteria.finish(&report.totals);
-    report.criteria = verdicts
-        .iter()
-        .map(|v| CriterionRow {
-            name: v.name.clone(),
-            status: match &v.status {
-                Status::Passed => CriterionStatus::Passed,
-                Status::Failed => CriterionStatus::Failed,
-                Status::Notice => CriterionStatus::Notice,
-                Status::Error(_) => CriterionStatus::Error,
-            },
-            detail: v.describe(),
-            taurus_message: v.message.clone(),
-        })
-        .collect();
+    report.criteria = verdicts.iter().map(CriterionRow::from_verdict).collect();
+    report.stopped_by = stopped_by;
     report.outcome = if interrupt.count() > 0 {
         Outcome::Interrupted
     } else if error.is_some() || report.criteria.iter().any(|c| c.status == CriterionStatus::Error) {
@@ -358,6 +371,13 @@ async fn run_test(
     report.duration_secs = started.elapsed().as_secs_f64();
     write_test_reports(&report, &plan, dir);
     report
+}
+
+/// Writes the record of a test that is running (not judged yet).
+fn write_running(dir: &Path, report: &TestReport) {
+    if let Err(e) = store::write_test(dir, report, false) {
+        eprintln!("warning: cannot write the test's record: {e}");
+    }
 }
 
 fn fail(mut report: TestReport, error: String, started: Instant) -> TestReport {
@@ -379,6 +399,14 @@ fn write_test_reports(report: &TestReport, plan: &Plan, dir: &Path) {
     if let Err(e) = std::fs::write(&xunit, report::junit::test_xml(report)) {
         eprintln!("warning: cannot write `{}`: {e}", xunit.display());
     }
+    for (path, xml) in report::junit::reporter_files(report, &plan.junit, dir) {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if let Err(e) = std::fs::write(&path, xml) {
+            eprintln!("warning: cannot write `{}`: {e}", path.display());
+        }
+    }
 }
 
 /// What the load phase measured.
@@ -387,9 +415,12 @@ struct Measured {
     sent: u64,
     recorded: u64,
     stopped_by: Option<String>,
+    /// How long the load ran, seconds.
+    load_secs: f64,
 }
 
-/// Runs the engine while closing seconds, judging criteria and streaming `kpi.csv`.
+/// Runs the engine while closing seconds, judging criteria and streaming `kpi.csv`, `seconds.jsonl`
+/// and `monitoring.jsonl`.
 async fn load_phase(
     plan: &Plan,
     criteria: &mut Criteria,
@@ -417,6 +448,19 @@ async fn load_phase(
     let kpi_path = dir.join("kpi.csv");
     let mut kpi =
         report::csv::KpiCsv::create(&kpi_path).with_context(|| format!("cannot create `{}`", kpi_path.display()))?;
+    let mut seconds_log = Some(store::SecondsLog::create(&dir.join(store::SECONDS_FILE))?);
+    let mut monitoring_log = if plan.monitoring.is_empty() {
+        None
+    } else {
+        match store::MonitoringLog::create(&dir.join(store::MONITORING_FILE)) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                eprintln!("warning: monitoring values will not be in the report: {e}");
+                None
+            }
+        }
+    };
+    let mut progress = console::Progress::new(PROGRESS_EVERY);
     let executions = &plan.executions;
     let engine_ctx = ctx.clone();
     let engine = engine::run(executions, engine_ctx);
@@ -435,6 +479,11 @@ async fn load_phase(
         if let Err(e) = kpi.write(second) {
             eprintln!("warning: cannot write kpi.csv: {e}");
         }
+        let vus = second.current.get(OVERALL).map_or_else(|| ctx.active.load(Ordering::Relaxed), |s| s.concurrency);
+        if let Some(Err(e)) = seconds_log.as_mut().map(|log| log.write(second, vus)) {
+            eprintln!("warning: the report will lack the seconds from here on: {e}");
+            seconds_log = None;
+        }
         // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
         if let Some(stop) = criteria.observe(second.ts + 1, &second.current, agg_cum) {
             if stopped_by.is_none() {
@@ -442,15 +491,12 @@ async fn load_phase(
                 ctx.stop.advance(Phase::Stopping);
             }
         }
-        if (second.ts + 1) % PROGRESS_EVERY == 0 {
+        progress.second(second.ts + 1, || {
             let empty = Default::default();
             let cur = second.current.get(OVERALL).unwrap_or(&empty);
             let cum = agg_cum.get(OVERALL).unwrap_or(&empty);
-            println!(
-                "{}",
-                console::progress(name, second.ts + 1, total_secs, ctx.active.load(Ordering::Relaxed), cur, cum)
-            );
-        }
+            console::progress(name, second.ts + 1, total_secs, ctx.active.load(Ordering::Relaxed), cur, cum)
+        });
     };
 
     loop {
@@ -476,6 +522,7 @@ async fn load_phase(
                 }
             }
             Some(event) = monitor_rx.recv() => {
+                log_monitoring(&mut monitoring_log, &event, started);
                 if let Some(stop) = on_monitoring(event, criteria) {
                     if stopped_by.is_none() {
                         stopped_by = Some(stop);
@@ -497,19 +544,36 @@ async fn load_phase(
     while let Ok(s) = rx.try_recv() {
         agg.add(&s);
     }
+    let load_secs = started.elapsed().as_secs_f64();
     monitors.stop().await;
     while let Ok(event) = monitor_rx.try_recv() {
+        log_monitoring(&mut monitoring_log, &event, started);
         on_monitoring(event, criteria);
     }
     for s in agg.flush(0) {
         on_second(&s, agg.cumulative(), criteria, &mut stopped_by);
     }
+    progress.finish();
     Ok(Measured {
         totals: agg.cumulative().clone(),
         sent: ctx.sent.load(Ordering::Relaxed),
         recorded: agg.recorded(),
         stopped_by,
+        load_secs,
     })
+}
+
+/// Streams a monitoring event to `monitoring.jsonl` (stops streaming after the first write error).
+fn log_monitoring(log: &mut Option<store::MonitoringLog>, event: &Event, started: Instant) {
+    let Some(l) = log else { return };
+    let written = match event {
+        Event::Sample(s) => l.sample(s.ts, &s.source, &s.values),
+        Event::Unavailable { source, reason } => l.unavailable(started.elapsed().as_secs_f64(), source, reason),
+    };
+    if let Err(e) = written {
+        eprintln!("warning: monitoring values will not be in the report: {e}");
+        *log = None;
+    }
 }
 
 /// Hands a monitoring event to the criteria; returns why the test should stop, if it should.
@@ -521,6 +585,28 @@ fn on_monitoring(event: Event, criteria: &mut Criteria) -> Option<String> {
         Event::Unavailable { source, reason } => {
             criteria.source_unavailable(&source, &reason);
             None
+        }
+    }
+}
+
+/// `suite report`: renders the run folder's report.html and summary.json again from its files.
+pub fn render_reports(args: ReportArgs) -> Outcome {
+    match report::rebuild(&args.run_dir) {
+        Ok(run) => {
+            for test in &run.tests {
+                println!("{}: {}", test.name, test.state());
+                for note in &test.notes {
+                    eprintln!("warning: {}: {note}", test.name);
+                }
+            }
+            println!("run {}: {}", run.run_id, run.state());
+            println!("Report: {}", args.run_dir.join("report.html").display());
+            println!("Summary: {}", args.run_dir.join("summary.json").display());
+            Outcome::Passed
+        }
+        Err(e) => {
+            eprintln!("error: cannot render the report of `{}`: {e}", args.run_dir.display());
+            Outcome::Error
         }
     }
 }

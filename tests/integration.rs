@@ -6,5 +6,8 @@ mod bad_input;
 mod criteria_timing;
 mod lifecycle;
 mod monitoring;
+mod open_model;
+mod reports;
+mod scenario;
 mod shipped;
 mod validate;

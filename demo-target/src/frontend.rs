@@ -7,6 +7,7 @@ use crate::control::{method_not_allowed, Control, Stats, MAX_MS};
 use crate::http::{percent_decode, Request, Response};
 use crate::json;
 use crate::pool::{ForwardError, Pool, WorkerSpec, MAX_WORKERS};
+use crate::record::EchoLog;
 use crate::server;
 use std::io::{self, Write};
 use std::net::{IpAddr, TcpListener};
@@ -52,6 +53,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         pool,
         control: Control::new(cfg.work_ms),
         stats: Stats::default(),
+        echo_log: EchoLog::default(),
     });
 
     if let Some(listener) = management {
@@ -123,6 +125,7 @@ pub struct Frontend {
     pool: Arc<Pool>,
     control: Control,
     stats: Stats,
+    echo_log: EchoLog,
 }
 
 impl Frontend {
@@ -147,7 +150,15 @@ impl Frontend {
             };
         }
         if path == "/echo" || path.starts_with("/echo/") {
-            return echo(req);
+            let answer = echo(req);
+            self.echo_log.record(&answer.body);
+            return answer;
+        }
+        if path == "/echo-log" {
+            return self.echo_log.response();
+        }
+        if path == "/redirect" {
+            return crate::record::redirect(req);
         }
         if let Some(ms) = path.strip_prefix("/sleep/") {
             return match ms.parse::<u64>() {

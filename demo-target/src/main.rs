@@ -18,6 +18,7 @@ mod frontend;
 mod http;
 mod json;
 mod pool;
+mod record;
 mod server;
 mod wait;
 mod worker;

@@ -193,7 +193,8 @@ fn a_client_that_never_reads_does_not_slow_the_others_and_is_dropped() {
         parse_line(&line, 2);
         let gap = last.elapsed();
         last = Instant::now();
-        assert!(gap < Duration::from_millis(1600), "gap {gap:?}");
+        // A stalled agent would show a 10 s gap (the write timeout); allow slack for a loaded CI machine.
+        assert!(gap < Duration::from_millis(3000), "gap {gap:?}");
     }
     assert!(
         agent.wait_log("not reading (a write did not complete in 10s)", Duration::from_secs(20)),

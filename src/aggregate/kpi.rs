@@ -1,11 +1,16 @@
 //! One label's key performance indicators over a span of time (one second, or the whole test so far),
 //! named as Taurus names them: hits, succ, fail, avg-rt, avg-lt, avg-ct, stdev-rt, percentiles, rc codes, bytes.
+//!
+//! Response times are Taurus's: from the moment the request was sent. Open-model runs
+//! (`arrival-rate`) also keep *corrected* response times, measured from the moment the request
+//! was scheduled (`elapsed + lag`), so a stalled server shows in the figures instead of merely
+//! slowing the senders down (coordinated omission). Without lag the two are the same.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use crate::engine::sample::Sample;
+use crate::engine::sample::{ErrorKind, Sample};
 
 /// Highest response time the histograms record (one hour, in microseconds); slower samples are clamped.
 const MAX_TRACKED_US: u64 = 3_600_000_000;
@@ -36,8 +41,20 @@ pub struct KpiSet {
     pub rc: BTreeMap<String, u64>,
     /// Error messages with their counts.
     pub errors: BTreeMap<String, u64>,
+    /// The response code of each error message (of the first sample that had it), for reports
+    /// that show a message with its status code (Taurus's `sample-labels` JUnit, the HTML report).
+    pub error_codes: BTreeMap<String, String>,
     /// Response times, µs, 3 significant digits.
     pub hist: Histogram<u64>,
+    /// Sum of send lags (how late requests went out after their scheduled time), µs.
+    pub sum_lag_us: u64,
+    /// Sum of squared corrected response times, µs².
+    pub sum_sq_crt_us: f64,
+    /// Corrected response times (`elapsed + lag`), µs; `None` while no sample was late (then
+    /// they equal `hist`, and closed-model runs never pay for a second histogram).
+    pub hist_corrected: Option<Histogram<u64>>,
+    /// Failed samples by [`ErrorKind`] (indexed by [`ErrorKind::index`]).
+    pub error_kinds: [u64; ErrorKind::ALL.len()],
 }
 
 impl Default for KpiSet {
@@ -54,7 +71,12 @@ impl Default for KpiSet {
             concurrency: 0,
             rc: BTreeMap::new(),
             errors: BTreeMap::new(),
+            error_codes: BTreeMap::new(),
             hist: Histogram::new_with_bounds(1, MAX_TRACKED_US, 3).expect("static histogram bounds are valid"),
+            sum_lag_us: 0,
+            sum_sq_crt_us: 0.0,
+            hist_corrected: None,
+            error_kinds: [0; ErrorKind::ALL.len()],
         }
     }
 }
@@ -71,14 +93,31 @@ impl KpiSet {
         let rt = sample.elapsed_us;
         self.sum_rt_us += rt;
         self.sum_sq_rt_us += (rt as f64) * (rt as f64);
+        let crt = rt + sample.lag_us;
+        self.sum_lag_us += sample.lag_us;
+        self.sum_sq_crt_us += (crt as f64) * (crt as f64);
+        if sample.lag_us > 0 && self.hist_corrected.is_none() {
+            // Until now every corrected time equalled its response time.
+            self.hist_corrected = Some(self.hist.clone());
+        }
+        if let Some(h) = &mut self.hist_corrected {
+            h.saturating_record(crt.clamp(1, MAX_TRACKED_US));
+        }
+        if let Some(kind) = sample.error_kind {
+            self.error_kinds[kind.index()] += 1;
+        }
         self.sum_lt_us += sample.ttfb_us;
         self.sum_ct_us += sample.connect_us;
         self.bytes += sample.bytes;
         self.hist.saturating_record(rt.clamp(1, MAX_TRACKED_US));
-        *self.rc.entry(sample.rc()).or_default() += 1;
+        let rc = sample.rc();
         if let Some(message) = &sample.error {
             *self.errors.entry(message.to_string()).or_default() += 1;
+            if !self.error_codes.contains_key(&**message) {
+                self.error_codes.insert(message.to_string(), rc.clone());
+            }
         }
+        *self.rc.entry(rc).or_default() += 1;
     }
 
     /// Folds another set into this one (used for the overall label and for cumulative totals).
@@ -98,7 +137,26 @@ impl KpiSet {
         for (message, count) in &other.errors {
             *self.errors.entry(message.clone()).or_default() += count;
         }
-        // Both histograms share bounds, so adding cannot fail.
+        for (message, rc) in &other.error_codes {
+            self.error_codes.entry(message.clone()).or_insert_with(|| rc.clone());
+        }
+        self.sum_lag_us += other.sum_lag_us;
+        self.sum_sq_crt_us += other.sum_sq_crt_us;
+        for (mine, theirs) in self.error_kinds.iter_mut().zip(other.error_kinds) {
+            *mine += theirs;
+        }
+        // All histograms share bounds, so adding cannot fail.
+        match (&mut self.hist_corrected, &other.hist_corrected) {
+            (Some(mine), theirs) => {
+                let _ = mine.add(theirs.as_ref().unwrap_or(&other.hist));
+            }
+            (None, Some(theirs)) => {
+                let mut h = self.hist.clone();
+                let _ = h.add(theirs);
+                self.hist_corrected = Some(h);
+            }
+            (None, None) => {}
+        }
         let _ = self.hist.add(&other.hist);
     }
 
@@ -135,6 +193,37 @@ impl KpiSet {
     /// Response-time percentile (`level` in 0..=100), seconds; computed from the histogram for any level.
     pub fn percentile(&self, level: f64) -> Option<f64> {
         (self.hits > 0).then(|| self.hist.value_at_quantile(level / 100.0) as f64 / 1e6)
+    }
+
+    /// Average corrected response time (from the scheduled send time), seconds.
+    pub fn avg_rt_corrected(&self) -> Option<f64> {
+        self.mean_secs(self.sum_rt_us + self.sum_lag_us)
+    }
+
+    /// Corrected response-time percentile (`level` in 0..=100), seconds.
+    pub fn percentile_corrected(&self, level: f64) -> Option<f64> {
+        let h = self.hist_corrected.as_ref().unwrap_or(&self.hist);
+        (self.hits > 0).then(|| h.value_at_quantile(level / 100.0) as f64 / 1e6)
+    }
+
+    /// Population standard deviation of corrected response times, seconds.
+    pub fn stdev_rt_corrected(&self) -> Option<f64> {
+        if self.hits == 0 {
+            return None;
+        }
+        let n = self.hits as f64;
+        let mean = (self.sum_rt_us + self.sum_lag_us) as f64 / n;
+        Some((self.sum_sq_crt_us / n - mean * mean).max(0.0).sqrt() / 1e6)
+    }
+
+    /// Average send lag (how late requests went out after their scheduled time), seconds.
+    pub fn avg_lag(&self) -> Option<f64> {
+        self.mean_secs(self.sum_lag_us)
+    }
+
+    /// Failed samples of one kind.
+    pub fn failures_of(&self, kind: ErrorKind) -> u64 {
+        self.error_kinds[kind.index()]
     }
 
     /// Fastest and slowest response, seconds.
@@ -185,6 +274,53 @@ pub const OVERALL: &str = "";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(elapsed_ms: u64, lag_ms: u64, error_kind: Option<ErrorKind>) -> Sample {
+        Sample {
+            label: 0,
+            start_us: 0,
+            elapsed_us: elapsed_ms * 1000,
+            connect_us: 0,
+            ttfb_us: 0,
+            status: if error_kind.is_some() { 0 } else { 200 },
+            error_kind,
+            error: None,
+            bytes: 0,
+            lag_us: lag_ms * 1000,
+        }
+    }
+
+    #[test]
+    fn corrected_times_add_the_lag_and_merge() {
+        let mut early = KpiSet::default();
+        for _ in 0..3 {
+            early.record(&sample(100, 0, None));
+        }
+        assert!(early.hist_corrected.is_none());
+        assert_eq!(early.avg_rt_corrected(), early.avg_rt());
+        assert_eq!(early.percentile_corrected(99.0), early.percentile(99.0));
+        let mut late = KpiSet::default();
+        late.record(&sample(100, 0, None));
+        late.record(&sample(100, 900, Some(ErrorKind::Timeout)));
+        assert!((late.avg_rt().unwrap() - 0.1).abs() < 1e-9);
+        assert!((late.avg_rt_corrected().unwrap() - 0.55).abs() < 1e-9);
+        assert!((late.avg_lag().unwrap() - 0.45).abs() < 1e-9);
+        assert!((late.percentile_corrected(100.0).unwrap() - 1.0).abs() < 0.001);
+        assert!((late.stdev_rt_corrected().unwrap() - 0.45).abs() < 1e-6);
+        assert_eq!(late.failures_of(ErrorKind::Timeout), 1);
+        // Merging a late set into one without lag keeps the earlier samples as they were.
+        early.merge(&late);
+        assert_eq!(early.hits, 5);
+        let corrected = early.hist_corrected.as_ref().unwrap();
+        assert_eq!(corrected.len(), 5);
+        assert!((early.percentile_corrected(100.0).unwrap() - 1.0).abs() < 0.001);
+        assert!((early.percentile(100.0).unwrap() - 0.1).abs() < 0.001);
+        let mut other = KpiSet::default();
+        other.merge(&early);
+        other.merge(&KpiSet::default());
+        assert_eq!(other.hist_corrected.as_ref().unwrap().len(), 5);
+        assert_eq!(other.failures_of(ErrorKind::Timeout), 1);
+    }
 
     #[test]
     fn fnmatch_follows_python() {

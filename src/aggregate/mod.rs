@@ -123,6 +123,7 @@ mod tests {
             error_kind: (status >= 400).then_some(crate::engine::ErrorKind::Status),
             error: (status >= 400).then(|| "404 Not Found".into()),
             bytes: 100,
+            lag_us: 0,
         }
     }
 

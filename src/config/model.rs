@@ -69,6 +69,10 @@ pub struct Execution {
     pub throughput: Option<Spanned<Node>>,
     /// Stepped ramp-up.
     pub steps: Option<Spanned<Node>>,
+    /// suite extension: open model, `throughput` is the arrival rate whatever the response times.
+    pub arrival_rate: Option<Spanned<bool>>,
+    /// suite extension: with `arrival-rate`, the most virtual users the execution may run.
+    pub max_vus: Option<Spanned<Node>>,
     /// Scenario name, or an inline scenario.
     pub scenario: Option<Spanned<Node>>,
     /// Wait before starting.
@@ -105,8 +109,14 @@ pub struct Scenario {
     pub headers: Option<Spanned<IndexMap<String, Spanned<String>>>>,
     /// Pause before each request.
     pub think_time: Option<Spanned<Node>>,
-    /// Connect plus response timeout.
+    /// Connect and read timeout.
     pub timeout: Option<Spanned<Node>>,
+    /// suite extension: connect timeout (default `timeout`).
+    pub connect_timeout: Option<Spanned<Node>>,
+    /// suite extension: read timeout (default `timeout`).
+    pub read_timeout: Option<Spanned<Node>>,
+    /// suite extension: `false` accepts any server certificate (self-signed test servers).
+    pub tls_verify: Option<Spanned<bool>>,
     /// Reuse connections.
     pub keepalive: Option<Spanned<bool>>,
     /// Follow redirects.
@@ -169,8 +179,12 @@ pub struct Request {
     pub body_file: Option<Spanned<String>>,
     /// Pause before this request.
     pub think_time: Option<Spanned<Node>>,
-    /// Timeout of this request.
+    /// Connect and read timeout of this request.
     pub timeout: Option<Spanned<Node>>,
+    /// suite extension: connect timeout of this request.
+    pub connect_timeout: Option<Spanned<Node>>,
+    /// suite extension: read timeout of this request.
+    pub read_timeout: Option<Spanned<Node>>,
     /// Keep the connection alive.
     pub keepalive: Option<Spanned<bool>>,
     /// Follow redirects.

@@ -2,6 +2,10 @@
 //! from one label's [`KpiSet`]. The word set and prefix rules are Taurus's
 //! (`DataCriterion._get_field_functor`): `concurr*`, `succ*` and `fail*` match by prefix, the rest
 //! exactly. Unknown words get a "did you mean" instead of Taurus's bare "Unsupported subject".
+//!
+//! suite adds the open model's corrected figures (response times measured from the scheduled
+//! send time, see `aggregate::kpi`): `avg-rt-corrected`, `p<level>-corrected` and `avg-lag`.
+//! `avg-rt` and `p<level>` keep Taurus's meaning (from the actual send).
 
 use crate::aggregate::kpi::KpiSet;
 
@@ -32,6 +36,12 @@ pub enum Subject {
     Percentile(f64),
     /// `rc<pattern>`: samples whose response code matches the fnmatch pattern, or their share.
     Rc(String),
+    /// `avg-rt-corrected`: average response time from the scheduled send time, seconds.
+    AvgRtCorrected,
+    /// `p<level>-corrected`: percentile of response times from the scheduled send time, seconds.
+    PercentileCorrected(f64),
+    /// `avg-lag`: how late requests went out after their scheduled time on average, seconds.
+    AvgLag,
 }
 
 /// Why a subject word was rejected: a message and an optional hint.
@@ -44,11 +54,10 @@ pub struct SubjectError {
 }
 
 /// Every subject, as listed in help texts.
-const ALL_SUBJECTS: &str =
-    "avg-rt, avg-lt, avg-ct, stdev-rt, concurrency, hits, bytes, succ, fail, p<level> (p90, p99.9), rc<code> (rc404, rc5??)";
+const ALL_SUBJECTS: &str = "avg-rt, avg-lt, avg-ct, stdev-rt, concurrency, hits, bytes, succ, fail, p<level> (p90, p99.9), rc<code> (rc404, rc5??), and for arrival-rate runs avg-rt-corrected, p<level>-corrected, avg-lag";
 
 /// Names compared against an unknown word for "did you mean".
-const CANONICAL: [&str; 14] = [
+const CANONICAL: [&str; 17] = [
     "avg-rt",
     "avg-lt",
     "avg-ct",
@@ -63,6 +72,9 @@ const CANONICAL: [&str; 14] = [
     "p90",
     "p99",
     "rc404",
+    "avg-rt-corrected",
+    "p99-corrected",
+    "avg-lag",
 ];
 
 /// Words people reach for that Taurus spells differently.
@@ -112,6 +124,17 @@ impl Subject {
             "stdev-rt" => Subject::StdevRt,
             "hits" => Subject::Hits,
             "bytes" => Subject::Bytes,
+            "avg-rt-corrected" => Subject::AvgRtCorrected,
+            "avg-lag" => Subject::AvgLag,
+            w if w.starts_with('p') && w.ends_with("-corrected") => {
+                return match parse_percentile(&w[..w.len() - "-corrected".len()]) {
+                    Ok(Subject::Percentile(level)) => Ok(Some(Subject::PercentileCorrected(level))),
+                    _ => Err(SubjectError {
+                        message: format!("`{w}` is not a corrected percentile"),
+                        help: Some("write `p`, a level from 0 to 100 and `-corrected`, e.g. `p99-corrected`".into()),
+                    }),
+                };
+            }
             w if w.starts_with("concurr") => Subject::Concurrency,
             w if w.starts_with("succ") => Subject::Succ,
             w if w.starts_with("fail") => Subject::Fail,
@@ -147,9 +170,14 @@ impl Subject {
     pub fn unit(&self, percent: bool) -> Unit {
         match self {
             _ if percent => Unit::Percent,
-            Subject::AvgRt | Subject::AvgLt | Subject::AvgCt | Subject::StdevRt | Subject::Percentile(_) => {
-                Unit::Seconds
-            }
+            Subject::AvgRt
+            | Subject::AvgLt
+            | Subject::AvgCt
+            | Subject::StdevRt
+            | Subject::Percentile(_)
+            | Subject::AvgRtCorrected
+            | Subject::PercentileCorrected(_)
+            | Subject::AvgLag => Unit::Seconds,
             Subject::Bytes => Unit::Bytes,
             Subject::Concurrency | Subject::Hits | Subject::Succ | Subject::Fail | Subject::Rc(_) => Unit::Count,
         }
@@ -183,6 +211,9 @@ impl Subject {
             // (so `p75>1s` never triggered). Deliberate fix: every level is read from the histogram.
             Subject::Percentile(level) => kpi.percentile(*level),
             Subject::Rc(pattern) => Some(count_or_share(kpi.rc_matching(pattern))),
+            Subject::AvgRtCorrected => kpi.avg_rt_corrected(),
+            Subject::PercentileCorrected(level) => kpi.percentile_corrected(*level),
+            Subject::AvgLag => kpi.avg_lag(),
         }
     }
 }
@@ -245,6 +276,28 @@ mod tests {
     use super::*;
     use crate::engine::sample::{ErrorKind, Sample};
 
+    #[test]
+    fn corrected_subjects() {
+        assert_eq!(Subject::parse("avg-rt-corrected"), Ok(Subject::AvgRtCorrected));
+        assert_eq!(Subject::parse("p99.9-corrected"), Ok(Subject::PercentileCorrected(99.9)));
+        assert_eq!(Subject::parse("avg-lag"), Ok(Subject::AvgLag));
+        assert!(Subject::parse("p101-corrected").is_err());
+        assert!(Subject::parse("px-corrected").is_err());
+        let e = Subject::parse("avg-rt-corected").unwrap_err();
+        assert!(e.help.unwrap().starts_with("did you mean `avg-rt-corrected`"));
+        let mut k = KpiSet::default();
+        let mut s = sample(100, 200);
+        k.record(&s);
+        s.lag_us = 300_000;
+        k.record(&s);
+        assert!((Subject::AvgRt.value(&k, false).unwrap() - 0.1).abs() < 1e-9);
+        assert!((Subject::AvgRtCorrected.value(&k, false).unwrap() - 0.25).abs() < 1e-9);
+        assert!((Subject::AvgLag.value(&k, false).unwrap() - 0.15).abs() < 1e-9);
+        let p = Subject::PercentileCorrected(100.0).value(&k, false).unwrap();
+        assert!((p - 0.4).abs() < 0.001, "{p}");
+        assert_eq!(Subject::PercentileCorrected(50.0).unit(false), Unit::Seconds);
+    }
+
     fn sample(elapsed_ms: u64, status: u16) -> Sample {
         Sample {
             label: 0,
@@ -256,6 +309,7 @@ mod tests {
             error_kind: (status >= 400).then_some(ErrorKind::Status),
             error: None,
             bytes: 100,
+            lag_us: 0,
         }
     }
 

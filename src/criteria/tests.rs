@@ -20,6 +20,7 @@ fn second(samples: &[(&str, u64, u16)]) -> LabelSets {
             error_kind: (status >= 400).then_some(ErrorKind::Status),
             error: None,
             bytes: 10,
+            lag_us: 0,
         };
         sets.entry(label.to_string()).or_default().record(&sample);
         sets.entry(OVERALL.to_string()).or_default().record(&sample);

@@ -1,7 +1,11 @@
-//! The load engine: virtual users loop over their scenario and hand every finished request to
-//! the aggregator as a [`Sample`]. Executions run at the same time, as in Taurus.
+//! The load engine: virtual users walk their scenario and hand every finished request to the
+//! aggregator as a [`Sample`]. Executions run at the same time, as in Taurus; each runs the
+//! closed model (a fixed number of users, `throughput` as a cap) or the open model
+//! (`arrival-rate`: requests on a schedule, users added as needed, see [`pacing`]).
 
+pub mod checks;
 pub mod http;
+pub mod pacing;
 pub mod sample;
 pub mod stop;
 mod vu;
@@ -37,10 +41,14 @@ pub struct Context {
 /// Runs every execution to its end (or until stopped) and returns when all virtual users are done.
 pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
     let mut tasks = tokio::task::JoinSet::new();
-    for exec in executions {
-        let shared = Arc::new(vu::Execution::new(exec));
-        for index in 0..exec.load.concurrency {
-            tasks.spawn(vu::run(index, shared.clone(), ctx.clone()));
+    for (number, exec) in executions.iter().enumerate() {
+        let shared = Arc::new(vu::Execution::new(exec, number));
+        if exec.load.is_open() {
+            tasks.spawn(pacing::arrivals(shared, ctx.clone()));
+        } else {
+            for index in 0..exec.load.concurrency {
+                tasks.spawn(vu::run(index, shared.clone(), ctx.clone(), None));
+            }
         }
     }
     while tasks.join_next().await.is_some() {}

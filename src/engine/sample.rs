@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 /// Why a request produced no usable response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum ErrorKind {
     /// The TCP connection was refused.
     ConnectRefused,
@@ -11,21 +12,44 @@ pub enum ErrorKind {
     Timeout,
     /// The connection was reset or closed early.
     Reset,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
     /// Any other transport error (DNS, protocol, body read).
     Transport,
     /// The response arrived with an error status (>= 400).
     Status,
     /// An assertion on the response failed.
     Assertion,
+    /// An extractor without a `default` found nothing in the response.
+    Extraction,
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of [`ErrorKind::index`].
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::ConnectRefused,
+        ErrorKind::Timeout,
+        ErrorKind::Reset,
+        ErrorKind::Tls,
+        ErrorKind::Transport,
+        ErrorKind::Status,
+        ErrorKind::Assertion,
+        ErrorKind::Extraction,
+    ];
+
+    /// Position in [`ErrorKind::ALL`] (for per-kind counters).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Name used as the response code of samples that got no HTTP status.
     pub fn rc_name(self) -> &'static str {
         match self {
             ErrorKind::ConnectRefused => "ConnectRefused",
             ErrorKind::Timeout => "Timeout",
             ErrorKind::Reset => "ConnectionReset",
+            ErrorKind::Tls => "TlsError",
+            ErrorKind::Extraction => "Extraction",
             ErrorKind::Transport => "TransportError",
             ErrorKind::Status => "Status",
             ErrorKind::Assertion => "Assertion",
@@ -54,6 +78,9 @@ pub struct Sample {
     pub error: Option<Arc<str>>,
     /// Response bytes (headers and body).
     pub bytes: u64,
+    /// How long after its scheduled time the request went out, µs (open model only; 0 otherwise).
+    /// `elapsed_us + lag_us` is the response time corrected for coordinated omission.
+    pub lag_us: u64,
 }
 
 impl Sample {

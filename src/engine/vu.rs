@@ -1,34 +1,109 @@
-//! One virtual user: waits for its start time, then loops over the scenario's requests until its
-//! iterations are done, the execution's duration is over, or the test is stopped.
+//! One virtual user: waits for its start time, then walks the scenario's steps once per
+//! iteration (taking the next CSV row of each data source first) until its iterations are done,
+//! the execution's duration is over, a data source without `loop` runs out, or the test is
+//! stopped. Variables, `once` flags and the HTTP connection belong to the user.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use bytes::Bytes;
+use reqwest::header::HeaderValue;
 use tokio::time::sleep_until;
 
-use super::http::Client;
+use super::checks::{self, Response};
+use super::http::{Client, ClientOptions, Outcome, Want};
+use super::pacing::{Pacer, Slot};
 use super::sample::{ErrorKind, Sample};
 use super::stop::Phase;
 use super::Context;
-use crate::plan::Load;
-use crate::plan::{ExecutionPlan, RequestPlan, ScenarioPlan};
+use crate::plan::checks::Assertion;
+use crate::plan::data::DataSource;
+use crate::plan::scenario::{Body, Chunk, ThinkTime, Transaction, Value};
+use crate::plan::{ExecutionPlan, Load, RequestPlan, ScenarioPlan, Step};
 
 /// What the users of one execution share.
 pub struct Execution {
-    load: Load,
-    scenario: Arc<ScenarioPlan>,
-    /// Next throughput slot to hand out.
-    slots: AtomicU64,
+    /// Load profile.
+    pub load: Load,
+    /// What the users run.
+    pub scenario: Arc<ScenarioPlan>,
+    /// Rate schedule state.
+    pub pacer: Pacer,
+    /// Position of the execution in the config (0-based), for messages.
+    pub number: usize,
+    /// One cursor per data source of the scenario.
+    rows: Vec<Rows>,
+    /// A data source without `loop` ran out: users stop at their next iteration.
+    exhausted: AtomicBool,
+    /// Users running now.
+    alive: AtomicU32,
 }
 
-impl Execution {
-    pub fn new(plan: &ExecutionPlan) -> Self {
-        Execution { load: plan.load.clone(), scenario: plan.scenario.clone(), slots: AtomicU64::new(0) }
+/// A data source's rows, handed out in turn to the users of an execution.
+struct Rows {
+    source: Arc<DataSource>,
+    next: AtomicU64,
+    /// Shuffled row order (`random-order`), else empty.
+    order: Vec<usize>,
+}
+
+impl Rows {
+    fn take(&self) -> Option<&[String]> {
+        let len = self.source.rows.len();
+        let n = self.next.fetch_add(1, Ordering::Relaxed) as usize;
+        if n >= len && !self.source.recycle {
+            return None;
+        }
+        let i = n % len;
+        let i = if self.order.is_empty() { i } else { self.order[i] };
+        Some(&self.source.rows[i])
     }
 }
 
-pub async fn run(index: u32, exec: Arc<Execution>, ctx: Context) {
+impl Execution {
+    /// Shared state for execution number `number`.
+    pub fn new(plan: &ExecutionPlan, number: usize) -> Self {
+        let rows = plan
+            .scenario
+            .data_sources
+            .iter()
+            .map(|source| {
+                let mut order = Vec::new();
+                if source.random_order {
+                    order = (0..source.rows.len()).collect();
+                    fastrand::shuffle(&mut order);
+                }
+                Rows { source: source.clone(), next: AtomicU64::new(0), order }
+            })
+            .collect();
+        Execution {
+            load: plan.load.clone(),
+            scenario: plan.scenario.clone(),
+            pacer: Pacer::new(&plan.load),
+            number,
+            rows,
+            exhausted: AtomicBool::new(false),
+            alive: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether a data source without `loop` has run out.
+    pub fn is_exhausted(&self) -> bool {
+        self.exhausted.load(Ordering::Relaxed)
+    }
+
+    /// Users running now.
+    pub fn alive(&self) -> u32 {
+        self.alive.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs user `index`. `first_arrival` is the arrival an open-model controller started it for.
+pub async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: Option<u64>) {
     let load = &exec.load;
     let begin = ctx.started + load.delay;
     let duration = load.duration();
@@ -48,7 +123,8 @@ pub async fn run(index: u32, exec: Arc<Execution>, ctx: Context) {
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return;
     }
-    let client = match Client::new(exec.scenario.keepalive) {
+    let scenario = &exec.scenario;
+    let client = match Client::new(ClientOptions { keepalive: scenario.keepalive, tls_verify: scenario.tls_verify }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: cannot create an HTTP client: {e}");
@@ -56,34 +132,396 @@ pub async fn run(index: u32, exec: Arc<Execution>, ctx: Context) {
         }
     };
     ctx.active.fetch_add(1, Ordering::Relaxed);
-    let vars = exec.scenario.variables.clone();
+    exec.alive.fetch_add(1, Ordering::Relaxed);
+    let mut user = User {
+        exec: &exec,
+        ctx: &ctx,
+        client,
+        vars: HashMap::new(),
+        rng: fastrand::Rng::new(),
+        once_done: vec![false; scenario.once_blocks],
+        begin,
+        deadline,
+        first_arrival,
+    };
+    for (name, value) in &scenario.variables {
+        let v = value.render(&user.vars).into_owned();
+        user.vars.insert(name.clone(), v);
+    }
     let mut done = 0u64;
-    'outer: while iterations.is_none_or(|n| done < n) {
-        for request in &exec.scenario.requests {
-            if ctx.stop.phase() != Phase::Running || deadline.is_some_and(|d| Instant::now() >= d) {
-                break 'outer;
+    'iterations: while iterations.is_none_or(|n| done < n) {
+        if !user.next_rows() {
+            break;
+        }
+        let mut tally = Tally::default();
+        for step in &scenario.steps {
+            if user.step(step, &mut tally, true).await == Flow::Stop {
+                break 'iterations;
             }
-            if let Some(pause) = request.think_time {
-                if !wait(&ctx, Instant::now() + pause, deadline).await {
-                    break 'outer;
-                }
-            }
-            if let Some(at) = exec.load.throughput_slot(exec.slots.fetch_add(1, Ordering::Relaxed)) {
-                if !wait(&ctx, begin + Duration::from_secs_f64(at), deadline).await {
-                    break 'outer;
-                }
-            }
-            send(&client, request, &vars, &ctx).await;
         }
         done += 1;
     }
+    exec.alive.fetch_sub(1, Ordering::Relaxed);
     ctx.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Whether to go on after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+/// The samples of a transaction so far.
+#[derive(Default)]
+struct Tally {
+    start_us: Option<u64>,
+    elapsed_us: u64,
+    ttfb_us: u64,
+    connect_us: u64,
+    bytes: u64,
+    lag_us: u64,
+    think_us: u64,
+    samples: u32,
+    failed: u32,
+    first_failure: Option<(ErrorKind, u16, Arc<str>)>,
+    last_status: u16,
+}
+
+impl Tally {
+    fn add(&mut self, s: &Sample) {
+        if self.start_us.is_none() {
+            self.start_us = Some(s.start_us);
+            // The transaction started as late as its first request.
+            self.lag_us = s.lag_us;
+        }
+        self.elapsed_us += s.elapsed_us;
+        self.ttfb_us += s.ttfb_us;
+        self.connect_us += s.connect_us;
+        self.bytes += s.bytes;
+        self.samples += 1;
+        self.last_status = s.status;
+        if let Some(kind) = s.error_kind {
+            self.failed += 1;
+            if self.first_failure.is_none() {
+                self.first_failure = Some((kind, s.status, s.error.clone().unwrap_or_else(|| "failed".into())));
+            }
+        }
+    }
+
+    /// The transaction's own sample (JMeter's Transaction Controller sample).
+    fn sample(&self, label: u32, include_timers: bool) -> Sample {
+        let mut s = Sample {
+            label,
+            start_us: self.start_us.unwrap_or(0),
+            elapsed_us: self.elapsed_us + if include_timers { self.think_us } else { 0 },
+            connect_us: self.connect_us,
+            ttfb_us: self.ttfb_us,
+            status: self.last_status,
+            error_kind: None,
+            error: None,
+            bytes: self.bytes,
+            lag_us: self.lag_us,
+        };
+        if let Some((kind, status, message)) = &self.first_failure {
+            s.error_kind = Some(*kind);
+            s.status = *status;
+            s.error = Some(
+                format!("{} of {} samples in the transaction failed; first: {message}", self.failed, self.samples)
+                    .into(),
+            );
+        }
+        s
+    }
+}
+
+struct User<'a> {
+    exec: &'a Execution,
+    ctx: &'a Context,
+    client: Client,
+    vars: HashMap<String, String>,
+    rng: fastrand::Rng,
+    once_done: Vec<bool>,
+    begin: Instant,
+    deadline: Option<Instant>,
+    /// Open model: the arrival this user was started for; its first request takes it.
+    first_arrival: Option<u64>,
+}
+
+type StepsFuture<'b> = Pin<Box<dyn Future<Output = Flow> + Send + 'b>>;
+
+impl User<'_> {
+    /// Sets the variables of each data source from its next row; false when one ran out.
+    fn next_rows(&mut self) -> bool {
+        if self.exec.is_exhausted() {
+            return false;
+        }
+        for rows in &self.exec.rows {
+            let Some(row) = rows.take() else {
+                self.exec.exhausted.store(true, Ordering::Relaxed);
+                return false;
+            };
+            for (name, value) in rows.source.names.iter().zip(row) {
+                set_var(&mut self.vars, name, value);
+            }
+        }
+        true
+    }
+
+    fn running(&self) -> bool {
+        self.ctx.stop.phase() == Phase::Running && self.deadline.is_none_or(|d| Instant::now() < d)
+    }
+
+    /// Nested steps; boxed because blocks nest.
+    fn steps<'b>(&'b mut self, steps: &'b [Step], tally: &'b mut Tally, emit: bool) -> StepsFuture<'b> {
+        Box::pin(async move {
+            for step in steps {
+                if self.step(step, tally, emit).await == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+            Flow::Go
+        })
+    }
+
+    async fn step(&mut self, step: &Step, tally: &mut Tally, emit: bool) -> Flow {
+        match step {
+            Step::Request(r) => self.request(r, tally, emit).await,
+            Step::Transaction(t) => self.transaction(t, tally, emit).await,
+            Step::Loop { count, steps } => {
+                let mut i = 0u64;
+                while count.is_none_or(|c| i < c) {
+                    if self.steps(steps, tally, emit).await == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                    i += 1;
+                }
+                Flow::Go
+            }
+            Step::Once { index, steps } => {
+                if self.once_done[*index] {
+                    return Flow::Go;
+                }
+                self.once_done[*index] = true;
+                self.steps(steps, tally, emit).await
+            }
+            Step::SetVariables(set) => {
+                for (name, value) in set {
+                    let v = value.render(&self.vars).into_owned();
+                    self.vars.insert(name.clone(), v);
+                }
+                Flow::Go
+            }
+        }
+    }
+
+    async fn transaction(&mut self, t: &Transaction, outer: &mut Tally, emit: bool) -> Flow {
+        let mut tally = Tally::default();
+        let flow = self.steps(&t.steps, &mut tally, emit && !t.parent_only).await;
+        if tally.samples > 0 {
+            let sample = tally.sample(t.label, t.include_timers);
+            self.record(sample, outer, emit);
+        }
+        outer.think_us += tally.think_us;
+        flow
+    }
+
+    async fn request(&mut self, r: &RequestPlan, tally: &mut Tally, emit: bool) -> Flow {
+        if !self.running() {
+            return Flow::Stop;
+        }
+        let first = self.first_arrival.take();
+        // A user started for an arrival that is already due sends at once.
+        if first.is_none() {
+            if let Some(t) = &r.think_time {
+                let pause = think(t, &mut self.rng);
+                if !pause.is_zero() {
+                    if !wait(self.ctx, Instant::now() + pause, self.deadline).await {
+                        return Flow::Stop;
+                    }
+                    tally.think_us += pause.as_micros() as u64;
+                }
+            }
+        }
+        let now = self.begin.elapsed().as_secs_f64();
+        let slot = match first {
+            Some(k) => self.exec.pacer.arrival(k),
+            None => self.exec.pacer.claim(now),
+        };
+        let mut scheduled = None;
+        if let Some(Slot { at, scheduled: fixed }) = slot {
+            let when = self.begin + Duration::from_secs_f64(at);
+            let must_wait = when > Instant::now() || self.deadline.is_some_and(|d| when >= d);
+            if must_wait && !wait(self.ctx, when, self.deadline).await {
+                return Flow::Stop;
+            }
+            if fixed {
+                scheduled = Some(when);
+            }
+        }
+        let sample = self.send(r, scheduled).await;
+        self.record(sample, tally, emit);
+        Flow::Go
+    }
+
+    /// Hands a finished sample to the aggregator (unless a parent transaction hides it).
+    fn record(&self, sample: Sample, tally: &mut Tally, emit: bool) {
+        tally.add(&sample);
+        if emit {
+            self.ctx.sent.fetch_add(1, Ordering::Relaxed);
+            // The receiver only goes away after the engine is done, so a send error cannot lose data.
+            let _ = self.ctx.samples.send(sample);
+        }
+    }
+
+    async fn send(&mut self, r: &RequestPlan, scheduled: Option<Instant>) -> Sample {
+        let now = Instant::now();
+        let start_wall = self.ctx.started_wall + (now - self.ctx.started);
+        let mut sample = Sample {
+            label: r.label,
+            start_us: start_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0),
+            elapsed_us: 0,
+            connect_us: 0,
+            ttfb_us: 0,
+            status: 0,
+            error_kind: None,
+            error: None,
+            bytes: 0,
+            lag_us: scheduled.map_or(0, |s| now.saturating_duration_since(s).as_micros() as u64),
+        };
+        let builder = match self.build(r) {
+            Ok(b) => b,
+            Err(message) => {
+                sample.elapsed_us = 1;
+                fail(&mut sample, ErrorKind::Transport, message);
+                return sample;
+            }
+        };
+        let want = Want { body: r.needs_body, headers: r.needs_headers, url: r.needs_url };
+        tokio::select! {
+            out = self.client.send(builder, r.follow_redirects, r.timeouts, want) => {
+                sample.elapsed_us = out.elapsed_us;
+                sample.ttfb_us = out.ttfb_us;
+                sample.connect_us = out.connect_us;
+                sample.status = out.status;
+                sample.bytes = out.bytes;
+                if let Some((kind, message)) = out.error.clone() {
+                    fail(&mut sample, kind, message);
+                } else if out.status >= 400 {
+                    let reason = reqwest::StatusCode::from_u16(out.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+                    fail(&mut sample, ErrorKind::Status, format!("{} {}", out.status, reason).trim_end().to_string());
+                }
+                self.check(r, &mut sample, &out);
+            }
+            _ = self.ctx.stop.reached(Phase::Aborting) => {
+                sample.elapsed_us = now.elapsed().as_micros() as u64;
+                fail(&mut sample, ErrorKind::Transport, "aborted: the test stopped while the request was in flight".to_string());
+            }
+        }
+        sample
+    }
+
+    /// The request with its placeholders filled in; a value that does not parse fails the sample.
+    fn build(&self, r: &RequestPlan) -> Result<reqwest::RequestBuilder, String> {
+        let method = match &r.method {
+            Value::Fixed(m) => m.clone(),
+            Value::Template(t) => {
+                let text = t.render(&self.vars);
+                reqwest::Method::from_bytes(text.to_ascii_uppercase().as_bytes())
+                    .map_err(|_| format!("invalid HTTP method `{text}`"))?
+            }
+        };
+        let url = match &r.url {
+            Value::Fixed(u) => u.clone(),
+            Value::Template(t) => {
+                let text = t.render(&self.vars);
+                reqwest::Url::parse(&text).map_err(|e| format!("invalid URL `{text}`: {e}"))?
+            }
+        };
+        let mut builder = self.client.request(method, url);
+        for (name, value) in &r.headers {
+            let value = match value {
+                Value::Fixed(v) => v.clone(),
+                Value::Template(t) => {
+                    let text = t.render(&self.vars);
+                    HeaderValue::from_str(&text).map_err(|_| format!("invalid value `{text}` for header `{name}`"))?
+                }
+            };
+            builder = builder.header(name.clone(), value);
+        }
+        if let Some(body) = &r.body {
+            let bytes = match body {
+                Body::Fixed(b) => b.clone(),
+                Body::Template(t) => Bytes::from(t.render(&self.vars).into_owned()),
+                Body::Parts(chunks) => {
+                    let mut out = Vec::new();
+                    for chunk in chunks {
+                        match chunk {
+                            Chunk::Fixed(b) => out.extend_from_slice(b),
+                            Chunk::Template(t) => out.extend_from_slice(t.render(&self.vars).as_bytes()),
+                        }
+                    }
+                    Bytes::from(out)
+                }
+            };
+            builder = builder.body(bytes);
+        }
+        Ok(builder)
+    }
+
+    /// Extractors, then assertions (JMeter runs post-processors first), on a response that came.
+    fn check(&mut self, r: &RequestPlan, sample: &mut Sample, out: &Outcome) {
+        if r.assertions.is_empty() && r.extractors.is_empty() {
+            return;
+        }
+        if out.status == 0 {
+            // No response: the sample already failed; variables get their defaults.
+            for e in &r.extractors {
+                set_var(&mut self.vars, &e.var, &e.default);
+            }
+            return;
+        }
+        let mut response = Response::new(out.status, &out.body, &out.headers, &out.url);
+        for e in &r.extractors {
+            if let Err(message) = checks::extract(e, &mut response, &mut self.vars, &mut self.rng) {
+                if sample.error_kind.is_none() {
+                    fail(sample, ErrorKind::Extraction, message);
+                }
+            }
+        }
+        let assumes_success =
+            r.assertions.iter().any(|a| matches!(a, Assertion::Contains { assume_success: true, .. }));
+        if assumes_success && sample.error_kind == Some(ErrorKind::Status) {
+            sample.error_kind = None;
+            sample.error = None;
+        }
+        for a in &r.assertions {
+            if let Err(message) = checks::assert(a, &mut response, &self.vars) {
+                if sample.error_kind.is_none() {
+                    fail(sample, ErrorKind::Assertion, message);
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Sets a variable, reusing its buffer.
+fn set_var(vars: &mut HashMap<String, String>, name: &str, value: &str) {
+    match vars.get_mut(name) {
+        Some(v) => {
+            v.clear();
+            v.push_str(value);
+        }
+        None => {
+            vars.insert(name.to_string(), value.to_string());
+        }
+    }
 }
 
 /// Sleeps until `until`; false if the test stopped or the deadline came first.
 async fn wait(ctx: &Context, until: Instant, deadline: Option<Instant>) -> bool {
-    if deadline.is_some_and(|d| until >= d) {
-        let d = deadline.unwrap_or(until);
+    if let Some(d) = deadline.filter(|d| until >= *d) {
         tokio::select! {
             _ = sleep_until(d.into()) => {}
             _ = ctx.stop.reached(Phase::Stopping) => {}
@@ -96,62 +534,73 @@ async fn wait(ctx: &Context, until: Instant, deadline: Option<Instant>) -> bool 
     }
 }
 
-async fn send(client: &Client, request: &RequestPlan, vars: &std::collections::HashMap<String, String>, ctx: &Context) {
-    let start_wall = ctx.started_wall + ctx.started.elapsed();
-    let start_us = start_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
-    ctx.sent.fetch_add(1, Ordering::Relaxed);
-    let mut sample = Sample {
-        label: request.label,
-        start_us,
-        elapsed_us: 0,
-        connect_us: 0,
-        ttfb_us: 0,
-        status: 0,
-        error_kind: None,
-        error: None,
-        bytes: 0,
-    };
-    let method = match reqwest::Method::from_bytes(request.method.render(vars).as_bytes()) {
-        Ok(m) => m,
-        Err(_) => {
-            fail(&mut sample, ErrorKind::Transport, format!("invalid HTTP method `{}`", request.method.render(vars)));
-            let _ = ctx.samples.send(sample);
-            return;
-        }
-    };
-    let url = request.url.render(vars);
-    let mut builder = client.request(method, &url).timeout(request.timeout);
-    for (name, value) in &request.headers {
-        builder = builder.header(name.as_str(), value.render(vars).as_ref());
-    }
-    if let Some(body) = &request.body {
-        builder = builder.body(body.render(vars).into_owned());
-    }
-    let started = Instant::now();
-    tokio::select! {
-        out = client.send(builder, request.follow_redirects) => {
-            sample.elapsed_us = out.elapsed_us;
-            sample.ttfb_us = out.ttfb_us;
-            sample.connect_us = out.connect_us;
-            sample.status = out.status;
-            sample.bytes = out.bytes;
-            if let Some((kind, message)) = out.error {
-                fail(&mut sample, kind, message);
-            } else if out.status >= 400 {
-                let reason = reqwest::StatusCode::from_u16(out.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
-                fail(&mut sample, ErrorKind::Status, format!("{} {}", out.status, reason).trim_end().to_string());
-            }
-        }
-        _ = ctx.stop.reached(Phase::Aborting) => {
-            sample.elapsed_us = started.elapsed().as_micros() as u64;
-            fail(&mut sample, ErrorKind::Transport, "aborted: the test stopped while the request was in flight".to_string());
-        }
-    }
-    // The receiver only goes away after the engine is done, so a send error cannot lose data.
-    let _ = ctx.samples.send(sample);
-}
-
 fn fail(sample: &mut Sample, kind: ErrorKind, message: String) {
     sample.error_kind = Some(kind);
     sample.error = Some(message.into());
+}
+
+/// One pause drawn from a think-time distribution (JMeter's timers).
+fn think(t: &ThinkTime, rng: &mut fastrand::Rng) -> Duration {
+    match *t {
+        ThinkTime::Constant(d) => d,
+        ThinkTime::Uniform { min, range } => min + range.mul_f64(rng.f64()),
+        ThinkTime::Gaussian { mean, dev } => {
+            Duration::from_secs_f64((mean.as_secs_f64() + gaussian(rng) * dev.as_secs_f64()).max(0.0))
+        }
+        ThinkTime::Poisson { lambda_ms, offset } => offset + Duration::from_millis(poisson(lambda_ms, rng)),
+    }
+}
+
+/// A standard normal draw (Box–Muller).
+fn gaussian(rng: &mut fastrand::Rng) -> f64 {
+    let u1 = 1.0 - rng.f64();
+    let u2 = rng.f64();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// A Poisson draw of mean `lambda`: exact (Knuth) for small means, the normal approximation
+/// above 30, where it is within a fraction of a percent.
+fn poisson(lambda: f64, rng: &mut fastrand::Rng) -> u64 {
+    if lambda <= 0.0 {
+        return 0;
+    }
+    if lambda >= 30.0 {
+        return (lambda + lambda.sqrt() * gaussian(rng)).round().max(0.0) as u64;
+    }
+    let limit = (-lambda).exp();
+    let mut k = 0;
+    let mut p = rng.f64();
+    while p > limit {
+        k += 1;
+        p *= rng.f64();
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mean_and_range(t: ThinkTime) -> (f64, f64, f64) {
+        let mut rng = fastrand::Rng::with_seed(42);
+        let draws: Vec<f64> = (0..20_000).map(|_| think(&t, &mut rng).as_secs_f64()).collect();
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        let min = draws.iter().copied().fold(f64::MAX, f64::min);
+        let max = draws.iter().copied().fold(0.0, f64::max);
+        (mean, min, max)
+    }
+
+    #[test]
+    fn think_time_distributions_have_taurus_means() {
+        let s = Duration::from_secs_f64;
+        let (mean, min, max) = mean_and_range(ThinkTime::Uniform { min: s(0.5), range: s(1.0) });
+        assert!((mean - 1.0).abs() < 0.02 && min >= 0.5 && max <= 1.5, "{mean} {min} {max}");
+        let (mean, min, _) = mean_and_range(ThinkTime::Gaussian { mean: s(1.0), dev: s(0.1) });
+        assert!((mean - 1.0).abs() < 0.01 && min >= 0.0, "{mean}");
+        // poisson(2s, 0.5s): 0.5 s plus a Poisson delay of mean 1500 ms.
+        let (mean, min, _) = mean_and_range(ThinkTime::Poisson { lambda_ms: 1500.0, offset: s(0.5) });
+        assert!((mean - 2.0).abs() < 0.01 && min >= 0.5, "{mean}");
+        let (mean, _, _) = mean_and_range(ThinkTime::Poisson { lambda_ms: 4.0, offset: s(0.0) });
+        assert!((mean - 0.004).abs() < 0.0002, "{mean}");
+    }
 }

@@ -1,13 +1,17 @@
-//! Load profiles: when each virtual user starts and when the execution ends, with Taurus's
-//! rules (`duration = ramp-up + hold-for`; `iterations` missing means infinite when there is a
-//! duration, else one).
+//! Load profiles: when each virtual user starts, how fast requests may go, and when the execution
+//! ends, with Taurus's rules (`duration = ramp-up + hold-for`; `iterations` missing means infinite
+//! when there is a duration, else one).
+//!
+//! Two models share one rate schedule ([`RateProfile`], Taurus's Throughput Shaping Timer plan):
+//! the closed model (`concurrency` users, `throughput` caps their request rate) and the open
+//! model (`arrival-rate: true`: requests go out on the schedule, with users added up to `max-vus`).
 
 use std::time::Duration;
 
-/// A closed-model load profile for one execution.
+/// A load profile for one execution.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Load {
-    /// Virtual users at full load.
+    /// Virtual users at full load (closed model), or users started at once (open model).
     pub concurrency: u32,
     /// Time to reach full load.
     pub ramp_up: Duration,
@@ -15,12 +19,14 @@ pub struct Load {
     pub hold_for: Duration,
     /// Iterations per virtual user; `None` = until the duration ends.
     pub iterations: Option<u64>,
-    /// Stepped ramp-up: users start in this many equal groups (0 = linear).
+    /// Stepped ramp-up: users (and the rate) rise in this many equal steps (0 = linear).
     pub steps: u32,
-    /// Request rate cap for the whole execution, requests per second.
+    /// Requests per second for the whole execution: a cap (closed model) or the arrival rate (open model).
     pub throughput: Option<f64>,
     /// Wait before this execution starts.
     pub delay: Duration,
+    /// Open model (`arrival-rate: true`): the most virtual users it may run at once.
+    pub max_vus: Option<u32>,
 }
 
 impl Load {
@@ -29,9 +35,14 @@ impl Load {
         self.ramp_up + self.hold_for
     }
 
+    /// Whether requests follow the arrival schedule whether or not the server keeps up.
+    pub fn is_open(&self) -> bool {
+        self.max_vus.is_some()
+    }
+
     /// When virtual user `index` (0-based) starts, relative to the execution's start.
     pub fn start_offset(&self, index: u32) -> Duration {
-        if self.ramp_up.is_zero() || self.concurrency == 0 {
+        if self.ramp_up.is_zero() || self.concurrency == 0 || self.is_open() {
             return Duration::ZERO;
         }
         let n = self.concurrency as f64;
@@ -47,22 +58,99 @@ impl Load {
         Duration::from_secs_f64(secs)
     }
 
-    /// Seconds from the execution's start until request number `k` (0-based) may be sent under
-    /// the `throughput` cap: the rate grows linearly over the ramp-up, then stays flat.
-    pub fn throughput_slot(&self, k: u64) -> Option<f64> {
-        let rate = self.throughput?;
-        if rate <= 0.0 {
-            return None;
+    /// The request-rate schedule, if `throughput` is set.
+    pub fn rate_profile(&self) -> Option<RateProfile> {
+        let rate = self.throughput.filter(|r| *r > 0.0 && r.is_finite())?;
+        Some(RateProfile::new(rate, self.ramp_up.as_secs_f64(), self.steps, self.duration().as_secs_f64()))
+    }
+}
+
+/// A piecewise-linear request rate over time, as Taurus hands it to JMeter's Throughput Shaping
+/// Timer: during the ramp-up one line from `max(1, throughput / duration)` up to `throughput`, or
+/// with `steps` that many flat stairs of `throughput * i / steps`; then `throughput` for ever.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateProfile {
+    segments: Vec<Segment>,
+}
+
+/// One piece of the schedule: the rate goes linearly from `r0` to `r1` over `[start, start + len)`.
+#[derive(Clone, Debug, PartialEq)]
+struct Segment {
+    start: f64,
+    len: f64,
+    r0: f64,
+    r1: f64,
+    /// Requests scheduled before `start`.
+    before: f64,
+}
+
+impl Segment {
+    fn count(&self) -> f64 {
+        (self.r0 + self.r1) * self.len / 2.0
+    }
+}
+
+impl RateProfile {
+    /// The schedule of `rate` requests per second after a `ramp` (seconds) in `steps` stairs
+    /// (0 = linear) in an execution of `duration` seconds.
+    pub fn new(rate: f64, ramp: f64, steps: u32, duration: f64) -> Self {
+        let mut segments = Vec::new();
+        let mut push = |len: f64, r0: f64, r1: f64| {
+            let (start, before) =
+                segments.last().map_or((0.0, 0.0), |s: &Segment| (s.start + s.len, s.before + s.count()));
+            segments.push(Segment { start, len, r0, r1, before });
+        };
+        if ramp > 0.0 {
+            if steps > 0 {
+                let n = steps as f64;
+                for i in 1..=steps {
+                    let r = rate * i as f64 / n;
+                    push(ramp / n, r, r);
+                }
+            } else {
+                // Taurus starts the ramp at max(1, throughput / duration), never above the target.
+                let start = (rate / duration.max(f64::MIN_POSITIVE)).max(1.0).min(rate);
+                push(ramp, start, rate);
+            }
         }
-        let k = k as f64;
-        let ramp = self.ramp_up.as_secs_f64();
-        // Requests allowed by time t: rate*t²/(2*ramp) during the ramp, then rate*ramp/2 + rate*(t-ramp).
-        let at_ramp_end = rate * ramp / 2.0;
-        Some(if ramp > 0.0 && k < at_ramp_end {
-            (2.0 * ramp * k / rate).sqrt()
+        push(f64::INFINITY, rate, rate);
+        RateProfile { segments }
+    }
+
+    /// Requests scheduled in `[0, t)`.
+    pub fn count_at(&self, t: f64) -> f64 {
+        let t = t.max(0.0);
+        let seg = self.segment_at_time(t);
+        let tau = (t - seg.start).min(seg.len);
+        seg.before + seg.r0 * tau + (seg.r1 - seg.r0) * tau * tau / (2.0 * seg.len)
+    }
+
+    /// When request number `k` (0-based; fractional counts allowed) is due, seconds from the start.
+    pub fn time_of(&self, k: f64) -> f64 {
+        let k = k.max(0.0);
+        let seg = match self.segments.iter().rposition(|s| s.before <= k) {
+            Some(i) => &self.segments[i],
+            None => &self.segments[0],
+        };
+        let c = k - seg.before;
+        let slope = (seg.r1 - seg.r0) / seg.len;
+        let tau = if slope.abs() < 1e-12 {
+            c / seg.r0
         } else {
-            ramp + (k - at_ramp_end) / rate
-        })
+            // c = r0 τ + slope τ² / 2, solved for τ ≥ 0.
+            (-seg.r0 + (seg.r0 * seg.r0 + 2.0 * slope * c).max(0.0).sqrt()) / slope
+        };
+        seg.start + tau
+    }
+
+    /// When the request after one sent at `t` may go: one request's worth of schedule later.
+    pub fn next_after(&self, t: f64) -> f64 {
+        self.time_of(self.count_at(t) + 1.0)
+    }
+
+    fn segment_at_time(&self, t: f64) -> &Segment {
+        let i = self.segments.iter().rposition(|s| s.start <= t).unwrap_or(0);
+        &self.segments[i]
     }
 }
 
@@ -79,7 +167,12 @@ mod tests {
             steps,
             throughput: None,
             delay: Duration::ZERO,
+            max_vus: None,
         }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
     }
 
     #[test]
@@ -97,14 +190,51 @@ mod tests {
     }
 
     #[test]
-    fn throughput_slots_follow_the_ramp() {
+    fn open_model_users_start_at_once() {
+        let mut l = load(6, 9, 3);
+        l.max_vus = Some(10);
+        assert_eq!(l.start_offset(5), Duration::ZERO);
+    }
+
+    #[test]
+    fn linear_ramp_starts_at_taurus_floor() {
+        // 10/s after a 10 s ramp in a 20 s test: the line starts at max(1, 10/20) = 1/s.
         let mut l = load(10, 10, 0);
         l.throughput = Some(10.0);
-        // 50 requests fit into the 10 s ramp (area of the triangle), the rest at 10/s.
-        assert!((l.throughput_slot(50).unwrap() - 10.0).abs() < 1e-9);
-        assert!((l.throughput_slot(60).unwrap() - 11.0).abs() < 1e-9);
-        assert!(l.throughput_slot(0).unwrap() == 0.0);
-        l.ramp_up = Duration::ZERO;
-        assert!((l.throughput_slot(25).unwrap() - 2.5).abs() < 1e-9);
+        let p = l.rate_profile().unwrap();
+        assert!(close(p.count_at(10.0), 55.0));
+        assert!(close(p.time_of(55.0), 10.0));
+        assert!(close(p.time_of(65.0), 11.0));
+        assert!(close(p.time_of(0.0), 0.0));
+        // Inverse of the quadratic part.
+        for k in [1.0, 7.5, 20.0, 54.0] {
+            assert!(close(p.count_at(p.time_of(k)), k), "{k}");
+        }
+        assert!(close(p.next_after(10.0), 10.1));
+    }
+
+    #[test]
+    fn steps_are_stairs_of_the_rate() {
+        // 30/s in 3 steps over 9 s: 10/s, 20/s, 30/s for 3 s each.
+        let p = RateProfile::new(30.0, 9.0, 3, 19.0);
+        assert!(close(p.count_at(3.0), 30.0));
+        assert!(close(p.count_at(6.0), 90.0));
+        assert!(close(p.count_at(9.0), 180.0));
+        assert!(close(p.count_at(10.0), 210.0));
+        assert!(close(p.time_of(45.0), 3.75));
+        assert!(close(p.next_after(0.0), 0.1));
+    }
+
+    #[test]
+    fn flat_rate_without_ramp() {
+        let p = RateProfile::new(4.0, 0.0, 0, 10.0);
+        assert!(close(p.time_of(10.0), 2.5));
+        assert!(close(p.count_at(2.5), 10.0));
+    }
+
+    #[test]
+    fn a_rate_below_one_ramps_from_itself() {
+        let p = RateProfile::new(0.5, 10.0, 0, 20.0);
+        assert!(close(p.count_at(10.0), 5.0));
     }
 }

@@ -3,6 +3,8 @@
 //! the raw configuration again.
 
 mod build;
+pub mod checks;
+pub mod data;
 pub mod load;
 pub mod monitoring;
 pub mod scenario;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 
 pub use build::build;
 pub use load::Load;
-pub use scenario::{RequestPlan, ScenarioPlan, Template};
+pub use scenario::{RequestPlan, ScenarioPlan, Step, Template};
 pub use services::{ShellTask, Stage};
 
 use crate::criteria::Spec;
@@ -35,8 +37,28 @@ pub struct Plan {
     pub env: Vec<(String, String)>,
     /// Where `final-stats` wants its `dump-csv` copy, if anywhere.
     pub final_stats_csv: Option<PathBuf>,
+    /// The `junit-xml` reporters, in the order configured.
+    pub junit: Vec<JunitReporter>,
     /// Warnings found while planning (shown to the user, never fatal).
     pub warnings: Vec<crate::config::Diagnostic>,
+}
+
+/// One `junit-xml` reporter: which view it writes, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JunitReporter {
+    /// What the test cases are.
+    pub data_source: JunitSource,
+    /// `filename`, if given (relative paths are relative to the current folder, as in Taurus).
+    pub filename: Option<PathBuf>,
+}
+
+/// The `data-source` of a `junit-xml` reporter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JunitSource {
+    /// One test case per criterion.
+    PassFail,
+    /// One test case per sample label, failed when the label had errors (Taurus's default).
+    SampleLabels,
 }
 
 /// One `execution` entry.

@@ -1,9 +1,17 @@
-//! Resolved scenarios: requests with their label, method, URL and body ready to send, and
-//! `${name}` placeholders split out once so the hot path only fills them in.
+//! Resolved scenarios: the steps a virtual user walks (requests and logic blocks), with every
+//! literal parsed once (method, URL, header names and values, bodies) and `${name}` placeholders
+//! split out, so the hot path only fills in what really varies.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderName, HeaderValue};
+
+use super::checks::{Assertion, Extractor};
+use super::data::DataSource;
 
 /// Text with `${name}` placeholders, parsed once.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,10 +81,84 @@ impl Template {
     pub fn is_literal(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
+
+    /// Names of the placeholders, in order.
+    pub fn vars(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(name) => Some(name.as_str()),
+            Part::Lit(_) => None,
+        })
+    }
 }
 
 fn is_var_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// A value parsed once when it is literal, or rendered from its template for every request.
+#[derive(Clone, Debug)]
+pub enum Value<T> {
+    /// Parsed at plan time.
+    Fixed(T),
+    /// Has placeholders: rendered and parsed per request.
+    Template(Template),
+}
+
+/// A request body.
+#[derive(Clone, Debug)]
+pub enum Body {
+    /// Sent as is (reference-counted, so each request shares the bytes).
+    Fixed(Bytes),
+    /// Rendered per request.
+    Template(Template),
+    /// Concatenated per request: literal bytes (file contents, multipart framing) and templated text.
+    Parts(Vec<Chunk>),
+}
+
+/// One piece of a [`Body::Parts`] body.
+#[derive(Clone, Debug)]
+pub enum Chunk {
+    /// Literal bytes.
+    Fixed(Bytes),
+    /// Text rendered per request.
+    Template(Template),
+}
+
+/// A pause before a request (JMeter timers run before their sampler).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ThinkTime {
+    /// Always the same.
+    Constant(Duration),
+    /// `uniform(mean, dev)`: evenly between `mean - dev` and `mean + dev`.
+    Uniform {
+        /// Shortest pause.
+        min: Duration,
+        /// Width of the range (`2 * dev`).
+        range: Duration,
+    },
+    /// `gaussian(mean, dev)`: normal around `mean` with deviation `dev`, never below zero.
+    Gaussian {
+        /// Mean pause.
+        mean: Duration,
+        /// Standard deviation.
+        dev: Duration,
+    },
+    /// `poisson(mean, offset)`: `offset` plus a Poisson-distributed delay of mean `mean - offset` ms.
+    Poisson {
+        /// Mean of the random part, milliseconds.
+        lambda_ms: f64,
+        /// Fixed part.
+        offset: Duration,
+    },
+}
+
+/// Connect and read timeouts of a request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timeouts {
+    /// Time allowed to open the connection (TCP and TLS).
+    pub connect: Duration,
+    /// Time allowed between bytes of the response (and until its headers start).
+    pub read: Duration,
 }
 
 /// One scenario with everything resolved.
@@ -84,12 +166,56 @@ fn is_var_name(name: &str) -> bool {
 pub struct ScenarioPlan {
     /// Name under `scenarios` (or generated for inline scenarios).
     pub name: String,
-    /// Requests in order; each iteration sends them all.
-    pub requests: Vec<RequestPlan>,
+    /// What each iteration does, in order.
+    pub steps: Vec<Step>,
     /// Keep connections alive between requests of one virtual user.
     pub keepalive: bool,
-    /// Initial variables of every virtual user.
-    pub variables: HashMap<String, String>,
+    /// Check server certificates (`tls-verify: false` turns it off).
+    pub tls_verify: bool,
+    /// Initial variables of every virtual user, set in order (a value may use earlier ones).
+    pub variables: Vec<(String, Template)>,
+    /// CSV files: each iteration of a user takes the next row of each.
+    pub data_sources: Vec<Arc<DataSource>>,
+    /// Number of `once` blocks (each user remembers which ones it ran).
+    pub once_blocks: usize,
+}
+
+/// One step of a scenario.
+#[derive(Debug)]
+pub enum Step {
+    /// An HTTP request.
+    Request(Box<RequestPlan>),
+    /// A JMeter transaction controller: its own sample summing its children.
+    Transaction(Transaction),
+    /// Repeat the steps `count` times, or until the test ends (`None`, Taurus's `forever`).
+    Loop {
+        /// Repetitions.
+        count: Option<u64>,
+        /// Body.
+        steps: Vec<Step>,
+    },
+    /// Run the steps in the first iteration of each user only.
+    Once {
+        /// Which `once` block this is (index into the user's flags).
+        index: usize,
+        /// Body.
+        steps: Vec<Step>,
+    },
+    /// Set user variables.
+    SetVariables(Vec<(String, Template)>),
+}
+
+/// A `transaction` block.
+#[derive(Debug)]
+pub struct Transaction {
+    /// Label of the transaction's own sample.
+    pub label: u32,
+    /// Steps inside.
+    pub steps: Vec<Step>,
+    /// `force-parent-sample`: record only the transaction's sample, not its children.
+    pub parent_only: bool,
+    /// `include-timers`: count think times in the transaction's time.
+    pub include_timers: bool,
 }
 
 /// One HTTP request.
@@ -98,19 +224,29 @@ pub struct RequestPlan {
     /// Index into the plan's label table.
     pub label: u32,
     /// HTTP method (upper case).
-    pub method: Template,
+    pub method: Value<reqwest::Method>,
     /// Absolute URL.
-    pub url: Template,
+    pub url: Value<reqwest::Url>,
     /// Headers, scenario-level merged with request-level.
-    pub headers: Vec<(String, Template)>,
+    pub headers: Vec<(HeaderName, Value<HeaderValue>)>,
     /// Body, if any.
-    pub body: Option<Template>,
-    /// Pause before sending (JMeter timers run before their sampler).
-    pub think_time: Option<Duration>,
-    /// Connect plus response timeout.
-    pub timeout: Duration,
+    pub body: Option<Body>,
+    /// Pause before sending.
+    pub think_time: Option<ThinkTime>,
+    /// Connect and read timeouts.
+    pub timeouts: Timeouts,
     /// Follow 3xx redirects.
     pub follow_redirects: bool,
+    /// Checks that can fail the sample.
+    pub assertions: Vec<Assertion>,
+    /// Values taken from the response into user variables.
+    pub extractors: Vec<Extractor>,
+    /// Whether a check reads the response body (otherwise it is only counted, never kept).
+    pub needs_body: bool,
+    /// Whether a check reads the response headers.
+    pub needs_headers: bool,
+    /// Whether an extractor reads the final URL.
+    pub needs_url: bool,
 }
 
 #[cfg(test)]
@@ -123,6 +259,7 @@ mod tests {
         let vars = HashMap::from([("host".to_string(), "h:1".to_string()), ("model".to_string(), "m".to_string())]);
         assert_eq!(t.render(&vars), "http://h:1/p/m?x=${missing}&y=${ bad}");
         assert!(!t.is_literal());
+        assert_eq!(t.vars().collect::<Vec<_>>(), vec!["host", "model", "missing"]);
         let lit = Template::parse("plain $ text ${");
         assert!(lit.is_literal());
         assert!(matches!(lit.render(&vars), Cow::Borrowed("plain $ text ${")));

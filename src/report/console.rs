@@ -1,12 +1,15 @@
-//! Console output: a progress line every few seconds while a test runs, a final-stats table per
-//! label and the criteria verdicts after each test, and a grid of all tests at the end.
+//! Console output: a live progress line while a test runs (a line every few seconds when stdout
+//! is not a terminal, so logs stay readable), a final-stats table per label and the criteria
+//! verdicts after each test, and a grid of all tests at the end.
 
 use std::fmt::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
 use super::{CriterionStatus, RunReport, TestReport};
-use crate::aggregate::{KpiSet, OVERALL};
+use crate::aggregate::KpiSet;
 
-/// A progress line for one closed second.
+/// A progress line for one closed second: elapsed and remaining time, virtual users, the second's
+/// rate and p95, and the errors so far.
 pub fn progress(
     test: &str,
     elapsed_secs: u64,
@@ -15,7 +18,10 @@ pub fn progress(
     second: &KpiSet,
     cumulative: &KpiSet,
 ) -> String {
-    let remaining = total_secs.map(|t| format!("/{}", clock(t))).unwrap_or_default();
+    let remaining = match total_secs {
+        Some(t) => format!("/{} ({} left)", clock(t), clock(t.saturating_sub(elapsed_secs))),
+        None => String::new(),
+    };
     format!(
         "{test}: {}{remaining}  vu {active}  rps {}  p95 {}  errors {} ({:.1}%)  total {}",
         clock(elapsed_secs),
@@ -25,6 +31,50 @@ pub fn progress(
         percent(cumulative.fail, cumulative.hits),
         cumulative.hits,
     )
+}
+
+/// Shows progress: on a terminal one line redrawn every second; otherwise a new line every
+/// `every` seconds (CI logs and the integration tests read stdout).
+pub struct Progress {
+    live: bool,
+    every: u64,
+    drawn: bool,
+}
+
+impl Progress {
+    /// Progress on stdout.
+    pub fn new(every: u64) -> Self {
+        Progress { live: std::io::stdout().is_terminal(), every: every.max(1), drawn: false }
+    }
+
+    /// Called once per closed second (`elapsed` seconds into the load); `line` makes the text.
+    pub fn second(&mut self, elapsed: u64, line: impl FnOnce() -> String) {
+        if self.live {
+            let mut out = std::io::stdout().lock();
+            // Carriage return and erase-line: the line is redrawn in place.
+            let _ = write!(out, "\r\x1b[2K{}", line());
+            let _ = out.flush();
+            self.drawn = true;
+        } else if elapsed.is_multiple_of(self.every) {
+            println!("{}", line());
+        }
+    }
+
+    /// Ends the live line so later output starts on a clean line.
+    pub fn finish(&mut self) {
+        if self.live && self.drawn {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\r\x1b[2K");
+            let _ = out.flush();
+            self.drawn = false;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 fn clock(secs: u64) -> String {
@@ -50,15 +100,13 @@ fn percent(part: u64, whole: u64) -> f64 {
 /// The final-stats table and criteria verdicts of one test.
 pub fn test_summary(test: &TestReport) -> String {
     let mut out = String::new();
-    let secs = test.duration_secs.max(1e-9);
     let headers = ["label", "hits", "rps", "fail %", "avg", "p50", "p90", "p95", "p99", "max"];
     let mut rows: Vec<Vec<String>> = Vec::new();
-    let labels = test.totals.iter().filter(|(l, _)| !l.is_empty()).chain(test.totals.get_key_value(OVERALL));
-    for (label, set) in labels {
+    for (label, set) in test.labels() {
         rows.push(vec![
             if label.is_empty() { "ALL".to_string() } else { label.clone() },
             set.hits.to_string(),
-            format!("{:.1}", set.hits as f64 / secs),
+            format!("{:.1}", test.rate(set)),
             format!("{:.2}", percent(set.fail, set.hits)),
             ms(set.avg_rt()),
             ms(set.percentile(50.0)),
@@ -68,14 +116,7 @@ pub fn test_summary(test: &TestReport) -> String {
             ms(set.min_max_rt().map(|(_, m)| m)),
         ]);
     }
-    let _ = writeln!(
-        out,
-        "== {} ({}, {:.1}s, {} requests) ==",
-        test.name,
-        test.outcome.word(),
-        test.duration_secs,
-        test.sent
-    );
+    let _ = writeln!(out, "== {} ({}, {:.1}s, {} requests) ==", test.name, test.state(), test.duration_secs, test.sent);
     if let Some(error) = &test.error {
         let _ = writeln!(out, "{error}");
     }
@@ -88,6 +129,7 @@ pub fn test_summary(test: &TestReport) -> String {
             CriterionStatus::Failed => "FAIL  ",
             CriterionStatus::Notice => "NOTICE",
             CriterionStatus::Error => "ERROR ",
+            CriterionStatus::Pending => "-     ",
         };
         let _ = writeln!(out, "  {mark} {}  ({})", row.name, row.detail);
     }
@@ -96,17 +138,20 @@ pub fn test_summary(test: &TestReport) -> String {
 
 /// The grid of every test at the end of the run.
 pub fn run_summary(run: &RunReport) -> String {
-    let headers = ["test", "result", "criteria", "requests", "duration"];
+    let headers = ["test", "result", "criteria", "requests", "errors", "p95", "duration"];
     let rows: Vec<Vec<String>> = run
         .tests
         .iter()
         .map(|t| {
-            let failed = t.criteria.iter().filter(|c| c.status == CriterionStatus::Failed).count();
+            let passed = t.criteria.iter().filter(|c| c.status == CriterionStatus::Passed).count();
+            let overall = t.totals.get(crate::aggregate::OVERALL);
             vec![
                 t.name.clone(),
-                t.outcome.word().to_string(),
-                format!("{}/{} passed", t.criteria.len() - failed, t.criteria.len()),
+                t.state().to_string(),
+                format!("{passed}/{} passed", t.criteria.len()),
                 t.sent.to_string(),
+                overall.map_or_else(|| "-".into(), |o| format!("{:.2}%", percent(o.fail, o.hits))),
+                ms(overall.and_then(|o| o.percentile(95.0))),
                 format!("{:.1}s", t.duration_secs),
             ]
         })

@@ -129,6 +129,7 @@ mod tests {
                 error_kind: (status == 404).then_some(crate::engine::ErrorKind::Status),
                 error: None,
                 bytes: 10,
+                lag_us: 0,
             });
         }
         let mut overall = KpiSet::default();

@@ -2,12 +2,22 @@
 //! text. A failed criterion carries a `<failure>` with the observed value, the threshold and when
 //! it triggered; a criterion that could not be judged, or a test that could not run, an `<error>`;
 //! a test without criteria one skipped case. The output validates against Jenkins's junit-10.xsd.
+//!
+//! Taurus's other view, `data-source: sample-labels`, has one test case per sample label, with an
+//! `<error>` (a `<failure>` for assertion errors) when the label had failed samples. A test whose
+//! `junit-xml` reporter asks for it gets it in its own file and as a second suite in the run's
+//! `junit.xml`.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{CriterionStatus, RunReport, TestReport};
+use crate::plan::{JunitReporter, JunitSource};
+
+/// File a `sample-labels` reporter writes in the test folder when it names no `filename`.
+pub const SAMPLE_LABELS_FILE: &str = "sample-labels.xml";
 
 /// Class name of a test's cases: stable across runs (Taurus uses a random object hash).
 fn classname(test: &TestReport) -> String {
@@ -43,6 +53,11 @@ pub fn test_suite(test: &TestReport) -> TestSuite {
                 s.set_message(row.detail.as_str()).set_type("criterion not judged");
                 s
             }
+            CriterionStatus::Pending => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(row.detail.as_str()).set_type("not judged");
+                s
+            }
         };
         let mut case = TestCase::new(row.name.as_str(), status);
         case.set_classname(class.as_str());
@@ -61,13 +76,94 @@ pub fn test_suite(test: &TestReport) -> TestSuite {
     suite
 }
 
-/// The run's `junit.xml`: every test's suite.
+/// The `sample-labels` view of one test: one case per label (sorted, overall figures left out),
+/// or `None` when the test recorded no samples (Taurus then writes no file either).
+pub fn sample_labels_suite(test: &TestReport, suite_name: &str) -> Option<TestSuite> {
+    let labels: Vec<_> = test.totals.iter().filter(|(l, s)| !l.is_empty() && s.hits > 0).collect();
+    if labels.is_empty() {
+        return None;
+    }
+    let mut suite = TestSuite::new(suite_name);
+    suite.set_time(Duration::from_secs_f64(test.duration_secs.max(0.0)));
+    let class = format!("{}.labels", classname(test));
+    for (label, set) in labels {
+        let status = if set.fail == 0 {
+            TestCaseStatus::success()
+        } else {
+            let mut errors: Vec<(&String, &u64)> = set.errors.iter().collect();
+            errors.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            let rc = |m: &str| set.error_codes.get(m).map(String::as_str).unwrap_or("");
+            // Taurus writes one element per distinct message; quick-junit allows one per case, so
+            // the first (most frequent) is the message and every message is in the text.
+            let assertion = !errors.is_empty() && errors.iter().all(|(m, _)| rc(m) == "Assertion");
+            let (kind, ty) = if assertion {
+                (NonSuccessKind::Failure, "Assertion Failure")
+            } else {
+                (NonSuccessKind::Error, "Error")
+            };
+            let text: Vec<String> = errors
+                .iter()
+                .map(|(m, n)| format!("{m}\n(status code is {})\n(total errors of this type: {n})", rc(m)))
+                .collect();
+            let message =
+                errors.first().map(|(m, _)| m.to_string()).unwrap_or_else(|| format!("{} failed samples", set.fail));
+            let mut s = TestCaseStatus::non_success(kind);
+            s.set_message(message).set_type(ty).set_description(text.join("\n\n"));
+            s
+        };
+        let mut case = TestCase::new(label.as_str(), status);
+        case.set_classname(class.as_str());
+        suite.add_test_case(case);
+    }
+    Some(suite)
+}
+
+/// Whether the test asked for the `sample-labels` view.
+fn wants_sample_labels(reporters: &[JunitReporter]) -> bool {
+    reporters.iter().any(|r| r.data_source == JunitSource::SampleLabels)
+}
+
+/// The files a test's `junit-xml` reporters ask for, besides `xunit.xml` (always the pass-fail
+/// view): `sample-labels` to `filename` or `sample-labels.xml` in the test folder, `pass-fail`
+/// to its `filename` when it has one. Relative file names are relative to the current folder.
+pub fn reporter_files(test: &TestReport, reporters: &[JunitReporter], dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    for r in reporters {
+        match r.data_source {
+            JunitSource::PassFail => {
+                if let Some(f) = &r.filename {
+                    files.push((f.clone(), test_xml(test)));
+                }
+            }
+            JunitSource::SampleLabels => {
+                let Some(suite) = sample_labels_suite(test, "sample_labels") else { continue };
+                let mut report = Report::new(test.name.as_str());
+                report.add_test_suite(suite);
+                let path = r.filename.clone().unwrap_or_else(|| dir.join(SAMPLE_LABELS_FILE));
+                files.push((path, finish(report)));
+            }
+        }
+    }
+    files
+}
+
+/// The run's `junit.xml`: every test's suite, and the `sample-labels` suite of tests that ask for it.
 pub fn run_xml(run: &RunReport) -> String {
     let mut report = Report::new("suite");
     for test in &run.tests {
         report.add_test_suite(test_suite(test));
+        if test.sample_labels {
+            if let Some(suite) = sample_labels_suite(test, &format!("{}: sample labels", test.name)) {
+                report.add_test_suite(suite);
+            }
+        }
     }
     finish(report)
+}
+
+/// Marks a test as wanting the `sample-labels` view (kept in `test.json` for later renders).
+pub fn note_reporters(test: &mut TestReport, reporters: &[JunitReporter]) {
+    test.sample_labels = wants_sample_labels(reporters);
 }
 
 /// A test's own `xunit.xml`.
@@ -104,30 +200,25 @@ fn first_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Outcome;
+    use crate::aggregate::KpiSet;
+    use crate::engine::{ErrorKind, Sample};
     use crate::report::CriterionRow;
 
     fn test(name: &str, criteria: Vec<CriterionRow>, error: Option<&str>) -> TestReport {
-        TestReport {
-            name: name.into(),
-            file: format!("suites/{name}.yaml").into(),
-            outcome: Outcome::Passed,
-            error: error.map(str::to_string),
-            started_unix: 0,
-            duration_secs: 1.5,
-            criteria,
-            totals: Default::default(),
-            sent: 0,
-        }
+        let mut t = TestReport::new(name, Path::new(&format!("suites/{name}.yaml")), 0);
+        t.error = error.map(str::to_string);
+        t.duration_secs = 1.5;
+        t.criteria = criteria;
+        t
     }
 
     fn row(name: &str, status: CriterionStatus) -> CriterionRow {
-        CriterionRow {
-            name: name.into(),
-            status,
-            detail: format!("detail of {name}"),
-            taurus_message: "Failed: x".into(),
-        }
+        let mut row = CriterionRow::pending(&crate::criteria::parse_short("avg-rt>1s").unwrap());
+        row.name = name.into();
+        row.status = status;
+        row.detail = format!("detail of {name}");
+        row.taurus_message = "Failed: x".into();
+        row
     }
 
     #[test]
@@ -135,6 +226,10 @@ mod tests {
         let run = RunReport {
             run_id: "r".into(),
             env_name: None,
+            git_sha: None,
+            tool_version: "0".into(),
+            started_unix: 0,
+            exit_code: None,
             tests: vec![
                 test(
                     "a",
@@ -158,5 +253,67 @@ mod tests {
         assert!(xml.contains("classname=\"suite.a\""));
         assert!(xml.contains("name=\"c &lt;&amp;&gt;\""));
         assert!(xml.contains("<skipped message=\"no pass/fail criteria configured\""));
+    }
+
+    #[test]
+    fn sample_labels_view_has_one_case_per_label_with_taurus_texts() {
+        let mut t = test("s", vec![], None);
+        let mut ok = KpiSet::default();
+        let mut bad = KpiSet::default();
+        let sample = |status: u16, kind: Option<ErrorKind>, error: Option<&str>| Sample {
+            label: 0,
+            start_us: 0,
+            elapsed_us: 1000,
+            connect_us: 0,
+            ttfb_us: 0,
+            status,
+            error_kind: kind,
+            error: error.map(Into::into),
+            bytes: 1,
+            lag_us: 0,
+        };
+        ok.record(&sample(200, None, None));
+        for _ in 0..3 {
+            bad.record(&sample(404, Some(ErrorKind::Status), Some("404 Not Found")));
+        }
+        bad.record(&sample(0, Some(ErrorKind::ConnectRefused), Some("connection refused")));
+        let mut overall = KpiSet::default();
+        overall.merge(&ok);
+        overall.merge(&bad);
+        t.totals.insert("ok".into(), ok);
+        t.totals.insert("bad <x>".into(), bad);
+        t.totals.insert(String::new(), overall);
+        let reporters = [
+            JunitReporter { data_source: JunitSource::SampleLabels, filename: None },
+            JunitReporter { data_source: JunitSource::PassFail, filename: Some("out/pf.xml".into()) },
+        ];
+        let files = reporter_files(&t, &reporters, Path::new("run/s"));
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].0, Path::new("run/s/sample-labels.xml"));
+        assert_eq!(files[1].0, Path::new("out/pf.xml"));
+        let xml = &files[0].1;
+        assert!(
+            xml.contains("<testsuite name=\"sample_labels\" tests=\"2\" skipped=\"0\" errors=\"1\" failures=\"0\""),
+            "{xml}"
+        );
+        assert!(xml.contains("name=\"bad &lt;x&gt;\""), "{xml}");
+        assert!(xml.contains("<error message=\"404 Not Found\" type=\"Error\">404 Not Found\n(status code is 404)\n(total errors of this type: 3)"), "{xml}");
+        assert!(
+            xml.contains("connection refused\n(status code is ConnectRefused)\n(total errors of this type: 1)"),
+            "{xml}"
+        );
+        assert!(!xml.contains("name=\"\""), "the overall figures are not a label: {xml}");
+        t.sample_labels = true;
+        let run = RunReport {
+            run_id: "r".into(),
+            env_name: None,
+            git_sha: None,
+            tool_version: "0".into(),
+            started_unix: 0,
+            exit_code: None,
+            tests: vec![t],
+        };
+        let xml = run_xml(&run);
+        assert!(xml.contains("<testsuite name=\"s: sample labels\""), "{xml}");
     }
 }

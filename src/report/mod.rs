@@ -1,17 +1,70 @@
 //! Reports: one view model ([`TestReport`], [`RunReport`]) that every writer reads, and one file
-//! per output format (JUnit XML, CSV, console).
+//! per output format: JUnit XML, CSV, console, the HTML report and `summary.json`.
+//!
+//! Data flows one way: while a test runs, the runner streams its raw figures into the test's
+//! folder ([`store`]); when it ends, the test is read back from that folder and every run-level
+//! view is rendered from what was read. `suite report RUN_DIR` does the same reading, so a report
+//! rebuilt later, even after the runner was killed, is the report the run would have written.
 
 pub mod console;
 pub mod csv;
+pub mod html;
+pub mod json;
 pub mod junit;
+pub mod store;
+pub mod timeline;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::aggregate::LabelSets;
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{KpiSet, LabelSets, OVERALL};
+use crate::criteria::{self, Status, Unit, Verdict};
 use crate::outcome::Outcome;
 
+pub use timeline::{Monitoring, Timeline};
+
+/// Why a report could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// A JSON file could not be read.
+    #[error("`{path}`: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: serde_json::Error,
+    },
+    /// Nothing in the folder looks like a run.
+    #[error("`{0}` is not a run folder: it has no `run.json` and no test folders with results")]
+    NotARun(PathBuf),
+    /// A histogram could not be encoded or decoded.
+    #[error("histogram: {0}")]
+    Histogram(String),
+    /// The HTML template failed (a bug: templates are built in).
+    #[error("HTML template: {0:#}")]
+    Template(#[from] minijinja::Error),
+    /// JSON could not be produced (a bug).
+    #[error("JSON: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io { path: path.to_path_buf(), source }
+    }
+}
+
 /// The verdict of one criterion, as reports show it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CriterionRow {
     /// The criterion as the user wrote it.
     pub name: String,
@@ -21,10 +74,134 @@ pub struct CriterionRow {
     pub detail: String,
     /// Taurus's own message for it (`Failed: avg-rt>150ms for 10 sec`).
     pub taurus_message: String,
+    /// The compared value (at the trigger when triggered), in [`CriterionRow::unit`].
+    #[serde(default)]
+    pub observed: Option<f64>,
+    /// Threshold, in [`CriterionRow::unit`].
+    #[serde(default)]
+    pub threshold: f64,
+    /// Unit of `observed` and `threshold`: `s`, `%`, `count`, `bytes` or `raw`.
+    #[serde(default)]
+    pub unit: String,
+    /// When it triggered, seconds since the load started.
+    #[serde(default)]
+    pub triggered_at: Option<f64>,
+    /// The comparison (`>`, `<=`, ...).
+    #[serde(default)]
+    pub condition: String,
+    /// The subject as written (`avg-rt`, `p95`, `demo/cpu`).
+    #[serde(default)]
+    pub subject: String,
+    /// The sample label it reads (`""` for the overall figures or a monitoring criterion).
+    #[serde(default)]
+    pub label: String,
+    /// `for`, `within`, `over`, or `""` when judged once on the whole test.
+    #[serde(default)]
+    pub logic: String,
+    /// Timeframe, seconds (0 when judged once on the whole test).
+    #[serde(default)]
+    pub timeframe_secs: f64,
+    /// Whether triggering stops the test.
+    #[serde(default)]
+    pub stop: bool,
+    /// Whether triggering fails the run.
+    #[serde(default)]
+    pub fail: bool,
+    /// Whether this criterion stopped the test.
+    #[serde(default)]
+    pub stopped_test: bool,
+}
+
+impl CriterionRow {
+    /// The row of a final verdict.
+    pub fn from_verdict(v: &Verdict) -> Self {
+        let spec = &v.spec;
+        CriterionRow {
+            name: v.name.clone(),
+            status: match &v.status {
+                Status::Passed => CriterionStatus::Passed,
+                Status::Failed => CriterionStatus::Failed,
+                Status::Notice => CriterionStatus::Notice,
+                Status::Error(_) => CriterionStatus::Error,
+            },
+            detail: v.describe(),
+            taurus_message: v.message.clone(),
+            observed: v.observed.filter(|o| o.is_finite()),
+            threshold: v.threshold,
+            unit: unit_name(v.unit).to_string(),
+            triggered_at: v.triggered_at,
+            condition: spec.condition.to_string(),
+            subject: spec.subject.clone(),
+            label: match &spec.kind {
+                criteria::Kind::Kpi(_) => spec.label.clone(),
+                criteria::Kind::Monitoring { .. } => String::new(),
+            },
+            logic: if spec.is_cumulative() { String::new() } else { spec.logic.to_string() },
+            timeframe_secs: spec.timeframe_secs.max(0.0),
+            stop: v.stop,
+            fail: v.fail,
+            stopped_test: v.stopped_test,
+        }
+    }
+
+    /// A criterion of a test that never reached its end: configured, never judged.
+    pub fn pending(spec: &criteria::Spec) -> Self {
+        CriterionRow {
+            name: spec.text.clone(),
+            status: CriterionStatus::Pending,
+            detail: "not judged: the test did not reach its end".into(),
+            taurus_message: String::new(),
+            observed: None,
+            threshold: spec.threshold,
+            unit: unit_name(spec.unit()).to_string(),
+            triggered_at: None,
+            condition: spec.condition.to_string(),
+            subject: spec.subject.clone(),
+            label: spec.label.clone(),
+            logic: if spec.is_cumulative() { String::new() } else { spec.logic.to_string() },
+            timeframe_secs: spec.timeframe_secs.max(0.0),
+            stop: spec.stop,
+            fail: spec.fail,
+            stopped_test: false,
+        }
+    }
+
+    /// The observed value as text in its unit (`1.2 ms`), or `-`.
+    pub fn observed_text(&self) -> String {
+        self.observed.map(|v| criteria::format_value(v, unit_from_name(&self.unit))).unwrap_or_else(|| "-".into())
+    }
+
+    /// The threshold as text in its unit, with the comparison (`> 150 ms`).
+    pub fn threshold_text(&self) -> String {
+        format!("{} {}", self.condition, criteria::format_value(self.threshold, unit_from_name(&self.unit)))
+            .trim()
+            .to_string()
+    }
+}
+
+fn unit_name(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Seconds => "s",
+        Unit::Percent => "%",
+        Unit::Count => "count",
+        Unit::Bytes => "bytes",
+        Unit::Raw => "raw",
+    }
+}
+
+fn unit_from_name(name: &str) -> Unit {
+    match name {
+        "s" => Unit::Seconds,
+        "%" => Unit::Percent,
+        "count" => Unit::Count,
+        "bytes" => Unit::Bytes,
+        _ => Unit::Raw,
+    }
 }
 
 /// Verdict of one criterion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CriterionStatus {
     /// Never triggered.
     Passed,
@@ -34,6 +211,33 @@ pub enum CriterionStatus {
     Notice,
     /// Could not be judged (no data for its label, source unavailable).
     Error,
+    /// Not judged because the test never reached its end (the runner was killed).
+    Pending,
+}
+
+impl CriterionStatus {
+    /// Word used in reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            CriterionStatus::Passed => "passed",
+            CriterionStatus::Failed => "failed",
+            CriterionStatus::Notice => "notice",
+            CriterionStatus::Error => "error",
+            CriterionStatus::Pending => "not judged",
+        }
+    }
+}
+
+/// How far a test got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Completion {
+    /// It ran to its end (or stopped on a criterion, an error or Ctrl-C) and was judged.
+    #[default]
+    Finished,
+    /// Its results are partial: the runner stopped (was killed) while it ran, so it has no verdicts.
+    Incomplete,
+    /// It never started.
+    NotRun,
 }
 
 /// Everything reports need about one test file.
@@ -57,6 +261,68 @@ pub struct TestReport {
     pub totals: LabelSets,
     /// Requests sent.
     pub sent: u64,
+    /// How far it got.
+    pub completion: Completion,
+    /// The criterion that stopped the test early, with what it saw.
+    pub stopped_by: Option<String>,
+    /// How long the load ran, seconds (for a test that did not finish, the seconds recorded);
+    /// rates are per this time.
+    pub load_secs: f64,
+    /// Load figures over time, for charts.
+    pub timeline: Timeline,
+    /// Monitoring series.
+    pub monitoring: Monitoring,
+    /// Problems met while reading the test's files back (shown in the reports).
+    pub notes: Vec<String>,
+    /// Whether a `junit-xml` reporter asked for the `sample-labels` view.
+    pub sample_labels: bool,
+}
+
+impl TestReport {
+    /// A test that has not produced anything yet.
+    pub fn new(name: &str, file: &Path, started_unix: u64) -> Self {
+        TestReport {
+            name: name.to_string(),
+            file: file.to_path_buf(),
+            outcome: Outcome::Passed,
+            error: None,
+            started_unix,
+            duration_secs: 0.0,
+            criteria: Vec::new(),
+            totals: LabelSets::new(),
+            sent: 0,
+            completion: Completion::Finished,
+            stopped_by: None,
+            load_secs: 0.0,
+            timeline: Timeline::default(),
+            monitoring: Monitoring::default(),
+            notes: Vec::new(),
+            sample_labels: false,
+        }
+    }
+
+    /// The word for how it ended: the outcome, or `incomplete` / `not run`.
+    pub fn state(&self) -> &'static str {
+        match self.completion {
+            Completion::Finished => self.outcome.word(),
+            Completion::Incomplete => "incomplete",
+            Completion::NotRun => "not run",
+        }
+    }
+
+    /// Requests per second over the recorded load (0 without load).
+    pub fn rate(&self, set: &KpiSet) -> f64 {
+        if self.load_secs > 0.0 {
+            set.hits as f64 / self.load_secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Labels in report order: named labels sorted, then the overall figures.
+    pub fn labels(&self) -> impl Iterator<Item = (&String, &KpiSet)> {
+        self.totals.iter().filter(|(l, _)| !l.is_empty()).chain(self.totals.get_key_value(OVERALL))
+    }
 }
 
 /// The whole run.
@@ -66,6 +332,14 @@ pub struct RunReport {
     pub run_id: String,
     /// Environment profile, if one was given.
     pub env_name: Option<String>,
+    /// Git short sha of the working tree, if the run was started in one.
+    pub git_sha: Option<String>,
+    /// Version of `suite` that ran the tests.
+    pub tool_version: String,
+    /// Unix time the run started, seconds.
+    pub started_unix: u64,
+    /// Exit code, once the run has ended; `None` while it runs or when it was killed.
+    pub exit_code: Option<u8>,
     /// Tests in the order they ran.
     pub tests: Vec<TestReport>,
 }
@@ -75,4 +349,74 @@ impl RunReport {
     pub fn outcome(&self) -> Outcome {
         self.tests.iter().map(|t| t.outcome).reduce(Outcome::worst).unwrap_or(Outcome::Error)
     }
+
+    /// Whether the run ended and every test in it was judged.
+    pub fn complete(&self) -> bool {
+        self.exit_code.is_some() && self.tests.iter().all(|t| t.completion == Completion::Finished)
+    }
+
+    /// The word for the run: its outcome, or `incomplete` when it did not end.
+    pub fn state(&self) -> &'static str {
+        if self.exit_code.is_none() || self.tests.iter().any(|t| t.completion == Completion::Incomplete) {
+            "incomplete"
+        } else {
+            self.outcome().word()
+        }
+    }
+}
+
+/// One file made from the whole run (hyperfine's exporter pattern): a pure function from the view
+/// model to bytes; where the bytes go is decided in [`write_views`].
+pub trait Export {
+    /// File name in the run folder.
+    fn file_name(&self) -> &'static str;
+    /// The file's contents.
+    fn render(&self, run: &RunReport) -> Result<Vec<u8>, Error>;
+}
+
+/// The views `suite report` re-renders: the HTML report and `summary.json`.
+pub fn views() -> [&'static dyn Export; 2] {
+    [&html::HtmlReport, &json::JsonSummary]
+}
+
+/// Renders every view into the run folder (each file replaced whole, never left half-written).
+pub fn write_views(run_dir: &Path, run: &RunReport) -> Result<(), Error> {
+    for view in views() {
+        let bytes = view.render(run)?;
+        store::write_atomic(&run_dir.join(view.file_name()), &bytes)?;
+    }
+    Ok(())
+}
+
+/// `suite report`: reads the run folder and renders the views again.
+pub fn rebuild(run_dir: &Path) -> Result<RunReport, Error> {
+    let run = store::load_run(run_dir)?;
+    write_views(run_dir, &run)?;
+    Ok(run)
+}
+
+/// Date and time (UTC) of a Unix time: year, month, day, hour, minute, second.
+pub fn civil(secs: u64) -> (i64, u64, u64, u64, u64, u64) {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u64;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u64;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// `2026-11-22 17:46:32 UTC`; empty for an unknown time (0).
+pub fn utc_text(secs: u64) -> String {
+    if secs == 0 {
+        return String::new();
+    }
+    let (y, m, d, hh, mm, ss) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
 }

@@ -1,0 +1,377 @@
+//! The page's charts: which figures of a test are drawn (throughput, latency percentiles, p95 by
+//! label, errors, virtual users, one chart per monitored metric), as [`svg`] drawings plus the
+//! compact data the page's script reads for hover read-outs.
+
+use serde::Serialize;
+
+use super::svg::{self, Band, Chart, Line, Marker, YUnit};
+use crate::aggregate::OVERALL;
+use crate::report::timeline::{LabelPoint, MonitorSeries, Point};
+use crate::report::{Completion, TestReport};
+
+/// At most this many labels get their own line in a chart (the busiest); tables list them all.
+const MAX_CHART_LABELS: usize = 8;
+
+/// Line colours (Okabe–Ito, readable with colour-vision deficiencies), overall in dark grey.
+const PALETTE: [&str; 8] = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8C6D31", "#7F7F7F"];
+const OVERALL_COLOR: &str = "#222222";
+
+/// One chart as the template shows it.
+#[derive(Serialize)]
+pub(super) struct ChartView {
+    id: String,
+    title: String,
+    note: String,
+    svg: String,
+    legend: Vec<LegendItem>,
+    /// Hover data for the script: x values and each line's y values.
+    data: ChartData,
+}
+
+#[derive(Serialize)]
+struct ChartData {
+    unit: &'static str,
+    x: Vec<f64>,
+    series: Vec<SeriesData>,
+}
+
+#[derive(Serialize)]
+struct SeriesData {
+    name: String,
+    color: &'static str,
+    y: Vec<Option<f64>>,
+}
+
+#[derive(Serialize)]
+struct LegendItem {
+    name: String,
+    color: &'static str,
+    dashed: bool,
+}
+
+/// The busiest labels (up to [`MAX_CHART_LABELS`]) in name order.
+fn chart_labels(t: &TestReport) -> (Vec<&String>, usize) {
+    let mut labels: Vec<(&String, u64)> =
+        t.totals.iter().filter(|(l, _)| !l.is_empty()).map(|(l, s)| (l, s.hits)).collect();
+    let all = labels.len();
+    labels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    labels.truncate(MAX_CHART_LABELS);
+    labels.sort_by(|a, b| a.0.cmp(b.0));
+    (labels.into_iter().map(|(l, _)| l).collect(), all.saturating_sub(MAX_CHART_LABELS))
+}
+
+fn label_series(points: &[Point], label: &str, f: impl Fn(&LabelPoint) -> Option<f64>) -> Vec<(f64, Option<f64>)> {
+    points.iter().map(|p| (p.ts as f64, p.labels.get(label).and_then(&f))).collect()
+}
+
+/// Rates are 0, not missing, in spans where a label got no samples.
+fn rate_series(points: &[Point], label: &str, f: impl Fn(&LabelPoint) -> f64) -> Vec<(f64, Option<f64>)> {
+    points.iter().map(|p| (p.ts as f64, Some(p.labels.get(label).map_or(0.0, &f)))).collect()
+}
+
+/// The timeline's points to draw. The last second of a finished test usually starts when the load
+/// has already ended and holds only the few requests that were still in flight; drawn as a rate it
+/// would look like a collapse, so it is left out of the charts (its samples are in every table).
+fn drawn_points(t: &TestReport) -> &[Point] {
+    let points = &t.timeline.points;
+    match points.last() {
+        Some(last)
+            if points.len() > 1 && t.completion == Completion::Finished && last.ts as f64 >= t.load_secs - 0.05 =>
+        {
+            &points[..points.len() - 1]
+        }
+        _ => points,
+    }
+}
+
+pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
+    let points = drawn_points(t);
+    let bucket_secs = t.timeline.bucket_secs;
+    if points.is_empty() {
+        return Vec::new();
+    }
+    let x_max = points.last().map_or(1.0, |p| (p.ts + p.secs) as f64);
+    let thinned = bucket_secs > 1;
+    let (labels, hidden) = chart_labels(t);
+    let hidden_note = if hidden > 0 {
+        format!("The {MAX_CHART_LABELS} busiest labels are drawn; {hidden} more are in the table.")
+    } else {
+        String::new()
+    };
+    let span_note = if thinned {
+        format!("Each point covers {} s; shading shows the lowest and highest single second.", bucket_secs)
+    } else {
+        String::new()
+    };
+    let markers = kpi_markers(t);
+    let mut charts = Vec::new();
+
+    let mut lines: Vec<Line> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Line {
+            name: (*l).clone(),
+            color: PALETTE[i % PALETTE.len()],
+            points: rate_series(points, l, |p| p.rps),
+            bold: false,
+            dashed: false,
+        })
+        .collect();
+    lines.push(Line {
+        name: "ALL".into(),
+        color: OVERALL_COLOR,
+        points: rate_series(points, OVERALL, |p| p.rps),
+        bold: true,
+        dashed: false,
+    });
+    let bands = if thinned {
+        vec![Band {
+            name: "ALL: lowest–highest second".into(),
+            color: OVERALL_COLOR,
+            points: points
+                .iter()
+                .map(|p| {
+                    let lp = p.labels.get(OVERALL);
+                    (p.ts as f64, lp.map_or(0.0, |l| l.rps_min), lp.map_or(0.0, |l| l.rps_max))
+                })
+                .collect(),
+        }]
+    } else {
+        Vec::new()
+    };
+    charts.push(view(
+        anchor,
+        "throughput",
+        "Throughput (requests/s)",
+        join_notes(&[&span_note, &hidden_note]),
+        Chart { title: "Throughput".into(), unit: YUnit::Number, lines, bands, markers: markers.clone(), x_max },
+    ));
+
+    let percentile = |name: &str, color, f: fn(&LabelPoint) -> Option<f64>, dashed| Line {
+        name: name.into(),
+        color,
+        points: label_series(points, OVERALL, f),
+        bold: false,
+        dashed,
+    };
+    let lines = vec![
+        percentile("p50", PALETTE[2], |p| p.p50, false),
+        percentile("p90", PALETTE[4], |p| p.p90, false),
+        percentile("p95", PALETTE[0], |p| p.p95, false),
+        percentile("p99", PALETTE[5], |p| p.p99, false),
+        percentile("max", PALETTE[7], |p| p.max, true),
+    ];
+    let bands = if thinned {
+        vec![Band {
+            name: "p99: lowest–highest second".into(),
+            color: PALETTE[5],
+            points: points
+                .iter()
+                .filter_map(|p| {
+                    let lp = p.labels.get(OVERALL)?;
+                    Some((p.ts as f64, lp.p99_min?, lp.p99_max?))
+                })
+                .collect(),
+        }]
+    } else {
+        Vec::new()
+    };
+    charts.push(view(
+        anchor,
+        "latency",
+        "Response time percentiles (all labels)",
+        span_note.clone(),
+        Chart {
+            title: "Response time percentiles".into(),
+            unit: YUnit::Seconds,
+            lines,
+            bands,
+            markers: markers.clone(),
+            x_max,
+        },
+    ));
+
+    if labels.len() > 1 {
+        let lines = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Line {
+                name: (*l).clone(),
+                color: PALETTE[i % PALETTE.len()],
+                points: label_series(points, l, |p| p.p95),
+                bold: false,
+                dashed: false,
+            })
+            .collect();
+        charts.push(view(
+            anchor,
+            "p95",
+            "p95 response time by label",
+            hidden_note.clone(),
+            Chart {
+                title: "p95 by label".into(),
+                unit: YUnit::Seconds,
+                lines,
+                bands: vec![],
+                markers: markers.clone(),
+                x_max,
+            },
+        ));
+    }
+
+    let mut lines: Vec<Line> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Line {
+            name: (*l).clone(),
+            color: PALETTE[i % PALETTE.len()],
+            points: rate_series(points, l, |p| p.errors_per_sec),
+            bold: false,
+            dashed: false,
+        })
+        .collect();
+    lines.push(Line {
+        name: "ALL".into(),
+        color: OVERALL_COLOR,
+        points: rate_series(points, OVERALL, |p| p.errors_per_sec),
+        bold: true,
+        dashed: false,
+    });
+    let total_fail = t.totals.get(OVERALL).map_or(0, |o| o.fail);
+    charts.push(view(
+        anchor,
+        "errors",
+        "Errors (failed requests/s)",
+        if total_fail == 0 { "No request failed.".into() } else { hidden_note },
+        Chart { title: "Errors".into(), unit: YUnit::Number, lines, bands: vec![], markers: markers.clone(), x_max },
+    ));
+
+    let lines = vec![Line {
+        name: "virtual users".into(),
+        color: PALETTE[0],
+        points: points.iter().map(|p| (p.ts as f64, Some(p.vus as f64))).collect(),
+        bold: false,
+        dashed: false,
+    }];
+    charts.push(view(
+        anchor,
+        "vus",
+        "Active virtual users",
+        String::new(),
+        Chart { title: "Active virtual users".into(), unit: YUnit::Number, lines, bands: vec![], markers, x_max },
+    ));
+    charts
+}
+
+/// Trigger times of the test's KPI criteria that triggered.
+fn kpi_markers(t: &TestReport) -> Vec<Marker> {
+    t.criteria
+        .iter()
+        .filter(|c| !c.subject.contains('/'))
+        .filter_map(|c| c.triggered_at.map(|x| Marker { x, text: format!("{}: {}", c.status.word(), c.name) }))
+        .collect()
+}
+
+pub(super) fn monitor_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
+    let x_end = drawn_points(t).last().map_or(0.0, |p| (p.ts + p.secs) as f64);
+    t.monitoring
+        .series
+        .iter()
+        .filter(|s| !s.points.is_empty())
+        .enumerate()
+        .map(|(i, s)| monitor_chart(anchor, i, s, x_end, t))
+        .collect()
+}
+
+fn monitor_chart(anchor: &str, index: usize, s: &MonitorSeries, x_end: f64, t: &TestReport) -> ChartView {
+    let x_max = s.points.last().map_or(0.0, |p| p.ts).max(x_end).max(1.0);
+    let subject = format!("{}/{}", s.source, s.metric);
+    let markers = t
+        .criteria
+        .iter()
+        .filter(|c| c.subject == subject)
+        .filter_map(|c| c.triggered_at.map(|x| Marker { x, text: format!("{}: {}", c.status.word(), c.name) }))
+        .collect();
+    let thinned = s.points.iter().any(|p| p.min != p.max);
+    let bands = if thinned {
+        vec![Band {
+            name: "lowest–highest value".into(),
+            color: PALETTE[0],
+            points: s.points.iter().map(|p| (p.ts, p.min, p.max)).collect(),
+        }]
+    } else {
+        Vec::new()
+    };
+    let lines = vec![Line {
+        name: subject.clone(),
+        color: PALETTE[0],
+        points: s.points.iter().map(|p| (p.ts, Some(p.mean))).collect(),
+        bold: false,
+        dashed: false,
+    }];
+    view(
+        anchor,
+        &format!("mon-{}", index + 1),
+        &subject,
+        if thinned { "Line: mean per point; shading: lowest and highest value.".into() } else { String::new() },
+        Chart { title: subject.clone(), unit: YUnit::Number, lines, bands, markers, x_max },
+    )
+}
+
+fn view(anchor: &str, id: &str, title: &str, note: String, chart: Chart) -> ChartView {
+    let x = chart.lines.first().map(|l| l.points.iter().map(|(x, _)| *x).collect()).unwrap_or_default();
+    let data = ChartData {
+        unit: match chart.unit {
+            YUnit::Seconds => "s",
+            YUnit::Number => "n",
+        },
+        x,
+        series: chart
+            .lines
+            .iter()
+            .map(|l| SeriesData {
+                name: l.name.clone(),
+                color: l.color,
+                y: l.points.iter().map(|(_, y)| y.map(round4)).collect(),
+            })
+            .collect(),
+    };
+    ChartView {
+        id: format!("{anchor}-{id}"),
+        title: title.to_string(),
+        note: if chart.has_data() { note } else { "No data.".into() },
+        svg: svg::svg(&chart),
+        legend: chart
+            .lines
+            .iter()
+            .map(|l| LegendItem { name: l.name.clone(), color: l.color, dashed: l.dashed })
+            .collect(),
+        data,
+    }
+}
+
+/// Four significant digits are plenty for a hover read-out and keep the page small.
+fn round4(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let digits = 3 - v.abs().log10().floor() as i32;
+    let scale = 10f64.powi(digits);
+    (v * scale).round() / scale
+}
+
+fn join_notes(notes: &[&str]) -> String {
+    notes.iter().filter(|n| !n.is_empty()).copied().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round4_keeps_four_significant_digits() {
+        assert_eq!(round4(0.00123456), 0.001235);
+        assert_eq!(round4(123456.0), 123500.0);
+        assert_eq!(round4(0.0), 0.0);
+    }
+}

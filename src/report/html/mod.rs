@@ -1,0 +1,531 @@
+//! `report.html`: one self-contained page (inline CSS, JS and SVG charts; nothing fetched, so it
+//! opens from a CI artifact offline), rendered with minijinja from templates built into the
+//! binary. The `.html` template autoescapes every value; the charts are built here as SVG with
+//! their own escaping and are the only markup inserted as-is. Tables are plain HTML, so the page
+//! reads without JavaScript; the script only adds hover read-outs on charts.
+
+mod charts;
+mod svg;
+
+use serde::Serialize;
+
+use super::{Completion, CriterionStatus, Error, Export, RunReport, TestReport};
+use crate::aggregate::{KpiSet, OVERALL};
+use charts::ChartView;
+
+const TEMPLATE: &str = include_str!("../templates/report.html");
+const STYLE: &str = include_str!("../templates/style.css");
+const SCRIPT: &str = include_str!("../templates/report.js");
+
+/// At most this many distinct error messages are listed per test.
+const MAX_ERROR_ROWS: usize = 50;
+
+/// The HTML report exporter.
+pub struct HtmlReport;
+
+impl Export for HtmlReport {
+    fn file_name(&self) -> &'static str {
+        "report.html"
+    }
+
+    fn render(&self, run: &RunReport) -> Result<Vec<u8>, Error> {
+        render(run).map(String::into_bytes)
+    }
+}
+
+/// Renders the page.
+pub fn render(run: &RunReport) -> Result<String, Error> {
+    let mut env = minijinja::Environment::new();
+    env.add_template("report.html", TEMPLATE)?;
+    env.add_template("style.css", STYLE)?;
+    env.add_template("report.js", SCRIPT)?;
+    let page = page(run);
+    Ok(env.get_template("report.html")?.render(minijinja::value::Serde(&page))?)
+}
+
+#[derive(Serialize)]
+struct Page {
+    title: String,
+    run: RunView,
+    tests: Vec<TestView>,
+}
+
+#[derive(Serialize)]
+struct RunView {
+    id: String,
+    state: String,
+    env: Option<String>,
+    git_sha: Option<String>,
+    tool_version: String,
+    started: String,
+    duration: String,
+    exit_code: Option<u8>,
+    counts: String,
+    grid: Vec<GridRow>,
+}
+
+#[derive(Serialize)]
+struct GridRow {
+    anchor: String,
+    name: String,
+    state: String,
+    criteria: String,
+    requests: String,
+    errors: String,
+    p95: String,
+    duration: String,
+}
+
+#[derive(Serialize)]
+struct TestView {
+    anchor: String,
+    name: String,
+    file: String,
+    state: String,
+    started: String,
+    duration: String,
+    load: String,
+    requests: String,
+    error: Option<String>,
+    stopped_by: Option<String>,
+    incomplete: bool,
+    notes: Vec<String>,
+    criteria: Vec<CriterionView>,
+    kpis: Vec<KpiRow>,
+    corrected: Vec<CorrectedRow>,
+    charts: Vec<ChartView>,
+    monitor_charts: Vec<ChartView>,
+    monitor_rows: Vec<MonitorRow>,
+    unavailable: Vec<(String, String)>,
+    codes: Vec<CodeRow>,
+    errors: Vec<ErrorRow>,
+    errors_more: usize,
+}
+
+#[derive(Serialize)]
+struct CriterionView {
+    status: String,
+    status_word: String,
+    name: String,
+    observed: String,
+    threshold: String,
+    window: String,
+    triggered: String,
+    detail: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct KpiRow {
+    label: String,
+    overall: bool,
+    hits: String,
+    rps: String,
+    errors: String,
+    error_pct: String,
+    has_errors: bool,
+    avg: String,
+    p50: String,
+    p90: String,
+    p95: String,
+    p99: String,
+    max: String,
+}
+
+/// A label's response times from the scheduled send time (open model, late samples only).
+#[derive(Serialize)]
+struct CorrectedRow {
+    label: String,
+    lag: String,
+    avg: String,
+    p50: String,
+    p90: String,
+    p95: String,
+    p99: String,
+    max: String,
+}
+
+#[derive(Serialize)]
+struct MonitorRow {
+    source: String,
+    metric: String,
+    samples: u64,
+    min: String,
+    mean: String,
+    max: String,
+    last: String,
+}
+
+#[derive(Serialize)]
+struct CodeRow {
+    rc: String,
+    count: u64,
+    share: String,
+    ok: bool,
+}
+
+#[derive(Serialize)]
+struct ErrorRow {
+    label: String,
+    rc: String,
+    message: String,
+    count: u64,
+}
+
+fn page(run: &RunReport) -> Page {
+    let tests: Vec<TestView> = run.tests.iter().enumerate().map(|(i, t)| test_view(i, t)).collect();
+    let grid = run
+        .tests
+        .iter()
+        .zip(&tests)
+        .map(|(t, v)| {
+            let overall = t.totals.get(OVERALL);
+            GridRow {
+                anchor: v.anchor.clone(),
+                name: t.name.clone(),
+                state: t.state().to_string(),
+                criteria: criteria_count(t),
+                requests: overall.map(|o| o.hits.to_string()).unwrap_or_else(|| "-".into()),
+                errors: overall.map(|o| format!("{} ({})", o.fail, pct(o.fail, o.hits))).unwrap_or_else(|| "-".into()),
+                p95: ms(overall.and_then(|o| o.percentile(95.0))),
+                duration: duration(t.duration_secs),
+            }
+        })
+        .collect();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for t in &run.tests {
+        match counts.iter_mut().find(|(s, _)| s == t.state()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((t.state().to_string(), 1)),
+        }
+    }
+    let counts = counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ");
+    Page {
+        title: format!("suite run {} — {}", run.run_id, run.state()),
+        run: RunView {
+            id: run.run_id.clone(),
+            state: run.state().to_string(),
+            env: run.env_name.clone(),
+            git_sha: run.git_sha.clone(),
+            tool_version: run.tool_version.clone(),
+            started: super::utc_text(run.started_unix),
+            duration: duration(run.tests.iter().map(|t| t.duration_secs).sum()),
+            exit_code: run.exit_code,
+            counts,
+            grid,
+        },
+        tests,
+    }
+}
+
+fn criteria_count(t: &TestReport) -> String {
+    if t.criteria.is_empty() {
+        return "none".into();
+    }
+    let passed = t.criteria.iter().filter(|c| c.status == CriterionStatus::Passed).count();
+    let mut text = format!("{passed}/{} passed", t.criteria.len());
+    for (status, word) in
+        [(CriterionStatus::Failed, "failed"), (CriterionStatus::Error, "error"), (CriterionStatus::Notice, "notice")]
+    {
+        let n = t.criteria.iter().filter(|c| c.status == status).count();
+        if n > 0 {
+            text.push_str(&format!(", {n} {word}"));
+        }
+    }
+    text
+}
+
+fn test_view(index: usize, t: &TestReport) -> TestView {
+    let anchor = format!("test-{}", index + 1);
+    let criteria = t
+        .criteria
+        .iter()
+        .map(|c| CriterionView {
+            status: c.status.word().replace(' ', "-"),
+            status_word: c.status.word().to_string(),
+            name: c.name.clone(),
+            observed: c.observed_text(),
+            threshold: c.threshold_text(),
+            window: if c.logic.is_empty() {
+                "whole test".into()
+            } else if c.timeframe_secs > 0.0 {
+                format!("{} {} s", c.logic, trim_secs(c.timeframe_secs))
+            } else {
+                "each sample".into()
+            },
+            triggered: c.triggered_at.map(svg::clock).unwrap_or_else(|| "-".into()),
+            detail: c.detail.clone(),
+            // Taurus's own text says the same as the detail for a pass (`Alert: …`); it helps
+            // only where something happened.
+            message: if c.status == CriterionStatus::Passed { String::new() } else { c.taurus_message.clone() },
+        })
+        .collect();
+    let kpis = t
+        .labels()
+        .map(|(label, s)| KpiRow {
+            label: if label.is_empty() { "ALL".into() } else { label.clone() },
+            overall: label.is_empty(),
+            hits: s.hits.to_string(),
+            rps: format!("{:.1}", t.rate(s)),
+            errors: s.fail.to_string(),
+            error_pct: pct(s.fail, s.hits),
+            has_errors: s.fail > 0,
+            avg: ms(s.avg_rt()),
+            p50: ms(s.percentile(50.0)),
+            p90: ms(s.percentile(90.0)),
+            p95: ms(s.percentile(95.0)),
+            p99: ms(s.percentile(99.0)),
+            max: ms(s.min_max_rt().map(|(_, m)| m)),
+        })
+        .collect();
+    let corrected = t
+        .labels()
+        .filter_map(|(label, s)| {
+            let h = s.hist_corrected.as_ref()?;
+            Some(CorrectedRow {
+                label: if label.is_empty() { "ALL".into() } else { label.clone() },
+                lag: ms(s.avg_lag()),
+                avg: ms(s.avg_rt_corrected()),
+                p50: ms(s.percentile_corrected(50.0)),
+                p90: ms(s.percentile_corrected(90.0)),
+                p95: ms(s.percentile_corrected(95.0)),
+                p99: ms(s.percentile_corrected(99.0)),
+                max: ms((s.hits > 0).then(|| h.max() as f64 / 1e6)),
+            })
+        })
+        .collect();
+    let (codes, errors, errors_more) = error_breakdown(t);
+    let monitor_rows = t
+        .monitoring
+        .series
+        .iter()
+        .map(|s| MonitorRow {
+            source: s.source.clone(),
+            metric: s.metric.clone(),
+            samples: s.samples,
+            min: number(s.min),
+            mean: number(s.mean),
+            max: number(s.max),
+            last: number(s.last),
+        })
+        .collect();
+    TestView {
+        name: t.name.clone(),
+        file: t.file.display().to_string(),
+        state: t.state().to_string(),
+        started: super::utc_text(t.started_unix),
+        duration: duration(t.duration_secs),
+        load: duration(t.load_secs),
+        requests: t.totals.get(OVERALL).map_or(0, |o| o.hits).to_string(),
+        error: t.error.clone(),
+        stopped_by: t.stopped_by.clone(),
+        incomplete: t.completion != Completion::Finished,
+        notes: t.notes.clone(),
+        criteria,
+        kpis,
+        corrected,
+        charts: charts::load_charts(&anchor, t),
+        monitor_charts: charts::monitor_charts(&anchor, t),
+        monitor_rows,
+        unavailable: t.monitoring.unavailable.clone(),
+        codes,
+        errors,
+        errors_more,
+        anchor,
+    }
+}
+
+/// Response codes of the whole test, and error messages per label, most frequent first.
+fn error_breakdown(t: &TestReport) -> (Vec<CodeRow>, Vec<ErrorRow>, usize) {
+    let empty = KpiSet::default();
+    let overall = t.totals.get(OVERALL).unwrap_or(&empty);
+    let mut codes: Vec<CodeRow> = overall
+        .rc
+        .iter()
+        .map(|(rc, n)| CodeRow {
+            rc: rc.clone(),
+            count: *n,
+            share: pct(*n, overall.hits),
+            ok: rc.parse::<u16>().is_ok_and(|c| c < 400),
+        })
+        .collect();
+    codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.rc.cmp(&b.rc)));
+    let mut errors: Vec<ErrorRow> = t
+        .totals
+        .iter()
+        .filter(|(l, _)| !l.is_empty())
+        .flat_map(|(label, s)| {
+            s.errors.iter().map(move |(message, n)| ErrorRow {
+                label: label.clone(),
+                rc: s.error_codes.get(message).cloned().unwrap_or_default(),
+                message: message.clone(),
+                count: *n,
+            })
+        })
+        .collect();
+    errors.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.label.cmp(&b.label)));
+    let more = errors.len().saturating_sub(MAX_ERROR_ROWS);
+    errors.truncate(MAX_ERROR_ROWS);
+    (codes, errors, more)
+}
+
+/// A time in seconds as `1.23 ms`, `1.23 s`, or `-`.
+pub fn ms(secs: Option<f64>) -> String {
+    match secs {
+        Some(s) if s >= 1.0 => format!("{s:.2} s"),
+        Some(s) if s >= 0.001 => format!("{:.2} ms", s * 1e3),
+        Some(s) => format!("{:.0} µs", s * 1e6),
+        None => "-".into(),
+    }
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!("{:.2}%", 100.0 * part as f64 / whole as f64)
+    }
+}
+
+fn number(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.3}"),
+    }
+}
+
+/// Seconds without needless decimals: `5`, `2.5`.
+fn trim_secs(secs: f64) -> String {
+    let s = format!("{secs:.1}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+/// `1 h 02 min`, `2 min 05 s`, `12.3 s`.
+fn duration(secs: f64) -> String {
+    if secs >= 3600.0 {
+        let s = secs.round() as u64;
+        format!("{} h {:02} min", s / 3600, s % 3600 / 60)
+    } else if secs >= 60.0 {
+        let s = secs.round() as u64;
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::LabelSets;
+    use crate::engine::{ErrorKind, Sample};
+    use crate::outcome::Outcome;
+    use crate::report::timeline::{MonitorSeries, TimelineBuilder};
+    use crate::report::CriterionRow;
+    use std::path::Path;
+
+    fn sample(rt_us: u64, status: u16) -> Sample {
+        Sample {
+            label: 0,
+            start_us: 0,
+            elapsed_us: rt_us,
+            connect_us: 0,
+            ttfb_us: rt_us / 2,
+            status,
+            error_kind: (status >= 400).then_some(ErrorKind::Status),
+            error: (status >= 400).then(|| "500 Internal Server Error".into()),
+            bytes: 200,
+            lag_us: 0,
+        }
+    }
+
+    /// A test of `secs` seconds with `labels` labels, its timeline built as the store builds it.
+    fn synthetic(secs: u64, labels: &[&str]) -> TestReport {
+        let mut t = TestReport::new("long <test>", Path::new("suites/long.yaml"), 1_700_000_000);
+        // A week's worth of kinds of seconds, cloned: recording and merging every sample of an hour
+        // is slow in debug builds, and the report's size depends on the points, not the samples.
+        let kinds: Vec<LabelSets> = (0..7u64)
+            .map(|kind| {
+                let mut sets = LabelSets::new();
+                let mut overall = KpiSet::default();
+                for (i, label) in labels.iter().enumerate() {
+                    let mut set = KpiSet::default();
+                    for k in 0..50u64 {
+                        let rt = 1000 + (kind * 3701 + k * 101 + i as u64 * 997) % 40_000;
+                        set.record(&sample(rt, if k == 0 && kind == 0 { 500 } else { 200 }));
+                    }
+                    set.concurrency = 10;
+                    overall.merge(&set);
+                    sets.insert(label.to_string(), set);
+                }
+                sets.insert(OVERALL.into(), overall);
+                for (l, s) in &sets {
+                    t.totals.entry(l.clone()).or_default().merge(s);
+                }
+                sets
+            })
+            .collect();
+        let mut builder = TimelineBuilder::new(secs);
+        for ts in 0..secs {
+            builder.push(ts, 10, &kinds[(ts % 7) as usize]);
+        }
+        t.timeline = builder.finish();
+        t.load_secs = secs as f64;
+        t.duration_secs = secs as f64;
+        let values: Vec<(f64, f64)> = (0..secs).map(|s| (s as f64, (s % 100) as f64 * 1.5)).collect();
+        for metric in ["cpu", "mem", "sum_workers_memory_rss", "total_workers"] {
+            t.monitoring.series.push(MonitorSeries::from_values("demo", metric, &values));
+        }
+        t
+    }
+
+    fn run_of(tests: Vec<TestReport>) -> RunReport {
+        RunReport {
+            run_id: "20260101_000000".into(),
+            env_name: Some("ci".into()),
+            git_sha: Some("abc1234".into()),
+            tool_version: "0.1.0".into(),
+            started_unix: 1_700_000_000,
+            exit_code: Some(3),
+            tests,
+        }
+    }
+
+    #[test]
+    fn an_hour_long_test_stays_under_three_megabytes() {
+        let t = synthetic(3600, &["predict", "ping", "health <b>"]);
+        let html = render(&run_of(vec![t])).unwrap();
+        assert!(html.len() < 3_000_000, "report is {} bytes", html.len());
+        assert!(html.contains("Each point covers 4 s"), "thinned to at most 1000 points per series");
+        assert!(html.contains("health &lt;b&gt;") && !html.contains("health <b>"));
+    }
+
+    #[test]
+    fn hostile_strings_render_as_text() {
+        let mut t = synthetic(5, &["<script>alert(1)</script>"]);
+        t.name = "<img src=x onerror=alert(1)>".into();
+        t.error = Some("</pre><script>bad()</script>".into());
+        let mut c = CriterionRow::pending(&crate::criteria::parse_short("avg-rt>1s").unwrap());
+        c.name = "avg-rt of <script>>1s".into();
+        c.status = CriterionStatus::Failed;
+        t.criteria.push(c);
+        t.outcome = Outcome::CriteriaFailed;
+        let html = render(&run_of(vec![t])).unwrap();
+        assert!(!html.contains("<script>alert") && !html.contains("<script>bad") && !html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        // The only scripts are the page's own.
+        assert_eq!(html.matches("<script").count(), html.matches("<script type=\"application/json\"").count() + 1);
+    }
+
+    #[test]
+    fn late_samples_get_a_corrected_table() {
+        assert!(!render(&run_of(vec![synthetic(3, &["a"])])).unwrap().contains("corrected for coordinated omission"));
+        let mut t = synthetic(3, &["a"]);
+        let mut late = sample(2000, 200);
+        late.lag_us = 500_000;
+        t.totals.get_mut("a").unwrap().record(&late);
+        let html = render(&run_of(vec![t])).unwrap();
+        assert!(html.contains("corrected for coordinated omission"), "{html}");
+    }
+}

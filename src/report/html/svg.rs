@@ -1,0 +1,345 @@
+//! Line charts as inline SVG, drawn on the server side: they show without JavaScript, fetch
+//! nothing, and their size grows with the number of points (bounded by the timeline), not with
+//! the length of the test. Every text in them is escaped here, since templates insert them as-is.
+
+use std::fmt::Write as _;
+
+/// Width and height of the drawing (the SVG scales to its container).
+const W: f64 = 640.0;
+const H: f64 = 210.0;
+/// Plot area margins: left (y labels), right, top, bottom (x labels).
+const ML: f64 = 52.0;
+const MR: f64 = 12.0;
+const MT: f64 = 8.0;
+const MB: f64 = 22.0;
+
+/// What the y axis counts, for its labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum YUnit {
+    /// Times in seconds, labelled `ms` or `s`.
+    Seconds,
+    /// Counts or rates, labelled with `k`/`M` suffixes.
+    Number,
+}
+
+/// One line.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// Legend text.
+    pub name: String,
+    /// Stroke colour (`#rrggbb`).
+    pub color: &'static str,
+    /// `(x seconds, y)`; `None` breaks the line (no data there).
+    pub points: Vec<(f64, Option<f64>)>,
+    /// Drawn thicker (the overall figures).
+    pub bold: bool,
+    /// Drawn dashed (a secondary figure such as the maximum).
+    pub dashed: bool,
+}
+
+/// A shaded range behind a line: the lowest and highest single second of each thinned point.
+#[derive(Clone, Debug)]
+pub struct Band {
+    /// What it is, for its tooltip.
+    pub name: String,
+    /// Fill colour.
+    pub color: &'static str,
+    /// `(x seconds, low, high)`.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// A vertical mark at a moment (a criterion triggering).
+#[derive(Clone, Debug)]
+pub struct Marker {
+    /// Seconds since the load started.
+    pub x: f64,
+    /// What happened, for its tooltip.
+    pub text: String,
+}
+
+/// A chart over the time of one test.
+#[derive(Clone, Debug)]
+pub struct Chart {
+    /// Accessible name of the drawing.
+    pub title: String,
+    /// Unit of the y axis.
+    pub unit: YUnit,
+    /// Lines, drawn in order.
+    pub lines: Vec<Line>,
+    /// Ranges, drawn under the lines.
+    pub bands: Vec<Band>,
+    /// Moments to mark.
+    pub markers: Vec<Marker>,
+    /// End of the x axis, seconds.
+    pub x_max: f64,
+}
+
+impl Chart {
+    /// Whether any line has a value to draw.
+    pub fn has_data(&self) -> bool {
+        self.lines.iter().any(|l| l.points.iter().any(|(_, y)| y.is_some()))
+    }
+}
+
+/// Escapes text for SVG/HTML content and attributes.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A step of 1, 2, 2.5 or 5 times a power of ten, about `raw` in size.
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let fraction = raw / magnitude;
+    let nice = if fraction <= 1.0 {
+        1.0
+    } else if fraction <= 2.0 {
+        2.0
+    } else if fraction <= 2.5 {
+        2.5
+    } else if fraction <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * magnitude
+}
+
+/// A time step for the x axis with at most about eight ticks.
+fn time_step(x_max: f64) -> f64 {
+    const STEPS: [f64; 16] =
+        [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0];
+    STEPS.iter().copied().find(|s| x_max / s <= 8.0).unwrap_or(86400.0)
+}
+
+/// `m:ss`, or `h:mm:ss` for long tests.
+pub fn clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// A y-axis value as a short label.
+pub fn y_label(v: f64, unit: YUnit) -> String {
+    match unit {
+        YUnit::Seconds if v == 0.0 => "0".into(),
+        YUnit::Seconds if v < 1e-3 => format!("{}µs", trim(v * 1e6)),
+        YUnit::Seconds if v < 1.0 => format!("{}ms", trim(v * 1e3)),
+        YUnit::Seconds => format!("{}s", trim(v)),
+        YUnit::Number => {
+            let a = v.abs();
+            if a >= 1e9 {
+                format!("{}G", trim(v / 1e9))
+            } else if a >= 1e6 {
+                format!("{}M", trim(v / 1e6))
+            } else if a >= 1e4 {
+                format!("{}k", trim(v / 1e3))
+            } else {
+                trim(v)
+            }
+        }
+    }
+}
+
+/// Up to three decimals, trailing zeros dropped.
+fn trim(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Draws the chart.
+pub fn svg(chart: &Chart) -> String {
+    let pw = W - ML - MR;
+    let ph = H - MT - MB;
+    let x_max = if chart.x_max > 0.0 { chart.x_max } else { 1.0 };
+    let mut y_top = 0.0f64;
+    for line in &chart.lines {
+        for (_, y) in &line.points {
+            if let Some(y) = y.filter(|y| y.is_finite()) {
+                y_top = y_top.max(y);
+            }
+        }
+    }
+    for band in &chart.bands {
+        for (_, _, hi) in &band.points {
+            if hi.is_finite() {
+                y_top = y_top.max(*hi);
+            }
+        }
+    }
+    let step = nice_step(if y_top > 0.0 { y_top / 4.0 } else { 0.25 });
+    let y_max = (y_top / step).ceil().max(1.0) * step;
+    let sx = |x: f64| ML + (x / x_max).clamp(0.0, 1.0) * pw;
+    let sy = |y: f64| MT + ph - (y / y_max).clamp(0.0, 1.0) * ph;
+
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}" data-x-max="{x_max}" data-plot="{ML} {MT} {pw} {ph}"><title>{}</title>"#,
+        esc(&chart.title),
+        esc(&chart.title)
+    );
+    // Grid and axis labels.
+    out.push_str(r#"<g class="grid">"#);
+    let mut v = 0.0;
+    while v <= y_max + step / 2.0 {
+        let y = sy(v);
+        let _ = write!(
+            out,
+            r#"<line x1="{ML}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/><text class="yl" x="{:.1}" y="{:.1}">{}</text>"#,
+            ML + pw,
+            ML - 5.0,
+            y + 3.5,
+            esc(&y_label(v, chart.unit))
+        );
+        v += step;
+    }
+    let tstep = time_step(x_max);
+    let mut t = 0.0;
+    while t <= x_max + 1e-9 {
+        let x = sx(t);
+        let _ = write!(
+            out,
+            r#"<line class="xt" x1="{x:.1}" x2="{x:.1}" y1="{MT}" y2="{:.1}"/><text class="xl" x="{x:.1}" y="{:.1}">{}</text>"#,
+            MT + ph,
+            H - 6.0,
+            clock(t)
+        );
+        t += tstep;
+    }
+    out.push_str("</g>");
+    for band in &chart.bands {
+        if band.points.is_empty() {
+            continue;
+        }
+        let mut d = String::new();
+        for (i, (x, _, hi)) in band.points.iter().enumerate() {
+            let _ = write!(d, "{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, sx(*x), sy(*hi));
+        }
+        for (x, lo, _) in band.points.iter().rev() {
+            let _ = write!(d, "L{:.1},{:.1}", sx(*x), sy(*lo));
+        }
+        d.push('Z');
+        let _ = write!(
+            out,
+            r#"<path class="band" d="{d}" fill="{}"><title>{}</title></path>"#,
+            band.color,
+            esc(&band.name)
+        );
+    }
+    for line in &chart.lines {
+        let mut d = String::new();
+        let mut pen_down = false;
+        let mut single = Vec::new();
+        for (i, (x, y)) in line.points.iter().enumerate() {
+            match y.filter(|y| y.is_finite()) {
+                Some(y) => {
+                    let _ = write!(d, "{}{:.1},{:.1}", if pen_down { "L" } else { "M" }, sx(*x), sy(y));
+                    // A point with no neighbour would be invisible as a path: mark it with a dot.
+                    let prev = i > 0 && line.points[i - 1].1.is_some();
+                    let next = line.points.get(i + 1).is_some_and(|p| p.1.is_some());
+                    if !prev && !next {
+                        single.push((sx(*x), sy(y)));
+                    }
+                    pen_down = true;
+                }
+                None => pen_down = false,
+            }
+        }
+        if d.is_empty() {
+            continue;
+        }
+        let class = match (line.bold, line.dashed) {
+            (true, _) => "line bold",
+            (false, true) => "line dashed",
+            _ => "line",
+        };
+        let _ = write!(
+            out,
+            r#"<path class="{class}" d="{d}" stroke="{}"><title>{}</title></path>"#,
+            line.color,
+            esc(&line.name)
+        );
+        for (x, y) in single {
+            let _ = write!(out, r#"<circle cx="{x:.1}" cy="{y:.1}" r="2.5" fill="{}"/>"#, line.color);
+        }
+    }
+    for m in &chart.markers {
+        let x = sx(m.x);
+        let _ = write!(
+            out,
+            r#"<line class="marker" x1="{x:.1}" x2="{x:.1}" y1="{MT}" y2="{:.1}"><title>{}</title></line>"#,
+            MT + ph,
+            esc(&m.text)
+        );
+    }
+    // The hover cursor of the page's script; hidden until the pointer is over the chart.
+    let _ = write!(out, r#"<line class="cursor" x1="0" x2="0" y1="{MT}" y2="{:.1}" style="display:none"/>"#, MT + ph);
+    out.push_str("</svg>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_and_labels() {
+        assert_eq!(nice_step(0.3), 0.5);
+        assert_eq!(nice_step(7.0), 10.0);
+        assert_eq!(nice_step(0.0021), 0.0025);
+        assert_eq!(time_step(30.0), 5.0);
+        assert_eq!(time_step(3600.0), 600.0);
+        assert_eq!(y_label(0.0025, YUnit::Seconds), "2.5ms");
+        assert_eq!(y_label(1.5, YUnit::Seconds), "1.5s");
+        assert_eq!(y_label(25_000.0, YUnit::Number), "25k");
+        assert_eq!(clock(3725.0), "1:02:05");
+        assert_eq!(clock(65.0), "1:05");
+    }
+
+    #[test]
+    fn text_is_escaped_and_gaps_break_lines() {
+        let chart = Chart {
+            title: "<b>".into(),
+            unit: YUnit::Number,
+            lines: vec![Line {
+                name: "<script>x</script>".into(),
+                color: "#000000",
+                points: vec![(0.0, Some(1.0)), (1.0, Some(2.0)), (2.0, None), (3.0, Some(1.0))],
+                bold: false,
+                dashed: false,
+            }],
+            bands: vec![],
+            markers: vec![Marker { x: 1.0, text: "a\"b".into() }],
+            x_max: 4.0,
+        };
+        let s = svg(&chart);
+        assert!(!s.contains("<script>") && !s.contains("<b>"), "{s}");
+        assert!(s.contains("&lt;script&gt;") && s.contains("a&quot;b"));
+        // Two pieces: the first with a line, the lone last point as a dot.
+        let d = s.split(r#"<path class="line" d=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+        assert_eq!(d.matches('M').count(), 2, "{d}");
+        assert!(s.contains("<circle"));
+    }
+}

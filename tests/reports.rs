@@ -1,0 +1,353 @@
+//! Reports people and scripts read: the self-contained `report.html`, `summary.json` against its
+//! schema and against `junit.xml` and `final_stats.csv`, the `sample-labels` JUnit view, and
+//! `suite report` rebuilding everything from the run folder, also after the runner was killed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{assert_schema_valid, bin, count, repo, DemoTarget, Project};
+
+/// A label that would break the page if anything were inserted unescaped.
+const HOSTILE: &str = r#"<script>alert("x")</script> & </td>"#;
+
+fn suite_yaml(target: &DemoTarget, hold: &str) -> String {
+    format!(
+        r#"execution:
+- concurrency: 2
+  hold-for: {hold}
+  scenario: s
+scenarios:
+  s:
+    requests:
+    - url: {url}/predictions/m
+      label: predict
+    - url: {url}/missing
+      label: '{HOSTILE}'
+services:
+- module: monitoring
+  local:
+  - interval: 1s
+    metrics: [cpu, mem]
+reporting:
+- module: passfail
+  criteria:
+  - avg-rt of predict>0ms
+  - fail>90%
+  - subject: hits
+    label: '{HOSTILE}'
+    condition: '<'
+    threshold: 1
+- module: junit-xml
+  data-source: sample-labels
+  filename: out/labels.xml
+- junit-xml
+"#,
+        url = target.url()
+    )
+}
+
+fn json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
+}
+
+/// `final_stats.csv` rows by label: column name → value.
+fn final_stats(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    reader.records().map(|r| headers.iter().cloned().zip(r.unwrap().iter().map(str::to_string)).collect()).collect()
+}
+
+#[test]
+fn report_html_and_summary_agree_with_junit_and_final_stats() {
+    let p = Project::new();
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "1", "--models", "m"]);
+    p.file("t/rep.yaml", &suite_yaml(&target, "3s"));
+    let out = p.suite(&["run", "-t", "t"], Duration::from_secs(60));
+    assert_eq!(out.code, 3, "{out}");
+    let run = out.run_dir();
+    assert!(out.stdout.contains("Report: "), "{out}");
+
+    // The page: self-contained, escaped, every section there.
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    for needle in ["http://", "https://", "<link", "src=", "@import", "url("] {
+        assert!(!html.contains(needle), "report.html refers to `{needle}`");
+    }
+    assert!(!html.contains("<script>alert"), "the hostile label is markup");
+    assert!(html.contains("&lt;script&gt;alert("), "the hostile label is shown as text");
+    assert_eq!(
+        count(&html, "<script"),
+        count(&html, r#"<script type="application/json""#) + 1,
+        "only the page's own script"
+    );
+    for section in [
+        "<h2>Tests</h2>",
+        "<h3>Criteria</h3>",
+        "<h3>Figures per label</h3>",
+        "<h3>Over time</h3>",
+        "<h3>Errors</h3>",
+        "<h3>Monitoring</h3>",
+        r#"id="test-1-throughput""#,
+        r#"id="test-1-latency""#,
+        r#"id="test-1-p95""#,
+        r#"id="test-1-errors""#,
+        r#"id="test-1-vus""#,
+        // One chart per monitored metric; minijinja escapes `/` in text.
+        "<figcaption>local&#x2f;cpu</figcaption>",
+        "<figcaption>local&#x2f;mem</figcaption>",
+        "Response codes",
+        "Error messages",
+    ] {
+        assert!(html.contains(section), "report.html lacks `{section}`");
+    }
+    assert!(count(&html, r#"<path class="line"#) >= 10, "charts have lines");
+    assert!(html.contains(r#"<span class="badge big state-failed">failed</span>"#));
+
+    // summary.json: valid against its schema, and the same verdicts and figures as the other files.
+    let summary = json(&run.join("summary.json"));
+    let schema = json(&repo().join("docs/summary.schema.json"));
+    if let Err(errors) = validate(&schema, &schema, &summary, "$") {
+        panic!("summary.json does not match docs/summary.schema.json:\n{}", errors.join("\n"));
+    }
+    assert_eq!(summary["schema_version"], 1);
+    assert_eq!(summary["run"]["state"], "failed");
+    assert_eq!(summary["run"]["exit_code"], 3);
+    let test = &summary["tests"][0];
+    assert_eq!(test["state"], "failed");
+    let criteria = test["criteria"].as_array().unwrap();
+    let statuses: Vec<&str> = criteria.iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["failed", "passed", "passed"]);
+    assert_eq!(criteria[0]["fails_run"], true);
+    assert!(criteria[0]["observed"].as_f64().unwrap() > 0.0);
+
+    let junit = out.junit();
+    assert_schema_valid(&run.join("junit.xml"));
+    let failures = statuses.iter().filter(|s| **s == "failed").count();
+    assert_eq!(count(&junit, "<failure"), failures, "{junit}");
+    for c in criteria {
+        let name = c["name"]
+            .as_str()
+            .unwrap()
+            .replace('&', "&amp;")
+            .replace('>', "&gt;")
+            .replace('<', "&lt;")
+            .replace('"', "&quot;");
+        assert!(junit.contains(&format!("name=\"{name}\"")), "{name} in {junit}");
+    }
+
+    let rows = final_stats(&run.join("rep/final_stats.csv"));
+    let mut labels: Vec<&Value> = test["labels"].as_array().unwrap().iter().collect();
+    labels.push(&test["overall"]);
+    assert_eq!(rows.len(), labels.len());
+    for (row, label) in rows.iter().zip(labels) {
+        assert_eq!(row["label"], label["label"].as_str().unwrap());
+        assert_eq!(row["throughput"], label["hits"].to_string(), "hits of {}", row["label"]);
+        assert_eq!(row["fail"], label["fail"].to_string());
+        for (column, key) in [("perc_50.0", "p50"), ("perc_95.0", "p95"), ("perc_99.0", "p99")] {
+            let csv: f64 = row[column].parse().unwrap();
+            let json = label["percentiles"][key].as_f64().unwrap();
+            assert!((csv - json).abs() < 1e-5, "{column} of {}: {csv} vs {json}", row["label"]);
+        }
+        let avg: f64 = row["avg_rt"].parse().unwrap();
+        assert!((avg - label["avg_rt"].as_f64().unwrap()).abs() < 1e-5);
+    }
+    let hostile = test["labels"].as_array().unwrap().iter().find(|l| l["label"] == HOSTILE).unwrap();
+    assert!(hostile["fail"].as_u64().unwrap() > 0);
+    assert_eq!(hostile["errors"][0]["rc"], "404");
+    let metrics: Vec<&str> =
+        test["monitoring"].as_array().unwrap().iter().map(|m| m["metric"].as_str().unwrap()).collect();
+    assert_eq!(metrics, ["cpu", "mem"]);
+
+    // The sample-labels view: in the file the reporter named, and as a second suite of junit.xml.
+    let labels_xml = std::fs::read_to_string(p.path().join("out/labels.xml")).unwrap();
+    assert!(labels_xml.contains(r#"<testsuite name="sample_labels""#), "{labels_xml}");
+    assert_eq!(count(&labels_xml, "<testcase"), 2, "{labels_xml}");
+    assert!(labels_xml.contains("(status code is 404)"), "{labels_xml}");
+    // A bare `junit-xml` entry is Taurus's default view, sample labels, in the test folder.
+    let default_xml = std::fs::read_to_string(run.join("rep/sample-labels.xml")).unwrap();
+    assert_eq!(default_xml, labels_xml);
+    assert_eq!(count(&junit, r#"<testsuite name="rep: sample labels""#), 1, "{junit}");
+    assert!(junit.contains(r#"<testsuite name="rep: sample labels""#), "{junit}");
+
+    // `suite report` renders the same files again from the folder alone.
+    let before_json = std::fs::read(run.join("summary.json")).unwrap();
+    let before_html = std::fs::read(run.join("report.html")).unwrap();
+    std::fs::remove_file(run.join("summary.json")).unwrap();
+    std::fs::remove_file(run.join("report.html")).unwrap();
+    let latest = out.artifacts.join("latest");
+    let again = p.suite(&["report", latest.to_str().unwrap()], Duration::from_secs(30));
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(
+        std::fs::read(run.join("summary.json")).unwrap(),
+        before_json,
+        "summary.json differs after `suite report`"
+    );
+    assert_eq!(
+        std::fs::read(run.join("report.html")).unwrap(),
+        before_html,
+        "report.html differs after `suite report`"
+    );
+}
+
+/// Lines in a file (0 if it does not exist yet).
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn a_killed_runner_leaves_every_second_and_suite_report_builds_an_incomplete_report() {
+    let p = Project::new();
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "1", "--models", "m"]);
+    p.file("t/rep.yaml", &suite_yaml(&target, "60s"));
+    p.file("t/zz_after.yaml", &suite_yaml(&target, "1s"));
+    let artifacts = p.path().join("reports");
+    let mut child = Command::new(bin("suite"))
+        .current_dir(p.path())
+        .args(["run", "-t", "t", "--artifacts-dir"])
+        .arg(&artifacts)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let run_dir = || -> Option<PathBuf> { std::fs::canonicalize(artifacts.join("latest")).ok() };
+    let mut seconds = 0;
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Some(dir) = run_dir() {
+            seconds = lines(&dir.join("rep/seconds.jsonl"));
+            if seconds >= 4 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL: nothing runs after this.
+    child.wait().unwrap();
+    assert!(seconds >= 4, "the runner streamed {seconds} seconds in 30 s");
+    let dir = run_dir().unwrap();
+    let kpi_seconds: std::collections::BTreeSet<String> = std::fs::read_to_string(dir.join("rep/kpi.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1).map(str::to_string))
+        .collect();
+    assert!(kpi_seconds.len() >= seconds - 1, "kpi.csv has {} seconds", kpi_seconds.len());
+    assert!(!dir.join("summary.json").exists(), "no view was rendered before the kill");
+
+    let out = p.suite(&["report", dir.to_str().unwrap()], Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(summary["run"]["state"], "incomplete");
+    assert_eq!(summary["run"]["complete"], false);
+    assert_eq!(summary["run"]["exit_code"], Value::Null);
+    let test = &summary["tests"][0];
+    assert_eq!(test["state"], "incomplete");
+    assert!(test["load_secs"].as_f64().unwrap() >= seconds as f64, "{test}");
+    // No verdict is invented: the configured criteria are there, not judged.
+    let statuses: Vec<&str> =
+        test["criteria"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["pending", "pending", "pending"]);
+    assert!(test["criteria"].as_array().unwrap().iter().all(|c| c["fails_run"] == false && c["observed"].is_null()));
+    assert!(test["overall"]["hits"].as_u64().unwrap() > 0);
+    assert!(test["overall"]["percentiles"]["p99"].as_f64().unwrap() > 0.0);
+    assert_eq!(summary["tests"][1]["state"], "not_run");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("did not reach its end"), "the page says the test is incomplete");
+    assert!(html.contains(r#"<path class="line"#), "charts of the recorded seconds");
+}
+
+/// The JSON Schema keywords `docs/summary.schema.json` uses, enough to check a document against it:
+/// `type`, `const`, `enum`, `required`, `properties`, `additionalProperties`, `items`, `oneOf`,
+/// `$ref` (to `#/$defs/…`), `minimum`, `maximum`.
+fn validate(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), Vec<String>> {
+    let mut errors = Vec::new();
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/$defs/");
+        return validate(root, &root["$defs"][name], value, at);
+    }
+    let type_ok = |t: &str| match t {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_u64() || value.is_i64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        _ => false,
+    };
+    match schema.get("type") {
+        Some(Value::String(t)) if !type_ok(t) => errors.push(format!("{at}: not {t}: {value}")),
+        Some(Value::Array(ts)) if !ts.iter().filter_map(Value::as_str).any(type_ok) => {
+            errors.push(format!("{at}: not any of {ts:?}: {value}"))
+        }
+        _ => {}
+    }
+    if let Some(c) = schema.get("const") {
+        if c != value {
+            errors.push(format!("{at}: {value} is not {c}"));
+        }
+    }
+    if let Some(Value::Array(options)) = schema.get("enum") {
+        if !options.contains(value) {
+            errors.push(format!("{at}: {value} is not one of {options:?}"));
+        }
+    }
+    if let (Some(min), Some(v)) = (schema.get("minimum").and_then(Value::as_f64), value.as_f64()) {
+        if v < min {
+            errors.push(format!("{at}: {v} < {min}"));
+        }
+    }
+    if let (Some(max), Some(v)) = (schema.get("maximum").and_then(Value::as_f64), value.as_f64()) {
+        if v > max {
+            errors.push(format!("{at}: {v} > {max}"));
+        }
+    }
+    if let Some(Value::Array(options)) = schema.get("oneOf") {
+        let matching = options.iter().filter(|o| validate(root, o, value, at).is_ok()).count();
+        if matching != 1 {
+            errors.push(format!("{at}: matches {matching} of oneOf"));
+        }
+    }
+    if let Value::Object(map) = value {
+        for key in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            if !map.contains_key(key.as_str().unwrap_or_default()) {
+                errors.push(format!("{at}: missing `{}`", key.as_str().unwrap_or_default()));
+            }
+        }
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (key, v) in map {
+            let sub = properties.and_then(|p| p.get(key)).or_else(|| schema.get("additionalProperties"));
+            if let Some(sub) = sub.filter(|s| s.is_object()) {
+                if let Err(e) = validate(root, sub, v, &format!("{at}.{key}")) {
+                    errors.extend(e);
+                }
+            }
+        }
+    }
+    if let (Value::Array(items), Some(sub)) = (value, schema.get("items")) {
+        for (i, v) in items.iter().enumerate() {
+            if let Err(e) = validate(root, sub, v, &format!("{at}[{i}]")) {
+                errors.extend(e);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+#[test]
+fn the_schema_checker_rejects_what_it_should() {
+    let schema = json(&repo().join("docs/summary.schema.json"));
+    let bad =
+        serde_json::json!({"schema_version": 2, "tool": {"name": "suite", "version": "x"}, "run": {}, "tests": [{}]});
+    let errors = validate(&schema, &schema, &bad, "$").unwrap_err();
+    assert!(errors.iter().any(|e| e.contains("schema_version")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("$.run: missing `state`")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("$.tests[0]: missing `criteria`")), "{errors:?}");
+}
