@@ -517,9 +517,9 @@ impl Builder<'_> {
             }
             other => {
                 let known = ["passfail", "junit-xml", "final-stats", "console", "blazemeter"];
-                let help = suggest(other, &known)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| "suite knows passfail, junit-xml, final-stats and console".into());
+                let help = did_you_mean_or(other, &known, || {
+                    "suite knows passfail, junit-xml, final-stats and console".into()
+                });
                 self.error_help(entry.span, format!("unknown reporter `{other}`"), help);
                 return;
             }
@@ -536,9 +536,7 @@ impl Builder<'_> {
                 continue;
             }
             if !keys.contains(&key.as_str()) {
-                let help = suggest(key, keys)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| format!("`{module}` takes: {}", keys.join(", ")));
+                let help = did_you_mean_or(key, keys, || format!("`{module}` takes: {}", keys.join(", ")));
                 self.error_help(*key_span, format!("unknown key `{key}` in the `{module}` reporter"), help);
                 continue;
             }
@@ -707,9 +705,9 @@ impl Builder<'_> {
                 ),
                 m if is_monitoring_module(m, root) => self.monitoring(&entry.value, &mut sources),
                 other => {
-                    let help = suggest(other, &["shellexec", "monitoring"])
-                        .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| "suite knows `shellexec` and `monitoring`".into());
+                    let help = did_you_mean_or(other, &["shellexec", "monitoring"], || {
+                        "suite knows `shellexec` and `monitoring`".into()
+                    });
                     self.error_help(entry.span, format!("unknown service `{other}`"), help);
                 }
             }
@@ -736,18 +734,12 @@ impl Builder<'_> {
                 }
                 other => {
                     let kinds = ["local", "server-agent", "ServerLocalClient"];
-                    let help = suggest(other, &kinds)
-                        .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| format!("monitoring takes: {}", kinds.join(", ")));
+                    let help = did_you_mean_or(other, &kinds, || format!("monitoring takes: {}", kinds.join(", ")));
                     self.error_help(*key_span, format!("unknown monitoring client `{other}`"), help);
                     continue;
                 }
             };
-            let items: Vec<&Node> = match &value.kind {
-                NodeKind::Seq(items) => items.iter().collect(),
-                NodeKind::Null => Vec::new(),
-                _ => vec![value],
-            };
+            let items = one_or_many(value);
             for item in items {
                 let source = match local_label {
                     Some(label) => self.local_source(item, label),
@@ -771,9 +763,7 @@ impl Builder<'_> {
     fn source_common(&mut self, map: &crate::config::Map, span: Span, allowed: &[&str]) -> Option<SourceCommon> {
         for (key, (key_span, _)) in map {
             if !allowed.contains(&key.as_str()) {
-                let help = suggest(key, allowed)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| format!("an entry takes: {}", allowed.join(", ")));
+                let help = did_you_mean_or(key, allowed, || format!("an entry takes: {}", allowed.join(", ")));
                 self.error_help(*key_span, format!("unknown key `{key}` in a monitoring entry"), help);
             }
         }
@@ -813,9 +803,8 @@ impl Builder<'_> {
         let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
         for (metric, span) in &metrics {
             if monitoring_agent::metric::Metric::parse(metric).is_err() {
-                let help = suggest(metric, &known_refs)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| "`monitoring-agent --list-metrics` lists them".into());
+                let help =
+                    did_you_mean_or(metric, &known_refs, || "`monitoring-agent --list-metrics` lists them".into());
                 self.error_help(*span, format!("unknown metric `{metric}`"), help);
             }
         }
@@ -927,18 +916,12 @@ impl Builder<'_> {
                 }
                 other => {
                     let keys = ["prepare", "startup", "shutdown", "post-process", "env", "default-cwd"];
-                    let help = suggest(other, &keys)
-                        .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| format!("shellexec takes: {}", keys.join(", ")));
+                    let help = did_you_mean_or(other, &keys, || format!("shellexec takes: {}", keys.join(", ")));
                     self.error_help(*key_span, format!("unknown key `{other}` in shellexec"), help);
                     continue;
                 }
             };
-            let items: Vec<&Node> = match &value.kind {
-                NodeKind::Seq(items) => items.iter().collect(),
-                NodeKind::Null => Vec::new(),
-                _ => vec![value],
-            };
+            let items = one_or_many(value);
             for item in items {
                 if let Some(task) = self.shell_task(item, stage, &env, default_cwd.as_ref()) {
                     tasks.push(task);
@@ -981,9 +964,7 @@ impl Builder<'_> {
                         "out" | "err" | "run-at" => {}
                         other => {
                             let keys = ["command", "background", "ignore-failure", "cwd", "env", "out", "err"];
-                            let help = suggest(other, &keys)
-                                .map(|s| format!("did you mean `{s}`?"))
-                                .unwrap_or_else(|| format!("a task takes: {}", keys.join(", ")));
+                            let help = did_you_mean_or(other, &keys, || format!("a task takes: {}", keys.join(", ")));
                             self.error_help(*key_span, format!("unknown key `{other}` in a shellexec task"), help);
                         }
                     }
@@ -1006,6 +987,20 @@ impl Builder<'_> {
         }
         Some(task)
     }
+}
+
+/// A list, or a single item standing for a list of one; nothing is an empty list.
+fn one_or_many(node: &Node) -> Vec<&Node> {
+    match &node.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        NodeKind::Null => Vec::new(),
+        _ => vec![node],
+    }
+}
+
+/// "did you mean `x`?" when a known word is close, else `fallback()`.
+fn did_you_mean_or(word: &str, known: &[&str], fallback: impl FnOnce() -> String) -> String {
+    suggest(word, known).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(fallback)
 }
 
 /// What local and agent monitoring entries share: interval, logging, metrics with their places.
