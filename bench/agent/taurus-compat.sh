@@ -10,26 +10,8 @@ set -euo pipefail
 
 VENV=${VENV:-/tmp/bztvenv}
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_line() {
-    local file=$1 regex=$2
-    for _ in $(seq 1 200); do
-        if grep -qE "$regex" "$file" 2>/dev/null; then grep -E "$regex" "$file" | head -1; return 0; fi
-        sleep 0.1
-    done
-    echo "timed out waiting for '$regex' in $file" >&2
-    cat "$file" >&2
-    return 1
-}
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 
 cargo build --quiet --release -p monitoring-agent --manifest-path "$root/Cargo.toml"
 if [ ! -x "$VENV/bin/bzt" ]; then
