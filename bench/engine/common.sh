@@ -33,6 +33,8 @@ ensure_tools() {
 start_nginx() {
   local d="$SCRATCH/nginx"
   mkdir -p "$d/html" "$d/logs"
+  # mktemp -d makes a 0700 folder; nginx's worker (www-data) must reach the page.
+  chmod o+rx "$SCRATCH" "$d" "$d/html"
   printf 'hello world\n' > "$d/html/index.html"
   local alog="access_log off;"
   if [ "${ACCESS_LOG:-0}" = 1 ]; then
