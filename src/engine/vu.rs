@@ -3,6 +3,7 @@
 //! the execution's duration is over, a data source without `loop` runs out, or the test is
 //! stopped. Variables, `once` flags and the HTTP connection belong to the user.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -11,11 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
-use reqwest::header::HeaderValue;
+use http::{HeaderName, HeaderValue, Method};
 use tokio::time::sleep_until;
+use url::Url;
 
 use super::checks::{self, Response};
-use super::http::{Client, ClientOptions, Outcome, Want};
+use super::http::{Client, ClientOptions, Outcome, Request, Want};
 use super::pacing::{Pacer, Slot};
 use super::sample::{ErrorKind, Sample};
 use super::stop::Phase;
@@ -124,19 +126,14 @@ pub async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: 
         return;
     }
     let scenario = &exec.scenario;
-    let client = match Client::new(ClientOptions { keepalive: scenario.keepalive, tls_verify: scenario.tls_verify }) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: cannot create an HTTP client: {e}");
-            return;
-        }
-    };
+    let client = Client::new(ClientOptions { keepalive: scenario.keepalive, tls_verify: scenario.tls_verify });
     ctx.active.fetch_add(1, Ordering::Relaxed);
     exec.alive.fetch_add(1, Ordering::Relaxed);
     let mut user = User {
         exec: &exec,
         ctx: &ctx,
         client,
+        headers: Vec::new(),
         vars: HashMap::new(),
         rng: fastrand::Rng::new(),
         once_done: vec![false; scenario.once_blocks],
@@ -239,6 +236,8 @@ struct User<'a> {
     exec: &'a Execution,
     ctx: &'a Context,
     client: Client,
+    /// The current request's headers (kept to reuse the allocation).
+    headers: Vec<(HeaderName, HeaderValue)>,
     vars: HashMap<String, String>,
     rng: fastrand::Rng,
     once_done: Vec<bool>,
@@ -389,8 +388,8 @@ impl User<'_> {
             bytes: 0,
             lag_us: scheduled.map_or(0, |s| now.saturating_duration_since(s).as_micros() as u64),
         };
-        let builder = match self.build(r) {
-            Ok(b) => b,
+        let request = match build(r, &self.vars, &mut self.headers) {
+            Ok(req) => req,
             Err(message) => {
                 sample.elapsed_us = 1;
                 fail(&mut sample, ErrorKind::Transport, message);
@@ -399,7 +398,7 @@ impl User<'_> {
         };
         let want = Want { body: r.needs_body, headers: r.needs_headers, url: r.needs_url };
         tokio::select! {
-            out = self.client.send(builder, r.follow_redirects, r.timeouts, want) => {
+            out = self.client.send(request, r.follow_redirects, r.timeouts, want) => {
                 sample.elapsed_us = out.elapsed_us;
                 sample.ttfb_us = out.ttfb_us;
                 sample.connect_us = out.connect_us;
@@ -408,7 +407,7 @@ impl User<'_> {
                 if let Some((kind, message)) = out.error.clone() {
                     fail(&mut sample, kind, message);
                 } else if out.status >= 400 {
-                    let reason = reqwest::StatusCode::from_u16(out.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+                    let reason = http::StatusCode::from_u16(out.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
                     fail(&mut sample, ErrorKind::Status, format!("{} {}", out.status, reason).trim_end().to_string());
                 }
                 self.check(r, &mut sample, &out);
@@ -419,54 +418,6 @@ impl User<'_> {
             }
         }
         sample
-    }
-
-    /// The request with its placeholders filled in; a value that does not parse fails the sample.
-    fn build(&self, r: &RequestPlan) -> Result<reqwest::RequestBuilder, String> {
-        let method = match &r.method {
-            Value::Fixed(m) => m.clone(),
-            Value::Template(t) => {
-                let text = t.render(&self.vars);
-                reqwest::Method::from_bytes(text.to_ascii_uppercase().as_bytes())
-                    .map_err(|_| format!("invalid HTTP method `{text}`"))?
-            }
-        };
-        let url = match &r.url {
-            Value::Fixed(u) => u.clone(),
-            Value::Template(t) => {
-                let text = t.render(&self.vars);
-                reqwest::Url::parse(&text).map_err(|e| format!("invalid URL `{text}`: {e}"))?
-            }
-        };
-        let mut builder = self.client.request(method, url);
-        for (name, value) in &r.headers {
-            let value = match value {
-                Value::Fixed(v) => v.clone(),
-                Value::Template(t) => {
-                    let text = t.render(&self.vars);
-                    HeaderValue::from_str(&text).map_err(|_| format!("invalid value `{text}` for header `{name}`"))?
-                }
-            };
-            builder = builder.header(name.clone(), value);
-        }
-        if let Some(body) = &r.body {
-            let bytes = match body {
-                Body::Fixed(b) => b.clone(),
-                Body::Template(t) => Bytes::from(t.render(&self.vars).into_owned()),
-                Body::Parts(chunks) => {
-                    let mut out = Vec::new();
-                    for chunk in chunks {
-                        match chunk {
-                            Chunk::Fixed(b) => out.extend_from_slice(b),
-                            Chunk::Template(t) => out.extend_from_slice(t.render(&self.vars).as_bytes()),
-                        }
-                    }
-                    Bytes::from(out)
-                }
-            };
-            builder = builder.body(bytes);
-        }
-        Ok(builder)
     }
 
     /// Extractors, then assertions (JMeter runs post-processors first), on a response that came.
@@ -504,6 +455,56 @@ impl User<'_> {
             }
         }
     }
+}
+
+/// The request with its placeholders filled in (headers go to the user's reusable `headers`);
+/// a value that does not parse fails the sample.
+fn build<'a>(
+    r: &'a RequestPlan,
+    vars: &HashMap<String, String>,
+    headers: &'a mut Vec<(HeaderName, HeaderValue)>,
+) -> Result<Request<'a>, String> {
+    let method = match &r.method {
+        Value::Fixed(m) => m.clone(),
+        Value::Template(t) => {
+            let text = t.render(vars);
+            Method::from_bytes(text.to_ascii_uppercase().as_bytes())
+                .map_err(|_| format!("invalid HTTP method `{text}`"))?
+        }
+    };
+    let url = match &r.url {
+        Value::Fixed(u) => Cow::Borrowed(u),
+        Value::Template(t) => {
+            let text = t.render(vars);
+            Cow::Owned(Url::parse(&text).map_err(|e| format!("invalid URL `{text}`: {e}"))?)
+        }
+    };
+    headers.clear();
+    for (name, value) in &r.headers {
+        let value = match value {
+            Value::Fixed(v) => v.clone(),
+            Value::Template(t) => {
+                let text = t.render(vars);
+                HeaderValue::from_str(&text).map_err(|_| format!("invalid value `{text}` for header `{name}`"))?
+            }
+        };
+        headers.push((name.clone(), value));
+    }
+    let body = r.body.as_ref().map(|body| match body {
+        Body::Fixed(b) => b.clone(),
+        Body::Template(t) => Bytes::from(t.render(vars).into_owned()),
+        Body::Parts(chunks) => {
+            let mut out = Vec::new();
+            for chunk in chunks {
+                match chunk {
+                    Chunk::Fixed(b) => out.extend_from_slice(b),
+                    Chunk::Template(t) => out.extend_from_slice(t.render(vars).as_bytes()),
+                }
+            }
+            Bytes::from(out)
+        }
+    });
+    Ok(Request { method, url, headers, body })
 }
 
 /// Sets a variable, reusing its buffer.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 
 use super::checks::{Assertion, Extractor};
 use super::data::DataSource;
@@ -224,9 +224,9 @@ pub struct RequestPlan {
     /// Index into the plan's label table.
     pub label: u32,
     /// HTTP method (upper case).
-    pub method: Value<reqwest::Method>,
+    pub method: Value<http::Method>,
     /// Absolute URL.
-    pub url: Value<reqwest::Url>,
+    pub url: Value<url::Url>,
     /// Headers, scenario-level merged with request-level.
     pub headers: Vec<(HeaderName, Value<HeaderValue>)>,
     /// Body, if any.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 
 use super::{kind_name, scalar_text, Builder};
 use crate::config::de::{from_node, Spanned};
@@ -590,7 +590,7 @@ impl Builder<'_> {
         };
         let url_t = Template::parse(&url);
         let url = if url_t.is_literal() {
-            match reqwest::Url::parse(&url) {
+            match url::Url::parse(&url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => Value::Fixed(u),
                 Ok(u) => {
                     self.error(req.url.span, format!("`{url}`: scheme `{}` is not HTTP or HTTPS", u.scheme()));
@@ -614,7 +614,7 @@ impl Builder<'_> {
             Value::Template(Template::parse(&method_text))
         } else {
             let upper = method_text.to_ascii_uppercase();
-            match reqwest::Method::from_bytes(upper.as_bytes()) {
+            match http::Method::from_bytes(upper.as_bytes()) {
                 Ok(m) => Value::Fixed(m),
                 Err(_) => {
                     self.error(

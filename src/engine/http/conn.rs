@@ -1,0 +1,359 @@
+//! One connection of a virtual user and one request/response exchange on it.
+//!
+//! Plain HTTP/1.1 is the hot path and is driven by hand: the request goes out in one write, and
+//! the response is read with `try_read` into a per-thread scratch buffer and fed to
+//! [`wire::Reader`], so a user waiting on a slow server holds a socket and no buffer. HTTPS uses
+//! tokio-rustls, and HTTP/2 (when the server picks `h2` in ALPN) goes through hyper's HTTP/2
+//! client on that stream.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use url::{Host, Url};
+
+use super::wire::{self, Head, Progress, Reader};
+use super::{tls, Failure};
+use crate::engine::sample::ErrorKind;
+
+/// Size of the per-thread read buffer (and of a TLS connection's own buffer).
+const READ_BUF: usize = 64 * 1024;
+
+thread_local! {
+    /// Read buffer shared by every plain connection served by this thread.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUF]);
+}
+
+/// Where a connection goes: requests to another origin need another connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    tls: bool,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// The origin of `url`; None for URLs that are not http(s) with a host.
+    pub fn of(url: &Url) -> Option<Origin> {
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            _ => return None,
+        };
+        Some(Origin { tls, host: url.host_str()?.to_string(), port: url.port_or_known_default()? })
+    }
+
+    /// Whether `url` has this origin (without allocating).
+    pub fn matches(&self, url: &Url) -> bool {
+        (url.scheme() == "https") == self.tls
+            && url.host_str() == Some(self.host.as_str())
+            && url.port_or_known_default() == Some(self.port)
+    }
+}
+
+/// An open connection.
+pub struct Conn {
+    /// Where it goes.
+    pub origin: Origin,
+    /// Requests it has carried.
+    pub served: u64,
+    io: Io,
+}
+
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>, Box<[u8]>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+/// What one exchange needs to know.
+pub struct Exchange<'a> {
+    /// The request head (HTTP/1.1), already written by the caller.
+    pub head: &'a [u8],
+    /// The request body.
+    pub body: &'a [u8],
+    /// The same request for HTTP/2.
+    pub h2: &'a (dyn Fn() -> Result<http::Request<Full<Bytes>>, String> + Sync),
+    /// HEAD request: the response has no body.
+    pub head_request: bool,
+    /// Keep the body / the head text.
+    pub want_body: bool,
+    pub want_headers: bool,
+    /// Longest wait for the next bytes (zero: none).
+    pub read_timeout: Duration,
+    /// Start of the whole sample, for time to first byte.
+    pub start: Instant,
+}
+
+/// What came back from one exchange.
+#[derive(Default)]
+pub struct Answer {
+    pub head: Head,
+    pub body: Vec<u8>,
+    pub bytes: u64,
+    pub ttfb_us: u64,
+    /// The connection can carry another request.
+    pub reuse: bool,
+}
+
+impl Conn {
+    /// Opens a connection to `url`'s origin within `timeout` (zero: none).
+    pub async fn open(url: &Url, origin: Origin, tls_verify: bool, timeout: Duration) -> Result<Conn, Failure> {
+        let io = match limit(timeout, connect(url, &origin, tls_verify)).await {
+            Some(r) => r?,
+            None => return Err(Failure::new(ErrorKind::Timeout, format!("connect timed out after {}", secs(timeout)))),
+        };
+        Ok(Conn { origin, served: 0, io })
+    }
+
+    /// Whether the connection is known to be unusable.
+    pub fn is_closed(&self) -> bool {
+        match &self.io {
+            Io::H2(send) => send.is_closed(),
+            _ => false,
+        }
+    }
+
+    /// Sends the request and reads the response. A failure says whether any response byte came
+    /// (the caller retries a request that met a stale kept-alive connection).
+    pub async fn exchange(&mut self, x: &Exchange<'_>) -> Result<Answer, (Failure, bool)> {
+        let answer = match &mut self.io {
+            Io::Plain(stream) => plain(stream, x).await?,
+            Io::Tls(stream, buf) => tls_h1(stream, buf, x).await?,
+            Io::H2(send) => h2(send, x).await?,
+        };
+        self.served += 1;
+        Ok(answer)
+    }
+}
+
+async fn connect(url: &Url, origin: &Origin, tls_verify: bool) -> Result<Io, Failure> {
+    let addrs: Vec<SocketAddr> = match url.host() {
+        Some(Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), origin.port)],
+        Some(Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), origin.port)],
+        _ => tokio::net::lookup_host((origin.host.as_str(), origin.port))
+            .await
+            .map_err(|e| Failure::new(ErrorKind::Transport, format!("cannot resolve `{}`: {e}", origin.host)))?
+            .collect(),
+    };
+    let mut last = None;
+    let mut stream = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let Some(stream) = stream else {
+        return Err(match last {
+            Some(e) => Failure::io(&e),
+            None => Failure::new(ErrorKind::Transport, format!("`{}` has no address", origin.host)),
+        });
+    };
+    let _ = stream.set_nodelay(true);
+    if !origin.tls {
+        return Ok(Io::Plain(stream));
+    }
+    let config = tls::config(tls_verify).map_err(|e| Failure::new(ErrorKind::Tls, e))?;
+    let name = rustls::pki_types::ServerName::try_from(origin.host.trim_matches(|c| c == '[' || c == ']').to_string())
+        .map_err(|e| Failure::new(ErrorKind::Tls, format!("TLS: invalid server name `{}`: {e}", origin.host)))?;
+    let stream = tokio_rustls::TlsConnector::from(config).connect(name, stream).await.map_err(|e| Failure::io(&e))?;
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let (send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .map_err(|e| Failure::chain(&e))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        return Ok(Io::H2(send));
+    }
+    Ok(Io::Tls(Box::new(stream), vec![0; 16 * 1024].into_boxed_slice()))
+}
+
+/// HTTP/1.1 over plain TCP.
+async fn plain(stream: &mut TcpStream, x: &Exchange<'_>) -> Result<Answer, (Failure, bool)> {
+    write_plain(stream, x.head).await.map_err(|e| (Failure::io(&e), false))?;
+    if !x.body.is_empty() {
+        write_plain(stream, x.body).await.map_err(|e| (Failure::io(&e), false))?;
+    }
+    let mut reader = Reader::new(x.head_request, x.want_body, x.want_headers);
+    let mut answer = Answer::default();
+    loop {
+        let step = SCRATCH.with_borrow_mut(|buf| match stream.try_read(buf) {
+            Ok(0) => Ok(Some(reader.eof())),
+            Ok(n) => Ok(Some(reader.feed(&buf[..n], &mut answer.head, &mut answer.body))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        });
+        match step {
+            Ok(Some(progress)) => {
+                if let Some(done) = advance(&reader, progress, &mut answer, x)? {
+                    answer.reuse = done;
+                    return Ok(answer);
+                }
+            }
+            Ok(None) => match limit(x.read_timeout, stream.readable()).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return Err((Failure::io(&e), reader.bytes > 0)),
+                None => return Err((read_timeout(&reader, x.read_timeout), true)),
+            },
+            Err(e) => return Err((Failure::io(&e), reader.bytes > 0)),
+        }
+    }
+}
+
+/// HTTP/1.1 over TLS.
+async fn tls_h1(
+    stream: &mut TlsStream<TcpStream>,
+    buf: &mut [u8],
+    x: &Exchange<'_>,
+) -> Result<Answer, (Failure, bool)> {
+    let write = async {
+        stream.write_all(x.head).await?;
+        stream.write_all(x.body).await?;
+        stream.flush().await
+    };
+    write.await.map_err(|e| (Failure::io(&e), false))?;
+    let mut reader = Reader::new(x.head_request, x.want_body, x.want_headers);
+    let mut answer = Answer::default();
+    loop {
+        let progress = match limit(x.read_timeout, stream.read(buf)).await {
+            None => return Err((read_timeout(&reader, x.read_timeout), true)),
+            Some(Err(e)) => return Err((Failure::io(&e), reader.bytes > 0)),
+            Some(Ok(0)) => reader.eof(),
+            Some(Ok(n)) => reader.feed(&buf[..n], &mut answer.head, &mut answer.body),
+        };
+        if let Some(done) = advance(&reader, progress, &mut answer, x)? {
+            answer.reuse = done;
+            return Ok(answer);
+        }
+    }
+}
+
+/// Notes the time to first byte and turns the reader's progress into "done (reuse?)" or "more".
+fn advance(
+    reader: &Reader,
+    progress: Result<Progress, wire::WireError>,
+    answer: &mut Answer,
+    x: &Exchange<'_>,
+) -> Result<Option<bool>, (Failure, bool)> {
+    if reader.head_done && answer.ttfb_us == 0 {
+        answer.ttfb_us = micros(x.start).max(1);
+    }
+    answer.bytes = reader.bytes;
+    match progress {
+        Ok(Progress::More) => Ok(None),
+        Ok(Progress::Done { reuse }) => Ok(Some(reuse)),
+        Err(e) => {
+            // A connection the server closed early is a reset; anything else is a protocol error.
+            let kind = if e.0.contains("closed") { ErrorKind::Reset } else { ErrorKind::Transport };
+            Err((Failure::new(kind, e.0), reader.bytes > 0))
+        }
+    }
+}
+
+fn read_timeout(reader: &Reader, t: Duration) -> Failure {
+    let message = if reader.has_head() {
+        format!("the response stalled for {} (read timeout)", secs(t))
+    } else {
+        format!("no response within {}", secs(t))
+    };
+    Failure::new(ErrorKind::Timeout, message)
+}
+
+/// Writes all of `data` (one `write` on the hot path).
+async fn write_plain(stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match stream.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// HTTP/2 through hyper.
+async fn h2(
+    send: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    x: &Exchange<'_>,
+) -> Result<Answer, (Failure, bool)> {
+    let request = (x.h2)().map_err(|e| (Failure::new(ErrorKind::Transport, e), false))?;
+    send.ready().await.map_err(|e| (Failure::chain(&e), false))?;
+    let response = match limit(x.read_timeout, send.send_request(request)).await {
+        None => {
+            return Err((
+                Failure::new(ErrorKind::Timeout, format!("no response within {}", secs(x.read_timeout))),
+                true,
+            ))
+        }
+        Some(Err(e)) => return Err((Failure::chain(&e), true)),
+        Some(Ok(r)) => r,
+    };
+    let mut answer = Answer { ttfb_us: micros(x.start).max(1), reuse: true, ..Answer::default() };
+    let (parts, mut body) = response.into_parts();
+    answer.head.status = parts.status.as_u16();
+    answer.head.location =
+        parts.headers.get(http::header::LOCATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    answer.bytes = (13 + header_bytes + 2) as u64;
+    if x.want_headers {
+        let reason = parts.status.canonical_reason().unwrap_or("");
+        let mut text = format!("HTTP/2 {} {reason}\n", parts.status.as_u16());
+        for (name, value) in &parts.headers {
+            wire::push_title_case(&mut text, name.as_str());
+            text.push_str(": ");
+            text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            text.push('\n');
+        }
+        answer.head.text = text;
+    }
+    loop {
+        match limit(x.read_timeout, body.frame()).await {
+            None => {
+                let message = format!("the response stalled for {} (read timeout)", secs(x.read_timeout));
+                return Err((Failure::new(ErrorKind::Timeout, message), true));
+            }
+            Some(None) => return Ok(answer),
+            Some(Some(Err(e))) => return Err((Failure::chain(&e), true)),
+            Some(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    answer.bytes += data.len() as u64;
+                    if x.want_body {
+                        answer.body.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Awaits `fut` for at most `d` (zero = no limit).
+pub async fn limit<F: Future>(d: Duration, fut: F) -> Option<F::Output> {
+    if d.is_zero() {
+        Some(fut.await)
+    } else {
+        tokio::time::timeout(d, fut).await.ok()
+    }
+}
+
+pub fn micros(since: Instant) -> u64 {
+    since.elapsed().as_micros() as u64
+}
+
+pub fn secs(d: Duration) -> String {
+    format!("{}s", (d.as_secs_f64() * 1000.0).round() / 1000.0)
+}

@@ -1,0 +1,274 @@
+//! HTTP for one virtual user: one connection of its own (kept alive unless told otherwise),
+//! connect and read timeouts, redirects, and errors sorted into a few kinds.
+//!
+//! Why not reqwest: its per-request machinery (pool, layers, boxed futures) cost three times
+//! wrk's CPU per request and ~30 KB per idle user; hyper driven directly still reached only
+//! 0.89× wrk before any sample was recorded (docs/benchmarks.md, "HTTP client"). So plain
+//! HTTP/1.1, the hot path, is written and read here with `httparse`; HTTPS goes through
+//! tokio-rustls and HTTP/2 through hyper, where per-request cost matters less than correctness.
+
+mod conn;
+mod tls;
+pub mod wire;
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method};
+use http_body_util::Full;
+use url::Url;
+
+use self::conn::{micros, Conn, Exchange, Origin};
+use super::sample::ErrorKind;
+use crate::plan::scenario::Timeouts;
+
+/// Most redirects followed for one request.
+const MAX_REDIRECTS: usize = 10;
+
+/// How a virtual user's client behaves.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientOptions {
+    /// Keep the connection open between requests.
+    pub keepalive: bool,
+    /// Check server certificates against the system's roots.
+    pub tls_verify: bool,
+}
+
+/// What the caller wants kept from a response besides its size and timings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Want {
+    /// The body bytes.
+    pub body: bool,
+    /// The status line and headers as text.
+    pub headers: bool,
+    /// The final URL.
+    pub url: bool,
+}
+
+/// A request, with its placeholders already filled in.
+pub struct Request<'a> {
+    pub method: Method,
+    pub url: Cow<'a, Url>,
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    pub body: Option<Bytes>,
+}
+
+/// Why a request got no usable response.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Failure { kind, message: message.into() }
+    }
+
+    /// An I/O error: refused, timed out, reset, TLS (rustls errors travel inside io errors), other.
+    pub fn io(e: &std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            return Failure::new(ErrorKind::Tls, format!("TLS: {tls}"));
+        }
+        let kind = match e.kind() {
+            Io::ConnectionRefused => ErrorKind::ConnectRefused,
+            Io::TimedOut => ErrorKind::Timeout,
+            Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof => ErrorKind::Reset,
+            _ => ErrorKind::Transport,
+        };
+        Failure::new(kind, e.to_string())
+    }
+
+    /// An error with causes (hyper's): the innermost io or TLS error decides the kind.
+    pub fn chain(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut current = Some(error);
+        let mut last = error.to_string();
+        while let Some(e) = current {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return Failure::io(io);
+            }
+            if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+                return Failure::new(ErrorKind::Tls, format!("TLS: {tls}"));
+            }
+            last = e.to_string();
+            current = e.source();
+        }
+        let kind =
+            if last.contains("closed") || last.contains("reset") { ErrorKind::Reset } else { ErrorKind::Transport };
+        Failure::new(kind, last)
+    }
+}
+
+/// What came back for one request.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// HTTP status, 0 without a response.
+    pub status: u16,
+    /// Time to response headers, µs.
+    pub ttfb_us: u64,
+    /// Full time including the body, µs.
+    pub elapsed_us: u64,
+    /// Connect time, µs (0 when a connection was reused).
+    pub connect_us: u64,
+    /// Response size (status line, headers and body).
+    pub bytes: u64,
+    /// Transport failure, if any.
+    pub error: Option<(ErrorKind, String)>,
+    /// The body, when asked for.
+    pub body: Vec<u8>,
+    /// Status line and headers, one per line, when asked for.
+    pub headers: String,
+    /// The URL that answered (after redirects), when asked for.
+    pub url: String,
+}
+
+/// A virtual user's HTTP client.
+pub struct Client {
+    opts: ClientOptions,
+    conn: Option<Conn>,
+    /// The request head being written (kept to reuse its allocation).
+    head: Vec<u8>,
+}
+
+impl Client {
+    /// A client with no connection yet.
+    pub fn new(opts: ClientOptions) -> Self {
+        Client { opts, conn: None, head: Vec::new() }
+    }
+
+    /// Sends one request (following redirects if asked) and reads the whole response, never
+    /// failing: errors become data.
+    pub async fn send(&mut self, req: Request<'_>, follow_redirects: bool, timeouts: Timeouts, want: Want) -> Outcome {
+        let start = Instant::now();
+        let mut out = Outcome::default();
+        let Request { mut method, mut url, headers, mut body } = req;
+        let mut cross_origin = false;
+        for hop in 0..=MAX_REDIRECTS {
+            match self.once(&method, &url, headers, cross_origin, body.as_ref(), timeouts, want, start, &mut out).await
+            {
+                Err(f) => {
+                    out.error = Some((f.kind, f.message));
+                    break;
+                }
+                Ok(location) => {
+                    let next = location.filter(|_| follow_redirects && is_redirect(out.status) && hop < MAX_REDIRECTS);
+                    let Some(next) = next.and_then(|l| url.join(&l).ok()) else { break };
+                    // 303, and 301/302 after a POST, turn into a GET without a body (as browsers do).
+                    if out.status == 303 && method != Method::HEAD || (out.status <= 302 && method == Method::POST) {
+                        method = Method::GET;
+                        body = None;
+                    }
+                    cross_origin |= !Origin::of(&url).is_some_and(|o| o.matches(&next));
+                    url = Cow::Owned(next);
+                    out.body.clear();
+                    out.headers.clear();
+                }
+            }
+        }
+        out.elapsed_us = micros(start).max(1);
+        if want.url {
+            out.url = url.to_string();
+        }
+        out
+    }
+
+    /// One exchange (a hop of a redirect chain); returns the `Location` of the response.
+    #[allow(clippy::too_many_arguments)]
+    async fn once(
+        &mut self,
+        method: &Method,
+        url: &Url,
+        headers: &[(HeaderName, HeaderValue)],
+        cross_origin: bool,
+        body: Option<&Bytes>,
+        timeouts: Timeouts,
+        want: Want,
+        start: Instant,
+        out: &mut Outcome,
+    ) -> Result<Option<String>, Failure> {
+        let Some(origin) = Origin::of(url) else {
+            return Err(Failure::new(
+                ErrorKind::Transport,
+                format!("cannot send to `{url}`: only http and https URLs"),
+            ));
+        };
+        // Credentials do not follow a redirect to another origin.
+        let sent = |name: &HeaderName| {
+            !(cross_origin && (name == http::header::AUTHORIZATION || name == http::header::COOKIE))
+        };
+        self.head.clear();
+        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+        let host = &url[url::Position::BeforeHost..url::Position::BeforePath];
+        let with_length = body.map(|b| b.len()).or(needs_length(method).then_some(0));
+        let pairs = headers.iter().filter(|(n, _)| sent(n)).map(|(n, v)| (n.as_str(), v.as_bytes()));
+        wire::write_head(&mut self.head, method.as_str(), target, host, pairs, with_length, self.opts.keepalive);
+        let body_bytes: &[u8] = body.map_or(&[], |b| b);
+        let h2 = || -> Result<http::Request<Full<Bytes>>, String> {
+            let mut builder = http::Request::builder().method(method.clone()).uri(url.as_str());
+            for (name, value) in headers.iter().filter(|(n, _)| sent(n) && *n != http::header::HOST) {
+                builder = builder.header(name, value);
+            }
+            builder.body(Full::new(body.cloned().unwrap_or_default())).map_err(|e| e.to_string())
+        };
+        let exchange = Exchange {
+            head: &self.head,
+            body: body_bytes,
+            h2: &h2,
+            head_request: *method == Method::HEAD,
+            want_body: want.body,
+            want_headers: want.headers,
+            read_timeout: timeouts.read,
+            start,
+        };
+        // A kept-alive connection the server closed meanwhile fails before any byte comes back:
+        // that request is sent again once on a new connection.
+        let mut retried = false;
+        let answer = loop {
+            if self.conn.as_ref().is_some_and(|c| !c.origin.matches(url) || c.is_closed()) {
+                self.conn = None;
+            }
+            let conn = match &mut self.conn {
+                Some(c) => c,
+                None => {
+                    let begun = Instant::now();
+                    let opened = Conn::open(url, origin.clone(), self.opts.tls_verify, timeouts.connect).await;
+                    out.connect_us += micros(begun).max(1);
+                    self.conn.insert(opened?)
+                }
+            };
+            let reused = conn.served > 0;
+            match conn.exchange(&exchange).await {
+                Ok(answer) => break answer,
+                Err((failure, answered)) => {
+                    self.conn = None;
+                    let stale = reused && !answered && matches!(failure.kind, ErrorKind::Reset);
+                    if stale && !retried {
+                        retried = true;
+                        continue;
+                    }
+                    return Err(failure);
+                }
+            }
+        };
+        if !answer.reuse || !self.opts.keepalive {
+            self.conn = None;
+        }
+        out.status = answer.head.status;
+        out.ttfb_us = answer.ttfb_us;
+        out.bytes += answer.bytes;
+        out.body = answer.body;
+        out.headers = answer.head.text;
+        Ok(answer.head.location)
+    }
+}
+
+/// Methods whose requests carry a length even without a body (servers may insist on it).
+fn needs_length(method: &Method) -> bool {
+    matches!(*method, Method::POST | Method::PUT | Method::PATCH)
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
