@@ -25,6 +25,9 @@ use crate::services::Shell;
 
 /// How long requests in flight may finish after the load is told to stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often buffered samples are folded into the aggregates (bounds their memory: at 100k
+/// requests a second, 5,000 samples).
+const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// How often a progress line is printed when stdout is not a terminal (a terminal gets a live line).
 const PROGRESS_EVERY: u64 = 5;
 
@@ -428,14 +431,15 @@ async fn load_phase(
     interrupt: &Interrupt,
     name: &str,
 ) -> anyhow::Result<Measured> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let recorder = Arc::new(engine::Recorder::new());
+    let mut drained = Vec::new();
     let (monitor_tx, mut monitor_rx) = mpsc::unbounded_channel();
     let started = Instant::now();
     let monitors = Monitors::start(&plan.monitoring, started, dir, monitor_tx);
     let started_wall = SystemTime::now();
     let start_us = started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
     let ctx = engine::Context {
-        samples: tx,
+        samples: recorder.clone(),
         stop: Stop::new(),
         active: Arc::new(AtomicU64::new(0)),
         sent: Arc::new(AtomicU64::new(0)),
@@ -499,16 +503,21 @@ async fn load_phase(
         });
     };
 
+    let mut drain = |agg: &mut Aggregator| {
+        recorder.drain(&mut drained);
+        drained.drain(..).for_each(|s| agg.add(&s));
+    };
+    let mut drain_timer = tokio::time::interval(DRAIN_EVERY);
+    drain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
-            sample = rx.recv(), if !engine_done || !rx.is_empty() => {
-                if let Some(s) = sample { agg.add(&s) }
-            }
             _ = &mut engine, if !engine_done => {
                 engine_done = true;
             }
+            _ = drain_timer.tick() => drain(&mut agg),
             _ = tokio::time::sleep_until(tick_at(next_close).into()) => {
+                drain(&mut agg);
                 let seconds = agg.close_before(next_close, ctx.active.load(Ordering::Relaxed));
                 for s in &seconds {
                     on_second(s, agg.cumulative(), criteria, &mut stopped_by);
@@ -537,13 +546,12 @@ async fn load_phase(
                 ctx.stop.advance(Phase::Aborting);
             }
         }
-        if engine_done && rx.is_empty() {
+        if engine_done {
             break;
         }
     }
-    while let Ok(s) = rx.try_recv() {
-        agg.add(&s);
-    }
+    // Every user has finished: what they recorded is all in the buffers now.
+    drain(&mut agg);
     let load_secs = started.elapsed().as_secs_f64();
     monitors.stop().await;
     while let Ok(event) = monitor_rx.try_recv() {

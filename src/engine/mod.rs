@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod http;
 pub mod pacing;
+pub mod recorder;
 pub mod sample;
 pub mod stop;
 mod vu;
@@ -14,8 +15,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::mpsc::UnboundedSender;
-
+pub use recorder::Recorder;
 pub use sample::{ErrorKind, Sample};
 pub use stop::Stop;
 
@@ -25,7 +25,7 @@ use crate::plan::ExecutionPlan;
 #[derive(Clone)]
 pub struct Context {
     /// Where samples go.
-    pub samples: UnboundedSender<Sample>,
+    pub samples: Arc<Recorder>,
     /// Stop requests (end of test, criterion, Ctrl-C).
     pub stop: Stop,
     /// Virtual users currently running, across executions.

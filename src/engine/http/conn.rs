@@ -106,7 +106,9 @@ pub struct Answer {
 impl Conn {
     /// Opens a connection to `url`'s origin within `timeout` (zero: none).
     pub async fn open(url: &Url, origin: Origin, tls_verify: bool, timeout: Duration) -> Result<Conn, Failure> {
-        let io = match limit(timeout, connect(url, &origin, tls_verify)).await {
+        // Boxed: TLS and HTTP/2 handshakes are large futures, and a user opens connections
+        // rarely; inline they would make every idle user's task as big as the largest one.
+        let io = match limit(timeout, Box::pin(connect(url, &origin, tls_verify))).await {
             Some(r) => r?,
             None => return Err(Failure::new(ErrorKind::Timeout, format!("connect timed out after {}", secs(timeout)))),
         };
@@ -126,8 +128,9 @@ impl Conn {
     pub async fn exchange(&mut self, x: &Exchange<'_>) -> Result<Answer, (Failure, bool)> {
         let answer = match &mut self.io {
             Io::Plain(stream) => plain(stream, x).await?,
-            Io::Tls(stream, buf) => tls_h1(stream, buf, x).await?,
-            Io::H2(send) => h2(send, x).await?,
+            // Boxed for the same reason as the handshakes: only plain HTTP is the hot path.
+            Io::Tls(stream, buf) => Box::pin(tls_h1(stream, buf, x)).await?,
+            Io::H2(send) => Box::pin(h2(send, x)).await?,
         };
         self.served += 1;
         Ok(answer)
