@@ -4,6 +4,7 @@
 //! (`arrival-rate`: requests on a schedule, users added as needed, see [`pacing`]).
 
 pub mod checks;
+pub mod clock;
 pub mod http;
 pub mod pacing;
 pub mod recorder;
@@ -47,7 +48,7 @@ pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
             tasks.spawn(pacing::arrivals(shared, ctx.clone()));
         } else {
             for index in 0..exec.load.concurrency {
-                tasks.spawn(vu::run(index, shared.clone(), ctx.clone(), None));
+                vu::spawn(&mut tasks, index, &shared, &ctx, None);
             }
         }
     }

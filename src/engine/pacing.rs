@@ -4,19 +4,21 @@
 //!   in the past: users that fell behind (a slow server) do not burst to catch up, so the rate
 //!   never goes above the schedule, as with JMeter's Throughput Shaping Timer.
 //! * Open model (`arrival-rate: true`): request `k` is due at the schedule's `k`-th arrival,
-//!   however late the users are. A controller adds users (up to `max-vus`) whenever an arrival
-//!   is due and no user is free to take it; a request sent late records how late it went
-//!   ([`Sample::lag_us`](super::Sample::lag_us)), so latency can be measured from the intended
-//!   send time (coordinated omission, as wrk2 corrects it).
+//!   however late the users are. A dispatcher wakes at each arrival on a [`PreciseTimer`] and
+//!   hands it to a free user, adding users (up to `max-vus`) when none is free; a request sent
+//!   late records how late it went ([`Sample::lag_us`](super::Sample::lag_us)), so latency can
+//!   be measured from the intended send time (coordinated omission, as wrk2 corrects it).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
+use super::clock::PreciseTimer;
 use super::stop::Phase;
 use super::vu::{self, Execution};
 use super::Context;
@@ -46,11 +48,19 @@ pub enum Pacer {
     Arrivals {
         /// The rate schedule.
         profile: RateProfile,
-        /// Index of the next arrival no user has taken yet.
-        next: AtomicU64,
-        /// Wakes the controller when a user takes an arrival.
-        taken: Notify,
+        /// Users waiting for an arrival.
+        free: Mutex<Free>,
+        /// Wakes the dispatcher when a user becomes free.
+        freed: Notify,
     },
+}
+
+/// The users of an open-model execution that wait for their next arrival.
+#[derive(Default)]
+pub struct Free {
+    waiting: VecDeque<oneshot::Sender<u64>>,
+    /// The dispatcher is done: no more arrivals.
+    closed: bool,
 }
 
 impl Pacer {
@@ -59,11 +69,12 @@ impl Pacer {
         match (load.rate_profile(), load.is_open()) {
             (None, _) => Pacer::Free,
             (Some(profile), false) => Pacer::Cap { profile, next_us: AtomicU64::new(0) },
-            (Some(profile), true) => Pacer::Arrivals { profile, next: AtomicU64::new(0), taken: Notify::new() },
+            (Some(profile), true) => Pacer::Arrivals { profile, free: Mutex::default(), freed: Notify::new() },
         }
     }
 
-    /// Takes the slot of a user's next request; `now` is seconds from the execution's start.
+    /// Takes the slot of a user's next request in the closed model; `now` is seconds from the
+    /// execution's start. (Open-model users get theirs from [`Pacer::next_arrival`].)
     pub fn claim(&self, now: f64) -> Option<Slot> {
         match self {
             Pacer::Free => None,
@@ -78,12 +89,24 @@ impl Pacer {
                     }
                 }
             }
-            Pacer::Arrivals { profile, next, taken } => {
-                let k = next.fetch_add(1, Ordering::AcqRel);
-                taken.notify_one();
-                Some(Slot { at: profile.time_of(k as f64), scheduled: true })
-            }
+            Pacer::Arrivals { .. } => None,
         }
+    }
+
+    /// Open model: waits until the dispatcher hands this user an arrival; None when there will
+    /// be no more.
+    pub async fn next_arrival(&self) -> Option<u64> {
+        let Pacer::Arrivals { free, freed, .. } = self else { return None };
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut free = lock(free);
+            if free.closed {
+                return None;
+            }
+            free.waiting.push_back(tx);
+        }
+        freed.notify_one();
+        rx.await.ok()
     }
 
     /// The slot of arrival `k` (open model), for a user the controller started to take it.
@@ -95,61 +118,79 @@ impl Pacer {
     }
 }
 
-/// Runs an open-model execution: starts its first users, then adds one whenever an arrival is
-/// due and nobody took it, up to `max-vus`; returns when every user has finished.
+/// Runs an open-model execution: starts its first users, then at each arrival's time hands it
+/// to a free user, or starts a new one if none is free (up to `max-vus`); returns when every
+/// user has finished.
 pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
-    let Pacer::Arrivals { profile, next, taken } = &exec.pacer else { return };
+    let Pacer::Arrivals { profile, free, freed } = &exec.pacer else { return };
     let load = &exec.load;
     let max = load.max_vus.unwrap_or(1).max(1);
     let begin = ctx.started + load.delay;
     let duration = load.duration();
     let deadline = begin + duration;
-    tokio::select! {
-        _ = sleep_until(begin.into()) => {}
-        _ = ctx.stop.reached(Phase::Stopping) => return,
-    }
+    let timer = PreciseTimer::new();
     let mut users = JoinSet::new();
     let mut started = 0u32;
-    for _ in 0..load.concurrency.min(max) {
-        users.spawn(vu::run(started, exec.clone(), ctx.clone(), None));
-        started += 1;
-    }
+    let mut k = 0u64;
     let mut at_cap_since = None;
-    loop {
-        if exec.is_exhausted() {
-            break;
+    tokio::select! {
+        _ = sleep_until(begin.into()) => {}
+        _ = ctx.stop.reached(Phase::Stopping) => k = u64::MAX,
+    }
+    if k == 0 {
+        for _ in 0..load.concurrency.min(max) {
+            vu::spawn(&mut users, started, &exec, &ctx, None);
+            started += 1;
         }
-        let k = next.load(Ordering::Acquire);
+    }
+    'arrivals: while k != u64::MAX && !exec.is_exhausted() {
         let due = begin + Duration::from_secs_f64(profile.time_of(k as f64));
         if due >= deadline {
             break;
         }
         tokio::select! {
-            _ = sleep_until(due.into()) => {}
+            _ = timer.sleep_until(due) => {}
             _ = ctx.stop.reached(Phase::Stopping) => break,
         }
-        if next.load(Ordering::Acquire) != k {
-            continue;
-        }
-        // Arrival k is due and no user is free to take it.
-        if exec.alive() < max {
-            if next.compare_exchange(k, k + 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                users.spawn(vu::run(started, exec.clone(), ctx.clone(), Some(k)));
-                started += 1;
+        // Hand out every arrival that is due now (several when the dispatcher itself ran late).
+        loop {
+            let taker = lock(free).waiting.pop_front();
+            match taker {
+                Some(user) => {
+                    if user.send(k).is_err() {
+                        continue; // that user has stopped; try the next
+                    }
+                }
+                None if exec.alive() < max => {
+                    vu::spawn(&mut users, started, &exec, &ctx, Some(k));
+                    started += 1;
+                }
+                None => {
+                    // Every user is busy: the arrival waits (and goes out late) until one is free.
+                    at_cap_since.get_or_insert(k);
+                    tokio::select! {
+                        _ = freed.notified() => continue,
+                        _ = sleep_until(deadline.into()) => break 'arrivals,
+                        _ = ctx.stop.reached(Phase::Stopping) => break 'arrivals,
+                    }
+                }
             }
-            continue;
+            k += 1;
+            let next = begin + Duration::from_secs_f64(profile.time_of(k as f64));
+            if next > Instant::now() || next >= deadline {
+                break;
+            }
         }
-        at_cap_since.get_or_insert(k);
-        // Every user is busy: the arrival waits (and is sent late) until one is free.
-        tokio::select! {
-            _ = taken.notified() => {}
-            _ = sleep_until(deadline.into()) => break,
-            _ = ctx.stop.reached(Phase::Stopping) => break,
-        }
+    }
+    // No more arrivals: users waiting for one stop, and users finishing a request see `closed`.
+    {
+        let mut free = lock(free);
+        free.closed = true;
+        free.waiting.clear();
     }
     while users.join_next().await.is_some() {}
     let scheduled = profile.count_at(duration.as_secs_f64()).ceil() as u64;
-    let taken = next.load(Ordering::Acquire).min(scheduled);
+    let taken = k.min(scheduled);
     if ctx.stop.phase() == Phase::Running && taken < scheduled && !exec.is_exhausted() {
         eprintln!(
             "warning: execution {}: {} of {} scheduled requests were not sent: all {max} virtual users (`max-vus`) were busy",
@@ -163,6 +204,10 @@ pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
             exec.number + 1
         );
     }
+}
+
+fn lock(free: &Mutex<Free>) -> std::sync::MutexGuard<'_, Free> {
+    free.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -195,13 +240,21 @@ mod tests {
         assert!((s.at - 5.1).abs() < 1e-6, "{s:?}");
     }
 
-    #[test]
-    fn arrivals_keep_their_schedule() {
-        let p = Pacer::new(&load(4.0, true));
-        let at: Vec<f64> = (0..3).map(|_| p.claim(9.0).unwrap().at).collect();
-        assert_eq!(at, vec![0.0, 0.25, 0.5]);
-        assert!(p.claim(0.0).unwrap().scheduled);
+    #[tokio::test]
+    async fn arrivals_are_handed_to_waiting_users() {
+        let p = Arc::new(Pacer::new(&load(4.0, true)));
+        assert_eq!(p.claim(9.0), None, "open-model users do not claim slots");
         assert_eq!(p.arrival(8).map(|s| s.at), Some(2.0));
+        let waiter = tokio::spawn({
+            let p = p.clone();
+            async move { p.next_arrival().await }
+        });
+        let Pacer::Arrivals { free, freed, .. } = &*p else { unreachable!() };
+        freed.notified().await;
+        lock(free).waiting.pop_front().unwrap().send(7).unwrap();
+        assert_eq!(waiter.await.unwrap(), Some(7));
+        lock(free).closed = true;
+        assert_eq!(p.next_arrival().await, None);
         assert!(matches!(Pacer::new(&Load { throughput: None, ..load(1.0, false) }), Pacer::Free));
     }
 }

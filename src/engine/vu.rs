@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
+use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 use url::Url;
 
@@ -104,8 +105,30 @@ impl Execution {
     }
 }
 
-/// Runs user `index`. `first_arrival` is the arrival an open-model controller started it for.
-pub async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: Option<u64>) {
+/// Starts user `index` on `tasks`. It counts as alive from now, not from its first poll, so an
+/// open-model dispatcher that spawns several users in a row never goes past `max-vus`.
+/// `first_arrival` is the arrival an open-model dispatcher started it for.
+pub fn spawn(tasks: &mut JoinSet<()>, index: u32, exec: &Arc<Execution>, ctx: &Context, first_arrival: Option<u64>) {
+    exec.alive.fetch_add(1, Ordering::Relaxed);
+    let alive = Alive(exec.clone());
+    let (exec, ctx) = (exec.clone(), ctx.clone());
+    tasks.spawn(async move {
+        let _alive = alive;
+        run(index, exec, ctx, first_arrival).await
+    });
+}
+
+/// Counts a user out when its task ends, however it ends.
+struct Alive(Arc<Execution>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.alive.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs user `index`.
+async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: Option<u64>) {
     let load = &exec.load;
     let begin = ctx.started + load.delay;
     let duration = load.duration();
@@ -128,7 +151,6 @@ pub async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: 
     let scenario = &exec.scenario;
     let client = Client::new(ClientOptions { keepalive: scenario.keepalive, tls_verify: scenario.tls_verify });
     ctx.active.fetch_add(1, Ordering::Relaxed);
-    exec.alive.fetch_add(1, Ordering::Relaxed);
     let mut user = User {
         exec: &exec,
         ctx: &ctx,
@@ -158,7 +180,6 @@ pub async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: 
         }
         done += 1;
     }
-    exec.alive.fetch_sub(1, Ordering::Relaxed);
     ctx.active.fetch_sub(1, Ordering::Relaxed);
 }
 
@@ -342,10 +363,19 @@ impl User<'_> {
                 }
             }
         }
-        let now = self.begin.elapsed().as_secs_f64();
-        let slot = match first {
-            Some(k) => self.exec.pacer.arrival(k),
-            None => self.exec.pacer.claim(now),
+        let slot = if self.exec.load.is_open() {
+            // Open model: the dispatcher hands out arrivals at their time.
+            let k = match first {
+                Some(k) => Some(k),
+                None => tokio::select! {
+                    k = self.exec.pacer.next_arrival() => k,
+                    _ = self.ctx.stop.reached(Phase::Stopping) => None,
+                },
+            };
+            let Some(k) = k else { return Flow::Stop };
+            self.exec.pacer.arrival(k)
+        } else {
+            self.exec.pacer.claim(self.begin.elapsed().as_secs_f64())
         };
         let mut scheduled = None;
         if let Some(Slot { at, scheduled: fixed }) = slot {
