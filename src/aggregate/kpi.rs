@@ -5,11 +5,14 @@
 //! (`arrival-rate`) also keep *corrected* response times, measured from the moment the request
 //! was scheduled (`elapsed + lag`), so a stalled server shows in the figures instead of merely
 //! slowing the senders down (coordinated omission). Without lag the two are the same.
+//!
+//! [`KpiSet::record`] runs once per request: it allocates nothing for a successful sample.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use super::rc::{Code, RcCounts};
 use crate::engine::sample::{ErrorKind, Sample};
 
 /// Highest response time the histograms record (one hour, in microseconds); slower samples are clamped.
@@ -37,8 +40,9 @@ pub struct KpiSet {
     pub bytes: u64,
     /// Highest number of active virtual users seen in the window.
     pub concurrency: u64,
-    /// Response codes: the HTTP status as text (`"200"`), or the error kind for requests that got no response.
-    pub rc: BTreeMap<String, u64>,
+    /// Response codes: the HTTP status, or the error kind for requests that got no response
+    /// (spelled `"200"`, `"ConnectionReset"` by [`RcCounts::to_map`]).
+    pub rc: RcCounts,
     /// Error messages with their counts.
     pub errors: BTreeMap<String, u64>,
     /// The response code of each error message (of the first sample that had it), for reports
@@ -69,10 +73,10 @@ impl Default for KpiSet {
             sum_ct_us: 0,
             bytes: 0,
             concurrency: 0,
-            rc: BTreeMap::new(),
+            rc: RcCounts::default(),
             errors: BTreeMap::new(),
             error_codes: BTreeMap::new(),
-            hist: Histogram::new_with_bounds(1, MAX_TRACKED_US, 3).expect("static histogram bounds are valid"),
+            hist: new_histogram(),
             sum_lag_us: 0,
             sum_sq_crt_us: 0.0,
             hist_corrected: None,
@@ -84,40 +88,45 @@ impl Default for KpiSet {
 impl KpiSet {
     /// Adds one sample.
     pub fn record(&mut self, sample: &Sample) {
-        self.hits += 1;
-        if sample.is_success() {
-            self.succ += 1;
-        } else {
-            self.fail += 1;
-        }
-        let rt = sample.elapsed_us;
-        self.sum_rt_us += rt;
-        self.sum_sq_rt_us += (rt as f64) * (rt as f64);
-        let crt = rt + sample.lag_us;
-        self.sum_lag_us += sample.lag_us;
-        self.sum_sq_crt_us += (crt as f64) * (crt as f64);
-        if sample.lag_us > 0 && self.hist_corrected.is_none() {
+        let lag = sample.lag_us;
+        if lag > 0 && self.hist_corrected.is_none() {
             // Until now every corrected time equalled its response time.
             self.hist_corrected = Some(self.hist.clone());
         }
+        self.hits += 1;
+        let rt = sample.elapsed_us;
+        self.sum_rt_us += rt;
+        self.sum_sq_rt_us += (rt as f64) * (rt as f64);
+        let crt = rt.saturating_add(lag);
+        self.sum_lag_us += lag;
+        self.sum_sq_crt_us += (crt as f64) * (crt as f64);
         if let Some(h) = &mut self.hist_corrected {
             h.saturating_record(crt.clamp(1, MAX_TRACKED_US));
-        }
-        if let Some(kind) = sample.error_kind {
-            self.error_kinds[kind.index()] += 1;
         }
         self.sum_lt_us += sample.ttfb_us;
         self.sum_ct_us += sample.connect_us;
         self.bytes += sample.bytes;
         self.hist.saturating_record(rt.clamp(1, MAX_TRACKED_US));
-        let rc = sample.rc();
-        if let Some(message) = &sample.error {
-            *self.errors.entry(message.to_string()).or_default() += 1;
-            if !self.error_codes.contains_key(&**message) {
-                self.error_codes.insert(message.to_string(), rc.clone());
+        self.rc.record(sample);
+        match sample.error_kind {
+            None => self.succ += 1,
+            Some(kind) => {
+                self.fail += 1;
+                self.error_kinds[kind.index()] += 1;
             }
         }
-        *self.rc.entry(rc).or_default() += 1;
+        if let Some(message) = &sample.error {
+            // A message seen before costs a lookup; only a new one is copied.
+            match self.errors.get_mut(&**message) {
+                Some(n) => *n += 1,
+                None => {
+                    self.errors.insert(message.to_string(), 1);
+                    if !self.error_codes.contains_key(&**message) {
+                        self.error_codes.insert(message.to_string(), Code::of(sample).text().into_owned());
+                    }
+                }
+            }
+        }
     }
 
     /// Folds another set into this one (used for the overall label and for cumulative totals).
@@ -131,14 +140,19 @@ impl KpiSet {
         self.sum_ct_us += other.sum_ct_us;
         self.bytes += other.bytes;
         self.concurrency = self.concurrency.max(other.concurrency);
-        for (code, count) in &other.rc {
-            *self.rc.entry(code.clone()).or_default() += count;
-        }
+        self.rc.merge(&other.rc);
         for (message, count) in &other.errors {
-            *self.errors.entry(message.clone()).or_default() += count;
+            match self.errors.get_mut(message) {
+                Some(n) => *n += count,
+                None => {
+                    self.errors.insert(message.clone(), *count);
+                }
+            }
         }
         for (message, rc) in &other.error_codes {
-            self.error_codes.entry(message.clone()).or_insert_with(|| rc.clone());
+            if !self.error_codes.contains_key(message) {
+                self.error_codes.insert(message.clone(), rc.clone());
+            }
         }
         self.sum_lag_us += other.sum_lag_us;
         self.sum_sq_crt_us += other.sum_sq_crt_us;
@@ -233,8 +247,13 @@ impl KpiSet {
 
     /// Samples whose response code matches a Taurus `rc` pattern (`fnmatch` with `?` and `*`).
     pub fn rc_matching(&self, pattern: &str) -> u64 {
-        self.rc.iter().filter(|(code, _)| fnmatch(pattern, code)).map(|(_, n)| n).sum()
+        self.rc.iter().filter(|(code, _)| fnmatch(pattern, &code.text())).map(|(_, n)| n).sum()
     }
+}
+
+/// An empty histogram with the bounds every KPI histogram shares (so they can always be added).
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKED_US, 3).expect("static histogram bounds are valid")
 }
 
 /// Shell-style match with `?` (one character) and `*` (any run), as Python's `fnmatch` does for rc patterns.
@@ -320,6 +339,30 @@ mod tests {
         other.merge(&KpiSet::default());
         assert_eq!(other.hist_corrected.as_ref().unwrap().len(), 5);
         assert_eq!(other.failures_of(ErrorKind::Timeout), 1);
+    }
+
+    #[test]
+    fn response_codes_and_messages_are_counted_per_sample() {
+        let mut set = KpiSet::default();
+        let mut failed = sample(10, 0, Some(ErrorKind::Reset));
+        failed.error = Some("connection reset".into());
+        let mut not_found = sample(10, 0, Some(ErrorKind::Status));
+        not_found.status = 404;
+        not_found.error = Some("404 Not Found".into());
+        for s in [&failed, &not_found, &sample(10, 0, None), &failed, &not_found, &not_found] {
+            set.record(s);
+        }
+        let rc: Vec<(String, u64)> = set.rc.to_map().into_iter().collect();
+        assert_eq!(rc, [("200".into(), 1), ("404".into(), 3), ("ConnectionReset".into(), 2)]);
+        assert_eq!((set.succ, set.fail, set.failures_of(ErrorKind::Status)), (1, 5, 3));
+        assert_eq!(set.errors["404 Not Found"], 3);
+        assert_eq!(set.error_codes["404 Not Found"], "404");
+        assert_eq!(set.error_codes["connection reset"], "ConnectionReset");
+        assert_eq!((set.rc_matching("4??"), set.rc_matching("Conn*"), set.rc_matching("5*")), (3, 2, 0));
+        let mut twice = set.clone();
+        twice.merge(&set);
+        assert_eq!(twice.rc.get("404"), Some(6));
+        assert_eq!(twice.errors["connection reset"], 4);
     }
 
     #[test]

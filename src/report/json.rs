@@ -289,7 +289,7 @@ fn label(t: &TestReport, name: &str, s: &KpiSet) -> Label {
         percentiles: LEVELS.iter().map(|(k, p)| (*k, s.percentile(*p))).collect(),
         bytes: s.bytes,
         concurrency: s.concurrency,
-        rc: s.rc.clone(),
+        rc: s.rc.to_map(),
         errors,
         corrected: s.hist_corrected.as_ref().map(|h| Corrected {
             avg_lag: s.avg_lag(),

@@ -145,7 +145,7 @@ impl SetRecord {
             sum_lt_us: set.sum_lt_us,
             sum_ct_us: set.sum_ct_us,
             bytes: set.bytes,
-            rc: set.rc.clone(),
+            rc: set.rc.to_map(),
             errors: set
                 .errors
                 .iter()
@@ -181,7 +181,7 @@ impl SetRecord {
         set.sum_ct_us = self.sum_ct_us;
         set.bytes = self.bytes;
         set.concurrency = vus;
-        set.rc = self.rc;
+        set.rc = self.rc.into_iter().collect();
         for (mine, stored) in set.error_kinds.iter_mut().zip(self.error_kinds.unwrap_or_default()) {
             *mine = stored;
         }
@@ -632,6 +632,7 @@ mod tests {
             assert_eq!((got.sum_lag_us, got.sum_sq_crt_us), (want.sum_lag_us, want.sum_sq_crt_us));
             assert_eq!(got.hist_corrected, want.hist_corrected, "label {label}");
             assert_eq!(got.percentile_corrected(99.0), want.percentile_corrected(99.0));
+            assert_eq!(got.rc, want.rc);
             assert_eq!(got.concurrency, 3);
         }
         assert_eq!(test.totals["a"].error_codes["404 Not Found"], "404");

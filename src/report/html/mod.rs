@@ -341,12 +341,13 @@ fn error_breakdown(t: &TestReport) -> (Vec<CodeRow>, Vec<ErrorRow>, usize) {
     let overall = t.totals.get(OVERALL).unwrap_or(&empty);
     let mut codes: Vec<CodeRow> = overall
         .rc
-        .iter()
+        .to_map()
+        .into_iter()
         .map(|(rc, n)| CodeRow {
-            rc: rc.clone(),
-            count: *n,
-            share: pct(*n, overall.hits),
             ok: rc.parse::<u16>().is_ok_and(|c| c < 400),
+            rc,
+            count: n,
+            share: pct(n, overall.hits),
         })
         .collect();
     codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.rc.cmp(&b.rc)));
