@@ -4,12 +4,17 @@
 //! Response times are Taurus's: from the moment the request was sent. Open-model runs
 //! (`arrival-rate`) also keep *corrected* response times, measured from the moment the request
 //! was scheduled (`elapsed + lag`), so a stalled server shows in the figures instead of merely
-//! slowing the senders down (coordinated omission). Without lag the two are the same.
+//! slowing the senders down (coordinated omission). Without lag the two are the same. They
+//! also keep the lag itself (send lateness) as a histogram, for lateness percentiles.
+//!
+//! [`KpiSet::record`] runs once per request: a successful sample whose response code the set has
+//! seen before allocates nothing.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use super::rc::{Code, RcCounts};
 use crate::engine::sample::{ErrorKind, Sample};
 
 /// Highest response time the histograms record (one hour, in microseconds); slower samples are clamped.
@@ -37,8 +42,9 @@ pub struct KpiSet {
     pub bytes: u64,
     /// Highest number of active virtual users seen in the window.
     pub concurrency: u64,
-    /// Response codes: the HTTP status as text (`"200"`), or the error kind for requests that got no response.
-    pub rc: BTreeMap<String, u64>,
+    /// Response codes: the HTTP status, or the error kind for requests that got no response
+    /// (spelled `"200"`, `"ConnectionReset"` by [`RcCounts::to_map`]).
+    pub rc: RcCounts,
     /// Error messages with their counts.
     pub errors: BTreeMap<String, u64>,
     /// The response code of each error message (of the first sample that had it), for reports
@@ -53,6 +59,10 @@ pub struct KpiSet {
     /// Corrected response times (`elapsed + lag`), µs; `None` while no sample was late (then
     /// they equal `hist`, and closed-model runs never pay for a second histogram).
     pub hist_corrected: Option<Histogram<u64>>,
+    /// Send lags, µs; created with `hist_corrected` (on-time samples count as 0), so closed-model
+    /// runs never pay for it. `None` alongside a `hist_corrected` means the lags are unknown (a
+    /// `seconds.jsonl` written before lags were kept).
+    pub hist_lag: Option<Histogram<u64>>,
     /// Failed samples by [`ErrorKind`] (indexed by [`ErrorKind::index`]).
     pub error_kinds: [u64; ErrorKind::ALL.len()],
 }
@@ -69,13 +79,14 @@ impl Default for KpiSet {
             sum_ct_us: 0,
             bytes: 0,
             concurrency: 0,
-            rc: BTreeMap::new(),
+            rc: RcCounts::default(),
             errors: BTreeMap::new(),
             error_codes: BTreeMap::new(),
-            hist: Histogram::new_with_bounds(1, MAX_TRACKED_US, 3).expect("static histogram bounds are valid"),
+            hist: new_histogram(),
             sum_lag_us: 0,
             sum_sq_crt_us: 0.0,
             hist_corrected: None,
+            hist_lag: None,
             error_kinds: [0; ErrorKind::ALL.len()],
         }
     }
@@ -84,44 +95,56 @@ impl Default for KpiSet {
 impl KpiSet {
     /// Adds one sample.
     pub fn record(&mut self, sample: &Sample) {
-        self.hits += 1;
-        if sample.is_success() {
-            self.succ += 1;
-        } else {
-            self.fail += 1;
+        let lag = sample.lag_us;
+        if lag > 0 && self.hist_corrected.is_none() {
+            // Until now every sample was on time: corrected times equalled response times, lags were 0.
+            self.hist_corrected = Some(self.hist.clone());
+            let mut lags = new_histogram();
+            lags.saturating_record_n(0, self.hits);
+            self.hist_lag = Some(lags);
         }
+        self.hits += 1;
         let rt = sample.elapsed_us;
         self.sum_rt_us += rt;
         self.sum_sq_rt_us += (rt as f64) * (rt as f64);
-        let crt = rt + sample.lag_us;
-        self.sum_lag_us += sample.lag_us;
+        let crt = rt.saturating_add(lag);
+        self.sum_lag_us += lag;
         self.sum_sq_crt_us += (crt as f64) * (crt as f64);
-        if sample.lag_us > 0 && self.hist_corrected.is_none() {
-            // Until now every corrected time equalled its response time.
-            self.hist_corrected = Some(self.hist.clone());
-        }
         if let Some(h) = &mut self.hist_corrected {
             h.saturating_record(crt.clamp(1, MAX_TRACKED_US));
         }
-        if let Some(kind) = sample.error_kind {
-            self.error_kinds[kind.index()] += 1;
+        if let Some(h) = &mut self.hist_lag {
+            h.saturating_record(lag.min(MAX_TRACKED_US));
         }
         self.sum_lt_us += sample.ttfb_us;
         self.sum_ct_us += sample.connect_us;
         self.bytes += sample.bytes;
         self.hist.saturating_record(rt.clamp(1, MAX_TRACKED_US));
-        let rc = sample.rc();
-        if let Some(message) = &sample.error {
-            *self.errors.entry(message.to_string()).or_default() += 1;
-            if !self.error_codes.contains_key(&**message) {
-                self.error_codes.insert(message.to_string(), rc.clone());
+        self.rc.record(sample);
+        match sample.error_kind {
+            None => self.succ += 1,
+            Some(kind) => {
+                self.fail += 1;
+                self.error_kinds[kind.index()] += 1;
             }
         }
-        *self.rc.entry(rc).or_default() += 1;
+        if let Some(message) = &sample.error {
+            // A message seen before costs a lookup; only a new one is copied.
+            match self.errors.get_mut(&**message) {
+                Some(n) => *n += 1,
+                None => {
+                    self.errors.insert(message.to_string(), 1);
+                    if !self.error_codes.contains_key(&**message) {
+                        self.error_codes.insert(message.to_string(), Code::of(sample).text().into_owned());
+                    }
+                }
+            }
+        }
     }
 
     /// Folds another set into this one (used for the overall label and for cumulative totals).
     pub fn merge(&mut self, other: &KpiSet) {
+        self.merge_lag(other);
         self.hits += other.hits;
         self.succ += other.succ;
         self.fail += other.fail;
@@ -131,14 +154,19 @@ impl KpiSet {
         self.sum_ct_us += other.sum_ct_us;
         self.bytes += other.bytes;
         self.concurrency = self.concurrency.max(other.concurrency);
-        for (code, count) in &other.rc {
-            *self.rc.entry(code.clone()).or_default() += count;
-        }
+        self.rc.merge(&other.rc);
         for (message, count) in &other.errors {
-            *self.errors.entry(message.clone()).or_default() += count;
+            match self.errors.get_mut(message) {
+                Some(n) => *n += count,
+                None => {
+                    self.errors.insert(message.clone(), *count);
+                }
+            }
         }
         for (message, rc) in &other.error_codes {
-            self.error_codes.entry(message.clone()).or_insert_with(|| rc.clone());
+            if !self.error_codes.contains_key(message) {
+                self.error_codes.insert(message.clone(), rc.clone());
+            }
         }
         self.sum_lag_us += other.sum_lag_us;
         self.sum_sq_crt_us += other.sum_sq_crt_us;
@@ -158,6 +186,34 @@ impl KpiSet {
             (None, None) => {}
         }
         let _ = self.hist.add(&other.hist);
+    }
+
+    /// Merges the lag histograms; runs before `hits` and `hist_corrected` change. A side without
+    /// late samples adds its hits as zero lags; a side whose lags are unknown makes them unknown.
+    fn merge_lag(&mut self, other: &KpiSet) {
+        if self.hist_lag.is_none() && other.hist_lag.is_none() {
+            return;
+        }
+        if !(self.lags_known() && other.lags_known()) {
+            self.hist_lag = None;
+            return;
+        }
+        let mine = self.hist_lag.get_or_insert_with(|| {
+            let mut h = new_histogram();
+            h.saturating_record_n(0, self.hits);
+            h
+        });
+        match &other.hist_lag {
+            Some(theirs) => {
+                let _ = mine.add(theirs);
+            }
+            None => mine.saturating_record_n(0, other.hits),
+        }
+    }
+
+    /// Whether every sample's lag is in `hist_lag` (or every sample was on time).
+    fn lags_known(&self) -> bool {
+        self.hist_lag.is_some() || self.hist_corrected.is_none()
     }
 
     fn mean_secs(&self, sum_us: u64) -> Option<f64> {
@@ -221,6 +277,28 @@ impl KpiSet {
         self.mean_secs(self.sum_lag_us)
     }
 
+    /// Send-lag percentile (`level` in 0..=100), seconds: 0 when no sample was late, `None`
+    /// without samples or when the lags are unknown.
+    pub fn lag_percentile(&self, level: f64) -> Option<f64> {
+        self.lag_figure(|h| h.value_at_quantile(level / 100.0))
+    }
+
+    /// Largest send lag, seconds, known and absent as for [`KpiSet::lag_percentile`].
+    pub fn max_lag(&self) -> Option<f64> {
+        self.lag_figure(Histogram::max)
+    }
+
+    fn lag_figure(&self, read: impl FnOnce(&Histogram<u64>) -> u64) -> Option<f64> {
+        if self.hits == 0 {
+            return None;
+        }
+        match (&self.hist_lag, &self.hist_corrected) {
+            (Some(h), _) => Some(read(h) as f64 / 1e6),
+            (None, None) => Some(0.0),
+            (None, Some(_)) => None,
+        }
+    }
+
     /// Failed samples of one kind.
     pub fn failures_of(&self, kind: ErrorKind) -> u64 {
         self.error_kinds[kind.index()]
@@ -233,8 +311,13 @@ impl KpiSet {
 
     /// Samples whose response code matches a Taurus `rc` pattern (`fnmatch` with `?` and `*`).
     pub fn rc_matching(&self, pattern: &str) -> u64 {
-        self.rc.iter().filter(|(code, _)| fnmatch(pattern, code)).map(|(_, n)| n).sum()
+        self.rc.iter().filter(|(code, _)| fnmatch(pattern, &code.text())).map(|(_, n)| n).sum()
     }
+}
+
+/// An empty histogram with the bounds every KPI histogram shares (so they can always be added).
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKED_US, 3).expect("static histogram bounds are valid")
 }
 
 /// Shell-style match with `?` (one character) and `*` (any run), as Python's `fnmatch` does for rc patterns.
@@ -320,6 +403,73 @@ mod tests {
         other.merge(&KpiSet::default());
         assert_eq!(other.hist_corrected.as_ref().unwrap().len(), 5);
         assert_eq!(other.failures_of(ErrorKind::Timeout), 1);
+    }
+
+    #[test]
+    fn lags_are_kept_only_once_a_sample_is_late() {
+        let mut set = KpiSet::default();
+        set.record(&sample(10, 0, None));
+        assert!(set.hist_lag.is_none(), "closed model and on-time samples pay nothing");
+        assert_eq!((set.lag_percentile(99.0), set.max_lag()), (Some(0.0), Some(0.0)));
+        set.record(&sample(10, 0, None));
+        set.record(&sample(10, 40, None));
+        set.record(&sample(10, 0, None));
+        // The two samples before the first late one count as on time.
+        assert_eq!(set.hist_lag.as_ref().map(Histogram::len), Some(4));
+        assert_eq!(set.lag_percentile(75.0), Some(0.0));
+        assert!((set.lag_percentile(100.0).unwrap() - 0.04).abs() < 0.0001);
+        assert!((set.max_lag().unwrap() - 0.04).abs() < 0.0001);
+        assert_eq!(KpiSet::default().lag_percentile(50.0), None);
+
+        // Merging: an on-time side adds zeros, whichever side it is on.
+        let mut on_time = KpiSet::default();
+        on_time.record(&sample(10, 0, None));
+        let mut merged = on_time.clone();
+        merged.merge(&set);
+        let mut other_way = set.clone();
+        other_way.merge(&on_time);
+        for m in [&merged, &other_way] {
+            assert_eq!(m.hist_lag.as_ref().map(Histogram::len), Some(5));
+            assert_eq!(m.hist_lag, merged.hist_lag);
+            assert!((m.max_lag().unwrap() - 0.04).abs() < 0.0001);
+        }
+        let mut nothing_late = on_time.clone();
+        nothing_late.merge(&on_time);
+        assert!(nothing_late.hist_lag.is_none());
+
+        // A set whose lags are unknown (read from an older file) makes the merge unknown too.
+        let mut unknown = set.clone();
+        unknown.hist_lag = None;
+        assert_eq!(unknown.lag_percentile(99.0), None);
+        for (mut a, b) in [(unknown.clone(), &set), (set.clone(), &unknown), (on_time.clone(), &unknown)] {
+            a.merge(b);
+            assert_eq!((a.lag_percentile(99.0), a.max_lag()), (None, None));
+            assert!(a.avg_lag().unwrap() > 0.0, "the mean is still known");
+        }
+    }
+
+    #[test]
+    fn response_codes_and_messages_are_counted_per_sample() {
+        let mut set = KpiSet::default();
+        let mut failed = sample(10, 0, Some(ErrorKind::Reset));
+        failed.error = Some("connection reset".into());
+        let mut not_found = sample(10, 0, Some(ErrorKind::Status));
+        not_found.status = 404;
+        not_found.error = Some("404 Not Found".into());
+        for s in [&failed, &not_found, &sample(10, 0, None), &failed, &not_found, &not_found] {
+            set.record(s);
+        }
+        let rc: Vec<(String, u64)> = set.rc.to_map().into_iter().collect();
+        assert_eq!(rc, [("200".into(), 1), ("404".into(), 3), ("ConnectionReset".into(), 2)]);
+        assert_eq!((set.succ, set.fail, set.failures_of(ErrorKind::Status)), (1, 5, 3));
+        assert_eq!(set.errors["404 Not Found"], 3);
+        assert_eq!(set.error_codes["404 Not Found"], "404");
+        assert_eq!(set.error_codes["connection reset"], "ConnectionReset");
+        assert_eq!((set.rc_matching("4??"), set.rc_matching("Conn*"), set.rc_matching("5*")), (3, 2, 0));
+        let mut twice = set.clone();
+        twice.merge(&set);
+        assert_eq!(twice.rc.get("404"), Some(6));
+        assert_eq!(twice.errors["connection reset"], 4);
     }
 
     #[test]

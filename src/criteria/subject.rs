@@ -4,7 +4,8 @@
 //! exactly. Unknown words get a "did you mean" instead of Taurus's bare "Unsupported subject".
 //!
 //! suite adds the open model's corrected figures (response times measured from the scheduled
-//! send time, see `aggregate::kpi`): `avg-rt-corrected`, `p<level>-corrected` and `avg-lag`.
+//! send time, see `aggregate::kpi`): `avg-rt-corrected`, `p<level>-corrected`, and the send
+//! lateness itself, `avg-lag` and `p<level>-lag`.
 //! `avg-rt` and `p<level>` keep Taurus's meaning (from the actual send).
 
 use crate::aggregate::kpi::KpiSet;
@@ -42,6 +43,8 @@ pub enum Subject {
     PercentileCorrected(f64),
     /// `avg-lag`: how late requests went out after their scheduled time on average, seconds.
     AvgLag,
+    /// `p<level>-lag`: percentile of how late requests went out (0 for those on time), seconds.
+    PercentileLag(f64),
 }
 
 /// Why a subject word was rejected: a message and an optional hint.
@@ -54,10 +57,10 @@ pub struct SubjectError {
 }
 
 /// Every subject, as listed in help texts.
-const ALL_SUBJECTS: &str = "avg-rt, avg-lt, avg-ct, stdev-rt, concurrency, hits, bytes, succ, fail, p<level> (p90, p99.9), rc<code> (rc404, rc5??), and for arrival-rate runs avg-rt-corrected, p<level>-corrected, avg-lag";
+const ALL_SUBJECTS: &str = "avg-rt, avg-lt, avg-ct, stdev-rt, concurrency, hits, bytes, succ, fail, p<level> (p90, p99.9), rc<code> (rc404, rc5??), and for arrival-rate runs avg-rt-corrected, p<level>-corrected, avg-lag, p<level>-lag (p99-lag)";
 
 /// Names compared against an unknown word for "did you mean".
-const CANONICAL: [&str; 17] = [
+const CANONICAL: [&str; 18] = [
     "avg-rt",
     "avg-lt",
     "avg-ct",
@@ -75,10 +78,11 @@ const CANONICAL: [&str; 17] = [
     "avg-rt-corrected",
     "p99-corrected",
     "avg-lag",
+    "p99-lag",
 ];
 
 /// Words people reach for that Taurus spells differently.
-const ALIASES: [(&str, &str); 22] = [
+const ALIASES: [(&str, &str); 24] = [
     ("rt", "avg-rt"),
     ("avg", "avg-rt"),
     ("response-time", "avg-rt"),
@@ -101,6 +105,8 @@ const ALIASES: [(&str, &str); 22] = [
     ("percentile", "p90"),
     ("perc", "p90"),
     ("status", "rc404"),
+    ("lag", "avg-lag"),
+    ("lateness", "p99-lag"),
 ];
 
 impl Subject {
@@ -132,6 +138,15 @@ impl Subject {
                     _ => Err(SubjectError {
                         message: format!("`{w}` is not a corrected percentile"),
                         help: Some("write `p`, a level from 0 to 100 and `-corrected`, e.g. `p99-corrected`".into()),
+                    }),
+                };
+            }
+            w if w.starts_with('p') && w.ends_with("-lag") => {
+                return match parse_percentile(&w[..w.len() - "-lag".len()]) {
+                    Ok(Subject::Percentile(level)) => Ok(Some(Subject::PercentileLag(level))),
+                    _ => Err(SubjectError {
+                        message: format!("`{w}` is not a lateness percentile"),
+                        help: Some("write `p`, a level from 0 to 100 and `-lag`, e.g. `p99-lag`".into()),
                     }),
                 };
             }
@@ -177,7 +192,8 @@ impl Subject {
             | Subject::Percentile(_)
             | Subject::AvgRtCorrected
             | Subject::PercentileCorrected(_)
-            | Subject::AvgLag => Unit::Seconds,
+            | Subject::AvgLag
+            | Subject::PercentileLag(_) => Unit::Seconds,
             Subject::Bytes => Unit::Bytes,
             Subject::Concurrency | Subject::Hits | Subject::Succ | Subject::Fail | Subject::Rc(_) => Unit::Count,
         }
@@ -214,6 +230,7 @@ impl Subject {
             Subject::AvgRtCorrected => kpi.avg_rt_corrected(),
             Subject::PercentileCorrected(level) => kpi.percentile_corrected(*level),
             Subject::AvgLag => kpi.avg_lag(),
+            Subject::PercentileLag(level) => kpi.lag_percentile(*level),
         }
     }
 }
@@ -296,6 +313,44 @@ mod tests {
         let p = Subject::PercentileCorrected(100.0).value(&k, false).unwrap();
         assert!((p - 0.4).abs() < 0.001, "{p}");
         assert_eq!(Subject::PercentileCorrected(50.0).unit(false), Unit::Seconds);
+    }
+
+    #[test]
+    fn lateness_percentiles() {
+        assert_eq!(Subject::parse("p99-lag"), Ok(Subject::PercentileLag(99.0)));
+        assert_eq!(Subject::parse("p99.9-lag"), Ok(Subject::PercentileLag(99.9)));
+        assert_eq!(Subject::parse("p0-lag"), Ok(Subject::PercentileLag(0.0)));
+        for broken in ["p101-lag", "p-lag", "px-lag", "p99-lag-lag"] {
+            let e = Subject::parse(broken).unwrap_err();
+            assert!(e.help.unwrap().contains("p99-lag"), "{broken}");
+        }
+        let e = Subject::parse("p99-lga").unwrap_err();
+        assert!(e.message.contains("not a percentile"), "{e:?}");
+        let e = Subject::parse("lateness").unwrap_err();
+        assert!(e.help.unwrap().starts_with("did you mean `p99-lag`"));
+        let e = Subject::parse("P99-LAG").unwrap_err();
+        assert!(e.help.unwrap().starts_with("did you mean `p99-lag`"));
+        let e = Subject::parse("lag").unwrap_err();
+        assert!(e.help.as_deref().unwrap().starts_with("did you mean `avg-lag`"));
+        assert!(e.help.unwrap().contains("p<level>-lag"), "listed with the subjects");
+        assert_eq!(Subject::PercentileLag(99.0).unit(false), Unit::Seconds);
+        assert!(!Subject::PercentileLag(99.0).allows_percent());
+        assert!(!Subject::PercentileLag(99.0).sums_in_window(false));
+        // Closed model: nothing is late, every lag is 0.
+        let mut k = KpiSet::default();
+        assert_eq!(Subject::PercentileLag(99.0).value(&k, false), None);
+        k.record(&sample(100, 200));
+        assert_eq!(Subject::PercentileLag(99.0).value(&k, false), Some(0.0));
+        // Open model: 98 on time, two sent 0.5 s late.
+        for lag_ms in [0; 97].into_iter().chain([500, 500]) {
+            let mut s = sample(100, 200);
+            s.lag_us = lag_ms * 1000;
+            k.record(&s);
+        }
+        assert_eq!(Subject::PercentileLag(50.0).value(&k, false), Some(0.0));
+        assert_eq!(Subject::PercentileLag(98.0).value(&k, false), Some(0.0));
+        let p99 = Subject::PercentileLag(99.0).value(&k, false).unwrap();
+        assert!((p99 - 0.5).abs() < 0.001, "{p99}");
     }
 
     fn sample(elapsed_ms: u64, status: u16) -> Sample {

@@ -1,6 +1,7 @@
 //! Console output: a live progress line while a test runs (a line every few seconds when stdout
-//! is not a terminal, so logs stay readable), a final-stats table per label and the criteria
-//! verdicts after each test, and a grid of all tests at the end.
+//! is not a terminal, so logs stay readable), a final-stats table per label (and, for open-model
+//! runs that sent requests late, their send lateness) and the criteria verdicts after each test,
+//! and a grid of all tests at the end.
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
@@ -123,6 +124,24 @@ pub fn test_summary(test: &TestReport) -> String {
     if !rows.is_empty() {
         out.push_str(&table(&headers, &rows));
     }
+    let late: Vec<Vec<String>> = test
+        .labels()
+        .filter(|(_, set)| set.hist_corrected.is_some())
+        .map(|(label, set)| {
+            vec![
+                if label.is_empty() { "ALL".to_string() } else { label.clone() },
+                ms(set.avg_lag()),
+                ms(set.lag_percentile(50.0)),
+                ms(set.lag_percentile(90.0)),
+                ms(set.lag_percentile(99.0)),
+                ms(set.max_lag()),
+            ]
+        })
+        .collect();
+    if !late.is_empty() {
+        out.push_str("send lateness (requests went out after their scheduled time):\n");
+        out.push_str(&table(&["label", "lag avg", "lag p50", "lag p90", "lag p99", "lag max"], &late));
+    }
     for row in &test.criteria {
         let mark = match row.status {
             CriterionStatus::Passed => "PASS  ",
@@ -192,6 +211,34 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lateness_shows_only_when_requests_went_out_late() {
+        use crate::engine::Sample;
+        let sample = |lag_us| Sample {
+            label: 0,
+            start_us: 0,
+            elapsed_us: 2000,
+            connect_us: 0,
+            ttfb_us: 0,
+            status: 200,
+            error_kind: None,
+            error: None,
+            bytes: 0,
+            lag_us,
+        };
+        let mut t = TestReport::new("t", std::path::Path::new("t.yaml"), 1);
+        t.totals.entry("on-time".into()).or_default().record(&sample(0));
+        assert!(!test_summary(&t).contains("lateness"));
+        let late = t.totals.entry("late".into()).or_default();
+        late.record(&sample(0));
+        late.record(&sample(300_000));
+        let text = test_summary(&t);
+        assert!(text.contains("lag p99"), "{text}");
+        let row = text.lines().rfind(|l| l.starts_with("late ")).unwrap_or_default();
+        assert!(row.contains("150.00ms") && row.contains("0.00ms") && row.contains("300."), "{text}");
+        assert!(!text.lines().skip_while(|l| !l.contains("lag p99")).any(|l| l.starts_with("on-time")), "{text}");
+    }
 
     #[test]
     fn table_aligns_columns() {

@@ -77,7 +77,7 @@ pub fn write_final_stats(path: &Path, totals: &LabelSets) -> std::io::Result<()>
     let mut out = csv::Writer::from_writer(BufWriter::new(File::create(path)?));
     let empty = KpiSet::default();
     let overall = totals.get(OVERALL).unwrap_or(&empty);
-    let codes: Vec<&String> = overall.rc.keys().collect();
+    let codes: Vec<String> = overall.rc.to_map().into_keys().collect();
     let mut header: Vec<String> =
         ["label", "avg_ct", "avg_lt", "avg_rt", "bytes", "concurrency", "fail", "stdev_rt", "succ", "throughput"]
             .iter()
@@ -102,7 +102,8 @@ pub fn write_final_stats(path: &Path, totals: &LabelSets) -> std::io::Result<()>
             set.hits.to_string(),
         ];
         record.extend(FINAL_PERCENTILES.iter().map(|p| f(set.percentile(*p))));
-        record.extend(codes.iter().map(|c| set.rc.get(*c).map(u64::to_string).unwrap_or_default()));
+        let rc = set.rc.to_map();
+        record.extend(codes.iter().map(|c| rc.get(c).map(u64::to_string).unwrap_or_default()));
         out.write_record(&record)?;
     }
     out.flush()?;

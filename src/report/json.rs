@@ -130,6 +130,9 @@ struct Label {
 #[derive(Serialize)]
 struct Corrected {
     avg_lag: Option<f64>,
+    /// Send-lag percentiles, seconds (`null` when the run folder predates them).
+    lag_percentiles: BTreeMap<&'static str, Option<f64>>,
+    max_lag: Option<f64>,
     avg_rt: Option<f64>,
     stdev_rt: Option<f64>,
     max_rt: Option<f64>,
@@ -289,10 +292,12 @@ fn label(t: &TestReport, name: &str, s: &KpiSet) -> Label {
         percentiles: LEVELS.iter().map(|(k, p)| (*k, s.percentile(*p))).collect(),
         bytes: s.bytes,
         concurrency: s.concurrency,
-        rc: s.rc.clone(),
+        rc: s.rc.to_map(),
         errors,
         corrected: s.hist_corrected.as_ref().map(|h| Corrected {
             avg_lag: s.avg_lag(),
+            lag_percentiles: LEVELS.iter().map(|(k, p)| (*k, s.lag_percentile(*p))).collect(),
+            max_lag: s.max_lag(),
             avg_rt: s.avg_rt_corrected(),
             stdev_rt: s.stdev_rt_corrected(),
             max_rt: (s.hits > 0).then(|| h.max() as f64 / 1e6),
@@ -347,10 +352,51 @@ mod tests {
         assert_eq!(labels[0]["label"], "late");
         let corrected = &labels[0]["corrected"];
         assert!((corrected["avg_lag"].as_f64().unwrap() - 0.495).abs() < 1e-9, "{corrected}");
+        assert_eq!(corrected["lag_percentiles"]["p50"], 0.0, "the on-time sample counts as 0");
+        let p99 = corrected["lag_percentiles"]["p99"].as_f64().unwrap();
+        assert!((p99 - 0.99).abs() < 0.001, "{corrected}");
+        assert!((corrected["max_lag"].as_f64().unwrap() - 0.99).abs() < 0.001, "{corrected}");
         assert!(corrected["percentiles"]["p99"].as_f64().unwrap() > 0.99);
         assert!(labels[0]["percentiles"]["p99"].as_f64().unwrap() < 0.011, "uncorrected stays as measured");
         assert!(labels[1]["corrected"].is_null());
         assert_eq!(labels[1]["rps"], 1.0);
         assert_eq!(v["run"]["state"], "passed");
+    }
+
+    /// Every field of a label and of its corrected figures is in `docs/summary.schema.json` (the
+    /// integration tests validate whole files, but their runs send nothing late).
+    #[test]
+    fn the_schema_knows_every_label_and_corrected_field() {
+        let schema: serde_json::Value = serde_json::from_str(include_str!("../../docs/summary.schema.json")).unwrap();
+        let mut t = TestReport::new("t", Path::new("t.yaml"), 1);
+        t.totals.insert("late".into(), set(&[0, 20_000]));
+        let run = RunReport {
+            run_id: "r".into(),
+            env_name: None,
+            git_sha: None,
+            tool_version: "0".into(),
+            started_unix: 1,
+            exit_code: Some(0),
+            tests: vec![t],
+        };
+        let v: serde_json::Value = serde_json::from_slice(&JsonSummary.render(&run).unwrap()).unwrap();
+        let label = &v["tests"][0]["labels"][0];
+        let check = |value: &serde_json::Value, def: &serde_json::Value| {
+            let keys = value.as_object().unwrap();
+            for key in keys.keys() {
+                assert!(def["properties"].get(key).is_some(), "`{key}` is not in the schema");
+            }
+            for key in def["required"].as_array().unwrap() {
+                assert!(keys.contains_key(key.as_str().unwrap()), "required `{key}` is missing");
+            }
+        };
+        check(label, &schema["$defs"]["label"]);
+        let corrected = &label["corrected"];
+        check(corrected, &schema["$defs"]["corrected"]);
+        let lag = &schema["$defs"]["corrected"]["properties"]["lag_percentiles"];
+        for key in lag["required"].as_array().unwrap() {
+            assert!(corrected["lag_percentiles"][key.as_str().unwrap()].is_number(), "{corrected}");
+        }
+        assert!(corrected["max_lag"].is_number());
     }
 }

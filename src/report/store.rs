@@ -104,6 +104,9 @@ struct CorrectedRecord {
     sum_sq_crt_us: f64,
     /// Corrected response times in µs, encoded like `hist`.
     hist: String,
+    /// Send lags in µs, encoded like `hist` (absent in files written before lags were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lag: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -145,7 +148,7 @@ impl SetRecord {
             sum_lt_us: set.sum_lt_us,
             sum_ct_us: set.sum_ct_us,
             bytes: set.bytes,
-            rc: set.rc.clone(),
+            rc: set.rc.to_map(),
             errors: set
                 .errors
                 .iter()
@@ -162,6 +165,7 @@ impl SetRecord {
                     sum_lag_us: set.sum_lag_us,
                     sum_sq_crt_us: set.sum_sq_crt_us,
                     hist: encode_hist(h)?,
+                    lag: set.hist_lag.as_ref().map(encode_hist).transpose()?,
                 }),
                 None => None,
             },
@@ -181,7 +185,7 @@ impl SetRecord {
         set.sum_ct_us = self.sum_ct_us;
         set.bytes = self.bytes;
         set.concurrency = vus;
-        set.rc = self.rc;
+        set.rc = self.rc.into_iter().collect();
         for (mine, stored) in set.error_kinds.iter_mut().zip(self.error_kinds.unwrap_or_default()) {
             *mine = stored;
         }
@@ -191,6 +195,11 @@ impl SetRecord {
             let mut h = KpiSet::default().hist;
             h.add(decode_hist(&c.hist)?).map_err(|e| format!("{e:?}"))?;
             set.hist_corrected = Some(h);
+            if let Some(lag) = &c.lag {
+                let mut h = KpiSet::default().hist;
+                h.add(decode_hist(lag)?).map_err(|e| format!("{e:?}"))?;
+                set.hist_lag = Some(h);
+            }
             set.sum_lag_us = c.sum_lag_us;
             set.sum_sq_crt_us = c.sum_sq_crt_us;
         }
@@ -632,10 +641,46 @@ mod tests {
             assert_eq!((got.sum_lag_us, got.sum_sq_crt_us), (want.sum_lag_us, want.sum_sq_crt_us));
             assert_eq!(got.hist_corrected, want.hist_corrected, "label {label}");
             assert_eq!(got.percentile_corrected(99.0), want.percentile_corrected(99.0));
+            assert_eq!(got.hist_lag, want.hist_lag, "label {label}");
+            assert_eq!(got.lag_percentile(99.0), want.lag_percentile(99.0));
+            assert_eq!(got.max_lag(), want.max_lag());
+            assert_eq!(got.rc, want.rc);
             assert_eq!(got.concurrency, 3);
         }
         assert_eq!(test.totals["a"].error_codes["404 Not Found"], "404");
         assert_eq!(test.timeline.points.len(), 5);
+        // Label `a`: ten samples, two of them (404s of odd seconds) sent 70 ms late.
+        let a = &test.totals["a"];
+        assert!(a.hist_lag.is_some());
+        assert_eq!(a.lag_percentile(50.0), Some(0.0));
+        assert!((a.max_lag().unwrap() - 0.07).abs() < 0.0001, "{:?}", a.max_lag());
+        assert_eq!(test.totals["b <&>"].lag_percentile(99.0), Some(0.0), "never late: lags are 0");
+    }
+
+    #[test]
+    fn lags_of_a_file_written_before_they_were_kept_are_unknown_not_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SECONDS_FILE);
+        let mut log = SecondsLog::create(&path).unwrap();
+        log.write(&second(0, &[("a", 1000, 200)]), 1).unwrap();
+        log.write(&second(1, &[("a", 1000, 200), ("a", 2000, 404)]), 1).unwrap();
+        // Drop the lag histogram, as an older suite wrote the file.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let old: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                if let Some(c) = v["labels"]["a"]["corrected"].as_object_mut() {
+                    assert!(c.remove("lag").is_some());
+                }
+                v.to_string()
+            })
+            .collect();
+        std::fs::write(&path, old.join("\n") + "\n").unwrap();
+        let test = load_test(dir.path(), "t", Path::new("t.yaml")).unwrap();
+        let a = &test.totals["a"];
+        assert_eq!((a.hits, a.lag_percentile(99.0), a.max_lag()), (3, None, None));
+        assert!((a.avg_lag().unwrap() - 0.07 / 3.0).abs() < 1e-9, "the mean is still known");
     }
 
     #[test]

@@ -137,6 +137,10 @@ struct KpiRow {
 struct CorrectedRow {
     label: String,
     lag: String,
+    lag_p50: String,
+    lag_p90: String,
+    lag_p99: String,
+    lag_max: String,
     avg: String,
     p50: String,
     p90: String,
@@ -285,6 +289,10 @@ fn test_view(index: usize, t: &TestReport) -> TestView {
             Some(CorrectedRow {
                 label: if label.is_empty() { "ALL".into() } else { label.clone() },
                 lag: ms(s.avg_lag()),
+                lag_p50: ms(s.lag_percentile(50.0)),
+                lag_p90: ms(s.lag_percentile(90.0)),
+                lag_p99: ms(s.lag_percentile(99.0)),
+                lag_max: ms(s.max_lag()),
                 avg: ms(s.avg_rt_corrected()),
                 p50: ms(s.percentile_corrected(50.0)),
                 p90: ms(s.percentile_corrected(90.0)),
@@ -341,12 +349,13 @@ fn error_breakdown(t: &TestReport) -> (Vec<CodeRow>, Vec<ErrorRow>, usize) {
     let overall = t.totals.get(OVERALL).unwrap_or(&empty);
     let mut codes: Vec<CodeRow> = overall
         .rc
-        .iter()
+        .to_map()
+        .into_iter()
         .map(|(rc, n)| CodeRow {
-            rc: rc.clone(),
-            count: *n,
-            share: pct(*n, overall.hits),
             ok: rc.parse::<u16>().is_ok_and(|c| c < 400),
+            rc,
+            count: n,
+            share: pct(n, overall.hits),
         })
         .collect();
     codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.rc.cmp(&b.rc)));
@@ -527,5 +536,7 @@ mod tests {
         t.totals.get_mut("a").unwrap().record(&late);
         let html = render(&run_of(vec![t])).unwrap();
         assert!(html.contains("corrected for coordinated omission"), "{html}");
+        assert!(html.contains("<th class=\"num\">lag p99</th>"), "lateness next to the mean lag");
+        assert!(html.contains("<td class=\"num\">500."), "the late sample is the lag max");
     }
 }
