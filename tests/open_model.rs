@@ -82,6 +82,7 @@ reporting:
   criteria:
   - avg-lag of cap>0ms
   - avg-lag of open>50ms
+  - p99-lag of open>100ms
 "#,
         url = demo.url()
     );
@@ -100,6 +101,7 @@ reporting:
     // A fast server: nothing was sent late in either model.
     assert_eq!(criterion_failed(&junit, "avg-lag of cap>0ms"), Some(false), "{junit}");
     assert_eq!(criterion_failed(&junit, "avg-lag of open>50ms"), Some(false), "{junit}");
+    assert_eq!(criterion_failed(&junit, "p99-lag of open>100ms"), Some(false), "{junit}");
 }
 
 #[test]
@@ -121,6 +123,7 @@ reporting:
   - p90-corrected of p>300ms
   - avg-rt-corrected of p>60ms
   - avg-lag of p>40ms
+  - p90-lag of p>200ms
 "#,
         url = demo.url()
     );
@@ -150,6 +153,14 @@ reporting:
     assert_eq!(criterion_failed(&junit, "p90-corrected of p>300ms"), Some(true), "{junit}");
     assert_eq!(criterion_failed(&junit, "avg-rt-corrected of p>60ms"), Some(true), "{junit}");
     assert_eq!(criterion_failed(&junit, "avg-lag of p>40ms"), Some(true), "{junit}");
+    assert_eq!(criterion_failed(&junit, "p90-lag of p>200ms"), Some(true), "{junit}");
+    // summary.json carries the lateness percentiles next to the corrected figures.
+    let summary = std::fs::read_to_string(out.run_dir().join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let corrected = &summary["tests"][0]["overall"]["corrected"];
+    let p99_lag = corrected["lag_percentiles"]["p99"].as_f64().unwrap();
+    let max_lag = corrected["max_lag"].as_f64().unwrap();
+    assert!((0.2..=max_lag).contains(&p99_lag), "{corrected}");
 }
 
 #[test]
