@@ -379,6 +379,62 @@ scenarios:
 }
 
 #[test]
+fn cookies_are_kept_per_user_and_across_redirects() {
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    // Two users, two iterations: the login redirect sets the session, later requests carry it,
+    // a Max-Age=0 cookie deletes it; a second execution runs with `store-cookie: false`.
+    let yaml = format!(
+        r#"execution:
+- concurrency: 2
+  iterations: 2
+  scenario: with
+- iterations: 1
+  scenario: without
+scenarios:
+  with:
+    default-address: {url}
+    cookies:
+    - {{name: team, value: blue, domain: 127.0.0.1}}
+    requests:
+    - url: /redirect?to=/echo/home&set=sid%3Dabc%3B%20Path%3D%2F&set=scoped%3D1%3B%20Path%3D%2Fecho%2Fadmin
+      label: login
+    - url: /echo/admin/page
+      label: admin
+    - url: /cookie?set=sid%3D%3B%20Max-Age%3D0
+      label: logout
+    - url: /echo/bye
+      label: bye
+  without:
+    default-address: {url}
+    store-cookie: false
+    requests:
+    - url: /redirect?to=/echo/nocookies&set=sid%3Dzzz
+    - url: /echo/nocookies/again
+"#,
+        url = demo.url()
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    let log = echo_log(&demo);
+    let cookie_of = |path: &str| -> Vec<String> {
+        log.iter()
+            .filter(|r| r["path"] == path)
+            .map(|r| r["headers"]["cookie"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // The cookie set on the redirect reaches the redirect's target; the scenario's own cookie goes everywhere.
+    assert_eq!(cookie_of("/echo/home"), ["team=blue; sid=abc"; 4], "{log:?}");
+    // A cookie with a longer path comes first, and only under its path.
+    assert_eq!(cookie_of("/echo/admin/page"), ["scoped=1; team=blue; sid=abc"; 4], "{log:?}");
+    // Max-Age=0 removed the session; the rest stays.
+    assert_eq!(cookie_of("/echo/bye"), ["team=blue"; 4], "{log:?}");
+    // `store-cookie: false`: nothing kept.
+    assert_eq!(cookie_of("/echo/nocookies"), [""], "{log:?}");
+    assert_eq!(cookie_of("/echo/nocookies/again"), [""], "{log:?}");
+}
+
+#[test]
 fn redirects_timeouts_and_error_kinds() {
     let demo = DemoTarget::start(&[]);
     let p = Project::new();

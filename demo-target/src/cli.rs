@@ -49,6 +49,10 @@ INFERENCE API (--port):
     GET  /status/{code}              Answers with that status code
     ANY  /echo[/...]                 The request as JSON: method, path, query,
                                      headers (lower-cased), body
+    GET  /redirect?to=PATH[&status=3xx][&set=COOKIE]...
+                                     Redirects to PATH (302 by default)
+    GET  /cookie?set=COOKIE[&set=...]
+                                     200, with one Set-Cookie header per `set`
     POST /control?delay_ms=N&status=S&work_ms=W
                                      Changes settings for later /predictions requests:
                                      added delay, forced status (0 = normal), CPU work

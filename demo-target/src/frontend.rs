@@ -160,6 +160,9 @@ impl Frontend {
         if path == "/redirect" {
             return crate::record::redirect(req);
         }
+        if path == "/cookie" {
+            return crate::record::cookie(req);
+        }
         if let Some(ms) = path.strip_prefix("/sleep/") {
             return match ms.parse::<u64>() {
                 Ok(ms) if ms <= MAX_MS => {

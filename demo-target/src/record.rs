@@ -38,7 +38,21 @@ impl EchoLog {
 pub fn redirect(req: &Request) -> Response {
     let to = req.query_param("to").unwrap_or_else(|| "/echo".to_string());
     let status = req.query_param("status").and_then(|s| s.parse().ok()).filter(|s| (300..400).contains(s));
-    Response::text(status.unwrap_or(302), format!("see {to}\n")).with_header("Location", &to)
+    set_cookies(req, Response::text(status.unwrap_or(302), format!("see {to}\n")).with_header("Location", &to))
+}
+
+/// `/cookie?set=...`: 200 with one `Set-Cookie` per `set` parameter (also on `/redirect`).
+pub fn cookie(req: &Request) -> Response {
+    set_cookies(req, Response::text(200, "ok\n"))
+}
+
+fn set_cookies(req: &Request, mut response: Response) -> Response {
+    for (k, v) in req.query_pairs() {
+        if k == "set" {
+            response = response.with_header("Set-Cookie", &v);
+        }
+    }
+    response
 }
 
 #[cfg(test)]

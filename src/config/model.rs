@@ -123,7 +123,7 @@ pub struct Scenario {
     pub follow_redirects: Option<Spanned<bool>>,
     /// Variables for `${name}`.
     pub variables: Option<Spanned<IndexMap<String, Spanned<String>>>>,
-    /// Cookie manager (JMeter); cookies are not kept by `suite` yet.
+    /// Keep cookies per virtual user (JMeter's cookie manager; on by default).
     pub store_cookie: Option<Spanned<bool>>,
     /// Cache manager (JMeter); nothing to cache for a load tool.
     pub store_cache: Option<Spanned<bool>>,

@@ -18,6 +18,7 @@ use tokio::time::sleep_until;
 use url::Url;
 
 use super::checks::{self, Response};
+use super::http::cookies::Jar;
 use super::http::{Client, ClientOptions, Outcome, Request, Want};
 use super::pacing::{Pacer, Slot};
 use super::sample::{ErrorKind, Sample};
@@ -149,7 +150,8 @@ async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: Opti
         return;
     }
     let scenario = &exec.scenario;
-    let client = Client::new(ClientOptions { keepalive: scenario.keepalive, tls_verify: scenario.tls_verify });
+    let options = ClientOptions { keepalive: scenario.keepalive, tls_verify: scenario.tls_verify };
+    let client = Client::new(options, scenario.store_cookies.then(|| Jar::new(&scenario.cookies)));
     ctx.active.fetch_add(1, Ordering::Relaxed);
     let mut user = User {
         exec: &exec,

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
@@ -161,6 +161,21 @@ pub struct Timeouts {
     pub read: Duration,
 }
 
+/// A cookie: one of the scenario's `cookies:`, or one a server set (see `engine::http::cookies`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cookie {
+    pub name: String,
+    pub value: String,
+    /// Lower-case host or domain, without a leading dot.
+    pub domain: String,
+    /// Only the exact host (no `Domain` attribute).
+    pub host_only: bool,
+    pub path: String,
+    pub secure: bool,
+    /// None: a session cookie (lives as long as the user).
+    pub expires: Option<SystemTime>,
+}
+
 /// One scenario with everything resolved.
 #[derive(Debug)]
 pub struct ScenarioPlan {
@@ -172,6 +187,10 @@ pub struct ScenarioPlan {
     pub keepalive: bool,
     /// Check server certificates (`tls-verify: false` turns it off).
     pub tls_verify: bool,
+    /// Keep each user's cookies (`store-cookie`, on unless turned off).
+    pub store_cookies: bool,
+    /// Cookies every user starts with (`cookies:`).
+    pub cookies: Vec<Cookie>,
     /// Initial variables of every virtual user, set in order (a value may use earlier ones).
     pub variables: Vec<(String, Template)>,
     /// CSV files: each iteration of a user takes the next row of each.

@@ -8,11 +8,12 @@
 //! tokio-rustls and HTTP/2 through hyper, where per-request cost matters less than correctness.
 
 mod conn;
+pub mod cookies;
 mod tls;
 pub mod wire;
 
 use std::borrow::Cow;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
@@ -20,6 +21,7 @@ use http_body_util::Full;
 use url::Url;
 
 use self::conn::{micros, Conn, Exchange, Origin};
+use self::cookies::Jar;
 use super::sample::ErrorKind;
 use crate::plan::scenario::Timeouts;
 
@@ -128,14 +130,16 @@ pub struct Outcome {
 pub struct Client {
     opts: ClientOptions,
     conn: Option<Conn>,
+    /// Cookies, unless the scenario turned them off (`store-cookie: false`).
+    jar: Option<Jar>,
     /// The request head being written (kept to reuse its allocation).
     head: Vec<u8>,
 }
 
 impl Client {
-    /// A client with no connection yet.
-    pub fn new(opts: ClientOptions) -> Self {
-        Client { opts, conn: None, head: Vec::new() }
+    /// A client with no connection yet; `jar` keeps cookies between requests.
+    pub fn new(opts: ClientOptions, jar: Option<Jar>) -> Self {
+        Client { opts, conn: None, jar, head: Vec::new() }
     }
 
     /// Sends one request (following redirects if asked) and reads the whole response, never
@@ -198,17 +202,34 @@ impl Client {
         let sent = |name: &HeaderName| {
             !(cross_origin && (name == http::header::AUTHORIZATION || name == http::header::COOKIE))
         };
+        // The jar's cookies join a `Cookie` header the scenario set (one header, RFC 6265 5.4).
+        let jar_cookies = self.jar.as_mut().and_then(|jar| jar.header_for(url, SystemTime::now()));
+        let cookie = jar_cookies.map(|jar| {
+            let own = headers.iter().find(|(n, _)| n == http::header::COOKIE && sent(n));
+            match own {
+                Some((_, v)) => format!("{}; {jar}", String::from_utf8_lossy(v.as_bytes())),
+                None => jar,
+            }
+        });
+        let sent = |name: &HeaderName| sent(name) && !(cookie.is_some() && name == http::header::COOKIE);
         self.head.clear();
         let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
         let host = &url[url::Position::BeforeHost..url::Position::BeforePath];
         let with_length = body.map(|b| b.len()).or(needs_length(method).then_some(0));
-        let pairs = headers.iter().filter(|(n, _)| sent(n)).map(|(n, v)| (n.as_str(), v.as_bytes()));
+        let pairs = headers
+            .iter()
+            .filter(|(n, _)| sent(n))
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .chain(cookie.as_deref().map(|c| ("Cookie", c.as_bytes())));
         wire::write_head(&mut self.head, method.as_str(), target, host, pairs, with_length, self.opts.keepalive);
         let body_bytes: &[u8] = body.map_or(&[], |b| b);
         let h2 = || -> Result<http::Request<Full<Bytes>>, String> {
             let mut builder = http::Request::builder().method(method.clone()).uri(url.as_str());
             for (name, value) in headers.iter().filter(|(n, _)| sent(n) && *n != http::header::HOST) {
                 builder = builder.header(name, value);
+            }
+            if let Some(c) = &cookie {
+                builder = builder.header(http::header::COOKIE, c.as_str());
             }
             builder.body(Full::new(body.cloned().unwrap_or_default())).map_err(|e| e.to_string())
         };
@@ -254,6 +275,12 @@ impl Client {
         };
         if !answer.reuse || !self.opts.keepalive {
             self.conn = None;
+        }
+        if let Some(jar) = &mut self.jar {
+            let now = SystemTime::now();
+            for header in &answer.head.set_cookie {
+                jar.store(url, header, now);
+            }
         }
         out.status = answer.head.status;
         out.ttfb_us = answer.ttfb_us;

@@ -70,6 +70,8 @@ pub struct Head {
     pub status: u16,
     /// `Location` header, for redirects.
     pub location: Option<String>,
+    /// `Set-Cookie` headers, for the cookie jar.
+    pub set_cookie: Vec<String>,
     /// Status line and headers as text, when asked for.
     pub text: String,
 }
@@ -258,6 +260,8 @@ impl Reader {
                 }
             } else if name.eq_ignore_ascii_case("location") {
                 head.location = Some(String::from_utf8_lossy(h.value).into_owned());
+            } else if name.eq_ignore_ascii_case("set-cookie") {
+                head.set_cookie.push(String::from_utf8_lossy(h.value).into_owned());
             }
         }
         if self.want_headers && !(100..200).contains(&status) {
@@ -269,6 +273,7 @@ impl Reader {
         if (100..200).contains(&status) && status != 101 {
             // An interim response (100 Continue): the real one follows.
             head.location = None;
+            head.set_cookie.clear();
             return Ok(used);
         }
         head.status = status;

@@ -22,7 +22,7 @@ use crate::criteria::Spec;
 use crate::plan::checks::{Assertion, Source, Subject};
 use crate::plan::data::DataSource;
 use crate::plan::scenario::{
-    Body, Chunk, RequestPlan, ScenarioPlan, Step, Template, ThinkTime, Timeouts, Transaction, Value,
+    Body, Chunk, Cookie, RequestPlan, ScenarioPlan, Step, Template, ThinkTime, Timeouts, Transaction, Value,
 };
 
 /// Timeout of requests that set none (Taurus's documented default).
@@ -87,6 +87,8 @@ pub(super) struct Scope {
     variables: Vec<(String, Template)>,
     pub(super) data_sources: Vec<Arc<DataSource>>,
     tls_verify: bool,
+    /// `cookies:` of the scenario and the scenarios it includes.
+    cookies: Vec<Cookie>,
     /// A data source could not be read, so its column names are unknown.
     pub(super) incomplete: bool,
 }
@@ -115,6 +117,9 @@ impl Builder<'_> {
             steps,
             keepalive: defaults.keepalive,
             tls_verify: scope.tls_verify,
+            // Taurus keeps cookies unless `store-cookie: false`.
+            store_cookies: sc.store_cookie.as_ref().is_none_or(|s| s.value),
+            cookies: scope.cookies,
             variables: scope.variables,
             data_sources: scope.data_sources,
             once_blocks: scope.once_blocks,
@@ -142,7 +147,6 @@ impl Builder<'_> {
             return None;
         }
         for (key, value, help) in [
-            ("cookies", &sc.cookies, "set a `Cookie` header instead"),
             ("authorization", &sc.authorization, "set an `Authorization` header instead"),
             ("properties", &sc.properties, "JMeter properties have no meaning outside JMeter; use `variables:`"),
             ("content-encoding", &sc.content_encoding, "send the body already encoded"),
@@ -170,6 +174,9 @@ impl Builder<'_> {
                 scope.variables.retain(|(name, _)| name != k);
                 scope.variables.push((k.clone(), Template::parse(&v.value)));
             }
+        }
+        if let Some(c) = &sc.cookies {
+            self.cookies(c, scope);
         }
         if let Some(ds) = &sc.data_sources {
             self.data_sources(ds, scope);
@@ -241,6 +248,43 @@ impl Builder<'_> {
             out.read = r;
         }
         out
+    }
+
+    /// `cookies: [{name, value, domain, path, secure}]`: cookies every user starts with.
+    fn cookies(&mut self, node: &Spanned<Node>, scope: &mut Scope) {
+        let items = match &node.value.kind {
+            NodeKind::Seq(items) => items,
+            NodeKind::Null => return,
+            _ => {
+                let found = kind_name(&node.value);
+                let help = "write `cookies: [{name: sid, value: abc, domain: example.com}]`";
+                self.error_help(node.span, format!("`cookies` must be a list, found {found}"), help);
+                return;
+            }
+        };
+        for item in items {
+            let NodeKind::Map(m) = &item.kind else {
+                self.error(item.span, format!("a cookie must be a mapping, found {}", kind_name(item)));
+                continue;
+            };
+            self.block_keys(m, "cookies", &["name", "value", "domain", "path", "secure"]);
+            let text = |key: &str| m.get(key).and_then(|(_, v)| scalar_text(v));
+            let (Some(name), Some(domain)) = (text("name"), text("domain")) else {
+                let help = "write `{name: sid, value: abc, domain: example.com}`";
+                self.error_help(item.span, "a cookie needs a `name` and a `domain`", help);
+                continue;
+            };
+            let secure = m.get("secure").and_then(|(_, v)| self.flag(v, "secure")).unwrap_or(false);
+            scope.cookies.push(Cookie {
+                name,
+                value: text("value").unwrap_or_default(),
+                domain: domain.trim_start_matches('.').to_ascii_lowercase(),
+                host_only: false,
+                path: text("path").filter(|p| p.starts_with('/')).unwrap_or_else(|| "/".into()),
+                secure,
+                expires: None,
+            });
+        }
     }
 
     pub(super) fn flag(&mut self, node: &Node, what: &str) -> Option<bool> {
