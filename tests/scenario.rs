@@ -435,6 +435,95 @@ scenarios:
 }
 
 #[test]
+fn basic_authorization_goes_to_its_urls_only() {
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let yaml = format!(
+        r#"execution:
+- iterations: 1
+  scenario: s
+scenarios:
+  s:
+    default-address: {url}
+    authorization:
+    - url: {url}/echo/private
+      name: alice
+      password: s3cret
+    requests:
+    - /echo/private/page
+    - /echo/public
+    - url: /echo/private/own
+      headers: {{Authorization: Bearer mine}}
+"#,
+        url = demo.url()
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    let log = echo_log(&demo);
+    let auth: Vec<&str> = log.iter().map(|r| r["headers"]["authorization"].as_str().unwrap_or("")).collect();
+    // base64("alice:s3cret"); a request's own header wins.
+    assert_eq!(auth, ["Basic YWxpY2U6czNjcmV0", "", "Bearer mine"], "{log:?}");
+    // Digest is not silently ignored.
+    p.file("t/s.yaml", &yaml.replace("password: s3cret", "password: s3cret\n      mechanism: digest"));
+    let out = p.suite(&["run", "-t", "t"], LIMIT);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("mechanism: digest") && out.stderr.contains("only `basic`"), "{out}");
+}
+
+#[test]
+fn action_blocks_pause_skip_and_stop() {
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    // `continue` in the first iteration skips the rest of it; `pause` waits.
+    let yaml = format!(
+        r#"execution:
+- iterations: 3
+  scenario: s
+scenarios:
+  s:
+    default-address: {url}
+    requests:
+    - /echo/first
+    - once:
+      - action: continue
+    - /echo/rest
+    - action: pause
+      pause-duration: 400ms
+"#,
+        url = demo.url()
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    let seen = paths(&echo_log(&demo));
+    assert_eq!(seen, ["/echo/first", "/echo/first", "/echo/rest", "/echo/first", "/echo/rest"], "{out}");
+    assert!(out.elapsed >= Duration::from_millis(800), "two pauses of 400 ms: {:?}", out.elapsed);
+
+    // `stop` with `all-threads` ends a 30 s test after the first request of each user.
+    let p = Project::new();
+    let yaml = format!(
+        r#"execution:
+- concurrency: 2
+  hold-for: 30s
+  scenario: s
+scenarios:
+  s:
+    requests:
+    - {url}/echo/stop
+    - action: stop
+      target: all-threads
+    - {url}/echo/never
+"#,
+        url = demo.url()
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.elapsed < Duration::from_secs(15), "{:?}", out.elapsed);
+    let seen = paths(&echo_log(&demo));
+    assert!(!seen.iter().any(|p| p == "/echo/never"), "{seen:?}");
+    assert!(seen.iter().any(|p| p == "/echo/stop"), "{seen:?}");
+}
+
+#[test]
 fn redirects_timeouts_and_error_kinds() {
     let demo = DemoTarget::start(&[]);
     let p = Project::new();

@@ -26,7 +26,7 @@ use super::stop::Phase;
 use super::Context;
 use crate::plan::checks::Assertion;
 use crate::plan::data::DataSource;
-use crate::plan::scenario::{Body, Chunk, ThinkTime, Transaction, Value};
+use crate::plan::scenario::{Action, ActionKind, BasicAuth, Body, Chunk, ThinkTime, Transaction, Value};
 use crate::plan::{ExecutionPlan, Load, RequestPlan, ScenarioPlan, Step};
 
 /// What the users of one execution share.
@@ -176,8 +176,10 @@ async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: Opti
         }
         let mut tally = Tally::default();
         for step in &scenario.steps {
-            if user.step(step, &mut tally, true).await == Flow::Stop {
-                break 'iterations;
+            match user.step(step, &mut tally, true).await {
+                Flow::Go => {}
+                Flow::NextIteration => break,
+                Flow::Stop => break 'iterations,
             }
         }
         done += 1;
@@ -189,6 +191,8 @@ async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: Opti
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flow {
     Go,
+    /// `action: continue`: skip the rest of this iteration.
+    NextIteration,
     Stop,
 }
 
@@ -298,8 +302,9 @@ impl User<'_> {
     fn steps<'b>(&'b mut self, steps: &'b [Step], tally: &'b mut Tally, emit: bool) -> StepsFuture<'b> {
         Box::pin(async move {
             for step in steps {
-                if self.step(step, tally, emit).await == Flow::Stop {
-                    return Flow::Stop;
+                let flow = self.step(step, tally, emit).await;
+                if flow != Flow::Go {
+                    return flow;
                 }
             }
             Flow::Go
@@ -313,8 +318,9 @@ impl User<'_> {
             Step::Loop { count, steps } => {
                 let mut i = 0u64;
                 while count.is_none_or(|c| i < c) {
-                    if self.steps(steps, tally, emit).await == Flow::Stop {
-                        return Flow::Stop;
+                    let flow = self.steps(steps, tally, emit).await;
+                    if flow != Flow::Go {
+                        return flow;
                     }
                     i += 1;
                 }
@@ -333,6 +339,30 @@ impl User<'_> {
                     self.vars.insert(name.clone(), v);
                 }
                 Flow::Go
+            }
+            Step::Action(a) => self.action(a).await,
+        }
+    }
+
+    /// JMeter's flow-control action.
+    async fn action(&mut self, a: &Action) -> Flow {
+        match a.kind {
+            ActionKind::Pause => {
+                if wait(self.ctx, Instant::now() + a.pause, self.deadline).await {
+                    Flow::Go
+                } else {
+                    Flow::Stop
+                }
+            }
+            ActionKind::Continue => Flow::NextIteration,
+            ActionKind::Stop | ActionKind::StopNow => {
+                if a.all_users {
+                    let phase = if a.kind == ActionKind::Stop { Phase::Stopping } else { Phase::Aborting };
+                    // Gracefully: no new requests; at once: requests in flight are abandoned too.
+                    self.ctx.stop.advance(Phase::Stopping);
+                    self.ctx.stop.advance(phase);
+                }
+                Flow::Stop
             }
         }
     }
@@ -419,7 +449,7 @@ impl User<'_> {
             bytes: 0,
             lag_us: scheduled.map_or(0, |s| now.saturating_duration_since(s).as_micros() as u64),
         };
-        let request = match build(r, &self.vars, &mut self.headers) {
+        let request = match build(r, &self.exec.scenario.auth, &self.vars, &mut self.headers) {
             Ok(req) => req,
             Err(message) => {
                 sample.elapsed_us = 1;
@@ -492,6 +522,7 @@ impl User<'_> {
 /// a value that does not parse fails the sample.
 fn build<'a>(
     r: &'a RequestPlan,
+    auth: &[BasicAuth],
     vars: &HashMap<String, String>,
     headers: &'a mut Vec<(HeaderName, HeaderValue)>,
 ) -> Result<Request<'a>, String> {
@@ -520,6 +551,11 @@ fn build<'a>(
             }
         };
         headers.push((name.clone(), value));
+    }
+    if !auth.is_empty() && !headers.iter().any(|(n, _)| n == http::header::AUTHORIZATION) {
+        if let Some(a) = auth.iter().find(|a| url.as_str().starts_with(&a.url_prefix)) {
+            headers.push((http::header::AUTHORIZATION, a.header.clone()));
+        }
     }
     let body = r.body.as_ref().map(|body| match body {
         Body::Fixed(b) => b.clone(),

@@ -176,6 +176,14 @@ pub struct Cookie {
     pub expires: Option<SystemTime>,
 }
 
+/// One `authorization:` entry: requests whose URL starts with `url_prefix` get `header` as
+/// their `Authorization` unless they set one themselves.
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    pub url_prefix: String,
+    pub header: HeaderValue,
+}
+
 /// One scenario with everything resolved.
 #[derive(Debug)]
 pub struct ScenarioPlan {
@@ -191,6 +199,8 @@ pub struct ScenarioPlan {
     pub store_cookies: bool,
     /// Cookies every user starts with (`cookies:`).
     pub cookies: Vec<Cookie>,
+    /// Basic credentials by URL prefix (`authorization:`), first match wins.
+    pub auth: Vec<BasicAuth>,
     /// Initial variables of every virtual user, set in order (a value may use earlier ones).
     pub variables: Vec<(String, Template)>,
     /// CSV files: each iteration of a user takes the next row of each.
@@ -222,6 +232,31 @@ pub enum Step {
     },
     /// Set user variables.
     SetVariables(Vec<(String, Template)>),
+    /// A JMeter flow-control action (`action:`).
+    Action(Action),
+}
+
+/// What an `action` block does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// Wait `pause-duration`.
+    Pause,
+    /// Stop after the current request (the user, or the whole test).
+    Stop,
+    /// Stop at once: with `all-threads`, requests in flight are abandoned.
+    StopNow,
+    /// Go on with the next iteration.
+    Continue,
+}
+
+/// An `action` block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Action {
+    pub kind: ActionKind,
+    /// `target: all-threads`: stops act on the whole test, not only this user.
+    pub all_users: bool,
+    /// `pause-duration`.
+    pub pause: Duration,
 }
 
 /// A `transaction` block.

@@ -69,7 +69,8 @@ impl Jar {
         }
         // Max-Age wins over Expires; zero or negative deletes.
         if let Some(secs) = max_age {
-            cookie.expires = Some(if secs <= 0 { SystemTime::UNIX_EPOCH } else { now + Duration::from_secs(secs as u64) });
+            cookie.expires =
+                Some(if secs <= 0 { SystemTime::UNIX_EPOCH } else { now + Duration::from_secs(secs as u64) });
         }
         self.cookies.retain(|c| !(c.name == cookie.name && c.domain == cookie.domain && c.path == cookie.path));
         if cookie.expires.is_none_or(|e| e > now) {
@@ -121,7 +122,8 @@ fn domain_match(host: &str, domain: &str) -> bool {
 /// RFC 6265 5.1.4: the cookie path is a prefix of the request path at a `/` boundary.
 fn path_match(request: &str, cookie: &str) -> bool {
     request == cookie
-        || (request.starts_with(cookie) && (cookie.ends_with('/') || request.as_bytes().get(cookie.len()) == Some(&b'/')))
+        || (request.starts_with(cookie)
+            && (cookie.ends_with('/') || request.as_bytes().get(cookie.len()) == Some(&b'/')))
 }
 
 /// The directory of the request path (RFC 6265 5.1.4's default-path).

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
@@ -22,7 +23,8 @@ use crate::criteria::Spec;
 use crate::plan::checks::{Assertion, Source, Subject};
 use crate::plan::data::DataSource;
 use crate::plan::scenario::{
-    Body, Chunk, Cookie, RequestPlan, ScenarioPlan, Step, Template, ThinkTime, Timeouts, Transaction, Value,
+    Action, ActionKind, BasicAuth, Body, Chunk, Cookie, RequestPlan, ScenarioPlan, Step, Template, ThinkTime, Timeouts,
+    Transaction, Value,
 };
 
 /// Timeout of requests that set none (Taurus's documented default).
@@ -89,6 +91,8 @@ pub(super) struct Scope {
     tls_verify: bool,
     /// `cookies:` of the scenario and the scenarios it includes.
     cookies: Vec<Cookie>,
+    /// `authorization:` entries of the scenario and the scenarios it includes.
+    auth: Vec<BasicAuth>,
     /// A data source could not be read, so its column names are unknown.
     pub(super) incomplete: bool,
 }
@@ -120,6 +124,7 @@ impl Builder<'_> {
             // Taurus keeps cookies unless `store-cookie: false`.
             store_cookies: sc.store_cookie.as_ref().is_none_or(|s| s.value),
             cookies: scope.cookies,
+            auth: scope.auth,
             variables: scope.variables,
             data_sources: scope.data_sources,
             once_blocks: scope.once_blocks,
@@ -147,7 +152,6 @@ impl Builder<'_> {
             return None;
         }
         for (key, value, help) in [
-            ("authorization", &sc.authorization, "set an `Authorization` header instead"),
             ("properties", &sc.properties, "JMeter properties have no meaning outside JMeter; use `variables:`"),
             ("content-encoding", &sc.content_encoding, "send the body already encoded"),
             ("random-source-ip", &sc.random_source_ip, "not available"),
@@ -177,6 +181,9 @@ impl Builder<'_> {
         }
         if let Some(c) = &sc.cookies {
             self.cookies(c, scope);
+        }
+        if let Some(a) = &sc.authorization {
+            self.authorization(a, scope);
         }
         if let Some(ds) = &sc.data_sources {
             self.data_sources(ds, scope);
@@ -284,6 +291,58 @@ impl Builder<'_> {
                 secure,
                 expires: None,
             });
+        }
+    }
+
+    /// `authorization:` (JMeter's HTTP authorization manager): a list of `{url, name, password,
+    /// mechanism}`, or `{clear, list}`. Basic credentials go with every request whose URL starts
+    /// with the entry's `url` (all requests without one), sent up front as JMeter does.
+    fn authorization(&mut self, node: &Spanned<Node>, scope: &mut Scope) {
+        const HELP: &str = "write `authorization: [{url: http://host/, name: user, password: secret}]`";
+        let list = match &node.value.kind {
+            NodeKind::Seq(items) => items.iter().collect::<Vec<_>>(),
+            NodeKind::Map(m) if m.get("list").is_some() => {
+                self.block_keys(m, "authorization", &["clear", "list"]);
+                match &m["list"].1.kind {
+                    NodeKind::Seq(items) => items.iter().collect(),
+                    _ => {
+                        self.error_help(m["list"].1.span, "`authorization.list` must be a list", HELP);
+                        return;
+                    }
+                }
+            }
+            NodeKind::Map(_) => vec![&node.value],
+            NodeKind::Null => return,
+            _ => {
+                let found = kind_name(&node.value);
+                self.error_help(node.span, format!("`authorization` must be a list, found {found}"), HELP);
+                return;
+            }
+        };
+        for item in list {
+            let NodeKind::Map(m) = &item.kind else {
+                self.error_help(
+                    item.span,
+                    format!("an authorization must be a mapping, found {}", kind_name(item)),
+                    HELP,
+                );
+                continue;
+            };
+            self.block_keys(m, "authorization", &["url", "name", "password", "domain", "realm", "mechanism"]);
+            let text = |key: &str| m.get(key).and_then(|(_, v)| scalar_text(v));
+            if let Some(mech) = text("mechanism").filter(|m| !m.eq_ignore_ascii_case("basic")) {
+                let span = m["mechanism"].1.span;
+                self.unsupported(span, &format!("`mechanism: {mech}`"), "only `basic` authorization is supported");
+                continue;
+            }
+            let Some(name) = text("name") else {
+                self.error_help(item.span, "this authorization has no `name`", HELP);
+                continue;
+            };
+            let credentials = format!("{name}:{}", text("password").unwrap_or_default());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            let Ok(header) = HeaderValue::from_str(&format!("Basic {encoded}")) else { continue };
+            scope.auth.push(BasicAuth { url_prefix: text("url").unwrap_or_default(), header });
         }
     }
 
@@ -415,11 +474,37 @@ impl Builder<'_> {
                 "the `foreach` block (it walks JMeter variable collections)",
                 "use a `data-sources` CSV file with one row per value",
             ),
-            "action" => self.unsupported(
-                *key_span,
-                "the `action` block",
-                "use `think-time` for pauses; the test ends with its `hold-for` or `iterations`",
-            ),
+            "action" => {
+                self.block_keys(m, "action", &["action", "target", "pause-duration"]);
+                let kind = match scalar_text(value).as_deref() {
+                    Some("pause") => ActionKind::Pause,
+                    Some("stop") => ActionKind::Stop,
+                    Some("stop-now") => ActionKind::StopNow,
+                    Some("continue") => ActionKind::Continue,
+                    other => {
+                        let found = other.map_or_else(|| kind_name(value).to_string(), |t| format!("`{t}`"));
+                        let message =
+                            format!("`action` must be `pause`, `stop`, `stop-now` or `continue`, found {found}");
+                        self.error(value.span, message);
+                        return;
+                    }
+                };
+                let all_users = match m.get("target").map(|(_, t)| (t, scalar_text(t))) {
+                    None => false,
+                    Some((_, Some(t))) if t == "current-thread" => false,
+                    Some((_, Some(t))) if t == "all-threads" => true,
+                    Some((t, _)) => {
+                        self.error(t.span, "`target` must be `current-thread` or `all-threads`");
+                        return;
+                    }
+                };
+                let pause = m.get("pause-duration").and_then(|(_, v)| self.secs(v, "pause-duration"));
+                if kind == ActionKind::Pause && pause.is_none() {
+                    self.error_help(node.span, "a `pause` action needs a `pause-duration`", "add `pause-duration: 1s`");
+                    return;
+                }
+                out.push(Step::Action(Action { kind, all_users, pause: pause.unwrap_or_default() }));
+            }
             _ => self.unsupported(
                 *key_span,
                 &format!("the `{block}` block (Apiritif only)"),
@@ -934,6 +1019,8 @@ fn sends_requests(steps: &[Step]) -> bool {
         Step::Transaction(t) => sends_requests(&t.steps),
         Step::Loop { steps, .. } | Step::Once { steps, .. } => sends_requests(steps),
         Step::SetVariables(_) => false,
+        // Not a request, but it waits or leaves the loop: no busy loop either.
+        Step::Action(a) => a.kind != ActionKind::Pause || !a.pause.is_zero(),
     })
 }
 
