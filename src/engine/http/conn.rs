@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use url::{Host, Url};
@@ -195,24 +195,33 @@ async fn plain(stream: &mut TcpStream, x: &Exchange<'_>) -> Result<Answer, (Fail
     let mut reader = Reader::new(x.head_request, x.want_body, x.want_headers);
     let mut answer = Answer::default();
     loop {
+        // Readiness first: after a complete response the socket's readiness was cleared (below),
+        // so a read before the reply comes would only cost a syscall to learn "would block".
+        match limit(x.read_timeout, stream.readable()).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err((Failure::io(&e), reader.bytes > 0)),
+            None => return Err((read_timeout(&reader, x.read_timeout), true)),
+        }
         let step = SCRATCH.with_borrow_mut(|buf| match stream.try_read(buf) {
-            Ok(0) => Ok(Some(reader.eof())),
-            Ok(n) => Ok(Some(reader.feed(&buf[..n], &mut answer.head, &mut answer.body))),
+            Ok(0) => Ok(Some((reader.eof(), false))),
+            Ok(n) => Ok(Some((reader.feed(&buf[..n], &mut answer.head, &mut answer.body), n < buf.len()))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         });
         match step {
-            Ok(Some(progress)) => {
+            Ok(Some((progress, drained))) => {
                 if let Some(done) = advance(&reader, progress, &mut answer, x)? {
+                    if drained {
+                        // A short read emptied the receive queue: clear the readiness without
+                        // another read. Anything arriving later raises a new event, so no
+                        // wake-up is lost.
+                        let _ = stream.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+                    }
                     answer.reuse = done;
                     return Ok(answer);
                 }
             }
-            Ok(None) => match limit(x.read_timeout, stream.readable()).await {
-                Some(Ok(())) => {}
-                Some(Err(e)) => return Err((Failure::io(&e), reader.bytes > 0)),
-                None => return Err((read_timeout(&reader, x.read_timeout), true)),
-            },
+            Ok(None) => {} // readiness was stale; try_read cleared it
             Err(e) => return Err((Failure::io(&e), reader.bytes > 0)),
         }
     }
