@@ -63,4 +63,32 @@ kill -STOP "$WORKER"; sleep 1; kill -CONT "$WORKER"
 log "nginx worker $WORKER stopped for 1 s"
 wait $RP || true
 report stall "$STALL_DURATION" "stall(1s)"
+
+# Peer in the same run: oha's rate limiter (-q) with and without its coordinated-omission
+# correction (--latency-correction), same rate, connections = suite's default max-vus (100).
+oha_row() { # label jsonfile timefile hold
+  python3 - "$@" <<'PY'
+import json,sys
+label,f,t,hold=sys.argv[1],sys.argv[2],sys.argv[3],float(sys.argv[4])
+d=json.load(open(f)); n=sum(d["statusCodeDistribution"].values()); p=d["latencyPercentiles"]
+u,st,m,e=open(t).read().split()[:4]
+print(f"{label}: sent {n} in {hold:.0f} s = {n/hold:.1f} rps; p50/p99/p99.9/max {1000*p['p50']:.2f}/{1000*p['p99']:.2f}/{1000*p['p99.9']:.2f}/{1000*d['summary']['slowest']:.2f} ms; "
+      f"client cpu {float(u)+float(st):.2f} s; max RSS {int(m)/1024:.1f} MB")
+PY
+}
+if [ -n "${OHA:-}" ]; then
+  sleep 1
+  timed "$SCRATCH/oha-steady.time" "$OHA" -c 100 -q "$RATE" -z "${DURATION}s" --latency-correction --no-tui --output-format json "$URL" > "$SCRATCH/oha-steady.json"
+  oha_row "oha steady (corrected)" "$SCRATCH/oha-steady.json" "$SCRATCH/oha-steady.time" "$DURATION"
+  for mode in plain corrected; do
+    flag=""; [ "$mode" = corrected ] && flag="--latency-correction"
+    sleep 1
+    timed "$SCRATCH/oha-stall-$mode.time" "$OHA" -c 100 -q "$RATE" -z "${STALL_DURATION}s" $flag --no-tui --output-format json "$URL" > "$SCRATCH/oha-stall-$mode.json" &
+    OP=$!
+    sleep "$(echo "$STALL_DURATION/2" | bc -l)"
+    kill -STOP "$WORKER"; sleep 1; kill -CONT "$WORKER"
+    wait $OP || true
+    oha_row "oha stall(1s) ($mode)" "$SCRATCH/oha-stall-$mode.json" "$SCRATCH/oha-stall-$mode.time" "$STALL_DURATION"
+  done
+fi
 log "raw outputs in $SCRATCH"

@@ -54,4 +54,15 @@ print(f"requests={s['requests_sent']} hits={o.get('hits')} fail={o.get('fail')} 
       f"peak_VmHWM={hwm:.1f}MB max_fds={fds}")
 PY
 echo "GNU time max RSS: $(maxrss_mb_of "$SCRATCH/suite.time") MB, cpu $(cpu_of "$SCRATCH/suite.time") s"
+
+# Peers in the same run, same endpoint and connection count, for HOLD seconds.
+sleep 3
+timed "$SCRATCH/wrk.time" wrk -t1 -c"$VUS" -d"${HOLD}s" --timeout 30s "http://127.0.0.1:$DPORT/sleep/$SLEEP_MS" > "$SCRATCH/wrk.out" 2>&1 || true
+echo "wrk -c$VUS: $(awk '/requests in/{print $1, "requests"}' "$SCRATCH/wrk.out"), $(grep -o 'Socket errors.*' "$SCRATCH/wrk.out" || echo 'no socket errors'); max RSS $(maxrss_mb_of "$SCRATCH/wrk.time") MB, cpu $(cpu_of "$SCRATCH/wrk.time") s"
+if [ -n "${OHA:-}" ]; then
+  sleep 3
+  timed "$SCRATCH/oha.time" "$OHA" -c "$VUS" -z "${HOLD}s" -t 30s --no-tui --output-format json "http://127.0.0.1:$DPORT/sleep/$SLEEP_MS" > "$SCRATCH/oha.json" 2>&1 || true
+  n=$(python3 -c "import json,sys;d=json.load(open(sys.argv[1]));print(sum(d['statusCodeDistribution'].values()), 'responses,', sum(d['errorDistribution'].values()), 'errors')" "$SCRATCH/oha.json" 2>/dev/null || echo "no JSON")
+  echo "oha -c $VUS: $n; max RSS $(maxrss_mb_of "$SCRATCH/oha.time") MB, cpu $(cpu_of "$SCRATCH/oha.time") s"
+fi
 log "raw outputs in $SCRATCH"
