@@ -359,18 +359,8 @@ mod tests {
     use super::*;
 
     fn sample(elapsed_ms: u64, lag_ms: u64, error_kind: Option<ErrorKind>) -> Sample {
-        Sample {
-            label: 0,
-            start_us: 0,
-            elapsed_us: elapsed_ms * 1000,
-            connect_us: 0,
-            ttfb_us: 0,
-            status: if error_kind.is_some() { 0 } else { 200 },
-            error_kind,
-            error: None,
-            bytes: 0,
-            lag_us: lag_ms * 1000,
-        }
+        let status = if error_kind.is_some() { 0 } else { 200 };
+        Sample { error_kind, lag_us: lag_ms * 1000, ..Sample::fake(elapsed_ms * 1000, status) }
     }
 
     #[test]

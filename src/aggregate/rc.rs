@@ -130,18 +130,7 @@ mod tests {
     use super::*;
 
     fn sample(status: u16, error_kind: Option<ErrorKind>) -> Sample {
-        Sample {
-            label: 0,
-            start_us: 0,
-            elapsed_us: 1,
-            connect_us: 0,
-            ttfb_us: 0,
-            status,
-            error_kind,
-            error: None,
-            bytes: 0,
-            lag_us: 0,
-        }
+        Sample { error_kind, ..Sample::fake(1, status) }
     }
 
     #[test]

@@ -291,7 +291,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::sample::{ErrorKind, Sample};
+    use crate::engine::sample::Sample;
 
     #[test]
     fn corrected_subjects() {
@@ -354,18 +354,7 @@ mod tests {
     }
 
     fn sample(elapsed_ms: u64, status: u16) -> Sample {
-        Sample {
-            label: 0,
-            start_us: 0,
-            elapsed_us: elapsed_ms * 1000,
-            connect_us: 0,
-            ttfb_us: 0,
-            status,
-            error_kind: (status >= 400).then_some(ErrorKind::Status),
-            error: None,
-            bytes: 100,
-            lag_us: 0,
-        }
+        Sample { bytes: 100, ..Sample::fake(elapsed_ms * 1000, status) }
     }
 
     #[test]

@@ -4,24 +4,13 @@
 
 use super::*;
 use crate::aggregate::kpi::OVERALL;
-use crate::engine::sample::{ErrorKind, Sample};
+use crate::engine::sample::Sample;
 
 /// `(label, response time in ms, HTTP status)` samples of one second.
 fn second(samples: &[(&str, u64, u16)]) -> LabelSets {
     let mut sets = LabelSets::new();
     for &(label, ms, status) in samples {
-        let sample = Sample {
-            label: 0,
-            start_us: 0,
-            elapsed_us: ms * 1000,
-            connect_us: 0,
-            ttfb_us: 0,
-            status,
-            error_kind: (status >= 400).then_some(ErrorKind::Status),
-            error: None,
-            bytes: 10,
-            lag_us: 0,
-        };
+        let sample = Sample { bytes: 10, ..Sample::fake(ms * 1000, status) };
         sets.entry(label.to_string()).or_default().record(&sample);
         sets.entry(OVERALL.to_string()).or_default().record(&sample);
     }

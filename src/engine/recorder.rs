@@ -66,18 +66,7 @@ mod tests {
     use super::*;
 
     fn sample(label: u32) -> Sample {
-        Sample {
-            label,
-            start_us: 0,
-            elapsed_us: 1,
-            connect_us: 0,
-            ttfb_us: 0,
-            status: 200,
-            error_kind: None,
-            error: None,
-            bytes: 0,
-            lag_us: 0,
-        }
+        Sample { label, ..Sample::fake(1, 200) }
     }
 
     #[test]

@@ -83,6 +83,26 @@ pub struct Sample {
     pub lag_us: u64,
 }
 
+#[cfg(test)]
+impl Sample {
+    /// A sample for tests: label 0, `elapsed_us`, `status` (400 and above fail as `Status`),
+    /// everything else zero; tests change the rest with `Sample { lag_us, ..Sample::fake(..) }`.
+    pub fn fake(elapsed_us: u64, status: u16) -> Sample {
+        Sample {
+            label: 0,
+            start_us: 0,
+            elapsed_us,
+            connect_us: 0,
+            ttfb_us: 0,
+            status,
+            error_kind: (status >= 400).then_some(ErrorKind::Status),
+            error: None,
+            bytes: 0,
+            lag_us: 0,
+        }
+    }
+}
+
 impl Sample {
     /// Whether the sample counts as a success.
     pub fn is_success(&self) -> bool {

@@ -215,18 +215,7 @@ mod tests {
     #[test]
     fn lateness_shows_only_when_requests_went_out_late() {
         use crate::engine::Sample;
-        let sample = |lag_us| Sample {
-            label: 0,
-            start_us: 0,
-            elapsed_us: 2000,
-            connect_us: 0,
-            ttfb_us: 0,
-            status: 200,
-            error_kind: None,
-            error: None,
-            bytes: 0,
-            lag_us,
-        };
+        let sample = |lag_us| Sample { lag_us, ..Sample::fake(2000, 200) };
         let mut t = TestReport::new("t", std::path::Path::new("t.yaml"), 1);
         t.totals.entry("on-time".into()).or_default().record(&sample(0));
         assert!(!test_summary(&t).contains("lateness"));

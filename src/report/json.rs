@@ -316,18 +316,7 @@ mod tests {
     fn set(lags_us: &[u64]) -> KpiSet {
         let mut set = KpiSet::default();
         for lag_us in lags_us {
-            set.record(&Sample {
-                label: 0,
-                start_us: 0,
-                elapsed_us: 10_000,
-                connect_us: 0,
-                ttfb_us: 0,
-                status: 200,
-                error_kind: None,
-                error: None,
-                bytes: 1,
-                lag_us: *lag_us,
-            });
+            set.record(&Sample { bytes: 1, lag_us: *lag_us, ..Sample::fake(10_000, 200) });
         }
         set
     }

@@ -270,18 +270,7 @@ mod tests {
     fn second(hits: u64, rt_us: u64) -> LabelSets {
         let mut set = KpiSet::default();
         for _ in 0..hits {
-            set.record(&Sample {
-                label: 0,
-                start_us: 0,
-                elapsed_us: rt_us,
-                connect_us: 0,
-                ttfb_us: 0,
-                status: 200,
-                error_kind: None,
-                error: None,
-                bytes: 1,
-                lag_us: 0,
-            });
+            set.record(&Sample { bytes: 1, ..Sample::fake(rt_us, 200) });
         }
         let mut sets = LabelSets::new();
         sets.insert("a".into(), set);

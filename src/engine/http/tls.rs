@@ -26,11 +26,11 @@ fn build(verify: bool) -> Result<rustls::ClientConfig, String> {
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS set-up: {e}"))?;
     let verifier: Arc<dyn ServerCertVerifier> = match verify {
-        false => Arc::new(AcceptAnyCertificate(provider)),
+        false => Arc::new(Unverified { provider, refuse: None }),
         // Without system roots plain HTTP must still work: HTTPS samples then fail with the reason.
         true => match rustls_platform_verifier::Verifier::new(provider.clone()) {
             Ok(v) => Arc::new(v),
-            Err(e) => Arc::new(NoRoots { reason: format!("cannot verify certificates: {e}"), provider }),
+            Err(e) => Arc::new(Unverified { provider, refuse: Some(format!("cannot verify certificates: {e}")) }),
         },
     };
     let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
@@ -38,54 +38,17 @@ fn build(verify: bool) -> Result<rustls::ClientConfig, String> {
     Ok(config)
 }
 
-/// `tls-verify: false`: any certificate is accepted (signatures are still checked, so the
-/// handshake is real; only the chain of trust and the host name are not).
+/// The verifier when the platform's is not used: `tls-verify: false` accepts any certificate
+/// (signatures are still checked, so the handshake is real; only the chain of trust and the
+/// host name are not), and without system roots every certificate is refused with the reason.
 #[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// The system's root certificates could not be loaded: every certificate is refused, with the reason.
-#[derive(Debug)]
-struct NoRoots {
-    reason: String,
+struct Unverified {
     provider: Arc<CryptoProvider>,
+    /// Why certificates are refused; None accepts them.
+    refuse: Option<String>,
 }
 
-impl ServerCertVerifier for NoRoots {
+impl ServerCertVerifier for Unverified {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -94,7 +57,12 @@ impl ServerCertVerifier for NoRoots {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General(format!("{} (set `tls-verify: false` to skip verification)", self.reason)))
+        match &self.refuse {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(reason) => {
+                Err(rustls::Error::General(format!("{reason} (set `tls-verify: false` to skip verification)")))
+            }
+        }
     }
 
     fn verify_tls12_signature(
