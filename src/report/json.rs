@@ -321,12 +321,8 @@ mod tests {
         set
     }
 
-    #[test]
-    fn corrected_figures_appear_only_with_late_samples() {
-        let mut t = TestReport::new("t", Path::new("t.yaml"), 1);
-        t.totals.insert("on-time".into(), set(&[0, 0]));
-        t.totals.insert("late".into(), set(&[0, 990_000]));
-        t.load_secs = 2.0;
+    /// summary.json of a passed run with one test.
+    fn render_one(t: TestReport) -> serde_json::Value {
         let run = RunReport {
             run_id: "r".into(),
             env_name: None,
@@ -336,7 +332,16 @@ mod tests {
             exit_code: Some(0),
             tests: vec![t],
         };
-        let v: serde_json::Value = serde_json::from_slice(&JsonSummary.render(&run).unwrap()).unwrap();
+        serde_json::from_slice(&JsonSummary.render(&run).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn corrected_figures_appear_only_with_late_samples() {
+        let mut t = TestReport::new("t", Path::new("t.yaml"), 1);
+        t.totals.insert("on-time".into(), set(&[0, 0]));
+        t.totals.insert("late".into(), set(&[0, 990_000]));
+        t.load_secs = 2.0;
+        let v = render_one(t);
         let labels = &v["tests"][0]["labels"];
         assert_eq!(labels[0]["label"], "late");
         let corrected = &labels[0]["corrected"];
@@ -359,16 +364,7 @@ mod tests {
         let schema: serde_json::Value = serde_json::from_str(include_str!("../../docs/summary.schema.json")).unwrap();
         let mut t = TestReport::new("t", Path::new("t.yaml"), 1);
         t.totals.insert("late".into(), set(&[0, 20_000]));
-        let run = RunReport {
-            run_id: "r".into(),
-            env_name: None,
-            git_sha: None,
-            tool_version: "0".into(),
-            started_unix: 1,
-            exit_code: Some(0),
-            tests: vec![t],
-        };
-        let v: serde_json::Value = serde_json::from_slice(&JsonSummary.render(&run).unwrap()).unwrap();
+        let v = render_one(t);
         let label = &v["tests"][0]["labels"][0];
         let check = |value: &serde_json::Value, def: &serde_json::Value| {
             let keys = value.as_object().unwrap();
