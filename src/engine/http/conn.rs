@@ -67,9 +67,13 @@ pub struct Conn {
     io: Io,
 }
 
+/// The protocol a connection speaks.
 enum Io {
+    /// HTTP/1.1 over TCP, read through the per-thread scratch buffer.
     Plain(TcpStream),
+    /// HTTP/1.1 over TLS, with the connection's own read buffer (rustls reads through it).
     Tls(Box<TlsStream<TcpStream>>, Box<[u8]>),
+    /// HTTP/2 over TLS; hyper's connection task runs beside the user.
     H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
 }
 
@@ -83,8 +87,9 @@ pub struct Exchange<'a> {
     pub h2: &'a (dyn Fn() -> Result<http::Request<Full<Bytes>>, String> + Sync),
     /// HEAD request: the response has no body.
     pub head_request: bool,
-    /// Keep the body / the head text.
+    /// Keep the response body (a check reads it).
     pub want_body: bool,
+    /// Keep the status line and headers as text (a check reads them).
     pub want_headers: bool,
     /// Longest wait for the next bytes (zero: none).
     pub read_timeout: Duration,
@@ -95,9 +100,13 @@ pub struct Exchange<'a> {
 /// What came back from one exchange.
 #[derive(Default)]
 pub struct Answer {
+    /// Status, `Location`, `Set-Cookie` and, when asked for, the head as text.
     pub head: Head,
+    /// The body, when asked for.
     pub body: Vec<u8>,
+    /// Response bytes as received.
     pub bytes: u64,
+    /// From the sample's start to the complete response head.
     pub ttfb_us: u64,
     /// The connection can carry another request.
     pub reuse: bool,
@@ -362,10 +371,12 @@ pub async fn limit<F: Future>(d: Duration, fut: F) -> Option<F::Output> {
     }
 }
 
+/// Microseconds since `since`.
 pub fn micros(since: Instant) -> u64 {
     since.elapsed().as_micros() as u64
 }
 
+/// A duration for messages: `0.3s`.
 pub fn secs(d: Duration) -> String {
     format!("{}s", (d.as_secs_f64() * 1000.0).round() / 1000.0)
 }

@@ -51,7 +51,10 @@ pub struct Want {
 /// A request, with its placeholders already filled in.
 pub struct Request<'a> {
     pub method: Method,
+    /// Absolute http(s) URL (borrowed from the plan when it has no placeholders).
     pub url: Cow<'a, Url>,
+    /// Headers as the scenario gives them; `Host`, `Accept` and `Content-Length` are added
+    /// unless present.
     pub headers: &'a [(HeaderName, HeaderValue)],
     pub body: Option<Bytes>,
 }
@@ -59,11 +62,14 @@ pub struct Request<'a> {
 /// Why a request got no usable response.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// The class it is counted under.
     pub kind: ErrorKind,
+    /// What went wrong, for the sample's message.
     pub message: String,
 }
 
 impl Failure {
+    /// A failure of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Failure { kind, message: message.into() }
     }
