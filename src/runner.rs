@@ -464,7 +464,7 @@ async fn load_phase(
             }
         }
     };
-    let mut progress = console::Progress::new(PROGRESS_EVERY);
+    let mut progress = console::Progress::new(PROGRESS_EVERY, total_secs);
     let executions = &plan.executions;
     let engine_ctx = ctx.clone();
     let engine = engine::run(executions, engine_ctx);

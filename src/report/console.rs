@@ -1,10 +1,12 @@
-//! Console output: a live progress line while a test runs (a line every few seconds when stdout
+//! Console output: a live progress bar while a test runs (a line every few seconds when stdout
 //! is not a terminal, so logs stay readable), a final-stats table per label (and, for open-model
 //! runs that sent requests late, their send lateness) and the criteria verdicts after each test,
 //! and a grid of all tests at the end.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CriterionStatus, RunReport, TestReport};
 use crate::aggregate::KpiSet;
@@ -34,40 +36,45 @@ pub fn progress(
     )
 }
 
-/// Shows progress: on a terminal one line redrawn every second; otherwise a new line every
-/// `every` seconds (CI logs and the integration tests read stdout).
+/// Shows progress: on a terminal an indicatif bar (the line above, cut to the terminal's width,
+/// and a bar of the test's duration when it has one), updated every second; otherwise a new line
+/// every `every` seconds (CI logs and the integration tests read stdout).
 pub struct Progress {
-    live: bool,
+    bar: Option<ProgressBar>,
     every: u64,
-    drawn: bool,
 }
 
 impl Progress {
-    /// Progress on stdout.
-    pub fn new(every: u64) -> Self {
-        Progress { live: std::io::stdout().is_terminal(), every: every.max(1), drawn: false }
+    /// Progress on stdout for a test of `total_secs` (None: it runs by iterations).
+    pub fn new(every: u64, total_secs: Option<u64>) -> Self {
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(total_secs, ProgressDrawTarget::stdout());
+            // The bar first: a narrow terminal cuts the line's tail (the totals), not the bar.
+            let template = if total_secs.is_some() { "[{bar:20}] {wide_msg}" } else { "{wide_msg}" };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Progress { bar, every: every.max(1) }
     }
 
     /// Called once per closed second (`elapsed` seconds into the load); `line` makes the text.
     pub fn second(&mut self, elapsed: u64, line: impl FnOnce() -> String) {
-        if self.live {
-            let mut out = std::io::stdout().lock();
-            // Carriage return and erase-line: the line is redrawn in place.
-            let _ = write!(out, "\r\x1b[2K{}", line());
-            let _ = out.flush();
-            self.drawn = true;
-        } else if elapsed.is_multiple_of(self.every) {
-            println!("{}", line());
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(elapsed);
+                bar.set_message(line());
+            }
+            None if elapsed.is_multiple_of(self.every) => println!("{}", line()),
+            None => {}
         }
     }
 
-    /// Ends the live line so later output starts on a clean line.
+    /// Removes the bar so later output starts on a clean line.
     pub fn finish(&mut self) {
-        if self.live && self.drawn {
-            let mut out = std::io::stdout().lock();
-            let _ = write!(out, "\r\x1b[2K");
-            let _ = out.flush();
-            self.drawn = false;
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 }
