@@ -355,7 +355,7 @@ async fn run_test(
         error.get_or_insert(e.to_string());
     }
     if let Some(by) = &stopped_by {
-        println!("stopped early by criterion: {by}");
+        println!("stopped early by {by}");
     }
 
     let verdicts = criteria.finish(&report.totals);
@@ -491,7 +491,7 @@ async fn load_phase(
         // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
         if let Some(stop) = criteria.observe(second.ts + 1, &second.current, agg_cum) {
             if stopped_by.is_none() {
-                *stopped_by = Some(stop.describe());
+                *stopped_by = Some(format!("criterion {}", stop.describe()));
                 ctx.stop.advance(Phase::Stopping);
             }
         }
@@ -550,6 +550,10 @@ async fn load_phase(
             break;
         }
     }
+    // A scenario's own `action: stop` counts when no criterion stopped the test first.
+    if stopped_by.is_none() {
+        stopped_by = ctx.stop.reason();
+    }
     // Every user has finished: what they recorded is all in the buffers now.
     drain(&mut agg);
     let load_secs = started.elapsed().as_secs_f64();
@@ -588,7 +592,8 @@ fn log_monitoring(log: &mut Option<store::MonitoringLog>, event: &Event, started
 fn on_monitoring(event: Event, criteria: &mut Criteria) -> Option<String> {
     match event {
         Event::Sample(sample) => {
-            criteria.observe_monitoring(sample.ts, &sample.source, &sample.values).map(|s| s.describe())
+            let stop = criteria.observe_monitoring(sample.ts, &sample.source, &sample.values);
+            stop.map(|s| format!("criterion {}", s.describe()))
         }
         Event::Unavailable { source, reason } => {
             criteria.source_unavailable(&source, &reason);

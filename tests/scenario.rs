@@ -518,6 +518,7 @@ scenarios:
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
     assert!(out.elapsed < Duration::from_secs(15), "{:?}", out.elapsed);
+    assert!(out.stdout.contains("stopped early by `action: stop` (target all-threads) in scenario `s`"), "{out}");
     let seen = paths(&echo_log(&demo));
     assert!(!seen.iter().any(|p| p == "/echo/never"), "{seen:?}");
     assert!(seen.iter().any(|p| p == "/echo/stop"), "{seen:?}");

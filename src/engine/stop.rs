@@ -1,6 +1,8 @@
 //! Stopping the load in two steps: first no new requests ("stop"), then, after a grace period,
 //! requests still in flight are abandoned and recorded as aborted ("abort").
 
+use std::sync::{Arc, Mutex};
+
 use tokio::sync::watch;
 
 /// How far stopping has gone.
@@ -18,6 +20,8 @@ pub enum Phase {
 #[derive(Clone, Debug)]
 pub struct Stop {
     tx: watch::Sender<Phase>,
+    /// Why the load stopped early, when a scenario asked for it (`action: stop`).
+    reason: Arc<Mutex<Option<String>>>,
 }
 
 impl Default for Stop {
@@ -29,7 +33,18 @@ impl Default for Stop {
 impl Stop {
     /// A switch in the running phase.
     pub fn new() -> Self {
-        Stop { tx: watch::channel(Phase::Running).0 }
+        Stop { tx: watch::channel(Phase::Running).0, reason: Arc::default() }
+    }
+
+    /// Moves to `phase` and records why, unless a reason was recorded before.
+    pub fn advance_because(&self, phase: Phase, reason: String) {
+        self.reason.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
+        self.advance(phase);
+    }
+
+    /// The first reason given to [`Stop::advance_because`].
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Moves to `phase` unless already further along.

@@ -357,10 +357,14 @@ impl User<'_> {
             ActionKind::Continue => Flow::NextIteration,
             ActionKind::Stop | ActionKind::StopNow => {
                 if a.all_users {
-                    let phase = if a.kind == ActionKind::Stop { Phase::Stopping } else { Phase::Aborting };
                     // Gracefully: no new requests; at once: requests in flight are abandoned too.
-                    self.ctx.stop.advance(Phase::Stopping);
-                    self.ctx.stop.advance(phase);
+                    let (phase, name) = match a.kind {
+                        ActionKind::Stop => (Phase::Stopping, "stop"),
+                        _ => (Phase::Aborting, "stop-now"),
+                    };
+                    let scenario = &self.exec.scenario.name;
+                    let why = format!("`action: {name}` (target all-threads) in scenario `{scenario}`");
+                    self.ctx.stop.advance_because(phase, why);
                 }
                 Flow::Stop
             }
