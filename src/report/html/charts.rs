@@ -69,6 +69,29 @@ fn rate_series(points: &[Point], label: &str, f: impl Fn(&LabelPoint) -> f64) ->
     points.iter().map(|p| (p.ts as f64, Some(p.labels.get(label).map_or(0.0, &f)))).collect()
 }
 
+/// One line per label and a bold `ALL` line of a per-second rate.
+fn rate_lines(labels: &[&String], points: &[Point], f: impl Fn(&LabelPoint) -> f64) -> Vec<Line> {
+    let mut lines: Vec<Line> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Line {
+            name: (*l).clone(),
+            color: PALETTE[i % PALETTE.len()],
+            points: rate_series(points, l, &f),
+            bold: false,
+            dashed: false,
+        })
+        .collect();
+    lines.push(Line {
+        name: "ALL".into(),
+        color: OVERALL_COLOR,
+        points: rate_series(points, OVERALL, &f),
+        bold: true,
+        dashed: false,
+    });
+    lines
+}
+
 /// The timeline's points to draw. The last second of a finished test usually starts when the load
 /// has already ended and holds only the few requests that were still in flight; drawn as a rate it
 /// would look like a collapse, so it is left out of the charts (its samples are in every table).
@@ -106,24 +129,7 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
     let markers = kpi_markers(t);
     let mut charts = Vec::new();
 
-    let mut lines: Vec<Line> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| Line {
-            name: (*l).clone(),
-            color: PALETTE[i % PALETTE.len()],
-            points: rate_series(points, l, |p| p.rps),
-            bold: false,
-            dashed: false,
-        })
-        .collect();
-    lines.push(Line {
-        name: "ALL".into(),
-        color: OVERALL_COLOR,
-        points: rate_series(points, OVERALL, |p| p.rps),
-        bold: true,
-        dashed: false,
-    });
+    let lines = rate_lines(&labels, points, |p| p.rps);
     let bands = if thinned {
         vec![Band {
             name: "ALL: lowest–highest second".into(),
@@ -219,24 +225,7 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
         ));
     }
 
-    let mut lines: Vec<Line> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| Line {
-            name: (*l).clone(),
-            color: PALETTE[i % PALETTE.len()],
-            points: rate_series(points, l, |p| p.errors_per_sec),
-            bold: false,
-            dashed: false,
-        })
-        .collect();
-    lines.push(Line {
-        name: "ALL".into(),
-        color: OVERALL_COLOR,
-        points: rate_series(points, OVERALL, |p| p.errors_per_sec),
-        bold: true,
-        dashed: false,
-    });
+    let lines = rate_lines(&labels, points, |p| p.errors_per_sec);
     let total_fail = t.totals.get(OVERALL).map_or(0, |o| o.fail);
     charts.push(view(
         anchor,
