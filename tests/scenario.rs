@@ -463,6 +463,9 @@ scenarios:
     let auth: Vec<&str> = log.iter().map(|r| r["headers"]["authorization"].as_str().unwrap_or("")).collect();
     // base64("alice:s3cret"); a request's own header wins.
     assert_eq!(auth, ["Basic YWxpY2U6czNjcmV0", "", "Bearer mine"], "{log:?}");
+    // Every request says who sent it.
+    let agent = format!("suite/{}", env!("CARGO_PKG_VERSION"));
+    assert!(log.iter().all(|r| r["headers"]["user-agent"] == agent.as_str()), "{log:?}");
     // Digest is not silently ignored.
     p.file("t/s.yaml", &yaml.replace("password: s3cret", "password: s3cret\n      mechanism: digest"));
     let out = p.suite(&["run", "-t", "t"], LIMIT);

@@ -237,6 +237,9 @@ impl Client {
             if let Some(c) = &cookie {
                 builder = builder.header(http::header::COOKIE, c.as_str());
             }
+            if !headers.iter().any(|(n, _)| n == http::header::USER_AGENT) {
+                builder = builder.header(http::header::USER_AGENT, wire::USER_AGENT);
+            }
             builder.body(Full::new(body.cloned().unwrap_or_default())).map_err(|e| e.to_string())
         };
         let exchange = Exchange {

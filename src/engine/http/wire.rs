@@ -7,6 +7,9 @@
 
 use std::fmt::Write as _;
 
+/// Sent unless the scenario sets its own (some servers and firewalls refuse requests without one).
+pub const USER_AGENT: &str = concat!("suite/", env!("CARGO_PKG_VERSION"));
+
 /// Most header lines a response may have.
 const MAX_HEADERS: usize = 128;
 /// Longest response head (status line and headers) accepted.
@@ -42,6 +45,11 @@ pub fn write_head<'h>(
     }
     if !has("accept") {
         out.extend_from_slice(b"Accept: */*\r\n");
+    }
+    if !has("user-agent") {
+        out.extend_from_slice(b"User-Agent: ");
+        out.extend_from_slice(USER_AGENT.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     for (name, value) in headers.clone() {
         if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding") {
@@ -493,11 +501,16 @@ mod tests {
         write_head(&mut out, "POST", "/p?q=1", "h:8080", headers.iter().copied(), Some(3), false);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "POST /p?q=1 HTTP/1.1\r\nHost: h:8080\r\nAccept: */*\r\nX-A: 1\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+            format!(
+                "POST /p?q=1 HTTP/1.1\r\nHost: h:8080\r\nAccept: */*\r\nUser-Agent: {USER_AGENT}\r\nX-A: 1\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+            )
         );
         let mut out = Vec::new();
-        let headers = [("host", &b"virtual"[..]), ("Accept", &b"text/plain"[..])];
+        let headers = [("host", &b"virtual"[..]), ("Accept", &b"text/plain"[..]), ("user-agent", &b"me"[..])];
         write_head(&mut out, "GET", "/", "h", headers.iter().copied(), None, true);
-        assert_eq!(String::from_utf8(out).unwrap(), "GET / HTTP/1.1\r\nhost: virtual\r\nAccept: text/plain\r\n\r\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET / HTTP/1.1\r\nhost: virtual\r\nAccept: text/plain\r\nuser-agent: me\r\n\r\n"
+        );
     }
 }
