@@ -451,6 +451,20 @@ mod tests {
     }
 
     #[test]
+    fn every_two_piece_split_reads_the_same() {
+        let wire: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX: y\r\n\r\n3\r\nabc\r\n10;e=1\r\n0123456789abcdef\r\n0\r\nT: 1\r\n\r\n";
+        for cut in 0..=wire.len() {
+            let mut r = Reader::new(false, true, false);
+            let (mut head, mut body) = (Head::default(), Vec::new());
+            let first = r.feed(&wire[..cut], &mut head, &mut body);
+            let second = r.feed(&wire[cut..], &mut head, &mut body);
+            assert_eq!(first.map(|_| ()), Ok(()), "cut at {cut}");
+            assert_eq!(second, Ok(Progress::Done { reuse: true }), "cut at {cut}");
+            assert_eq!((head.status, body.as_slice(), r.bytes), (200, &b"abc0123456789abcdef"[..], wire.len() as u64));
+        }
+    }
+
+    #[test]
     fn connection_reuse_rules() {
         let (p, ..) = read(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", 100, false);
         assert_eq!(p, Ok(Progress::Done { reuse: false }));
