@@ -463,13 +463,13 @@ impl User<'_> {
         };
         let want = Want { body: r.needs_body, headers: r.needs_headers, url: r.needs_url };
         tokio::select! {
-            out = self.client.send(request, r.follow_redirects, r.timeouts, want) => {
+            mut out = self.client.send(request, r.follow_redirects, r.timeouts, want) => {
                 sample.elapsed_us = out.elapsed_us;
                 sample.ttfb_us = out.ttfb_us;
                 sample.connect_us = out.connect_us;
                 sample.status = out.status;
                 sample.bytes = out.bytes;
-                if let Some((kind, message)) = out.error.clone() {
+                if let Some((kind, message)) = out.error.take() {
                     fail(&mut sample, kind, message);
                 } else if out.status >= 400 {
                     let reason = http::StatusCode::from_u16(out.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");

@@ -280,8 +280,11 @@ fn advance(
         Ok(Progress::Done { reuse }) => Ok(Some(reuse)),
         Err(e) => {
             // A connection the server closed early is a reset; anything else is a protocol error.
-            let kind = if e.0.contains("closed") { ErrorKind::Reset } else { ErrorKind::Transport };
-            Err((Failure::new(kind, e.0), reader.bytes > 0))
+            let kind = match e {
+                wire::WireError::Closed(_) => ErrorKind::Reset,
+                wire::WireError::Invalid(_) => ErrorKind::Transport,
+            };
+            Err((Failure::new(kind, e.to_string()), reader.bytes > 0))
         }
     }
 }

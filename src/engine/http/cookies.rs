@@ -25,10 +25,16 @@ impl Jar {
         Jar { cookies: initial.to_vec() }
     }
 
+    /// Whether no cookie is kept (then requests skip the jar).
+    pub fn is_empty(&self) -> bool {
+        self.cookies.is_empty()
+    }
+
     /// Stores what a `Set-Cookie` header from `url` says; malformed headers are ignored, as
     /// browsers and JMeter ignore them.
     pub fn store(&mut self, url: &Url, header: &str, now: SystemTime) {
-        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else { return };
+        // http(s) hosts come lower-cased from URL parsing.
+        let Some(host) = url.host_str() else { return };
         let mut parts = header.split(';');
         let Some((name, value)) = parts.next().and_then(|nv| nv.split_once('=')) else { return };
         let name = name.trim();
@@ -38,7 +44,7 @@ impl Jar {
         let mut cookie = Cookie {
             name: name.to_string(),
             value: value.trim().trim_matches('"').to_string(),
-            domain: host.clone(),
+            domain: host.to_string(),
             host_only: true,
             path: default_path(url),
             secure: false,
@@ -54,7 +60,7 @@ impl Jar {
                         continue;
                     }
                     // A server may only set cookies for itself or a domain it belongs to.
-                    if !domain_match(&host, &domain) {
+                    if !domain_match(host, &domain) {
                         return;
                     }
                     cookie.domain = domain;
@@ -82,14 +88,14 @@ impl Jar {
     /// first, then older cookies first (RFC 6265 5.4).
     pub fn header_for(&mut self, url: &Url, now: SystemTime) -> Option<String> {
         self.cookies.retain(|c| c.expires.is_none_or(|e| e > now));
-        let host = url.host_str()?.to_ascii_lowercase();
+        let host = url.host_str()?;
         let path = url.path();
         let secure = url.scheme() == "https";
         let mut matching: Vec<&Cookie> = self
             .cookies
             .iter()
             .filter(|c| {
-                (if c.host_only { host == c.domain } else { domain_match(&host, &c.domain) })
+                (if c.host_only { host == c.domain } else { domain_match(host, &c.domain) })
                     && path_match(path, &c.path)
                     && (secure || !c.secure)
             })

@@ -198,18 +198,13 @@ impl Client {
         start: Instant,
         out: &mut Outcome,
     ) -> Result<Option<String>, Failure> {
-        let Some(origin) = Origin::of(url) else {
-            return Err(Failure::new(
-                ErrorKind::Transport,
-                format!("cannot send to `{url}`: only http and https URLs"),
-            ));
-        };
         // Credentials do not follow a redirect to another origin.
         let sent = |name: &HeaderName| {
             !(cross_origin && (name == http::header::AUTHORIZATION || name == http::header::COOKIE))
         };
         // The jar's cookies join a `Cookie` header the scenario set (one header, RFC 6265 5.4).
-        let jar_cookies = self.jar.as_mut().and_then(|jar| jar.header_for(url, SystemTime::now()));
+        let jar_cookies =
+            self.jar.as_mut().filter(|jar| !jar.is_empty()).and_then(|jar| jar.header_for(url, SystemTime::now()));
         let cookie = jar_cookies.map(|jar| {
             let own = headers.iter().find(|(n, _)| n == http::header::COOKIE && sent(n));
             match own {
@@ -262,8 +257,13 @@ impl Client {
             let conn = match &mut self.conn {
                 Some(c) => c,
                 None => {
+                    // Only a new connection needs the origin as its own (owned) value.
+                    let Some(origin) = Origin::of(url) else {
+                        let message = format!("cannot send to `{url}`: only http and https URLs");
+                        return Err(Failure::new(ErrorKind::Transport, message));
+                    };
                     let begun = Instant::now();
-                    let opened = Conn::open(url, origin.clone(), self.opts.tls_verify, timeouts.connect).await;
+                    let opened = Conn::open(url, origin, self.opts.tls_verify, timeouts.connect).await;
                     out.connect_us += micros(begun).max(1);
                     self.conn.insert(opened?)
                 }

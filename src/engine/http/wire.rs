@@ -19,8 +19,14 @@ const MAX_CHUNK_LINE: usize = 4096;
 
 /// A response the server sent that cannot be read as HTTP/1.1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid response: {0}")]
-pub struct WireError(pub String);
+pub enum WireError {
+    /// The server closed the connection before the response was complete (a reset, to the user).
+    #[error("{0}")]
+    Closed(&'static str),
+    /// Bytes that are not an HTTP/1.1 response.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// Appends an HTTP/1.1 request head to `out`; `headers` are written as given, after `Host` (unless
 /// the user set one) and before `Content-Length`.
@@ -201,9 +207,9 @@ impl Reader {
                 Ok(Progress::Done { reuse: false })
             }
             State::Head if self.bytes == 0 => {
-                Err(WireError("the server closed the connection without a response".into()))
+                Err(WireError::Closed("the server closed the connection without a response"))
             }
-            _ => Err(WireError("the server closed the connection before the response was complete".into())),
+            _ => Err(WireError::Closed("the server closed the connection before the response was complete")),
         }
     }
 
@@ -237,14 +243,14 @@ impl Reader {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => {
                 if buf.len() > MAX_HEAD {
-                    return Err(WireError(format!("response head longer than {} KiB", MAX_HEAD / 1024)));
+                    return Err(WireError::Invalid(format!("response head longer than {} KiB", MAX_HEAD / 1024)));
                 }
                 if kept == 0 {
                     self.partial.extend_from_slice(data);
                 }
                 return Ok(0);
             }
-            Err(e) => return Err(WireError(format!("{e} in the response head"))),
+            Err(e) => return Err(WireError::Invalid(format!("{e} in the response head"))),
         };
         let status = response.code.unwrap_or(0);
         let version = response.version.unwrap_or(1);
@@ -255,7 +261,7 @@ impl Reader {
             let name = h.name;
             if name.eq_ignore_ascii_case("content-length") {
                 let text = std::str::from_utf8(h.value).unwrap_or("").trim();
-                length = Some(text.parse::<u64>().map_err(|_| WireError(format!("Content-Length `{text}`")))?);
+                length = Some(text.parse::<u64>().map_err(|_| WireError::Invalid(format!("Content-Length `{text}`")))?);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = h.value.split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if name.eq_ignore_ascii_case("connection") {
@@ -313,7 +319,7 @@ impl Reader {
                 let Some(nl) = data.iter().position(|b| *b == b'\n') else {
                     line.extend_from_slice(data);
                     if line.len() > MAX_CHUNK_LINE {
-                        return Err(WireError("chunk-size line too long".into()));
+                        return Err(WireError::Invalid("chunk-size line too long".into()));
                     }
                     self.bytes += data.len() as u64;
                     return Ok(data.len());
@@ -321,8 +327,8 @@ impl Reader {
                 line.extend_from_slice(&data[..nl]);
                 let text = std::str::from_utf8(line).unwrap_or("");
                 let hex = text.split(';').next().unwrap_or("").trim();
-                let size =
-                    u64::from_str_radix(hex, 16).map_err(|_| WireError(format!("chunk size `{}`", text.trim_end())))?;
+                let size = u64::from_str_radix(hex, 16)
+                    .map_err(|_| WireError::Invalid(format!("chunk size `{}`", text.trim_end())))?;
                 *chunk = if size == 0 { Chunk::Trailers(0) } else { Chunk::Data(size) };
                 self.bytes += nl as u64 + 1;
                 Ok(nl + 1)
@@ -347,7 +353,7 @@ impl Reader {
                     } else if b == b'\r' && *left == 2 {
                         *left = 1;
                     } else {
-                        return Err(WireError("missing CRLF after chunk data".into()));
+                        return Err(WireError::Invalid("missing CRLF after chunk data".into()));
                     }
                 }
                 if *left == 0 {
@@ -447,7 +453,7 @@ mod tests {
             assert_eq!(bytes, wire.len() as u64);
         }
         let (p, ..) = read(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 100, false);
-        assert!(p.unwrap_err().0.contains("chunk size `zz`"));
+        assert!(p.unwrap_err().to_string().contains("chunk size `zz`"));
     }
 
     #[test]
@@ -497,11 +503,11 @@ mod tests {
     #[test]
     fn early_close_and_garbage_are_errors() {
         let mut r = Reader::new(false, false, false);
-        assert!(r.eof().unwrap_err().0.contains("without a response"));
+        assert!(r.eof().unwrap_err().to_string().contains("without a response"));
         let mut r = Reader::new(false, false, false);
         let (mut head, mut body) = (Head::default(), Vec::new());
         r.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab", &mut head, &mut body).unwrap();
-        assert!(r.eof().unwrap_err().0.contains("before the response was complete"));
+        assert!(r.eof().unwrap_err().to_string().contains("before the response was complete"));
         let (p, ..) = read(b"SSH-2.0-OpenSSH\r\n\r\n", 100, false);
         assert!(p.is_err());
         let (p, ..) = read(b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n", 5, false);
