@@ -470,16 +470,12 @@ async fn load_phase(
     let engine = engine::run(executions, engine_ctx);
     tokio::pin!(engine);
     let mut engine_done = false;
-    let mut stopped_by = None;
     let mut next_close = 1u64;
     let mut stop_deadline: Option<Instant> = None;
     // Seconds close 100 ms after they end, so samples finishing at the edge are in.
     let tick_at = |k: u64| started + Duration::from_secs(k) + Duration::from_millis(100);
 
-    let mut on_second = |second: &Second,
-                         agg_cum: &crate::aggregate::LabelSets,
-                         criteria: &mut Criteria,
-                         stopped_by: &mut Option<String>| {
+    let mut on_second = |second: &Second, agg_cum: &crate::aggregate::LabelSets, criteria: &mut Criteria| {
         if let Err(e) = kpi.write(second) {
             eprintln!("warning: cannot write kpi.csv: {e}");
         }
@@ -490,10 +486,7 @@ async fn load_phase(
         }
         // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
         if let Some(stop) = criteria.observe(second.ts + 1, &second.current, agg_cum) {
-            if stopped_by.is_none() {
-                *stopped_by = Some(format!("criterion {}", stop.describe()));
-                ctx.stop.advance(Phase::Stopping);
-            }
+            ctx.stop.advance_because(Phase::Stopping, format!("criterion {}", stop.describe()));
         }
         progress.second(second.ts + 1, || {
             let empty = Default::default();
@@ -520,7 +513,7 @@ async fn load_phase(
                 drain(&mut agg);
                 let seconds = agg.close_before(next_close, ctx.active.load(Ordering::Relaxed));
                 for s in &seconds {
-                    on_second(s, agg.cumulative(), criteria, &mut stopped_by);
+                    on_second(s, agg.cumulative(), criteria);
                 }
                 next_close += 1;
                 if stop_deadline.is_none() && ctx.stop.phase() != Phase::Running {
@@ -533,10 +526,7 @@ async fn load_phase(
             Some(event) = monitor_rx.recv() => {
                 log_monitoring(&mut monitoring_log, &event, started);
                 if let Some(stop) = on_monitoring(event, criteria) {
-                    if stopped_by.is_none() {
-                        stopped_by = Some(stop);
-                        ctx.stop.advance(Phase::Stopping);
-                    }
+                    ctx.stop.advance_because(Phase::Stopping, stop);
                 }
             }
             _ = interrupt.at_least(1), if ctx.stop.phase() == Phase::Running => {
@@ -550,10 +540,6 @@ async fn load_phase(
             break;
         }
     }
-    // A scenario's own `action: stop` counts when no criterion stopped the test first.
-    if stopped_by.is_none() {
-        stopped_by = ctx.stop.reason();
-    }
     // Every user has finished: what they recorded is all in the buffers now.
     drain(&mut agg);
     let load_secs = started.elapsed().as_secs_f64();
@@ -563,14 +549,15 @@ async fn load_phase(
         on_monitoring(event, criteria);
     }
     for s in agg.flush(0) {
-        on_second(&s, agg.cumulative(), criteria, &mut stopped_by);
+        on_second(&s, agg.cumulative(), criteria);
     }
     progress.finish();
     Ok(Measured {
         totals: agg.cumulative().clone(),
         sent: ctx.sent.load(Ordering::Relaxed),
         recorded: agg.recorded(),
-        stopped_by,
+        // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).
+        stopped_by: ctx.stop.reason(),
         load_secs,
     })
 }

@@ -64,6 +64,9 @@ pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
     let (shell, monitoring) = b.services(&root);
     b.check_monitoring_criteria(&mut criteria, &monitoring);
     let criteria = criteria.into_iter().map(|(spec, _)| spec).collect();
+    // A scenario included several times (or by several executions) reports each error once.
+    let mut seen = std::collections::HashSet::new();
+    b.diags.retain(|d| seen.insert((d.span, d.message.clone())));
     if b.diags.is_empty() {
         Ok(Plan {
             executions,
@@ -990,7 +993,7 @@ impl Builder<'_> {
 }
 
 /// A list, or a single item standing for a list of one; nothing is an empty list.
-fn one_or_many(node: &Node) -> Vec<&Node> {
+pub(super) fn one_or_many(node: &Node) -> Vec<&Node> {
     match &node.kind {
         NodeKind::Seq(items) => items.iter().collect(),
         NodeKind::Null => Vec::new(),
@@ -999,7 +1002,7 @@ fn one_or_many(node: &Node) -> Vec<&Node> {
 }
 
 /// "did you mean `x`?" when a known word is close, else `fallback()`.
-fn did_you_mean_or(word: &str, known: &[&str], fallback: impl FnOnce() -> String) -> String {
+pub(super) fn did_you_mean_or(word: &str, known: &[&str], fallback: impl FnOnce() -> String) -> String {
     suggest(word, known).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(fallback)
 }
 

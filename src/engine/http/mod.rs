@@ -222,7 +222,7 @@ impl Client {
             .filter(|(n, _)| sent(n))
             .map(|(n, v)| (n.as_str(), v.as_bytes()))
             .chain(cookie.as_deref().map(|c| ("Cookie", c.as_bytes())));
-        wire::write_head(&mut self.head, method.as_str(), target, host, pairs, with_length, self.opts.keepalive);
+        wire::write_head(&mut self.head, method.as_str(), target, host, pairs, with_length);
         let body_bytes: &[u8] = body.map_or(&[], |b| b);
         let h2 = || -> Result<http::Request<Full<Bytes>>, String> {
             let mut builder = http::Request::builder().method(method.clone()).uri(url.as_str());

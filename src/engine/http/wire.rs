@@ -29,7 +29,8 @@ pub enum WireError {
 }
 
 /// Appends an HTTP/1.1 request head to `out`; `headers` are written as given, after `Host` (unless
-/// the user set one) and before `Content-Length`.
+/// the user set one) and before `Content-Length`. (`keepalive: false` reaches here as the plan's
+/// `Connection: close` header.)
 pub fn write_head<'h>(
     out: &mut Vec<u8>,
     method: &str,
@@ -37,7 +38,6 @@ pub fn write_head<'h>(
     host: &str,
     headers: impl Iterator<Item = (&'h str, &'h [u8])> + Clone,
     body_len: Option<usize>,
-    keepalive: bool,
 ) {
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
@@ -70,9 +70,6 @@ pub fn write_head<'h>(
         let mut line = String::with_capacity(24);
         let _ = write!(line, "Content-Length: {n}\r\n");
         out.extend_from_slice(line.as_bytes());
-    }
-    if !keepalive && !has("connection") {
-        out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -517,17 +514,17 @@ mod tests {
     #[test]
     fn request_heads() {
         let mut out = Vec::new();
-        let headers = [("X-A", &b"1"[..]), ("content-length", &b"99"[..])];
-        write_head(&mut out, "POST", "/p?q=1", "h:8080", headers.iter().copied(), Some(3), false);
+        let headers = [("X-A", &b"1"[..]), ("content-length", &b"99"[..]), ("Connection", &b"close"[..])];
+        write_head(&mut out, "POST", "/p?q=1", "h:8080", headers.iter().copied(), Some(3));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             format!(
-                "POST /p?q=1 HTTP/1.1\r\nHost: h:8080\r\nAccept: */*\r\nUser-Agent: {USER_AGENT}\r\nX-A: 1\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+                "POST /p?q=1 HTTP/1.1\r\nHost: h:8080\r\nAccept: */*\r\nUser-Agent: {USER_AGENT}\r\nX-A: 1\r\nConnection: close\r\nContent-Length: 3\r\n\r\n"
             )
         );
         let mut out = Vec::new();
         let headers = [("host", &b"virtual"[..]), ("Accept", &b"text/plain"[..]), ("user-agent", &b"me"[..])];
-        write_head(&mut out, "GET", "/", "h", headers.iter().copied(), None, true);
+        write_head(&mut out, "GET", "/", "h", headers.iter().copied(), None);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "GET / HTTP/1.1\r\nhost: virtual\r\nAccept: text/plain\r\nuser-agent: me\r\n\r\n"

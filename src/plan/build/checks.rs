@@ -3,7 +3,8 @@
 
 use regex::Regex;
 
-use super::requests::{list_items, Scope};
+use super::one_or_many;
+use super::requests::Scope;
 use super::{kind_name, scalar_text, Builder};
 use crate::config::de::Spanned;
 use crate::config::source::Span;
@@ -17,7 +18,7 @@ use crate::plan::scenario::Template;
 impl Builder<'_> {
     pub(super) fn assertions(&mut self, node: &Spanned<Node>, scope: &mut Scope, out: &mut Vec<Assertion>) {
         const KEYS: [&str; 5] = ["contains", "subject", "regexp", "not", "assume-success"];
-        for item in list_items(&node.value) {
+        for item in one_or_many(&node.value) {
             let (patterns_node, m) = match &item.kind {
                 NodeKind::Map(m) => {
                     self.block_keys(m, "assert", &KEYS);
@@ -46,7 +47,7 @@ impl Builder<'_> {
             let not = get("not").and_then(|v| self.flag(v, "not")).unwrap_or(false);
             let assume_success = get("assume-success").and_then(|v| self.flag(v, "assume-success")).unwrap_or(false);
             let mut patterns = Vec::new();
-            for p in list_items(patterns_node) {
+            for p in one_or_many(patterns_node) {
                 let Some(text) = scalar_text(p) else {
                     self.error(p.span, format!("an assertion pattern must be text, found {}", kind_name(p)));
                     continue;
@@ -84,7 +85,7 @@ impl Builder<'_> {
 
     pub(super) fn jsonpath_assertions(&mut self, node: &Spanned<Node>, out: &mut Vec<Assertion>) {
         const KEYS: [&str; 6] = ["jsonpath", "expected-value", "validate", "expect-null", "invert", "regexp"];
-        for item in list_items(&node.value) {
+        for item in one_or_many(&node.value) {
             let (path_node, m) = match &item.kind {
                 NodeKind::Map(m) => {
                     self.block_keys(m, "assert-jsonpath", &KEYS);

@@ -94,18 +94,8 @@ impl Builder<'_> {
         let names = text("variable-names")
             .filter(|n| !n.trim().is_empty())
             .map(|n| n.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>());
+        let content = self.read_file(&path_text, path_node.span, "data source")?;
         let path = self.resolve_path(&path_text, path_node.span);
-        let content = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                self.error_help(
-                    path_node.span,
-                    format!("cannot read data source `{path_text}`: {e}"),
-                    format!("looked for `{}`; relative paths start at the folder of the file that names them, then the current folder", path.display()),
-                );
-                return None;
-            }
-        };
         let Ok(content) = String::from_utf8(content) else {
             self.error(path_node.span, format!("data source `{}` is not UTF-8 text", path.display()));
             return None;

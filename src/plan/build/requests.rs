@@ -12,7 +12,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
-use super::{kind_name, scalar_text, Builder};
+use super::{did_you_mean_or, kind_name, scalar_text, Builder};
 use crate::config::de::{from_node, Spanned};
 use crate::config::diagnostic::suggest;
 use crate::config::duration::parse_secs;
@@ -113,9 +113,6 @@ impl Builder<'_> {
         let defaults = self.scenario_defaults(sc, &Defaults::default(), &mut scope);
         let steps = self.scenario_steps(name, sc, span, &defaults, root, &mut scope)?;
         self.check_variables(&scope);
-        // A scenario included several times reports each of its errors once.
-        let mut seen = HashSet::new();
-        self.diags.retain(|d| seen.insert((d.span, d.message.clone())));
         Some(ScenarioPlan {
             name: name.to_string(),
             steps,
@@ -517,9 +514,7 @@ impl Builder<'_> {
     pub(super) fn block_keys(&mut self, m: &Map, block: &str, allowed: &[&str]) {
         for (key, (span, _)) in m {
             if !allowed.contains(&key.as_str()) {
-                let help = suggest(key, allowed)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| format!("a `{block}` block takes: {}", allowed.join(", ")));
+                let help = did_you_mean_or(key, allowed, || format!("a `{block}` block takes: {}", allowed.join(", ")));
                 self.error_help(*span, format!("unknown key `{key}` in a `{block}` block"), help);
             }
         }
@@ -602,10 +597,9 @@ impl Builder<'_> {
                 continue;
             }
             let defined: Vec<&str> = scope.defined.iter().map(String::as_str).collect();
-            let help = match suggest(name, &defined) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => "set it in the scenario's `variables:`, a `data-sources` CSV column, an `extract-*` of a request or `set-variables`; `${NAME}` from `settings.env` or the OS environment is filled in when the file is read".to_string(),
-            };
+            let help = did_you_mean_or(name, &defined, || {
+                "set it in the scenario's `variables:`, a `data-sources` CSV column, an `extract-*` of a request or `set-variables`; `${NAME}` from `settings.env` or the OS environment is filled in when the file is read".to_string()
+            });
             self.error_help(*span, format!("variable `{name}` is never set"), help);
         }
     }
@@ -618,10 +612,9 @@ impl Builder<'_> {
                 let args: Vec<&str> = args.split(',').map(str::trim).collect();
                 let known = ["uniform", "gaussian", "poisson"];
                 if !known.contains(&func) {
-                    let help = suggest(func, &known).map_or_else(
-                        || "use a time such as `500ms`, or `uniform(mean, dev)`, `gaussian(mean, dev)`, `poisson(mean, offset)`".to_string(),
-                        |s| format!("did you mean `{s}`?"),
-                    );
+                    let help = did_you_mean_or(func, &known, || {
+                        "use a time such as `500ms`, or `uniform(mean, dev)`, `gaussian(mean, dev)`, `poisson(mean, offset)`".to_string()
+                    });
                     self.error_help(node.span, format!("unknown think-time distribution `{func}`"), help);
                     return None;
                 }
@@ -1000,15 +993,6 @@ impl Builder<'_> {
             Some(p) if p.exists() => p,
             _ => path.to_path_buf(),
         }
-    }
-}
-
-/// A list value, or one value taken as a list of one.
-pub(super) fn list_items(node: &Node) -> Vec<&Node> {
-    match &node.kind {
-        NodeKind::Seq(items) => items.iter().collect(),
-        NodeKind::Null => Vec::new(),
-        _ => vec![node],
     }
 }
 
