@@ -133,10 +133,9 @@ impl KpiSet {
             match self.errors.get_mut(&**message) {
                 Some(n) => *n += 1,
                 None => {
+                    // `errors` and `error_codes` have the same keys: a new message is new to both.
                     self.errors.insert(message.to_string(), 1);
-                    if !self.error_codes.contains_key(&**message) {
-                        self.error_codes.insert(message.to_string(), Code::of(sample).text().into_owned());
-                    }
+                    self.error_codes.insert(message.to_string(), Code::of(sample).text().into_owned());
                 }
             }
         }
@@ -260,6 +259,12 @@ impl KpiSet {
     pub fn percentile_corrected(&self, level: f64) -> Option<f64> {
         let h = self.hist_corrected.as_ref().unwrap_or(&self.hist);
         (self.hits > 0).then(|| h.value_at_quantile(level / 100.0) as f64 / 1e6)
+    }
+
+    /// Highest corrected response time, seconds.
+    pub fn max_rt_corrected(&self) -> Option<f64> {
+        let h = self.hist_corrected.as_ref().unwrap_or(&self.hist);
+        (self.hits > 0).then(|| h.max() as f64 / 1e6)
     }
 
     /// Population standard deviation of corrected response times, seconds.

@@ -93,11 +93,6 @@ impl RcCounts {
         self.0.iter().map(|(c, n)| (c, *n))
     }
 
-    /// Whether no sample was counted.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Samples whose code is spelled `text`.
     pub fn get(&self, text: &str) -> Option<u64> {
         let code = Code::parse(text);

@@ -133,28 +133,16 @@ impl Subject {
             "avg-rt-corrected" => Subject::AvgRtCorrected,
             "avg-lag" => Subject::AvgLag,
             w if w.starts_with('p') && w.ends_with("-corrected") => {
-                return match parse_percentile(&w[..w.len() - "-corrected".len()]) {
-                    Ok(Subject::Percentile(level)) => Ok(Some(Subject::PercentileCorrected(level))),
-                    _ => Err(SubjectError {
-                        message: format!("`{w}` is not a corrected percentile"),
-                        help: Some("write `p`, a level from 0 to 100 and `-corrected`, e.g. `p99-corrected`".into()),
-                    }),
-                };
+                return suffixed_percentile(w, "-corrected", "corrected", Subject::PercentileCorrected).map(Some);
             }
             w if w.starts_with('p') && w.ends_with("-lag") => {
-                return match parse_percentile(&w[..w.len() - "-lag".len()]) {
-                    Ok(Subject::Percentile(level)) => Ok(Some(Subject::PercentileLag(level))),
-                    _ => Err(SubjectError {
-                        message: format!("`{w}` is not a lateness percentile"),
-                        help: Some("write `p`, a level from 0 to 100 and `-lag`, e.g. `p99-lag`".into()),
-                    }),
-                };
+                return suffixed_percentile(w, "-lag", "lateness", Subject::PercentileLag).map(Some);
             }
             w if w.starts_with("concurr") => Subject::Concurrency,
             w if w.starts_with("succ") => Subject::Succ,
             w if w.starts_with("fail") => Subject::Fail,
             w if w.starts_with('p') && w[1..].starts_with(|c: char| c.is_ascii_digit()) => {
-                return parse_percentile(w).map(Some);
+                return parse_percentile(w).map(|level| Some(Subject::Percentile(level)));
             }
             // Taurus accepts a bare `rc`, whose empty pattern matches no code: a criterion that can
             // never trigger. Deliberate fix: reject it.
@@ -236,7 +224,21 @@ impl Subject {
 }
 
 /// `p<level>` with a level between 0 and 100 (`p90`, `p99.9`, `p99.99`, `p100`).
-fn parse_percentile(word: &str) -> Result<Subject, SubjectError> {
+/// `p<level><suffix>` (`p99-corrected`, `p99-lag`): the level, or an error naming `what`.
+fn suffixed_percentile(
+    word: &str,
+    suffix: &str,
+    what: &str,
+    subject: fn(f64) -> Subject,
+) -> Result<Subject, SubjectError> {
+    parse_percentile(&word[..word.len() - suffix.len()]).map(subject).map_err(|_| SubjectError {
+        message: format!("`{word}` is not a {what} percentile"),
+        help: Some(format!("write `p`, a level from 0 to 100 and `{suffix}`, e.g. `p99{suffix}`")),
+    })
+}
+
+/// `p<level>`: the level, 0 to 100.
+fn parse_percentile(word: &str) -> Result<f64, SubjectError> {
     let level_text = &word[1..];
     let level: f64 = level_text.parse().map_err(|_| SubjectError {
         message: format!("`{word}` is not a percentile"),
@@ -248,7 +250,7 @@ fn parse_percentile(word: &str) -> Result<Subject, SubjectError> {
             help: Some("write `p` and a level from 0 to 100, e.g. `p90` or `p99.9`".into()),
         });
     }
-    Ok(Subject::Percentile(level))
+    Ok(level)
 }
 
 /// Builds the help for an unknown subject: a close spelling when there is one, else the full list.

@@ -101,15 +101,9 @@ impl Sample {
             lag_us: 0,
         }
     }
-}
 
-impl Sample {
-    /// Whether the sample counts as a success.
-    pub fn is_success(&self) -> bool {
-        self.error_kind.is_none()
-    }
-
-    /// Response code as Taurus reports it: the status, or the error kind when there was no response.
+    /// The response code as Taurus spells it, written out plainly: the reference the counting
+    /// in `aggregate::rc` is checked against.
     pub fn rc(&self) -> String {
         if self.status != 0 {
             self.status.to_string()

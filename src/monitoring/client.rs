@@ -39,7 +39,7 @@ pub async fn run(address: String, mut ctx: Context) {
         Ok(Err(e)) => return ctx.unavailable(format!("agent at {address}: {e}")),
         Err(_) => return ctx.unavailable(format!("agent at {address} did not answer `test` within {HANDSHAKE:?}")),
     }
-    let interval = ctx.source.interval.as_secs_f64().ceil().max(1.0) as u64;
+    let interval = monitoring_agent::protocol::interval_secs(ctx.source.interval.as_secs_f64()).unwrap_or(1);
     let request = format!("interval:{interval}\nmetrics:{}\n", ctx.source.metrics.join("\t"));
     if let Err(e) = write.write_all(request.as_bytes()).await {
         return ctx.unavailable(format!("agent at {address}: {e}"));

@@ -294,13 +294,13 @@ fn label(t: &TestReport, name: &str, s: &KpiSet) -> Label {
         concurrency: s.concurrency,
         rc: s.rc.to_map(),
         errors,
-        corrected: s.hist_corrected.as_ref().map(|h| Corrected {
+        corrected: s.hist_corrected.is_some().then(|| Corrected {
             avg_lag: s.avg_lag(),
             lag_percentiles: LEVELS.iter().map(|(k, p)| (*k, s.lag_percentile(*p))).collect(),
             max_lag: s.max_lag(),
             avg_rt: s.avg_rt_corrected(),
             stdev_rt: s.stdev_rt_corrected(),
-            max_rt: (s.hits > 0).then(|| h.max() as f64 / 1e6),
+            max_rt: s.max_rt_corrected(),
             percentiles: LEVELS.iter().map(|(k, p)| (*k, s.percentile_corrected(*p))).collect(),
         }),
     }

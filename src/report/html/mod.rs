@@ -284,22 +284,20 @@ fn test_view(index: usize, t: &TestReport) -> TestView {
         .collect();
     let corrected = t
         .labels()
-        .filter_map(|(label, s)| {
-            let h = s.hist_corrected.as_ref()?;
-            Some(CorrectedRow {
-                label: if label.is_empty() { "ALL".into() } else { label.clone() },
-                lag: ms(s.avg_lag()),
-                lag_p50: ms(s.lag_percentile(50.0)),
-                lag_p90: ms(s.lag_percentile(90.0)),
-                lag_p99: ms(s.lag_percentile(99.0)),
-                lag_max: ms(s.max_lag()),
-                avg: ms(s.avg_rt_corrected()),
-                p50: ms(s.percentile_corrected(50.0)),
-                p90: ms(s.percentile_corrected(90.0)),
-                p95: ms(s.percentile_corrected(95.0)),
-                p99: ms(s.percentile_corrected(99.0)),
-                max: ms((s.hits > 0).then(|| h.max() as f64 / 1e6)),
-            })
+        .filter(|(_, s)| s.hist_corrected.is_some())
+        .map(|(label, s)| CorrectedRow {
+            label: if label.is_empty() { "ALL".into() } else { label.clone() },
+            lag: ms(s.avg_lag()),
+            lag_p50: ms(s.lag_percentile(50.0)),
+            lag_p90: ms(s.lag_percentile(90.0)),
+            lag_p99: ms(s.lag_percentile(99.0)),
+            lag_max: ms(s.max_lag()),
+            avg: ms(s.avg_rt_corrected()),
+            p50: ms(s.percentile_corrected(50.0)),
+            p90: ms(s.percentile_corrected(90.0)),
+            p95: ms(s.percentile_corrected(95.0)),
+            p99: ms(s.percentile_corrected(99.0)),
+            max: ms(s.max_rt_corrected()),
         })
         .collect();
     let (codes, errors, errors_more) = error_breakdown(t);
