@@ -321,7 +321,7 @@ impl KpiSet {
 }
 
 /// An empty histogram with the bounds every KPI histogram shares (so they can always be added).
-fn new_histogram() -> Histogram<u64> {
+pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKED_US, 3).expect("static histogram bounds are valid")
 }
 

@@ -132,9 +132,15 @@ fn encode_hist(hist: &Histogram<u64>) -> Result<String, Error> {
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
+/// A stored histogram, added into one with the KPI bounds (not assigned: a file written with
+/// other bounds still merges with the live ones).
 fn decode_hist(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| e.to_string())?;
-    Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).map_err(|e| format!("{e:?}"))
+    let stored: Histogram<u64> =
+        Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).map_err(|e| format!("{e:?}"))?;
+    let mut h = crate::aggregate::kpi::new_histogram();
+    h.add(stored).map_err(|e| format!("{e:?}"))?;
+    Ok(h)
 }
 
 impl SetRecord {
@@ -173,9 +179,7 @@ impl SetRecord {
     }
 
     fn into_set(self, vus: u64) -> Result<KpiSet, String> {
-        let mut set = KpiSet::default();
-        // Added, not assigned: the decoded histogram may have other bounds if the format changes.
-        set.hist.add(decode_hist(&self.hist)?).map_err(|e| format!("{e:?}"))?;
+        let mut set = KpiSet { hist: decode_hist(&self.hist)?, ..KpiSet::default() };
         set.hits = self.hits;
         set.succ = self.succ;
         set.fail = self.fail;
@@ -192,13 +196,9 @@ impl SetRecord {
         // Without late samples corrected times equal response times: the sums say so too.
         set.sum_sq_crt_us = set.sum_sq_rt_us;
         if let Some(c) = self.corrected {
-            let mut h = KpiSet::default().hist;
-            h.add(decode_hist(&c.hist)?).map_err(|e| format!("{e:?}"))?;
-            set.hist_corrected = Some(h);
+            set.hist_corrected = Some(decode_hist(&c.hist)?);
             if let Some(lag) = &c.lag {
-                let mut h = KpiSet::default().hist;
-                h.add(decode_hist(lag)?).map_err(|e| format!("{e:?}"))?;
-                set.hist_lag = Some(h);
+                set.hist_lag = Some(decode_hist(lag)?);
             }
             set.sum_lag_us = c.sum_lag_us;
             set.sum_sq_crt_us = c.sum_sq_crt_us;
