@@ -1,39 +1,25 @@
-//! Command-line parsing (by hand, to stay dependency-free) and the help text.
+//! Command-line flags (clap derive) and the help text, which also documents
+//! the HTTP API.
 
 use crate::control::MAX_MS;
-use crate::frontend::Config;
 use crate::pool::MAX_WORKERS;
+use crate::wait::WaitOpts;
 use crate::worker::WorkerOpts;
+use clap::builder::RangedU64ValueParser;
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-pub const HELP: &str = "\
+const ABOUT: &str = "\
 demo-target: a small MMS/TorchServe-like model server for demos and tests.
 
 A frontend process listens for HTTP requests and forwards inference requests
 to N worker processes (its children) that burn real CPU per request. Workers
-exit when the frontend exits, even if it is killed with SIGKILL.
+exit when the frontend exits, even if it is killed with SIGKILL.";
 
-USAGE:
-    demo-target [OPTIONS]
-
-OPTIONS:
-    --bind ADDR              Address to listen on [default: 127.0.0.1]
-    --port PORT              Inference API port; 0 picks a free one [default: 8080]
-    --management-port PORT   Also serve the management API on PORT (0 picks a
-                             free one; its address is printed on stderr)
-    --workers N              Worker processes to start, 0..=128 [default: 2]
-    --work-ms MS             CPU time each inference burns [default: 5]
-    --models LIST            Comma-separated model names [default: squeezenet,resnet-18]
-    --pid-file FILE          Write the frontend pid to FILE
-    --port-file FILE         Write the inference port to FILE (atomically, via rename)
-    -h, --help               Print this help
-
-    demo-target wait-ready URL [--timeout 15s]
-                             Poll URL until it answers 200 (exit 0), or fail
-                             after the timeout (exit 1)
-    -V, --version            Print the version
-
+const API: &str = "\
 Once listening (and all workers are ready) it prints exactly one line to stdout:
     demo-target listening on 127.0.0.1:PORT (frontend pid P, N workers)
 
@@ -65,8 +51,73 @@ MANAGEMENT API (--management-port):
     GET  /ping                       200 {\"status\": \"Healthy\"}
     GET  /models                     {\"models\":[{\"modelName\":..,\"modelUrl\":..}]}
     GET  /models/{name}              Description with \"workers\":[{\"id\",\"pid\",\"status\"}]
-    PUT  /models/{name}?min_worker=K Scales the worker pool (shared by all models) to K
-";
+    PUT  /models/{name}?min_worker=K Scales the worker pool (shared by all models) to K";
+
+#[derive(Debug, Parser)]
+#[command(name = "demo-target", version, about = ABOUT, after_help = API)]
+#[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    frontend: Config,
+    /// Run as a worker process (the frontend starts its workers so).
+    #[arg(long, hide = true)]
+    worker: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Poll URL until it answers 200 (exit 0), or fail after the timeout (exit 1)
+    WaitReady(WaitOpts),
+}
+
+/// Frontend configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Config {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = parse_bind)]
+    pub bind: IpAddr,
+    /// Inference API port; 0 picks a free one
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Also serve the management API on PORT (0 picks a free one; its address is printed on stderr)
+    #[arg(long, value_name = "PORT")]
+    pub management_port: Option<u16>,
+    /// Worker processes to start, 0..=128
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = RangedU64ValueParser::<usize>::new().range(..=MAX_WORKERS as u64))]
+    pub workers: usize,
+    /// CPU time each inference burns
+    #[arg(long, value_name = "MS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(..=MAX_MS))]
+    pub work_ms: u64,
+    /// Comma-separated model names
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "squeezenet,resnet-18",
+          value_parser = parse_model)]
+    pub models: Vec<String>,
+    /// Write the frontend pid to FILE
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Write the inference port to FILE (atomically, via rename)
+    #[arg(long, value_name = "FILE")]
+    pub port_file: Option<PathBuf>,
+}
+
+fn parse_bind(text: &str) -> Result<IpAddr, String> {
+    match text {
+        "localhost" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        _ => text.parse().map_err(|_| format!("invalid IP address {text:?}")),
+    }
+}
+
+/// One model name of `--models` (empty names are dropped later).
+fn parse_model(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.contains(['/', '?', '#', '%', ' ']) {
+        return Err(format!("invalid model name {name:?}"));
+    }
+    Ok(name.to_string())
+}
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,120 +126,46 @@ pub enum Mode {
     /// Hidden: the frontend starts its workers with `--worker`.
     Worker(WorkerOpts),
     /// `wait-ready URL`: wait for a server to answer.
-    WaitReady(crate::wait::WaitOpts),
-    Help,
-    Version,
+    WaitReady(WaitOpts),
 }
 
-fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
-    value.parse().map_err(|_| format!("{flag}: invalid number {value:?}"))
-}
-
-/// Parses arguments (without the program name). Accepts `--flag value` and
-/// `--flag=value`.
-pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Mode, String> {
-    let mut cfg = Config {
-        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port: 8080,
-        management_port: None,
-        workers: 2,
-        work_ms: 5,
-        models: vec!["squeezenet".into(), "resnet-18".into()],
-        pid_file: None,
-        port_file: None,
-    };
-    let mut worker = false;
-    let mut args = args.into_iter().peekable();
-    if args.peek().map(String::as_str) == Some("wait-ready") {
-        args.next();
-        let mut url = None;
-        let mut timeout = std::time::Duration::from_secs(15);
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--timeout" => {
-                    let v = args.next().ok_or("--timeout needs a value")?;
-                    timeout = crate::wait::parse_timeout(&v)?;
-                }
-                _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
-                _ => return Err(format!("wait-ready: unexpected argument {arg:?}")),
-            }
-        }
-        let url = url.ok_or("wait-ready needs a URL")?;
-        return Ok(Mode::WaitReady(crate::wait::WaitOpts { url, timeout }));
+/// Parses arguments (without the program name). `--help` and `--version`
+/// come back as errors of their own kinds, which print the text and exit 0.
+pub fn parse<I: IntoIterator<Item = T>, T: Into<OsString>>(args: I) -> Result<Mode, clap::Error> {
+    let args = std::iter::once(OsString::from("demo-target")).chain(args.into_iter().map(Into::into));
+    let cli = Cli::try_parse_from(args)?;
+    if let Some(Command::WaitReady(opts)) = cli.command {
+        return Ok(Mode::WaitReady(opts));
     }
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Mode::Help),
-            "-V" | "--version" => return Ok(Mode::Version),
-            "--worker" => {
-                worker = true;
-                continue;
-            }
-            _ => {}
-        }
-        let mut value = || -> Result<String, String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => args.next().ok_or_else(|| format!("{flag} needs a value")),
-            }
-        };
-        match flag.as_str() {
-            "--bind" => {
-                let v = value()?;
-                cfg.bind = if v == "localhost" {
-                    IpAddr::V4(Ipv4Addr::LOCALHOST)
-                } else {
-                    v.parse().map_err(|_| format!("--bind: invalid IP address {v:?}"))?
-                };
-            }
-            "--port" => cfg.port = number(&flag, &value()?)?,
-            "--management-port" => cfg.management_port = Some(number(&flag, &value()?)?),
-            "--workers" => {
-                cfg.workers = number(&flag, &value()?)?;
-                if cfg.workers > MAX_WORKERS {
-                    return Err(format!("--workers: at most {MAX_WORKERS}"));
-                }
-            }
-            "--work-ms" => {
-                cfg.work_ms = number(&flag, &value()?)?;
-                if cfg.work_ms > MAX_MS {
-                    return Err(format!("--work-ms: at most {MAX_MS}"));
-                }
-            }
-            "--models" => {
-                let v = value()?;
-                let mut models: Vec<String> = Vec::new();
-                for m in v.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-                    if m.contains(['/', '?', '#', '%', ' ']) {
-                        return Err(format!("--models: invalid model name {m:?}"));
-                    }
-                    if !models.iter().any(|x| x == m) {
-                        models.push(m.to_string());
-                    }
-                }
-                if models.is_empty() {
-                    return Err("--models: give at least one model name".into());
-                }
-                cfg.models = models;
-            }
-            "--pid-file" => cfg.pid_file = Some(PathBuf::from(value()?)),
-            "--port-file" => cfg.port_file = Some(PathBuf::from(value()?)),
-            _ => return Err(format!("unknown argument {arg:?} (see --help)")),
+    let mut cfg = cli.frontend;
+    let mut models: Vec<String> = Vec::new();
+    for m in cfg.models.drain(..).filter(|m| !m.is_empty()) {
+        if !models.contains(&m) {
+            models.push(m);
         }
     }
-    Ok(if worker { Mode::Worker(WorkerOpts { work_ms: cfg.work_ms, models: cfg.models }) } else { Mode::Frontend(cfg) })
+    if models.is_empty() {
+        return Err(Cli::command().error(ErrorKind::InvalidValue, "--models: give at least one model name"));
+    }
+    cfg.models = models;
+    Ok(if cli.worker {
+        Mode::Worker(WorkerOpts { work_ms: cfg.work_ms, models: cfg.models })
+    } else {
+        Mode::Frontend(cfg)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse_str(s: &str) -> Result<Mode, String> {
-        parse(s.split_whitespace().map(String::from))
+    fn parse_str(s: &str) -> Result<Mode, clap::Error> {
+        parse(s.split_whitespace())
+    }
+
+    #[test]
+    fn help_is_consistent() {
+        Cli::command().debug_assert();
     }
 
     #[test]
@@ -222,7 +199,13 @@ mod tests {
             parse_str("--worker --work-ms 1 --models m").unwrap(),
             Mode::Worker(WorkerOpts { work_ms: 1, models: vec!["m".into()] })
         );
-        assert_eq!(parse_str("--port 1 -h").unwrap(), Mode::Help);
+        assert_eq!(parse_str("--port 1 -h").unwrap_err().kind(), ErrorKind::DisplayHelp);
+    }
+
+    #[test]
+    fn wait_ready() {
+        let Mode::WaitReady(opts) = parse_str("wait-ready http://h/ping --timeout 250ms").unwrap() else { panic!() };
+        assert_eq!((opts.url.as_str(), opts.timeout), ("http://h/ping", std::time::Duration::from_millis(250)));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! later inference requests (added delay, forced status, CPU work) and the
 //! `/stats` request counters.
 
-use crate::http::{Request, Response};
-use crate::json;
+use crate::http::{self, Request, Response};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -12,7 +12,7 @@ use std::sync::Mutex;
 pub const MAX_MS: u64 = 600_000;
 
 /// Settings applied to every `/predictions/*` request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Settings {
     /// Wall-clock delay added before answering.
     pub delay_ms: u64,
@@ -20,16 +20,6 @@ pub struct Settings {
     pub status: u16,
     /// CPU work the worker does per request.
     pub work_ms: u64,
-}
-
-impl Settings {
-    pub fn to_json(self) -> String {
-        json::Object::new()
-            .num("delay_ms", self.delay_ms)
-            .num("status", self.status)
-            .num("work_ms", self.work_ms)
-            .build()
-    }
 }
 
 /// The current settings plus the defaults that `/control/reset` restores.
@@ -82,22 +72,20 @@ impl Control {
 
     /// Serves `GET /control`, `POST /control?...` and `POST /control/reset`.
     pub fn handle(&self, req: &Request) -> Response {
-        match (req.method.as_str(), req.path.as_str()) {
-            ("GET" | "HEAD", "/control") => Response::json(200, self.get().to_json()),
+        match (req.method().as_str(), req.uri().path()) {
+            ("GET" | "HEAD", "/control") => http::json(200, &self.get()),
             ("POST" | "PUT", "/control") => {
                 // Settings may come in the query string or as a form body.
-                let mut pairs = req.query_pairs();
-                if !req.body.is_empty() {
-                    pairs.extend(crate::http::query_pairs(String::from_utf8_lossy(&req.body).trim()));
-                }
+                let mut pairs = http::query(req);
+                pairs.extend(http::query_pairs(String::from_utf8_lossy(req.body()).trim()));
                 match self.update(&pairs) {
-                    Ok(s) => Response::json(200, s.to_json()),
-                    Err(msg) => Response::json(400, json::error(400, "BadRequestException", &msg)),
+                    Ok(s) => http::json(200, &s),
+                    Err(msg) => http::error(400, "BadRequestException", &msg),
                 }
             }
-            ("POST" | "PUT", "/control/reset") => Response::json(200, self.reset().to_json()),
+            ("POST" | "PUT", "/control/reset") => http::json(200, &self.reset()),
             (_, "/control" | "/control/reset") => method_not_allowed(),
-            _ => Response::json(404, json::error(404, "ResourceNotFoundException", "Unknown control path")),
+            _ => http::error(404, "ResourceNotFoundException", "Unknown control path"),
         }
     }
 }
@@ -111,7 +99,7 @@ fn bounded(key: &str, v: u64) -> Result<u64, String> {
 }
 
 pub fn method_not_allowed() -> Response {
-    Response::json(405, json::error(405, "MethodNotAllowedException", "Requested method is not allowed"))
+    http::error(405, "MethodNotAllowedException", "Requested method is not allowed")
 }
 
 /// Request counters behind `GET /stats`.
@@ -119,6 +107,13 @@ pub fn method_not_allowed() -> Response {
 pub struct Stats {
     total: AtomicU64,
     by_path: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The `GET /stats` body.
+#[derive(Serialize)]
+struct StatsJson<'a> {
+    requests: u64,
+    by_path: &'a BTreeMap<String, u64>,
 }
 
 /// Distinct paths tracked; beyond this, new paths are lumped under `"(other)"`
@@ -139,12 +134,9 @@ impl Stats {
     }
 
     pub fn to_json(&self) -> String {
-        let map = self.by_path.lock().unwrap_or_else(|e| e.into_inner());
-        let mut by_path = json::Object::new();
-        for (path, n) in map.iter() {
-            by_path = by_path.num(path, n);
-        }
-        json::Object::new().num("requests", self.total.load(Ordering::Relaxed)).raw("by_path", by_path.build()).build()
+        let by_path = self.by_path.lock().unwrap_or_else(|e| e.into_inner());
+        let stats = StatsJson { requests: self.total.load(Ordering::Relaxed), by_path: &by_path };
+        serde_json::to_string(&stats).expect("plain data serializes")
     }
 }
 
@@ -153,7 +145,7 @@ mod tests {
     use super::*;
 
     fn pairs(s: &str) -> Vec<(String, String)> {
-        crate::http::query_pairs(s)
+        http::query_pairs(s)
     }
 
     #[test]

@@ -3,43 +3,34 @@
 //! `/ping` and the test helpers are answered here, `/predictions/*` is
 //! forwarded to a worker, and the management API lists and scales models.
 
+use crate::cli::Config;
 use crate::control::{method_not_allowed, Control, Stats, MAX_MS};
-use crate::http::{percent_decode, Request, Response};
-use crate::json;
+use crate::http::{self, percent_decode, Request, Response};
 use crate::pool::{ForwardError, Pool, WorkerSpec, MAX_WORKERS};
 use crate::record::EchoLog;
-use crate::server;
+use hyper::header::CONTENT_TYPE;
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::json;
 use std::io::{self, Write};
-use std::net::{IpAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
+use tokio::net::TcpListener;
 
 /// Keep-alive connections idle for this long are closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Frontend configuration, from the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub bind: IpAddr,
-    pub port: u16,
-    pub management_port: Option<u16>,
-    pub workers: usize,
-    pub work_ms: u64,
-    pub models: Vec<String>,
-    pub pid_file: Option<PathBuf>,
-    pub port_file: Option<PathBuf>,
-}
-
 /// Runs the frontend; only returns on a startup error.
-pub fn run(cfg: Config) -> Result<(), String> {
+pub async fn run(cfg: Config) -> Result<(), String> {
     let listener = TcpListener::bind((cfg.bind, cfg.port))
+        .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let management = match cfg.management_port {
         Some(port) => Some(
             TcpListener::bind((cfg.bind, port))
+                .await
                 .map_err(|e| format!("cannot listen on {}:{port} (management): {e}", cfg.bind))?,
         ),
         None => None,
@@ -47,7 +38,11 @@ pub fn run(cfg: Config) -> Result<(), String> {
 
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let spec = WorkerSpec { exe, work_ms: cfg.work_ms, models: cfg.models.clone() };
-    let pool = Pool::start(spec, cfg.workers).map_err(|e| format!("cannot start workers: {e}"))?;
+    let workers = cfg.workers;
+    let pool = tokio::task::spawn_blocking(move || Pool::start(spec, workers))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot start workers: {e}"))?;
     let frontend = Arc::new(Frontend {
         models: cfg.models.clone(),
         pool,
@@ -59,9 +54,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
     if let Some(listener) = management {
         let maddr = listener.local_addr().map_err(|e| e.to_string())?;
         let fe = Arc::clone(&frontend);
-        let handler = move |req: &Request| fe.handle_management(req);
-        server::spawn_server("management", listener, Arc::new(handler), Some(IDLE_TIMEOUT))
-            .map_err(|e| e.to_string())?;
+        tokio::spawn(http::serve(listener, Some(IDLE_TIMEOUT), move |req| Arc::clone(&fe).management(req)));
         // stdout carries exactly one line, so this one goes to stderr.
         log!("demo-target management API listening on {maddr}");
     }
@@ -81,9 +74,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     drop(out);
 
-    let fe = Arc::clone(&frontend);
-    let handler = move |req: &Request| fe.handle_inference(req);
-    server::serve(listener, Arc::new(handler), Some(IDLE_TIMEOUT));
+    http::serve(listener, Some(IDLE_TIMEOUT), move |req| Arc::clone(&frontend).inference(req)).await;
     Ok(())
 }
 
@@ -100,23 +91,12 @@ pub fn write_atomically(path: &Path, contents: &str) -> io::Result<()> {
     res
 }
 
-fn healthy() -> Response {
-    Response::json(200, r#"{"status": "Healthy"}"#)
-}
-
 fn not_found() -> Response {
-    Response::json(
-        404,
-        json::error(404, "ResourceNotFoundException", "Requested resource is not found, please refer to API document."),
-    )
+    http::error(404, "ResourceNotFoundException", "Requested resource is not found, please refer to API document.")
 }
 
 fn bad_request(msg: &str) -> Response {
-    Response::json(400, json::error(400, "BadRequestException", msg))
-}
-
-fn model_not_found(name: &str) -> Response {
-    Response::json(404, json::error(404, "ModelNotFoundException", &format!("Model not found: {name}")))
+    http::error(400, "BadRequestException", msg)
 }
 
 /// Shared state of the frontend's request handlers.
@@ -130,60 +110,60 @@ pub struct Frontend {
 
 impl Frontend {
     /// Routes a request on the inference port.
-    pub fn handle_inference(&self, req: &Request) -> Response {
-        let path = req.path.as_str();
+    pub async fn inference(self: Arc<Self>, req: Request) -> Response {
+        let path = req.uri().path();
         let is_meta = path == "/stats" || path == "/control" || path.starts_with("/control/");
         if !is_meta {
             self.stats.record(path);
         }
-        let method = req.method.as_str();
+        let method = req.method().as_str();
         if path == "/ping" {
             return match method {
-                "GET" | "HEAD" | "POST" => healthy(),
+                "GET" | "HEAD" | "POST" => http::healthy(),
                 _ => method_not_allowed(),
             };
         }
         if let Some(rest) = path.strip_prefix("/predictions/") {
             return match method {
-                "GET" | "POST" | "PUT" => self.predict(rest, req),
+                "GET" | "POST" | "PUT" => self.predict(rest.to_string(), req).await,
                 _ => method_not_allowed(),
             };
         }
         if path == "/echo" || path.starts_with("/echo/") {
-            let answer = echo(req);
-            self.echo_log.record(&answer.body);
+            let answer = echo(&req);
+            self.echo_log.record(answer.body());
             return answer;
         }
         if path == "/echo-log" {
             return self.echo_log.response();
         }
         if path == "/redirect" {
-            return crate::record::redirect(req);
+            return crate::record::redirect(&req);
         }
         if path == "/cookie" {
-            return crate::record::cookie(req);
+            return crate::record::cookie(&req);
         }
         if let Some(ms) = path.strip_prefix("/sleep/") {
             return match ms.parse::<u64>() {
                 Ok(ms) if ms <= MAX_MS => {
-                    thread::sleep(Duration::from_millis(ms));
-                    Response::text(200, "ok")
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    http::text(200, "ok")
                 }
                 _ => bad_request(&format!("sleep takes milliseconds 0..={MAX_MS}")),
             };
         }
         if let Some(code) = path.strip_prefix("/status/") {
             return match code.parse::<u16>() {
-                Ok(code) if (200..=599).contains(&code) => Response::text(code, format!("status {code}\n")),
+                Ok(code) if (200..=599).contains(&code) => http::text(code, format!("status {code}\n")),
                 _ => bad_request("status takes a code in 200..=599"),
             };
         }
         if is_meta && path != "/stats" {
-            return self.control.handle(req);
+            return self.control.handle(&req);
         }
         if path == "/stats" {
             return match method {
-                "GET" | "HEAD" => Response::json(200, self.stats.to_json()),
+                "GET" | "HEAD" => http::response(200, "application/json", self.stats.to_json()),
                 _ => method_not_allowed(),
             };
         }
@@ -198,66 +178,65 @@ impl Frontend {
         }
         let model = percent_decode(segments[0]);
         if !self.models.contains(&model) {
-            return Err(model_not_found(&model));
+            return Err(http::error(404, "ModelNotFoundException", &format!("Model not found: {model}")));
         }
         Ok(model)
     }
 
     /// `/predictions/{model}[/{version}]`: validate, apply `/control`
     /// settings, forward to a worker.
-    fn predict(&self, rest: &str, req: &Request) -> Response {
-        let model = match self.known_model(rest) {
+    async fn predict(&self, rest: String, req: Request) -> Response {
+        let model = match self.known_model(&rest) {
             Ok(m) => m,
             Err(response) => return response,
         };
         let settings = self.control.get();
         let resp = if settings.status != 0 {
-            Response::json(settings.status, json::error(settings.status, "ForcedStatus", "status forced by /control"))
+            http::error(settings.status, "ForcedStatus", "status forced by /control")
         } else {
-            match self.pool.forward(&req.path, &req.body, settings.work_ms) {
+            let target = req.uri().path().to_string();
+            match self.pool.forward(&target, req.into_body(), settings.work_ms).await {
                 Ok(r) => {
-                    let ctype = r.header("content-type").unwrap_or("application/json").to_string();
-                    Response::new(r.status, &ctype, r.body)
+                    let ctype = r.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+                    http::response(r.status().as_u16(), ctype.unwrap_or("application/json"), r.body().clone())
                 }
-                Err(ForwardError::NoWorkers) => Response::json(
+                Err(ForwardError::NoWorkers) => http::error(
                     503,
-                    json::error(
-                        503,
-                        "ServiceUnavailableException",
-                        &format!("No worker is available to serve request: {model}"),
-                    ),
+                    "ServiceUnavailableException",
+                    &format!("No worker is available to serve request: {model}"),
                 ),
-                Err(ForwardError::WorkerFailed { pid, error }) => Response::json(
+                Err(ForwardError::WorkerFailed { pid, error }) => http::error(
                     503,
-                    json::error(
-                        503,
-                        "ServiceUnavailableException",
-                        &format!("Worker (pid {pid}) died while handling the request: {error}"),
-                    ),
+                    "ServiceUnavailableException",
+                    &format!("Worker (pid {pid}) died while handling the request: {error}"),
                 ),
             }
         };
         if settings.delay_ms > 0 {
-            thread::sleep(Duration::from_millis(settings.delay_ms));
+            tokio::time::sleep(Duration::from_millis(settings.delay_ms)).await;
         }
         resp
     }
 
     /// Routes a request on the management port.
-    pub fn handle_management(&self, req: &Request) -> Response {
-        let path = req.path.trim_end_matches('/');
-        let method = req.method.as_str();
+    pub async fn management(self: Arc<Self>, req: Request) -> Response {
+        let path = req.uri().path().trim_end_matches('/');
+        let method = req.method().as_str();
         if path == "/ping" {
-            return healthy();
+            return http::healthy();
         }
         if path == "/models" {
             return match method {
                 "GET" | "HEAD" => {
-                    let models =
-                        json::array(self.models.iter().map(|m| {
-                            json::Object::new().str("modelName", m).str("modelUrl", &format!("{m}.mar")).build()
-                        }));
-                    Response::json(200, json::Object::new().raw("models", models).build())
+                    #[derive(Serialize)]
+                    #[serde(rename_all = "camelCase")]
+                    struct Listed<'a> {
+                        model_name: &'a str,
+                        model_url: String,
+                    }
+                    let models: Vec<_> =
+                        self.models.iter().map(|m| Listed { model_name: m, model_url: format!("{m}.mar") }).collect();
+                    http::json(200, &json!({ "models": models }))
                 }
                 _ => method_not_allowed(),
             };
@@ -270,56 +249,48 @@ impl Frontend {
             Err(response) => return response,
         };
         match method {
-            "GET" | "HEAD" => Response::json(200, self.describe(&model)),
-            "PUT" => self.scale(&model, req),
+            "GET" | "HEAD" => http::json(200, &self.describe(&model)),
+            "PUT" => self.scale(&model, &req).await,
             _ => method_not_allowed(),
         }
     }
 
     /// The model description. All models share one worker pool, so each
     /// lists the same workers.
-    fn describe(&self, model: &str) -> String {
+    fn describe(&self, model: &str) -> serde_json::Value {
         let workers = self.pool.workers();
-        let list = json::array(workers.iter().map(|w| {
-            json::Object::new()
-                .num("id", w.id)
-                .num("pid", w.pid)
-                .str("status", "READY")
-                .num("inflight", w.inflight())
-                .build()
-        }));
-        json::Object::new()
-            .str("modelName", model)
-            .str("modelVersion", "1.0")
-            .str("modelUrl", &format!("{model}.mar"))
-            .str("runtime", "rust")
-            .num("minWorkers", workers.len())
-            .num("maxWorkers", workers.len())
-            .num("batchSize", 1)
-            .num("maxBatchDelay", 100)
-            .raw("loadedAtStartup", "true")
-            .raw("workers", list)
-            .build()
+        let list: Vec<_> = workers
+            .iter()
+            .map(|w| json!({ "id": w.id, "pid": w.pid, "status": "READY", "inflight": w.inflight() }))
+            .collect();
+        json!({
+            "modelName": model,
+            "modelVersion": "1.0",
+            "modelUrl": format!("{model}.mar"),
+            "runtime": "rust",
+            "minWorkers": workers.len(),
+            "maxWorkers": workers.len(),
+            "batchSize": 1,
+            "maxBatchDelay": 100,
+            "loadedAtStartup": true,
+            "workers": list,
+        })
     }
 
     /// `PUT /models/{name}?min_worker=K`: scale the (shared) pool to K workers.
-    fn scale(&self, model: &str, req: &Request) -> Response {
-        let Some(raw) = req.query_param("min_worker") else {
+    async fn scale(&self, model: &str, req: &Request) -> Response {
+        let Some(raw) = http::query_param(req, "min_worker") else {
             return bad_request("min_worker is required");
         };
         let count = match raw.parse::<usize>() {
             Ok(n) if n <= MAX_WORKERS => n,
             _ => return bad_request(&format!("min_worker must be an integer 0..={MAX_WORKERS}")),
         };
-        match self.pool.scale(count) {
-            Ok(()) => Response::json(
-                200,
-                json::Object::new().str("status", &format!("Workers scaled to {count} for model: {model}")).build(),
-            ),
-            Err(e) => Response::json(
-                500,
-                json::error(500, "InternalServerException", &format!("Failed to start workers: {e}")),
-            ),
+        let pool = Arc::clone(&self.pool);
+        // Starting workers waits for each to announce its port.
+        match tokio::task::spawn_blocking(move || pool.scale(count)).await.map_err(io::Error::other).flatten() {
+            Ok(()) => http::json(200, &json!({ "status": format!("Workers scaled to {count} for model: {model}") })),
+            Err(e) => http::error(500, "InternalServerException", &format!("Failed to start workers: {e}")),
         }
     }
 }
@@ -327,53 +298,48 @@ impl Frontend {
 /// `ANY /echo[...]`: the request as JSON, for tests that inspect what a
 /// load generator actually sent.
 fn echo(req: &Request) -> Response {
-    // Lower-cased names; repeated headers are joined with ", ".
-    let mut merged: Vec<(String, String)> = Vec::new();
-    for (k, v) in &req.headers {
-        let k = k.to_ascii_lowercase();
-        match merged.iter_mut().find(|(name, _)| *name == k) {
-            Some((_, existing)) => {
-                existing.push_str(", ");
-                existing.push_str(v);
-            }
-            None => merged.push((k, v.clone())),
-        }
+    #[derive(Serialize)]
+    struct Echo<'a> {
+        method: &'a str,
+        path: &'a str,
+        query: &'a str,
+        headers: IndexMap<&'a str, String>,
+        body: std::borrow::Cow<'a, str>,
     }
-    let mut headers = json::Object::new();
-    for (k, v) in &merged {
-        headers = headers.str(k, v);
+    // Names come lower-cased; repeated headers are joined with ", ".
+    let mut headers: IndexMap<&str, String> = IndexMap::new();
+    for (name, value) in req.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        headers.entry(name.as_str()).and_modify(|v| *v += &format!(", {value}")).or_insert_with(|| value.into());
     }
-    let body = json::Object::new()
-        .str("method", &req.method)
-        .str("path", &req.path)
-        .str("query", &req.query)
-        .raw("headers", headers.build())
-        .str("body", &String::from_utf8_lossy(&req.body))
-        .build();
-    Response::json(200, body)
+    http::json(
+        200,
+        &Echo {
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            query: req.uri().query().unwrap_or_default(),
+            headers,
+            body: String::from_utf8_lossy(req.body()),
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::Version;
 
     fn req(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Request {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        Request {
-            method: method.into(),
-            path: path.into(),
-            query: query.into(),
-            version: Version::Http11,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            body: body.as_bytes().to_vec(),
+        let mut req = hyper::Request::builder().method(method).uri(target);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
+        req.body(body.to_string().into()).unwrap()
     }
 
     #[test]
     fn echo_lowercases_and_merges_headers() {
         let r = echo(&req("PUT", "/echo/x?a=1", &[("X-A", "1"), ("x-a", "2"), ("Host", "h")], "hi\""));
-        let body = String::from_utf8(r.body).unwrap();
+        let body = String::from_utf8(r.into_body().to_vec()).unwrap();
         assert_eq!(
             body,
             r#"{"method":"PUT","path":"/echo/x","query":"a=1","headers":{"x-a":"1, 2","host":"h"},"body":"hi\""}"#

@@ -16,34 +16,31 @@ mod cli;
 mod control;
 mod frontend;
 mod http;
-mod json;
 mod pool;
 mod record;
-mod server;
 mod wait;
 mod worker;
 
 use std::process::ExitCode;
+use tokio::runtime;
 
 fn main() -> ExitCode {
-    let mode = match cli::parse(std::env::args().skip(1)) {
+    let mode = match cli::parse(std::env::args_os().skip(1)) {
         Ok(mode) => mode,
-        Err(msg) => {
-            eprintln!("demo-target: {msg}");
-            return ExitCode::from(2);
-        }
+        Err(e) => e.exit(),
     };
     let result = match mode {
-        cli::Mode::Help => {
-            print!("{}", cli::HELP);
-            Ok(())
-        }
-        cli::Mode::Version => {
-            println!("demo-target {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        cli::Mode::Worker(opts) => worker::run(opts).map_err(|e| format!("worker: {e}")),
-        cli::Mode::Frontend(cfg) => frontend::run(cfg),
+        // A worker runs one inference at a time: one thread serves its connections.
+        cli::Mode::Worker(opts) => runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .and_then(|rt| rt.block_on(worker::run(opts)))
+            .map_err(|e| format!("worker: {e}")),
+        cli::Mode::Frontend(cfg) => runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))
+            .and_then(|rt| rt.block_on(frontend::run(cfg))),
         cli::Mode::WaitReady(opts) => wait::run(&opts),
     };
     match result {

@@ -4,8 +4,12 @@
 //! noticing dead workers and respawning them, and scaling the count at run
 //! time.
 
-use crate::http::{self, ClientResponse, HttpError, Reader};
+use crate::http::Response;
 use crate::worker::{PORT_LINE_PREFIX, WORK_MS_HEADER};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
 use std::io::{self, BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -36,20 +40,23 @@ pub struct WorkerSpec {
     pub models: Vec<String>,
 }
 
-/// One keep-alive connection to a worker.
-struct Conn {
-    stream: TcpStream,
-    reader: Reader<TcpStream>,
-}
+/// How long connecting to a worker may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-impl Conn {
-    fn connect(port: u16) -> io::Result<Conn> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        stream.set_nodelay(true)?;
-        let reader = Reader::new(stream.try_clone()?);
-        Ok(Conn { stream, reader })
-    }
+/// Why a call to a worker failed.
+type CallError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One keep-alive connection to a worker.
+type Conn = SendRequest<Full<Bytes>>;
+
+/// Opens a connection to the worker on `port`; a task drives it until either side drops it.
+async fn connect(port: u16) -> Result<Conn, CallError> {
+    let connecting = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port));
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await??;
+    stream.set_nodelay(true)?;
+    let (conn, driver) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(driver);
+    Ok(conn)
 }
 
 /// A running worker process.
@@ -65,22 +72,26 @@ pub struct Worker {
 
 impl Worker {
     /// Sends one request over a pooled (or new) connection.
-    fn call(&self, target: &str, body: &[u8], work_ms: u64) -> Result<ClientResponse, HttpError> {
+    async fn call(&self, target: &str, body: Bytes, work_ms: u64) -> Result<Response, CallError> {
         let pooled = lock(&self.idle).pop();
         let mut conn = match pooled {
             Some(c) => c,
-            None => Conn::connect(self.port)?,
+            None => connect(self.port).await?,
         };
-        let work = work_ms.to_string();
-        http::write_request(&conn.stream, "POST", target, &[(WORK_MS_HEADER, &work)], body)?;
-        let resp = conn.reader.read_response(false)?;
-        if resp.keep_alive {
+        conn.ready().await?;
+        let req = hyper::Request::post(target)
+            .header(hyper::header::HOST, "127.0.0.1")
+            .header(WORK_MS_HEADER, work_ms)
+            .body(Full::new(body))?;
+        let (head, body) = conn.send_request(req).await?.into_parts();
+        let body = body.collect().await?.to_bytes();
+        if !conn.is_closed() {
             let mut idle = lock(&self.idle);
             if idle.len() < MAX_IDLE_CONNS {
                 idle.push(conn);
             }
         }
-        Ok(resp)
+        Ok(Response::from_parts(head, body))
     }
 
     /// `Some(exit description)` if the process is gone.
@@ -229,13 +240,18 @@ impl Pool {
 
     /// Forwards an inference request to a worker. On failure, checks whether
     /// the worker died and, if so, replaces it before returning the error.
-    pub fn forward(&self, target: &str, body: &[u8], work_ms: u64) -> Result<ClientResponse, ForwardError> {
+    pub async fn forward(self: &Arc<Self>, target: &str, body: Bytes, work_ms: u64) -> Result<Response, ForwardError> {
         let guard = self.pick().ok_or(ForwardError::NoWorkers)?;
-        let worker = &guard.0;
-        worker.call(target, body, work_ms).map_err(|e| {
-            self.handle_failure(worker);
-            ForwardError::WorkerFailed { pid: worker.pid, error: e.to_string() }
-        })
+        let worker = Arc::clone(&guard.0);
+        match worker.call(target, body, work_ms).await {
+            Ok(resp) => Ok(resp),
+            Err(e) => {
+                let (pool, pid) = (Arc::clone(self), worker.pid);
+                // Finding out whether it died, and respawning it, waits on processes.
+                let _ = tokio::task::spawn_blocking(move || pool.handle_failure(&worker)).await;
+                Err(ForwardError::WorkerFailed { pid, error: e.to_string() })
+            }
+        }
     }
 
     fn is_current(&self, w: &Arc<Worker>) -> bool {
@@ -254,7 +270,8 @@ impl Pool {
             }
             if Instant::now() >= deadline {
                 // Alive but not answering on its port: treat as broken.
-                if Conn::connect(w.port).is_err() {
+                let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, w.port));
+                if TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).is_err() {
                     self.respawn(w, "not accepting connections");
                 }
                 return;

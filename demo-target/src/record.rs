@@ -5,7 +5,9 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use crate::http::{Request, Response};
+use hyper::header::{HeaderValue, LOCATION, SET_COOKIE};
+
+use crate::http::{self, Request, Response};
 
 /// Most requests kept; older ones are dropped first.
 const KEEP: usize = 10_000;
@@ -30,27 +32,30 @@ impl EchoLog {
     pub fn response(&self) -> Response {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let body = format!("[{}]", entries.iter().map(String::as_str).collect::<Vec<_>>().join(","));
-        Response::json(200, body)
+        http::response(200, "application/json", body)
     }
 }
 
 /// `/redirect?to=PATH[&status=CODE]`: a redirect (302 unless told otherwise) to `PATH`.
 pub fn redirect(req: &Request) -> Response {
-    let to = req.query_param("to").unwrap_or_else(|| "/echo".to_string());
-    let status = req.query_param("status").and_then(|s| s.parse().ok()).filter(|s| (300..400).contains(s));
-    set_cookies(req, Response::text(status.unwrap_or(302), format!("see {to}\n")).with_header("Location", &to))
+    let to = http::query_param(req, "to").unwrap_or_else(|| "/echo".to_string());
+    let status = http::query_param(req, "status").and_then(|s| s.parse().ok()).filter(|s| (300..400).contains(s));
+    let mut response = http::text(status.unwrap_or(302), format!("see {to}\n"));
+    if let Ok(location) = HeaderValue::try_from(to) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    set_cookies(req, response)
 }
 
 /// `/cookie?set=...`: 200 with one `Set-Cookie` per `set` parameter (also on `/redirect`).
 pub fn cookie(req: &Request) -> Response {
-    set_cookies(req, Response::text(200, "ok\n"))
+    set_cookies(req, http::text(200, "ok\n"))
 }
 
 fn set_cookies(req: &Request, mut response: Response) -> Response {
-    for (k, v) in req.query_pairs() {
-        if k == "set" {
-            response = response.with_header("Set-Cookie", &v);
-        }
+    let cookies = http::query(req).into_iter().filter(|(k, _)| k == "set");
+    for cookie in cookies.filter_map(|(_, v)| HeaderValue::try_from(v).ok()) {
+        response.headers_mut().append(SET_COOKIE, cookie);
     }
     response
 }
@@ -64,6 +69,6 @@ mod tests {
         let log = EchoLog::default();
         log.record(br#"{"a":1}"#);
         log.record(br#"{"b":2}"#);
-        assert_eq!(log.response().body, br#"[{"a":1},{"b":2}]"#.to_vec());
+        assert_eq!(log.response().body().to_vec(), br#"[{"a":1},{"b":2}]"#.to_vec());
     }
 }

@@ -6,11 +6,12 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// Options of `wait-ready`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct WaitOpts {
-    /// `http://host:port/path`.
+    /// `http://host:port/path`
     pub url: String,
-    /// Give up after this long.
+    /// Give up after this long (`10s`, `500ms` or seconds)
+    #[arg(long, default_value = "15s", value_parser = parse_timeout)]
     pub timeout: Duration,
 }
 

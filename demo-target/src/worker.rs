@@ -8,15 +8,15 @@
 //! frontend exits for any reason (even SIGKILL) the pipe closes, our stdin
 //! reads EOF, and we exit — so workers never outlive their frontend.
 
-use crate::http::{Request, Response};
-use crate::json;
-use crate::server;
+use crate::http::{self, Request, Response};
+use serde::Serialize;
 use std::hint::black_box;
 use std::io::{self, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
 
 /// Prefix of the single stdout line a worker prints: `<prefix><port>`.
 pub const PORT_LINE_PREFIX: &str = "demo-target-worker-port ";
@@ -32,15 +32,14 @@ pub struct WorkerOpts {
 }
 
 /// Runs a worker process until its stdin closes.
-pub fn run(opts: WorkerOpts) -> io::Result<()> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+pub async fn run(opts: WorkerOpts) -> io::Result<()> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let port = listener.local_addr()?.port();
 
-    thread::Builder::new().name("stdin-watch".into()).spawn(|| {
-        let mut stdin = io::stdin().lock();
+    std::thread::Builder::new().name("stdin-watch".into()).spawn(|| {
         let mut buf = [0u8; 256];
         loop {
-            match stdin.read(&mut buf) {
+            match io::stdin().lock().read(&mut buf) {
                 Ok(0) => std::process::exit(0),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -55,10 +54,9 @@ pub fn run(opts: WorkerOpts) -> io::Result<()> {
     drop(out);
 
     let worker = Arc::new(Worker { opts, model_lock: Mutex::new(()) });
-    let handler = move |req: &Request| worker.handle(req);
     // No idle timeout: the frontend keeps pooled connections open and
     // relies on them staying usable while this worker lives.
-    server::serve(listener, Arc::new(handler), None);
+    http::serve(listener, None, move |req| Arc::clone(&worker).handle(req)).await;
     Ok(())
 }
 
@@ -68,43 +66,55 @@ struct Worker {
     model_lock: Mutex<()>,
 }
 
+/// The answer to a prediction.
+#[derive(Serialize)]
+struct Prediction {
+    model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    worker_pid: u32,
+    result: Vec<Score>,
+    work_ms: u64,
+    rounds: u64,
+}
+
+#[derive(Serialize)]
+struct Score {
+    class: String,
+    probability: f64,
+}
+
 impl Worker {
-    fn handle(&self, req: &Request) -> Response {
-        if req.path == "/ping" {
-            return Response::json(200, r#"{"status": "Healthy"}"#);
+    async fn handle(self: Arc<Self>, req: Request) -> Response {
+        let path = req.uri().path();
+        if path == "/ping" {
+            return http::healthy();
         }
-        let Some(rest) = req.path.strip_prefix("/predictions/") else {
-            return Response::json(404, json::error(404, "ResourceNotFoundException", "Unknown worker path"));
+        let Some(rest) = path.strip_prefix("/predictions/") else {
+            return http::error(404, "ResourceNotFoundException", "Unknown worker path");
         };
         let mut parts = rest.split('/');
-        let model = crate::http::percent_decode(parts.next().unwrap_or_default());
-        let version = parts.next().map(crate::http::percent_decode);
+        let model = http::percent_decode(parts.next().unwrap_or_default());
+        let version = parts.next().map(http::percent_decode);
         if !self.opts.models.contains(&model) {
-            return Response::json(
-                404,
-                json::error(404, "ModelNotFoundException", &format!("Model not found: {model}")),
-            );
+            return http::error(404, "ModelNotFoundException", &format!("Model not found: {model}"));
         }
-        let work_ms = req.header(WORK_MS_HEADER).and_then(|v| v.parse().ok()).unwrap_or(self.opts.work_ms);
+        let header = req.headers().get(WORK_MS_HEADER).and_then(|v| v.to_str().ok());
+        let work_ms = header.and_then(|v| v.parse().ok()).unwrap_or(self.opts.work_ms);
 
         let (scores, rounds) = {
-            let _busy = self.model_lock.lock().unwrap_or_else(|e| e.into_inner());
-            infer(&req.body, Duration::from_millis(work_ms))
+            let _busy = self.model_lock.lock().await;
+            let input = req.into_body();
+            let work = Duration::from_millis(work_ms);
+            tokio::task::spawn_blocking(move || infer(&input, work)).await.expect("inference does not panic")
         };
-        let result = json::array(scores.iter().map(|(class, p)| {
-            json::Object::new().str("class", &format!("class_{class}")).raw("probability", format!("{p:.6}")).build()
-        }));
-        let mut body = json::Object::new().str("model", &model);
-        if let Some(v) = version {
-            body = body.str("version", &v);
-        }
-        let body = body
-            .num("worker_pid", std::process::id())
-            .raw("result", result)
-            .num("work_ms", work_ms)
-            .num("rounds", rounds)
-            .build();
-        Response::json(200, body)
+        let result = scores
+            .into_iter()
+            // Six decimals, as the scores have always been printed.
+            .map(|(class, p)| Score { class: format!("class_{class}"), probability: (p * 1e6).round() / 1e6 })
+            .collect();
+        let worker_pid = std::process::id();
+        http::json(200, &Prediction { model, version, worker_pid, result, work_ms, rounds })
     }
 }
 
@@ -184,22 +194,17 @@ mod tests {
         assert_eq!(rounds, 10); // ten 1 KiB blocks, then stop
     }
 
-    #[test]
-    fn worker_rejects_unknown_models() {
-        let w =
-            Worker { opts: WorkerOpts { work_ms: 0, models: vec!["squeezenet".into()] }, model_lock: Mutex::new(()) };
-        let req = |path: &str| Request {
-            method: "POST".into(),
-            path: path.into(),
-            query: String::new(),
-            version: crate::http::Version::Http11,
-            headers: vec![],
-            body: b"x".to_vec(),
-        };
-        assert_eq!(w.handle(&req("/predictions/nope")).status, 404);
-        let ok = w.handle(&req("/predictions/squeezenet/2.0"));
-        assert_eq!(ok.status, 200);
-        let body = String::from_utf8(ok.body).unwrap();
+    #[tokio::test]
+    async fn worker_rejects_unknown_models() {
+        let w = Arc::new(Worker {
+            opts: WorkerOpts { work_ms: 0, models: vec!["squeezenet".into()] },
+            model_lock: Mutex::new(()),
+        });
+        let req = |path: &str| hyper::Request::post(path).body("x".into()).unwrap();
+        assert_eq!(Arc::clone(&w).handle(req("/predictions/nope")).await.status(), 404);
+        let ok = w.handle(req("/predictions/squeezenet/2.0")).await;
+        assert_eq!(ok.status(), 200);
+        let body = String::from_utf8(ok.into_body().to_vec()).unwrap();
         assert!(body.contains(r#""model":"squeezenet","version":"2.0","worker_pid":"#), "{body}");
     }
 }
