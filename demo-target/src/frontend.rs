@@ -171,14 +171,14 @@ impl Frontend {
     }
 
     /// The model named by `{model}[/{version}]`, or the 404 to answer.
-    fn known_model(&self, rest: &str) -> Result<String, Response> {
+    fn known_model(&self, rest: &str) -> Result<String, Box<Response>> {
         let segments: Vec<&str> = rest.split('/').collect();
         if segments.len() > 2 || segments.iter().any(|s| s.is_empty()) {
-            return Err(not_found());
+            return Err(Box::new(not_found()));
         }
         let model = percent_decode(segments[0]);
         if !self.models.contains(&model) {
-            return Err(http::error(404, "ModelNotFoundException", &format!("Model not found: {model}")));
+            return Err(Box::new(http::error(404, "ModelNotFoundException", &format!("Model not found: {model}"))));
         }
         Ok(model)
     }
@@ -188,7 +188,7 @@ impl Frontend {
     async fn predict(&self, rest: String, req: Request) -> Response {
         let model = match self.known_model(&rest) {
             Ok(m) => m,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         let settings = self.control.get();
         let resp = if settings.status != 0 {
@@ -197,8 +197,9 @@ impl Frontend {
             let target = req.uri().path().to_string();
             match self.pool.forward(&target, req.into_body(), settings.work_ms).await {
                 Ok(r) => {
-                    let ctype = r.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-                    http::response(r.status().as_u16(), ctype.unwrap_or("application/json"), r.body().clone())
+                    let ctype = r.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let ctype = ctype.unwrap_or_else(|| "application/json".into());
+                    http::response(r.status().as_u16(), &ctype, r.into_body())
                 }
                 Err(ForwardError::NoWorkers) => http::error(
                     503,
@@ -246,7 +247,7 @@ impl Frontend {
         };
         let model = match self.known_model(rest) {
             Ok(m) => m,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         match method {
             "GET" | "HEAD" => http::json(200, &self.describe(&model)),

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1 as http1_client;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, SERVER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 /// Largest request body we accept (Content-Length or decoded chunked).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -24,6 +25,23 @@ pub const MAX_BODY: usize = 64 * 1024 * 1024;
 pub type Request = hyper::Request<Bytes>;
 /// A response with its whole body.
 pub type Response = hyper::Response<Bytes>;
+
+/// Why a client call failed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens a client connection to `addr`; a task drives it until either side drops it.
+pub async fn connect<B>(addr: impl ToSocketAddrs) -> Result<http1_client::SendRequest<B>, BoxError>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (conn, driver) = http1_client::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(driver);
+    Ok(conn)
+}
 
 /// Accepts connections forever, serving each on its own task with `handler`.
 /// `idle_timeout` closes connections that send no request head for that long.

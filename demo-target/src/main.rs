@@ -21,6 +21,7 @@ mod record;
 mod wait;
 mod worker;
 
+use std::future::Future;
 use std::process::ExitCode;
 use tokio::runtime;
 
@@ -30,18 +31,12 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let result = match mode {
+        cli::Mode::Frontend(cfg) => block_on(runtime::Builder::new_multi_thread(), frontend::run(cfg)),
         // A worker runs one inference at a time: one thread serves its connections.
-        cli::Mode::Worker(opts) => runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .and_then(|rt| rt.block_on(worker::run(opts)))
-            .map_err(|e| format!("worker: {e}")),
-        cli::Mode::Frontend(cfg) => runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the runtime: {e}"))
-            .and_then(|rt| rt.block_on(frontend::run(cfg))),
-        cli::Mode::WaitReady(opts) => wait::run(&opts),
+        cli::Mode::Worker(opts) => block_on(runtime::Builder::new_current_thread(), async {
+            worker::run(opts).await.map_err(|e| format!("worker: {e}"))
+        }),
+        cli::Mode::WaitReady(opts) => block_on(runtime::Builder::new_current_thread(), wait::run(&opts)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,4 +45,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `task` to completion on a runtime built by `builder`.
+fn block_on(mut builder: runtime::Builder, task: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    let rt = builder.enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(task)
 }

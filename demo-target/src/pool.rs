@@ -4,12 +4,11 @@
 //! noticing dead workers and respawning them, and scaling the count at run
 //! time.
 
-use crate::http::Response;
+use crate::http::{self, BoxError, Response};
 use crate::worker::{PORT_LINE_PREFIX, WORK_MS_HEADER};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::http1::SendRequest;
 use std::io::{self, BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -21,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// Upper bound on the worker count (`--workers`, `min_worker`).
 pub const MAX_WORKERS: usize = 128;
+/// How long connecting to a worker may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Idle connections kept per worker.
 const MAX_IDLE_CONNS: usize = 256;
 /// How often the monitor looks for workers that exited.
@@ -40,24 +41,8 @@ pub struct WorkerSpec {
     pub models: Vec<String>,
 }
 
-/// How long connecting to a worker may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Why a call to a worker failed.
-type CallError = Box<dyn std::error::Error + Send + Sync>;
-
 /// One keep-alive connection to a worker.
 type Conn = SendRequest<Full<Bytes>>;
-
-/// Opens a connection to the worker on `port`; a task drives it until either side drops it.
-async fn connect(port: u16) -> Result<Conn, CallError> {
-    let connecting = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port));
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await??;
-    stream.set_nodelay(true)?;
-    let (conn, driver) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(driver);
-    Ok(conn)
-}
 
 /// A running worker process.
 pub struct Worker {
@@ -72,11 +57,11 @@ pub struct Worker {
 
 impl Worker {
     /// Sends one request over a pooled (or new) connection.
-    async fn call(&self, target: &str, body: Bytes, work_ms: u64) -> Result<Response, CallError> {
+    async fn call(&self, target: &str, body: Bytes, work_ms: u64) -> Result<Response, BoxError> {
         let pooled = lock(&self.idle).pop();
         let mut conn = match pooled {
             Some(c) => c,
-            None => connect(self.port).await?,
+            None => tokio::time::timeout(CONNECT_TIMEOUT, http::connect((Ipv4Addr::LOCALHOST, self.port))).await??,
         };
         conn.ready().await?;
         let req = hyper::Request::post(target)

@@ -1,8 +1,11 @@
 //! `demo-target wait-ready URL`: polls an HTTP URL until it answers 200, so a suite's startup
 //! stage can wait for a server it started in the background (no curl needed on the host).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use crate::http;
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use hyper::header::HOST;
+use hyper::Uri;
 use std::time::{Duration, Instant};
 
 /// Options of `wait-ready`.
@@ -15,38 +18,36 @@ pub struct WaitOpts {
     pub timeout: Duration,
 }
 
+/// How long one attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Polls every 100 ms until a GET of the URL answers 200 or the timeout passes.
-pub fn run(opts: &WaitOpts) -> Result<(), String> {
-    let rest = opts
-        .url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("wait-ready: only http:// URLs are supported, got {:?}", opts.url))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
+pub async fn run(opts: &WaitOpts) -> Result<(), String> {
+    let url: Uri = opts.url.parse().map_err(|e| format!("wait-ready: invalid URL {:?}: {e}", opts.url))?;
+    if url.scheme_str() != Some("http") {
+        return Err(format!("wait-ready: only http:// URLs are supported, got {:?}", opts.url));
+    }
     let started = Instant::now();
     let mut last = String::from("no attempt");
     while started.elapsed() < opts.timeout {
-        match probe(authority, path) {
-            Ok(200) => return Ok(()),
-            Ok(status) => last = format!("status {status}"),
-            Err(e) => last = e,
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, probe(&url)).await {
+            Ok(Ok(200)) => return Ok(()),
+            Ok(Ok(status)) => last = format!("status {status}"),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = format!("no answer within {ATTEMPT_TIMEOUT:?}"),
         }
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(format!("wait-ready: {} not ready after {:?} (last: {last})", opts.url, opts.timeout))
 }
 
-fn probe(authority: &str, path: &str) -> Result<u16, String> {
-    let mut stream = TcpStream::connect(authority).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 32];
-    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&head[..n]);
-    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad response {text:?}"))
+/// The status of one GET of `url`.
+async fn probe(url: &Uri) -> Result<u16, http::BoxError> {
+    let authority = url.authority().ok_or("the URL has no host")?;
+    let mut conn = http::connect((authority.host(), authority.port_u16().unwrap_or(80))).await?;
+    let path = url.path_and_query().map_or("/", |p| p.as_str());
+    let req = hyper::Request::get(path).header(HOST, authority.as_str()).body(Empty::<Bytes>::new())?;
+    Ok(conn.send_request(req).await?.status().as_u16())
 }
 
 /// Parses `10s`, `500ms` or a bare number of seconds.
@@ -59,9 +60,9 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     } else {
         (t, 1.0)
     };
-    let v: f64 = num.parse().map_err(|_| format!("--timeout: invalid time {text:?}"))?;
+    let v: f64 = num.parse().map_err(|_| format!("invalid time {text:?}"))?;
     if !v.is_finite() || v < 0.0 {
-        return Err(format!("--timeout: invalid time {text:?}"));
+        return Err(format!("invalid time {text:?}"));
     }
     Ok(Duration::from_secs_f64(v * scale))
 }
@@ -78,10 +79,10 @@ mod tests {
         assert!(parse_timeout("x").is_err());
     }
 
-    #[test]
-    fn unreachable_url_times_out_with_a_reason() {
-        let err =
-            run(&WaitOpts { url: "http://127.0.0.1:9/ping".into(), timeout: Duration::from_millis(300) }).unwrap_err();
+    #[tokio::test]
+    async fn unreachable_url_times_out_with_a_reason() {
+        let opts = WaitOpts { url: "http://127.0.0.1:9/ping".into(), timeout: Duration::from_millis(300) };
+        let err = run(&opts).await.unwrap_err();
         assert!(err.contains("not ready"), "{err}");
     }
 }
