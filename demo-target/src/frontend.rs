@@ -38,11 +38,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
 
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let spec = WorkerSpec { exe, work_ms: cfg.work_ms, models: cfg.models.clone() };
-    let workers = cfg.workers;
-    let pool = tokio::task::spawn_blocking(move || Pool::start(spec, workers))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot start workers: {e}"))?;
+    let pool = Pool::start(spec, cfg.workers).await.map_err(|e| format!("cannot start workers: {e}"))?;
     let frontend = Arc::new(Frontend {
         models: cfg.models.clone(),
         pool,
@@ -287,9 +283,7 @@ impl Frontend {
             Ok(n) if n <= MAX_WORKERS => n,
             _ => return bad_request(&format!("min_worker must be an integer 0..={MAX_WORKERS}")),
         };
-        let pool = Arc::clone(&self.pool);
-        // Starting workers waits for each to announce its port.
-        match tokio::task::spawn_blocking(move || pool.scale(count)).await.map_err(io::Error::other).flatten() {
+        match self.pool.scale(count).await {
             Ok(()) => http::json(200, &json!({ "status": format!("Workers scaled to {count} for model: {model}") })),
             Err(e) => http::error(500, "InternalServerException", &format!("Failed to start workers: {e}")),
         }

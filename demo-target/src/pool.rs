@@ -9,14 +9,17 @@ use crate::worker::{PORT_LINE_PREFIX, WORK_MS_HEADER};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use std::io::{self, BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::time::{sleep, timeout, Instant};
 
 /// Upper bound on the worker count (`--workers`, `min_worker`).
 pub const MAX_WORKERS: usize = 128;
@@ -61,7 +64,7 @@ impl Worker {
         let pooled = lock(&self.idle).pop();
         let mut conn = match pooled {
             Some(c) => c,
-            None => tokio::time::timeout(CONNECT_TIMEOUT, http::connect((Ipv4Addr::LOCALHOST, self.port))).await??,
+            None => timeout(CONNECT_TIMEOUT, http::connect((Ipv4Addr::LOCALHOST, self.port))).await??,
         };
         conn.ready().await?;
         let req = hyper::Request::post(target)
@@ -92,12 +95,12 @@ impl Worker {
     }
 
     /// Closes its stdin (the worker exits on EOF), kills it to be sure, and reaps it.
-    fn stop(&self) {
+    async fn stop(&self) {
         lock(&self.idle).clear();
-        if let Some(mut child) = lock(&self.child).take() {
+        let child = lock(&self.child).take();
+        if let Some(mut child) = child {
             drop(child.stdin.take());
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = child.kill().await;
         }
     }
 
@@ -129,32 +132,34 @@ pub struct Pool {
     spec: WorkerSpec,
     workers: RwLock<Vec<Arc<Worker>>>,
     /// Serializes changes to the worker list (respawn, scale).
-    change: Mutex<()>,
+    change: tokio::sync::Mutex<()>,
     next_id: AtomicU32,
     rr: AtomicUsize,
 }
 
 impl Pool {
-    /// Starts `count` workers and the monitor thread that respawns dead ones.
-    pub fn start(spec: WorkerSpec, count: usize) -> io::Result<Arc<Pool>> {
+    /// Starts `count` workers and the monitor task that respawns dead ones.
+    pub async fn start(spec: WorkerSpec, count: usize) -> io::Result<Arc<Pool>> {
         let pool = Arc::new(Pool {
             spec,
             workers: RwLock::new(Vec::new()),
-            change: Mutex::new(()),
+            change: tokio::sync::Mutex::new(()),
             next_id: AtomicU32::new(9000),
             rr: AtomicUsize::new(0),
         });
-        pool.scale(count)?;
+        pool.scale(count).await?;
         let weak = Arc::downgrade(&pool);
-        thread::Builder::new().name("monitor".into()).spawn(move || loop {
-            thread::sleep(MONITOR_EVERY);
-            let Some(pool) = weak.upgrade() else { return };
-            for w in pool.workers() {
-                if let Some(why) = w.exited() {
-                    pool.respawn(&w, &why);
+        tokio::spawn(async move {
+            loop {
+                sleep(MONITOR_EVERY).await;
+                let Some(pool) = weak.upgrade() else { return };
+                for w in pool.workers() {
+                    if let Some(why) = w.exited() {
+                        pool.respawn(&w, &why).await;
+                    }
                 }
             }
-        })?;
+        });
         Ok(pool)
     }
 
@@ -163,7 +168,7 @@ impl Pool {
         self.workers.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn spawn_worker(&self) -> io::Result<Arc<Worker>> {
+    async fn spawn_worker(&self) -> io::Result<Arc<Worker>> {
         let mut child = Command::new(&self.spec.exe)
             .arg("--worker")
             .arg("--work-ms")
@@ -174,25 +179,18 @@ impl Pool {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let port = child.stdout.take().ok_or_else(|| io::Error::other("worker stdout not captured")).and_then(|out| {
-            let mut line = String::new();
-            BufReader::new(out).read_line(&mut line)?;
-            line.trim()
-                .strip_prefix(PORT_LINE_PREFIX)
-                .and_then(|p| p.parse::<u16>().ok())
-                .ok_or_else(|| io::Error::other(format!("worker did not announce its port (got {line:?})")))
-        });
-        let port = match port {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            BufReader::new(out).read_line(&mut line).await?;
+        }
+        let port = line.trim().strip_prefix(PORT_LINE_PREFIX).and_then(|p| p.parse::<u16>().ok());
+        let (Some(port), Some(pid)) = (port, child.id()) else {
+            let _ = child.kill().await;
+            return Err(io::Error::other(format!("worker did not announce its port (got {line:?})")));
         };
         Ok(Arc::new(Worker {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            pid: child.id(),
+            pid,
             port,
             child: Mutex::new(Some(child)),
             idle: Mutex::new(Vec::new()),
@@ -225,16 +223,14 @@ impl Pool {
 
     /// Forwards an inference request to a worker. On failure, checks whether
     /// the worker died and, if so, replaces it before returning the error.
-    pub async fn forward(self: &Arc<Self>, target: &str, body: Bytes, work_ms: u64) -> Result<Response, ForwardError> {
+    pub async fn forward(&self, target: &str, body: Bytes, work_ms: u64) -> Result<Response, ForwardError> {
         let guard = self.pick().ok_or(ForwardError::NoWorkers)?;
         let worker = Arc::clone(&guard.0);
         match worker.call(target, body, work_ms).await {
             Ok(resp) => Ok(resp),
             Err(e) => {
-                let (pool, pid) = (Arc::clone(self), worker.pid);
-                // Finding out whether it died, and respawning it, waits on processes.
-                let _ = tokio::task::spawn_blocking(move || pool.handle_failure(&worker)).await;
-                Err(ForwardError::WorkerFailed { pid, error: e.to_string() })
+                self.handle_failure(&worker).await;
+                Err(ForwardError::WorkerFailed { pid: worker.pid, error: e.to_string() })
             }
         }
     }
@@ -244,35 +240,35 @@ impl Pool {
     }
 
     /// A forward failed: find out whether the worker is gone and replace it.
-    fn handle_failure(&self, w: &Arc<Worker>) {
+    async fn handle_failure(&self, w: &Arc<Worker>) {
         // A process killed by a signal closes its sockets a moment before it
         // becomes reapable, so give `try_wait` a short grace period.
         let deadline = Instant::now() + Duration::from_millis(500);
         while self.is_current(w) {
             if let Some(why) = w.exited() {
-                self.respawn(w, &why);
+                self.respawn(w, &why).await;
                 return;
             }
             if Instant::now() >= deadline {
                 // Alive but not answering on its port: treat as broken.
-                let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, w.port));
-                if TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).is_err() {
-                    self.respawn(w, "not accepting connections");
+                let connect = timeout(CONNECT_TIMEOUT, TcpStream::connect((Ipv4Addr::LOCALHOST, w.port)));
+                if !matches!(connect.await, Ok(Ok(_))) {
+                    self.respawn(w, "not accepting connections").await;
                 }
                 return;
             }
-            thread::sleep(Duration::from_millis(10));
+            sleep(Duration::from_millis(10)).await;
         }
     }
 
     /// Replaces worker `dead` (if it is still in the list) with a new one.
-    fn respawn(&self, dead: &Arc<Worker>, why: &str) {
-        let _change = lock(&self.change);
+    async fn respawn(&self, dead: &Arc<Worker>, why: &str) {
+        let _change = self.change.lock().await;
         let Some(idx) = self.workers().iter().position(|w| Arc::ptr_eq(w, dead)) else {
             return; // someone else replaced or removed it already
         };
-        dead.stop();
-        match self.spawn_worker() {
+        dead.stop().await;
+        match self.spawn_worker().await {
             Ok(new) => {
                 log!(
                     "demo-target: worker {} (pid {}) exited ({why}); respawned as worker {} (pid {})",
@@ -291,11 +287,11 @@ impl Pool {
     /// Grows or shrinks the pool to `target` workers. New workers are ready
     /// when this returns; removed ones stop taking requests at once and exit
     /// after finishing what they have in flight.
-    pub fn scale(&self, target: usize) -> io::Result<()> {
-        let _change = lock(&self.change);
+    pub async fn scale(&self, target: usize) -> io::Result<()> {
+        let _change = self.change.lock().await;
         let current = self.workers().len();
         for _ in current..target {
-            let w = self.spawn_worker()?;
+            let w = self.spawn_worker().await?;
             self.workers.write().unwrap_or_else(|e| e.into_inner()).push(w);
         }
         if target < current {
@@ -303,15 +299,15 @@ impl Pool {
                 let mut ws = self.workers.write().unwrap_or_else(|e| e.into_inner());
                 ws.split_off(target)
             };
-            thread::Builder::new().name("drain".into()).spawn(move || {
+            tokio::spawn(async move {
                 let deadline = Instant::now() + DRAIN_TIMEOUT;
                 for w in removed {
                     while w.inflight() > 0 && Instant::now() < deadline {
-                        thread::sleep(Duration::from_millis(5));
+                        sleep(Duration::from_millis(5)).await;
                     }
-                    w.stop();
+                    w.stop().await;
                 }
-            })?;
+            });
         }
         Ok(())
     }
