@@ -29,13 +29,11 @@ pub type Response = hyper::Response<Bytes>;
 /// Why a client call failed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A keep-alive client connection.
+pub type Client = http1_client::SendRequest<Full<Bytes>>;
+
 /// Opens a client connection to `addr`; a task drives it until either side drops it.
-pub async fn connect<B>(addr: impl ToSocketAddrs) -> Result<http1_client::SendRequest<B>, BoxError>
-where
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+pub async fn connect(addr: impl ToSocketAddrs) -> Result<Client, BoxError> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (conn, driver) = http1_client::handshake(TokioIo::new(stream)).await?;

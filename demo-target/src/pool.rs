@@ -8,7 +8,6 @@ use crate::http::{self, BoxError, Response};
 use crate::worker::{PORT_LINE_PREFIX, WORK_MS_HEADER};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -44,9 +43,6 @@ pub struct WorkerSpec {
     pub models: Vec<String>,
 }
 
-/// One keep-alive connection to a worker.
-type Conn = SendRequest<Full<Bytes>>;
-
 /// A running worker process.
 pub struct Worker {
     pub id: u32,
@@ -54,7 +50,7 @@ pub struct Worker {
     port: u16,
     /// `None` once the process has been reaped.
     child: Mutex<Option<Child>>,
-    idle: Mutex<Vec<Conn>>,
+    idle: Mutex<Vec<http::Client>>,
     inflight: AtomicUsize,
 }
 

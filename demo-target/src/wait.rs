@@ -2,7 +2,7 @@
 //! stage can wait for a server it started in the background (no curl needed on the host).
 
 use crate::http;
-use http_body_util::Empty;
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::HOST;
 use hyper::Uri;
@@ -46,7 +46,7 @@ async fn probe(url: &Uri) -> Result<u16, http::BoxError> {
     let authority = url.authority().ok_or("the URL has no host")?;
     let mut conn = http::connect((authority.host(), authority.port_u16().unwrap_or(80))).await?;
     let path = url.path_and_query().map_or("/", |p| p.as_str());
-    let req = hyper::Request::get(path).header(HOST, authority.as_str()).body(Empty::<Bytes>::new())?;
+    let req = hyper::Request::get(path).header(HOST, authority.as_str()).body(Full::<Bytes>::default())?;
     Ok(conn.send_request(req).await?.status().as_u16())
 }
 
