@@ -225,12 +225,6 @@ impl Frontend {
         if path == "/models" {
             return match method {
                 "GET" | "HEAD" => {
-                    #[derive(Serialize)]
-                    #[serde(rename_all = "camelCase")]
-                    struct Listed<'a> {
-                        model_name: &'a str,
-                        model_url: String,
-                    }
                     let models: Vec<_> =
                         self.models.iter().map(|m| Listed { model_name: m, model_url: format!("{m}.mar") }).collect();
                     http::json(200, &json!({ "models": models }))
@@ -288,6 +282,14 @@ impl Frontend {
             Err(e) => http::error(500, "InternalServerException", &format!("Failed to start workers: {e}")),
         }
     }
+}
+
+/// One entry of `GET /models`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed<'a> {
+    model_name: &'a str,
+    model_url: String,
 }
 
 /// `ANY /echo[...]`: the request as JSON, for tests that inspect what a
