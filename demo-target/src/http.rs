@@ -53,7 +53,7 @@ where
 {
     let handler = Arc::new(handler);
     let mut http = http1::Builder::new();
-    // Title-Case names and no Date header: the same bytes the hand-written server sent.
+    // Title-Case names and no Date header: the response bytes suites and tests were written against.
     http.timer(TokioTimer::new()).header_read_timeout(idle_timeout).title_case_headers(true).auto_date_header(false);
     loop {
         let stream = match listener.accept().await {
