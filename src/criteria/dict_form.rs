@@ -436,11 +436,8 @@ mod tests {
     /// `environments/*.yaml` (`settings.env`), reads; skipped when the corpus is absent.
     #[test]
     fn mms_corpus_criteria() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/mms");
-        if !root.is_dir() {
-            eprintln!("note: {} not found; skipping the MMS criteria corpus test", root.display());
-            return;
-        }
+        let Some(shared) = crate::testing::shared() else { return };
+        let root = shared.join("corpus/mms");
         let mut files = Vec::new();
         let mut dirs = vec![root];
         while let Some(dir) = dirs.pop() {

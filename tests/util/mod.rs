@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+mod shared;
+
+pub use shared::shared;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -24,12 +28,6 @@ pub fn bin(name: &str) -> PathBuf {
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The shared reference folder beside the repository, if present.
-pub fn shared() -> Option<PathBuf> {
-    let p = repo().join("../shared");
-    p.is_dir().then_some(p)
 }
 
 /// A running demo model server; killed (with its workers) on drop.
@@ -213,13 +211,9 @@ pub fn run_suite(
     }
 }
 
-/// Validates a JUnit file against Jenkins's junit-10.xsd with xmllint.
+/// Validates a JUnit file with xmllint against Jenkins's junit-10.xsd (vendored in tests/fixtures).
 pub fn assert_schema_valid(junit: &Path) {
-    let xsd = shared().map(|s| s.join("schemas/junit-10.xsd")).filter(|p| p.exists());
-    let Some(xsd) = xsd else {
-        eprintln!("note: ../shared/schemas/junit-10.xsd is absent; schema check skipped");
-        return;
-    };
+    let xsd = repo().join("tests/fixtures/junit-10.xsd");
     let out = Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(junit).output();
     let out = out.expect("xmllint is needed for JUnit schema checks: apt-get install libxml2-utils");
     assert!(
