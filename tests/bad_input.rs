@@ -70,6 +70,22 @@ fn unparseable_criterion_points_inside_the_string() {
 }
 
 #[test]
+fn unquoted_criterion_message_is_explained() {
+    let yaml = format!(
+        "execution:\n- hold-for: 1s\n  scenario: s\n{GOOD_SCENARIO}reporting:\n- module: passfail\n  criteria:\n  - My msg: rc404>10\n"
+    );
+    expect_error(&yaml, &["t/bad.yaml:11:5", "quote the whole criterion: `- 'My msg: rc404>10'`"]);
+}
+
+#[test]
+fn dict_criterion_error_points_at_the_field() {
+    let yaml = format!(
+        "execution:\n- hold-for: 1s\n  scenario: s\n{GOOD_SCENARIO}reporting:\n- module: passfail\n  criteria:\n  - {{subject: avg-rt, condition: '=>', threshold: 1s}}\n"
+    );
+    expect_error(&yaml, &["t/bad.yaml:11:34", "invalid criterion: `condition`: unsupported condition `=>`"]);
+}
+
+#[test]
 fn jmeter_plans_are_named_not_skipped() {
     let yaml = "execution:\n- hold-for: 1s\n  scenario: s\nscenarios:\n  s:\n    script: plan.jmx\n";
     expect_error(yaml, &["t/bad.yaml:6:13", "plan.jmx", "not supported"]);
