@@ -35,7 +35,7 @@ pub mod yaml;
 use std::path::{Path, PathBuf};
 
 pub use de::{from_node, Spanned};
-pub use diagnostic::{did_you_mean, suggest, suggestion, Diagnostic, Label, Severity};
+pub use diagnostic::{suggest, suggest_within, suggestion, Diagnostic, Label, Severity};
 pub use emit::to_yaml;
 pub use node::{Map, Node, NodeKind, Style};
 pub use source::{SourceFile, SourceId, Sources, Span};
