@@ -20,3 +20,6 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod services;
+
+#[cfg(test)]
+mod testing;

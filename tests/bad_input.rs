@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::util::{assert_schema_valid, count, Project};
+use crate::util::artifacts::final_stats;
+use crate::util::Project;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -17,10 +18,9 @@ fn expect_error(yaml: &str, needles: &[&str]) -> crate::util::Output {
     for needle in needles {
         assert!(out.stderr.contains(needle), "stderr lacks `{needle}`\n{out}");
     }
-    let junit_path = out.run_dir().join("junit.xml");
-    assert_schema_valid(&junit_path);
     let junit = out.junit();
-    assert_eq!(count(&junit, "<error"), 1, "{junit}");
+    junit.assert_schema_valid();
+    assert_eq!(junit.count("error"), 1, "{junit}");
     out
 }
 
@@ -70,6 +70,22 @@ fn unparseable_criterion_points_inside_the_string() {
 }
 
 #[test]
+fn unquoted_criterion_message_is_explained() {
+    let yaml = format!(
+        "execution:\n- hold-for: 1s\n  scenario: s\n{GOOD_SCENARIO}reporting:\n- module: passfail\n  criteria:\n  - My msg: rc404>10\n"
+    );
+    expect_error(&yaml, &["t/bad.yaml:11:5", "quote the whole criterion: `- 'My msg: rc404>10'`"]);
+}
+
+#[test]
+fn dict_criterion_error_points_at_the_field() {
+    let yaml = format!(
+        "execution:\n- hold-for: 1s\n  scenario: s\n{GOOD_SCENARIO}reporting:\n- module: passfail\n  criteria:\n  - {{subject: avg-rt, condition: '=>', threshold: 1s}}\n"
+    );
+    expect_error(&yaml, &["t/bad.yaml:11:34", "invalid criterion: `condition`: unsupported condition `=>`"]);
+}
+
+#[test]
 fn jmeter_plans_are_named_not_skipped() {
     let yaml = "execution:\n- hold-for: 1s\n  scenario: s\nscenarios:\n  s:\n    script: plan.jmx\n";
     expect_error(yaml, &["t/bad.yaml:6:13", "plan.jmx", "not supported"]);
@@ -92,12 +108,16 @@ fn unreachable_target_gives_failed_samples_that_criteria_judge() {
     p.file("t/down.yaml", yaml);
     let out = p.suite(&["run", "-t", "t"], LIMIT);
     assert_eq!(out.code, 3, "{out}");
-    let csv = std::fs::read_to_string(out.run_dir().join("down/final_stats.csv")).unwrap();
-    let overall = csv.lines().last().unwrap();
+    let rows = final_stats(&out.run_dir().join("down/final_stats.csv"));
+    let overall = rows.last().unwrap();
     // 10 samples, all failed.
-    assert!(overall.contains(",10,"), "{csv}");
-    assert!(csv.contains("rc_ConnectRefused"), "{csv}");
-    assert_eq!(count(&out.junit(), "<failure"), 1);
+    assert_eq!(
+        (overall["label"].as_str(), overall["throughput"].as_str(), overall["fail"].as_str()),
+        ("", "10", "10"),
+        "{rows:?}"
+    );
+    assert!(overall.contains_key("rc_ConnectRefused"), "{rows:?}");
+    assert_eq!(out.junit().count("failure"), 1);
 }
 
 #[test]

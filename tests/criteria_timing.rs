@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::util::{count, DemoTarget, Project};
+use crate::util::{DemoTarget, Project};
 
 /// Runs a 4-user load on `/predictions/m` (label `p`) for `hold` seconds with `criteria`
 /// (YAML list items). `slow_for`: the server answers 150 ms late for that long, then at once.
@@ -39,7 +39,7 @@ fn for_triggers_after_consecutive_seconds_and_stops_the_test() {
     assert!(out.elapsed < Duration::from_secs(12), "should stop early: {:?}\n{out}", out.elapsed);
     assert!(out.elapsed >= Duration::from_secs(3), "needs 3 s of data: {:?}", out.elapsed);
     let junit = out.junit();
-    assert_eq!(count(&junit, "<failure"), 1, "{junit}");
+    assert_eq!(junit.count("failure"), 1, "{junit}");
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn stop_as_non_failed_ends_early_with_exit_0() {
     let (out, _t) = run(&["avg-rt of p>100ms for 2s, stop as non-failed"], 30, ALWAYS);
     assert_eq!(out.code, 0, "{out}");
     assert!(out.elapsed < Duration::from_secs(10), "{:?}\n{out}", out.elapsed);
-    assert_eq!(count(&out.junit(), "<failure"), 0);
+    assert_eq!(out.junit().count("failure"), 0);
 }
 
 #[test]
@@ -92,8 +92,8 @@ fn cumulative_criteria_are_judged_at_the_end() {
     assert_eq!(out.code, 3, "{out}");
     assert!(out.elapsed >= Duration::from_secs(4), "not judged during the run: {:?}", out.elapsed);
     let junit = out.junit();
-    assert_eq!(count(&junit, "<failure"), 1, "{junit}");
-    assert_eq!(count(&junit, "<testcase"), 2, "{junit}");
+    assert_eq!(junit.count("failure"), 1, "{junit}");
+    assert_eq!(junit.count("testcase"), 2, "{junit}");
 }
 
 #[test]
@@ -101,6 +101,6 @@ fn a_criterion_on_a_label_without_samples_is_an_error() {
     let (out, _t) = run(&["avg-rt of nosuchlabel>1s"], 2, None);
     assert_eq!(out.code, 1, "{out}");
     let junit = out.junit();
-    assert_eq!(count(&junit, "<error"), 1, "{junit}");
-    assert!(junit.contains("nosuchlabel"), "{junit}");
+    assert_eq!(junit.count("error"), 1, "{junit}");
+    assert!(junit.text.contains("nosuchlabel"), "{junit}");
 }

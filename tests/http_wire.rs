@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::util::artifacts::final_stats;
 use crate::util::Project;
 
 /// A server that answers every request on a connection with `answer(path)` and, when the
@@ -101,12 +102,9 @@ scenarios:
     p.file("t/w.yaml", &yaml);
     let out = p.suite(&["run", "-t", "t"], Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out}");
-    let mut reader = csv::Reader::from_path(out.run_dir().join("w/final_stats.csv")).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
-    let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
-    let col = |row: &Vec<String>, name: &str| row[header.iter().position(|h| h == name).unwrap()].clone();
-    let overall = rows.iter().find(|r| col(r, "label").is_empty()).unwrap();
-    let num = |name: &str| col(overall, name).parse::<f64>().unwrap();
+    let rows = final_stats(&out.run_dir().join("w/final_stats.csv"));
+    let overall = rows.iter().find(|r| r["label"].is_empty()).unwrap();
+    let num = |name: &str| overall[name].parse::<f64>().unwrap();
     // `throughput` is Taurus's name for the sample count.
     assert_eq!((num("throughput"), num("fail")), (12.0, 0.0), "{rows:?}");
     // Every request reached the server once: none was lost or doubled by the retry.

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::util::{assert_schema_valid, count, DemoTarget, Project};
+use crate::util::artifacts::{csv_rows, final_stats};
+use crate::util::{DemoTarget, Project};
 
 fn alive(pid: &str) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
@@ -28,16 +29,15 @@ fn every_request_sent_is_a_sample_and_reaches_the_server() {
     assert_eq!(out.code, 0, "{out}");
     let (_, stats) = target.request("GET", "/stats");
     assert!(stats.contains("\"requests\":42") || stats.contains("\"requests\": 42"), "server saw: {stats}");
-    let csv = std::fs::read_to_string(out.run_dir().join("count/final_stats.csv")).unwrap();
-    let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows.len(), 4, "{csv}");
-    assert!(rows[1].starts_with("/ping,") && rows[2].starts_with("predict,"), "{csv}");
-    // label,avg_ct,avg_lt,avg_rt,bytes,concurrency,fail,stdev_rt,succ,throughput
-    let overall: Vec<&str> = rows[3].split(',').collect();
-    assert_eq!((overall[0], overall[6], overall[8], overall[9]), ("", "0", "42", "42"), "{csv}");
+    let rows = final_stats(&out.run_dir().join("count/final_stats.csv"));
+    let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str()).collect();
+    assert_eq!(labels, ["/ping", "predict", ""], "{rows:?}");
+    let overall = &rows[2];
+    let figures = (overall["fail"].as_str(), overall["succ"].as_str(), overall["throughput"].as_str());
+    assert_eq!(figures, ("0", "42", "42"), "{rows:?}");
     // A test without criteria: one skipped case.
     let junit = out.junit();
-    assert_eq!(count(&junit, "<skipped"), 1, "{junit}");
+    assert_eq!(junit.count("skipped"), 1, "{junit}");
 }
 
 #[test]
@@ -52,9 +52,9 @@ fn failing_prepare_fails_the_test_with_its_output_and_post_process_still_runs() 
     let out = p.suite(&["run", "-t", "t"], Duration::from_secs(60));
     assert_eq!(out.code, 1, "{out}");
     let junit = out.junit();
-    assert_schema_valid(&out.run_dir().join("junit.xml"));
-    assert!(junit.contains("exited with code 7"), "{junit}");
-    assert!(junit.contains("model store missing"), "{junit}");
+    junit.assert_schema_valid();
+    assert!(junit.text.contains("exited with code 7"), "{junit}");
+    assert!(junit.text.contains("model store missing"), "{junit}");
     assert!(marker.exists(), "post-process did not run");
 }
 
@@ -82,8 +82,8 @@ fn mms_layout_with_environment_profile_and_background_service() {
     let out = p.suite(&["run", "-t", "tests", "-p", "infer*", "--env-name", "relaxed"], Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out}");
     let junit = out.junit();
-    assert_eq!(count(&junit, "<testsuite "), 1, "{junit}");
-    assert!(junit.contains("p90 of p&gt;5s"), "the environment's threshold is used: {junit}");
+    assert_eq!(junit.count("testsuite"), 1, "{junit}");
+    assert!(junit.text.contains("p90 of p&gt;5s"), "the environment's threshold is used: {junit}");
     assert!(!alive(&read_pid(&pidfile)), "background service still running");
 
     // Without the profile the global 0 ms threshold applies and fails.
@@ -113,12 +113,12 @@ fn ctrl_c_stops_gracefully_and_writes_every_artifact() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.elapsed < Duration::from_secs(20), "{:?}", out.elapsed);
     let dir = out.run_dir().join("later");
-    let kpi = std::fs::read_to_string(dir.join("kpi.csv")).unwrap();
-    assert!(kpi.lines().count() >= 3, "per-second rows were written: {kpi}");
+    let kpi = csv_rows(&dir.join("kpi.csv"));
+    assert!(kpi.len() >= 2, "per-second rows were written: {kpi:?}");
     assert!(dir.join("final_stats.csv").is_file());
     let junit = out.junit();
-    assert_schema_valid(&out.run_dir().join("junit.xml"));
-    assert_eq!(count(&junit, "<testsuite "), 2, "{junit}");
-    assert!(junit.contains("interrupted"), "{junit}");
+    junit.assert_schema_valid();
+    assert_eq!(junit.count("testsuite"), 2, "{junit}");
+    assert!(junit.text.contains("interrupted"), "{junit}");
     assert!(!alive(&read_pid(&pidfile)), "background service still running");
 }

@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::util::{bin, count, DemoTarget, Project};
+use crate::util::artifacts::csv_rows;
+use crate::util::{bin, DemoTarget, Project};
 
 /// A running monitoring agent on 127.0.0.1; killed on drop.
 struct Agent {
@@ -65,17 +66,22 @@ fn agent_figures_reach_salogs_and_monitoring_criteria() {
     p.file("t/mon.yaml", &suite_yaml(&target, agent.port, 4, criteria));
     let out = p.suite(&["run", "-t", "t"], Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out}");
-    let log = std::fs::read_to_string(out.run_dir().join(format!("mon/SAlogs_127.0.0.1_{}.csv", agent.port))).unwrap();
-    let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines[0], "ts,total_workers,sum_workers_memory_rss,total_processes", "{log}");
-    assert!(lines.len() >= 4, "one row per second: {log}");
-    let row: Vec<&str> = lines[2].split(',').collect();
-    assert_eq!((row[1], row[3]), ("2", "3"), "two workers, three processes: {log}");
-    let rss: f64 = row[2].parse().unwrap();
+    let path = out.run_dir().join(format!("mon/SAlogs_127.0.0.1_{}.csv", agent.port));
+    let log = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(log.lines().next(), Some("ts,total_workers,sum_workers_memory_rss,total_processes"), "{log}");
+    let rows = csv_rows(&path);
+    assert!(rows.len() >= 3, "one row per second: {log}");
+    let row = &rows[1];
+    assert_eq!(
+        (row["total_workers"].as_str(), row["total_processes"].as_str()),
+        ("2", "3"),
+        "two workers, three processes: {log}"
+    );
+    let rss: f64 = row["sum_workers_memory_rss"].parse().unwrap();
     assert!(rss > 100_000.0, "worker RSS in bytes: {log}");
     let junit = out.junit();
-    assert_eq!(count(&junit, "<testcase"), 2, "{junit}");
-    assert_eq!(count(&junit, "<failure") + count(&junit, "<error"), 0, "{junit}");
+    assert_eq!(junit.count("testcase"), 2, "{junit}");
+    assert_eq!(junit.count("failure") + junit.count("error"), 0, "{junit}");
 }
 
 #[test]
@@ -88,7 +94,7 @@ fn a_monitoring_criterion_stops_the_test() {
     let out = p.suite(&["run", "-t", "t"], Duration::from_secs(60));
     assert_eq!(out.code, 3, "{out}");
     assert!(out.elapsed < Duration::from_secs(15), "stopped early: {:?}", out.elapsed);
-    assert_eq!(count(&out.junit(), "<failure"), 1);
+    assert_eq!(out.junit().count("failure"), 1);
 }
 
 #[test]
@@ -102,8 +108,8 @@ fn unreachable_agent_is_a_warning_and_its_criteria_end_as_errors() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("warning") && out.stderr.contains("cannot connect"), "{out}");
     let junit = out.junit();
-    assert_eq!(count(&junit, "<error"), 1, "{junit}");
-    assert!(junit.contains("cannot connect"), "the reason reaches JUnit: {junit}");
+    assert_eq!(junit.count("error"), 1, "{junit}");
+    assert!(junit.text.contains("cannot connect"), "the reason reaches JUnit: {junit}");
     // The load itself ran and its criterion passed.
     assert!(out.stdout.contains("PASS   avg-rt of p>5s"), "{out}");
 }
@@ -125,7 +131,7 @@ fn agent_gone_mid_test_does_not_hang_the_test() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.elapsed < Duration::from_secs(15), "{:?}", out.elapsed);
     let junit = out.junit();
-    assert!(junit.contains("closed the connection"), "{junit}");
+    assert!(junit.text.contains("closed the connection"), "{junit}");
 }
 
 #[test]

@@ -3,10 +3,10 @@
 //! keeps sending on schedule and the corrected latencies (from the scheduled send time) diverge
 //! from Taurus's uncorrected ones.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::util::{http, DemoTarget, Output, Project};
+use crate::util::artifacts::{csv_rows, summary, Row};
+use crate::util::{http, DemoTarget, Junit, Output, Project};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -17,15 +17,11 @@ fn run(p: &Project, yaml: &str) -> Output {
 }
 
 /// Rows of a CSV file of test `load` as column → value maps.
-fn rows(out: &Output, file: &str) -> Vec<HashMap<String, String>> {
-    let path = out.run_dir().join("load").join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}\n{out}", path.display()));
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
-    reader.records().map(|r| header.iter().cloned().zip(r.unwrap().iter().map(str::to_string)).collect()).collect()
+fn rows(out: &Output, file: &str) -> Vec<Row> {
+    csv_rows(&out.run_dir().join("load").join(file))
 }
 
-fn num(row: &HashMap<String, String>, column: &str) -> f64 {
+fn num(row: &Row, column: &str) -> f64 {
     row.get(column).and_then(|v| v.parse().ok()).unwrap_or(0.0)
 }
 
@@ -50,12 +46,8 @@ fn hits_per_second(out: &Output, label: &str) -> Vec<f64> {
 }
 
 /// Whether the JUnit case of criterion `name` failed (`None` when there is no such case).
-fn criterion_failed(junit: &str, name: &str) -> Option<bool> {
-    let escaped = name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    let start = junit.find(&format!("name=\"{escaped}\""))?;
-    let rest = &junit[start..];
-    let end = rest[1..].find("<testcase").map_or(rest.len(), |e| e + 1);
-    Some(rest[..end].contains("<failure"))
+fn criterion_failed(junit: &Junit, name: &str) -> Option<bool> {
+    junit.case(name).map(|c| c.failed)
 }
 
 #[test]
@@ -155,8 +147,7 @@ reporting:
     assert_eq!(criterion_failed(&junit, "avg-lag of p>40ms"), Some(true), "{junit}");
     assert_eq!(criterion_failed(&junit, "p90-lag of p>200ms"), Some(true), "{junit}");
     // summary.json carries the lateness percentiles next to the corrected figures.
-    let summary = std::fs::read_to_string(out.run_dir().join("summary.json")).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let summary = summary(&out.run_dir().join("summary.json"));
     let corrected = &summary["tests"][0]["overall"]["corrected"];
     let p99_lag = corrected["lag_percentiles"]["p99"].as_f64().unwrap();
     let max_lag = corrected["max_lag"].as_f64().unwrap();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::util::artifacts::{self, Row};
 use crate::util::{DemoTarget, Output, Project};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -19,23 +20,14 @@ fn run(p: &Project, yaml: &str) -> Output {
 }
 
 /// `final_stats.csv` of test `s`, as label → column → value.
-fn final_stats(out: &Output) -> HashMap<String, HashMap<String, String>> {
+fn final_stats(out: &Output) -> HashMap<String, Row> {
     let path = out.run_dir().join("s/final_stats.csv");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}\n{out}", path.display()));
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            let row: HashMap<String, String> = header.iter().cloned().zip(r.iter().map(str::to_string)).collect();
-            (row["label"].clone(), row)
-        })
-        .collect()
+    assert!(path.is_file(), "no {}\n{out}", path.display());
+    artifacts::final_stats(&path).into_iter().map(|row| (row["label"].clone(), row)).collect()
 }
 
 /// A figure of one label in `final_stats.csv` (0 when the column is absent or empty).
-fn stat(stats: &HashMap<String, HashMap<String, String>>, label: &str, column: &str) -> u64 {
+fn stat(stats: &HashMap<String, Row>, label: &str, column: &str) -> u64 {
     let row = stats.get(label).unwrap_or_else(|| panic!("no label `{label}` in {stats:?}"));
     row.get(column).and_then(|v| v.parse::<f64>().ok()).map_or(0, |v| v as u64)
 }

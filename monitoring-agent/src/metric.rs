@@ -434,25 +434,10 @@ fn suggest(name: &str) -> Option<String> {
         .into_iter()
         .map(|m| m.name())
         .chain(ALIASES.iter().map(|(a, _)| a.to_string()))
-        .map(|candidate| (levenshtein(name, &candidate), candidate))
+        .map(|candidate| (strsim::levenshtein(name, &candidate), candidate))
         .min_by_key(|(d, _)| *d)?;
     // About one edit per three characters: `avg_workers_iowait_time` finds its name, `foo` does not find `cpu`.
     (best.0 <= (name.len() / 3).max(1)).then_some(best.1)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -184,46 +184,39 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// Levenshtein distance between two strings, counted in characters.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+/// The name in `candidates` closest to `name`, if it is a likely typo: at most one edit per three
+/// characters of `name` (at least one). Case and `_`/`-` differences count as near-identical
+/// (`hold_for` → `hold-for`).
+pub fn suggest<'a, S: AsRef<str> + ?Sized + 'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a S>,
+) -> Option<&'a str> {
+    suggest_within(name, candidates, (name.chars().count() / 3).max(1))
 }
 
-/// The candidate closest to `name`, if it is close enough to be a likely typo.
-///
-/// Case and `_`/`-` differences count as near-identical (`hold_for` → `hold-for`).
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+/// [`suggest`] with its own limit of edits (Levenshtein distance, in characters); the first of
+/// equally close candidates wins.
+pub fn suggest_within<'a, S: AsRef<str> + ?Sized + 'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a S>,
+    max_edits: usize,
+) -> Option<&'a str> {
     let normalize = |s: &str| s.to_lowercase().replace('_', "-");
     let wanted = normalize(name);
-    let max = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(&wanted, &normalize(c)), c))
-        .filter(|&(d, _)| d <= max)
+        .map(|c| (strsim::levenshtein(&wanted, &normalize(c.as_ref())), c.as_ref()))
+        .filter(|&(d, _)| d <= max_edits)
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
 }
 
-/// The name in `candidates` closest to `name`, if it is a likely typo (slice form of
-/// [`did_you_mean`]).
-pub fn suggest<'a, S: AsRef<str>>(name: &str, candidates: &'a [S]) -> Option<&'a str> {
-    did_you_mean(name, candidates.iter().map(AsRef::as_ref))
-}
-
 /// `did you mean `x`?` for [`Diagnostic::with_help`], if a candidate is close.
-pub fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    did_you_mean(name, candidates).map(|c| format!("did you mean `{c}`?"))
+pub fn suggestion<'a, S: AsRef<str> + ?Sized + 'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a S>,
+) -> Option<String> {
+    suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
 /// Lists names as "`a`, `b` or `c`".
@@ -310,10 +303,11 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(did_you_mean("hold_for", ["ramp-up", "hold-for"]), Some("hold-for"));
-        assert_eq!(did_you_mean("concurency", ["concurrency", "scenario"]), Some("concurrency"));
-        assert_eq!(did_you_mean("zzz", ["concurrency", "scenario"]), None);
+        assert_eq!(suggest("hold_for", ["ramp-up", "hold-for"]), Some("hold-for"));
+        assert_eq!(suggest("concurency", ["concurrency", "scenario"]), Some("concurrency"));
+        assert_eq!(suggest("zzz", ["concurrency", "scenario"]), None);
+        assert_eq!(suggest_within("avgrtt", ["avg-rt", "p90"], 2), Some("avg-rt"));
+        assert_eq!(suggest_within("avgrttt", ["avg-rt", "p90"], 2), None);
         let names = vec!["shellexec".to_string(), "monitoring".to_string()];
         assert_eq!(suggest("shelexec", &names), Some("shellexec"));
         assert_eq!(suggest("monitorin", &["shellexec", "monitoring"]), Some("monitoring"));

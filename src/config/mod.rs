@@ -35,7 +35,7 @@ pub mod yaml;
 use std::path::{Path, PathBuf};
 
 pub use de::{from_node, Spanned};
-pub use diagnostic::{did_you_mean, suggest, suggestion, Diagnostic, Label, Severity};
+pub use diagnostic::{suggest, suggest_within, suggestion, Diagnostic, Label, Severity};
 pub use emit::to_yaml;
 pub use node::{Map, Node, NodeKind, Style};
 pub use source::{SourceFile, SourceId, Sources, Span};
@@ -217,17 +217,11 @@ mod tests {
     use super::*;
     use std::fs;
 
-    const CORPUS: &str = "/work/shared/corpus/taurus";
-    const OBSERVED: &str = "/work/shared/reference/taurus-observed";
+    use crate::testing::shared;
 
+    /// `name` in the shared Taurus corpus, `None` (the test skips) when `../shared` is absent.
     fn corpus(name: &str) -> Option<PathBuf> {
-        let path = Path::new(CORPUS).join(name);
-        if path.exists() {
-            Some(path)
-        } else {
-            eprintln!("note: {} is absent, skipping", path.display());
-            None
-        }
+        shared().map(|s| s.join("corpus/taurus").join(name))
     }
 
     fn opts(files: &[&Path], overrides: &[&str]) -> LoadOptions {
@@ -285,11 +279,9 @@ mod tests {
 
     #[test]
     fn obs07_merge_overrides_includes_and_env() {
-        let dir = Path::new(OBSERVED);
-        let Ok(expected) = fs::read_to_string(dir.join("obs07-out-effective-excerpt.yml")) else {
-            eprintln!("note: {OBSERVED} is absent, skipping");
-            return;
-        };
+        let Some(shared) = shared() else { return };
+        let dir = shared.join("reference/taurus-observed");
+        let expected = fs::read_to_string(dir.join("obs07-out-effective-excerpt.yml")).unwrap();
         let options = opts(
             &[&dir.join("obs07-merge-a.yml"), &dir.join("obs07-merge-b.yml")],
             &[
@@ -434,18 +426,16 @@ settings:
 
     #[test]
     fn every_corpus_config_loads() {
-        let Ok(entries) = fs::read_dir(CORPUS) else {
-            eprintln!("note: {CORPUS} is absent, skipping");
-            return;
-        };
-        let mut paths: Vec<PathBuf> = entries
+        let Some(shared) = shared() else { return };
+        let mut paths: Vec<PathBuf> = fs::read_dir(shared.join("corpus/taurus"))
+            .unwrap()
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml" || e == "json"))
             .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().contains("body-file")))
             .collect();
-        for sub in ["/work/shared/corpus/mms", "/work/shared/corpus/torchserve"] {
-            collect_yaml(Path::new(sub), &mut paths);
+        for sub in ["corpus/mms", "corpus/torchserve"] {
+            collect_yaml(&shared.join(sub), &mut paths);
         }
         paths.sort();
         let mut failures = Vec::new();
@@ -458,9 +448,7 @@ settings:
     }
 
     fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
-        };
+        let entries = fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
             if path.is_dir() {

@@ -194,7 +194,9 @@ impl Node {
         self.kind.describe()
     }
 
-    /// Converts to a plain `serde_yaml::Value` (keys in order, locations dropped).
+    /// Converts to a plain `serde_yaml::Value` (keys in order, locations dropped), for tests to
+    /// compare trees with.
+    #[cfg(test)]
     pub fn to_value(&self) -> serde_yaml::Value {
         use serde_yaml::Value;
         match &self.kind {

@@ -18,7 +18,8 @@
 //! ```
 //!
 //! Unknown keys are rejected, so a misspelt `treshold` cannot silently vanish. Errors from
-//! [`from_dict`] have an empty span and name the field in their message.
+//! [`from_dict`] have an empty span and name the field at fault, in [`ParseError::field`] and in
+//! their message.
 
 use std::fmt;
 
@@ -152,18 +153,20 @@ impl<'de> Deserialize<'de> for Flag {
 
 /// Builds a [`Spec`] from the dict form.
 pub fn from_dict(d: DictForm) -> Result<Spec, ParseError> {
-    let fail_at = |field: &str, message: String, help: Option<&str>| ParseError {
+    let fail_at = |field: &'static str, message: String, help: Option<&str>| ParseError {
         span: 0..0,
         message: format!("`{field}`: {message}"),
         help: help.map(str::to_string),
+        field: Some(field),
     };
     // Taurus checks threshold, then subject, then condition.
-    let missing = |part: &str| ParseError {
+    let missing = |part: &'static str| ParseError {
         span: 0..0,
         message: format!("criterion is malformed in its {part} part: `{part}` is missing"),
         help: Some(format!(
             "a dict-form criterion needs `subject`, `condition` and `threshold`; this one has no `{part}`"
         )),
+        field: Some(part),
     };
     let threshold = d.threshold.as_ref().ok_or_else(|| missing("threshold"))?;
     let subject_text = d.subject.clone().ok_or_else(|| missing("subject"))?;
@@ -221,7 +224,7 @@ pub fn from_dict(d: DictForm) -> Result<Spec, ParseError> {
         }
     };
     let percent_field =
-        |field: &str, value: &Option<Scalar>| -> Result<Option<f64>, ParseError> {
+        |field: &'static str, value: &Option<Scalar>| -> Result<Option<f64>, ParseError> {
             match value {
                 None => Ok(None),
                 Some(Scalar::Int(i)) => Ok(Some(*i as f64)),
@@ -264,81 +267,11 @@ pub fn from_dict(d: DictForm) -> Result<Spec, ParseError> {
     })
 }
 
-/// Reads one entry of a `criteria` list: a string in the short form or a mapping in the dict form.
-///
-/// A plain YAML `- My msg: rc404>10` is a one-key mapping rather than a string (a `:` followed by
-/// a space makes a key), which Taurus reports as "malformed in its threshold part"; here the error
-/// says to quote it.
-pub fn from_yaml(value: &serde_yaml::Value) -> Result<Spec, ParseError> {
-    use serde_yaml::Value;
-    match value {
-        Value::String(s) => super::parse_short(s),
-        Value::Mapping(map) => {
-            if map.len() == 1 {
-                if let Some((Value::String(key), Value::String(rest))) = map.iter().next() {
-                    if !FIELDS.contains(&key.as_str()) {
-                        return Err(ParseError {
-                            span: 0..0,
-                            message: format!("criterion `{key}: {rest}` was read by YAML as a mapping, not a string"),
-                            help: Some(format!("quote the whole criterion: - '{key}: {rest}'")),
-                        });
-                    }
-                }
-            }
-            let dict: DictForm = serde_yaml::from_value(value.clone()).map_err(|e| ParseError {
-                span: 0..0,
-                message: format!("invalid criterion: {e}"),
-                help: Some(format!("dict-form keys are: {}", FIELDS.join(", "))),
-            })?;
-            from_dict(dict)
-        }
-        other => Err(ParseError {
-            span: 0..0,
-            message: format!("a criterion is a string or a mapping, not `{}`", yaml_kind(other)),
-            help: Some(
-                "e.g. `- avg-rt>150ms for 10s` or `- {subject: avg-rt, condition: '>', threshold: 150ms}`".into(),
-            ),
-        }),
-    }
-}
-
-/// Keys of the dict form.
-const FIELDS: [&str; 12] = [
-    "subject",
-    "label",
-    "condition",
-    "threshold",
-    "logic",
-    "timeframe",
-    "stop",
-    "fail",
-    "message",
-    "class",
-    "diff_percent",
-    "diff_percent_previous",
-];
-
-fn yaml_kind(value: &serde_yaml::Value) -> &'static str {
-    use serde_yaml::Value;
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn yaml(text: &str) -> Result<Spec, ParseError> {
-        let value: serde_yaml::Value = serde_yaml::from_str(text).expect("test YAML");
-        from_yaml(&value)
-    }
+    use crate::config::{load_with, LoadOptions, Node, NodeKind};
+    use crate::testing::{criterion as yaml, criterion_node, shared};
 
     #[test]
     fn taurus_passfail_json_dicts() {
@@ -402,47 +335,54 @@ mod tests {
     fn errors_name_the_field() {
         let e = yaml("{subject: avg-rt, condition: '>'}").unwrap_err();
         assert!(e.message.contains("threshold part"), "{}", e.message);
+        assert_eq!(e.field, Some("threshold"));
         let e = yaml("{condition: '>', threshold: 1s}").unwrap_err();
         assert!(e.message.contains("subject part"), "{}", e.message);
+        assert_eq!(e.field, Some("subject"));
         let e = yaml("{subject: avg-rt, threshold: 1s}").unwrap_err();
         assert!(e.message.contains("condition part"), "{}", e.message);
+        assert_eq!(e.field, Some("condition"));
         let e = yaml("{subject: avg-rt, condition: '=>', threshold: 1s}").unwrap_err();
         assert!(e.message.starts_with("`condition`") && e.help.unwrap().contains(">="));
+        assert_eq!(e.field, Some("condition"));
         let e = yaml("{subject: avg-rt, condition: '>', threshold: 1s, logic: during}").unwrap_err();
         assert!(e.message.starts_with("`logic`"));
+        assert_eq!(e.field, Some("logic"));
         let e = yaml("{subject: avg-rt, condition: '>', threshold: 1s, class: foo.Bar}").unwrap_err();
         assert!(e.message.contains("`foo.Bar`"));
+        assert_eq!(e.field, Some("class"));
         let e = yaml("{subject: avg-rt, condition: '>', threshold: 1s, treshold: 2s}").unwrap_err();
         assert!(e.message.contains("treshold"), "{}", e.message);
         let e = yaml("{subject: avg-rt, condition: '>', threshold: 5%}").unwrap_err();
         assert!(e.message.starts_with("`threshold`"));
+        assert_eq!(e.field, Some("threshold"));
         let e = yaml("{subject: avg_rt, condition: '>', threshold: 1s}").unwrap_err();
         assert!(e.help.unwrap().starts_with("did you mean `avg-rt`"));
+        assert_eq!(e.field, Some("subject"));
+        let e = yaml("{subject: avg-rt, condition: '>', threshold: 1s, timeframe: 10x}").unwrap_err();
+        assert_eq!(e.field, Some("timeframe"));
+        let e = yaml("{subject: avg-rt, condition: '>', threshold: 1s, diff_percent: many}").unwrap_err();
+        assert_eq!(e.field, Some("diff_percent"));
         let e = yaml("{subject: avg-rt, condition: '>', threshold: 1s, stop: maybe}").unwrap_err();
         assert!(e.message.contains("maybe"), "{}", e.message);
         assert!(yaml("42").is_err());
     }
 
     #[test]
-    fn unquoted_message_is_explained() {
-        let e = yaml("My msg: rc404>10").unwrap_err();
-        assert_eq!(e.help.as_deref(), Some("quote the whole criterion: - 'My msg: rc404>10'"));
+    fn quoted_message_is_read() {
+        // Unquoted, `- My msg: rc404>10` is a mapping: the plan explains that (tests/bad_input.rs).
         let s = yaml("'My msg: rc404>10'").unwrap();
         assert_eq!(s.message.as_deref(), Some("My msg"));
         assert_eq!(s.taurus_name, "rc404 of >10");
     }
 
-    /// Every criterion of the MMS corpus, with `${VAR}` replaced from each test's
-    /// `environments/*.yaml` (`settings.env`), reads; skipped when the corpus is absent.
+    /// Every criterion of the MMS corpus reads, each test file loaded by the config loader with
+    /// each `environments/*.yaml` beside it (whose `settings.env` fills `${VAR}`), as a run does.
     #[test]
     fn mms_corpus_criteria() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/mms");
-        if !root.is_dir() {
-            eprintln!("note: {} not found; skipping the MMS criteria corpus test", root.display());
-            return;
-        }
+        let Some(shared) = shared() else { return };
         let mut files = Vec::new();
-        let mut dirs = vec![root];
+        let mut dirs = vec![shared.join("corpus/mms")];
         while let Some(dir) = dirs.pop() {
             for entry in std::fs::read_dir(&dir).expect("readable corpus dir").flatten() {
                 let path = entry.path();
@@ -458,33 +398,32 @@ mod tests {
         files.sort();
         let (mut read, mut failures) = (0, Vec::new());
         for file in &files {
-            let text = std::fs::read_to_string(file).expect("readable corpus file");
-            let envs = environments(file);
-            for doc in serde_yaml::Deserializer::from_str(&text) {
-                let Ok(doc) = serde_yaml::Value::deserialize(doc) else {
-                    continue;
+            for env in environments(file) {
+                let options = LoadOptions {
+                    files: [Some(file.clone()), env].into_iter().flatten().collect(),
+                    ..LoadOptions::default()
                 };
-                let Some(reporting) = doc.get("reporting").and_then(|r| r.as_sequence()) else {
-                    continue;
-                };
-                for module in reporting.iter().filter(|m| m.get("module").and_then(|m| m.as_str()) == Some("passfail"))
-                {
-                    let Some(criteria) = module.get("criteria").and_then(|c| c.as_sequence()) else {
+                let loaded =
+                    load_with(&options, &|_| None).unwrap_or_else(|(e, sources)| panic!("{}", e[0].render(&sources)));
+                let modules = loaded.root.get("reporting").and_then(Node::as_seq).unwrap_or_default();
+                for module in modules.iter().filter(|m| m.get("module").and_then(Node::as_str) == Some("passfail")) {
+                    let Some(criteria) = module.get("criteria").and_then(Node::as_seq) else {
                         continue;
                     };
                     for criterion in criteria {
-                        for env in &envs {
-                            let value = substitute(criterion, env);
-                            if format!("{value:?}").contains("${") {
-                                continue; // a variable no environment defines
-                            }
-                            read += 1;
-                            // `stop : {STOP}` (a `$` forgotten in MMS) is a mapping: an error is right.
-                            let typo = value.get("stop").is_some_and(|s| s.is_mapping());
-                            match (from_yaml(&value), typo) {
-                                (Ok(_), false) | (Err(_), true) => {}
-                                (result, _) => failures.push(format!("{}: {value:?}: {result:?}", file.display())),
-                            }
+                        if crate::config::to_yaml(criterion).contains("${") {
+                            continue; // a variable no environment defines
+                        }
+                        read += 1;
+                        // `stop : {STOP}` (a `$` forgotten in MMS) is a mapping: an error is right.
+                        let typo = criterion.get("stop").is_some_and(|s| matches!(s.kind, NodeKind::Map(_)));
+                        match (criterion_node(criterion), typo) {
+                            (Ok(_), false) | (Err(_), true) => {}
+                            (result, _) => failures.push(format!(
+                                "{}: {}: {result:?}",
+                                file.display(),
+                                loaded.sources.slice(criterion.span)
+                            )),
                         }
                     }
                 }
@@ -494,56 +433,21 @@ mod tests {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
-    /// `settings.env` of every `environments/*.yaml` beside a test file (one empty map if none).
-    fn environments(test: &std::path::Path) -> Vec<Vec<(String, String)>> {
+    /// Every `environments/*.yaml` beside a test file, or one `None` if there is none.
+    fn environments(test: &std::path::Path) -> Vec<Option<std::path::PathBuf>> {
         let dir = test.parent().map(|p| p.join("environments"));
-        let mut envs: Vec<Vec<(String, String)>> = dir
+        let mut envs: Vec<Option<std::path::PathBuf>> = dir
             .and_then(|d| std::fs::read_dir(d).ok())
             .into_iter()
             .flatten()
             .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .filter_map(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).ok())
-            .map(|v| {
-                v.get("settings")
-                    .and_then(|s| s.get("env"))
-                    .and_then(|e| e.as_mapping())
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| {
-                                let value = match v {
-                                    serde_yaml::Value::String(s) => s.clone(),
-                                    serde_yaml::Value::Number(n) => n.to_string(),
-                                    serde_yaml::Value::Bool(b) => b.to_string(),
-                                    _ => String::new(),
-                                };
-                                Some((k.as_str()?.to_string(), value))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            })
+            .map(|e| Some(e.path()))
             .collect();
+        envs.sort();
         if envs.is_empty() {
-            envs.push(Vec::new());
+            envs.push(None);
         }
         envs
-    }
-
-    /// Replaces `${NAME}` in every string, as Taurus's environment substitution does.
-    fn substitute(value: &serde_yaml::Value, env: &[(String, String)]) -> serde_yaml::Value {
-        use serde_yaml::Value;
-        match value {
-            Value::String(s) => {
-                let mut out = s.clone();
-                for (k, v) in env {
-                    out = out.replace(&format!("${{{k}}}"), v);
-                }
-                Value::String(out)
-            }
-            Value::Mapping(m) => Value::Mapping(m.iter().map(|(k, v)| (k.clone(), substitute(v, env))).collect()),
-            other => other.clone(),
-        }
     }
 
     #[test]

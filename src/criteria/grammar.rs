@@ -63,7 +63,7 @@ pub fn parse_short(text: &str) -> Result<Spec, ParseError> {
 const EXAMPLE: &str = "a criterion reads like `avg-rt of IndexPage>150ms for 10s, stop as failed`";
 
 fn error(span: Range<usize>, message: impl Into<String>, help: Option<&str>) -> ParseError {
-    ParseError { span, message: message.into(), help: help.map(str::to_string) }
+    ParseError { span, message: message.into(), help: help.map(str::to_string), field: None }
 }
 
 /// Shrinks a range to exclude surrounding whitespace.
@@ -194,6 +194,7 @@ fn parse_criterion(text: &str, range: Range<usize>) -> Result<Parts, ParseError>
             span: condition.clone(),
             message: format!("unsupported condition `{cond_text}`"),
             help: Some(Condition::help_for(cond_text)),
+            field: None,
         });
     };
     sc.skip_ws();
@@ -258,6 +259,7 @@ fn unexpected_after_subject(text: &str, sc: &Scanner<'_>, subject: &Range<usize>
             span: word.start..word.start + word_only.len(),
             message: format!("expected `of` before the label, found `{word_only}`"),
             help: Some(format!("a label is introduced by `of`: `{suggestion}`")),
+            field: None,
         };
     }
     error(
@@ -279,7 +281,7 @@ fn unexpected_after_threshold(word: Range<usize>, w: &str) -> ParseError {
     } else {
         "after the threshold may come `for`, `within` or `over` and a timeframe, e.g. `for 10s`; an action goes after a comma".into()
     };
-    ParseError { span: word, message: format!("unexpected `{w}` after the threshold"), help: Some(help) }
+    ParseError { span: word, message: format!("unexpected `{w}` after the threshold"), help: Some(help), field: None }
 }
 
 /// `stop|continue [as failed|non-failed]`; an empty action keeps the defaults, as in Taurus.
@@ -302,6 +304,7 @@ fn parse_action(text: &str, range: Range<usize>) -> Result<(bool, bool), ParseEr
                 span: verb,
                 message: format!("expected `stop` or `continue`, found `{w}`"),
                 help: Some(help),
+                field: None,
             });
         }
     };
@@ -334,6 +337,7 @@ fn parse_action(text: &str, range: Range<usize>) -> Result<(bool, bool), ParseEr
                 help: Some(
                     "write `as failed`, or `as non-failed` to keep the run passing when this criterion triggers".into(),
                 ),
+                field: None,
             });
         }
     };
@@ -402,6 +406,7 @@ fn separator_in_label(text: &str, whole: &Range<usize>, start: usize, sep: usize
             span: sep..sep + 1,
             message: format!("the label `{label}` contains `{ch}`, which the short form reads as {role}"),
             help: Some(format!("use the dict form, where `label:` can hold any text:\n{dict}")),
+            field: None,
         });
     }
     None
@@ -422,6 +427,7 @@ fn build(
         span: parts.subject.clone(),
         message: e.message,
         help: e.help,
+        field: None,
     })?;
     let kind = Kind::Kpi(subject);
     let threshold_text = at(&parts.threshold);
@@ -430,13 +436,16 @@ fn build(
         if threshold_text.starts_with(is_operator) {
             help = Some("remove the space inside the condition, e.g. `>=` rather than `> =`".into());
         }
-        ParseError { span: parts.threshold.clone(), message: e.message, help }
+        ParseError { span: parts.threshold.clone(), message: e.message, help, field: None }
     })?;
     let logic = parts.logic.as_ref().and_then(|r| Logic::parse(at(r))).unwrap_or(Logic::For);
     let timeframe_secs = match &parts.timeframe {
-        Some(r) => {
-            spec::read_timeframe(at(r)).map_err(|e| ParseError { span: r.clone(), message: e.message, help: e.help })?
-        }
+        Some(r) => spec::read_timeframe(at(r)).map_err(|e| ParseError {
+            span: r.clone(),
+            message: e.message,
+            help: e.help,
+            field: None,
+        })?,
         None => 0.0,
     };
     let label_raw = parts.label.as_ref().map_or("", |r| at(r));
@@ -694,21 +703,18 @@ mod tests {
     /// shared corpus, parses to Taurus's meaning.
     #[test]
     fn taurus_passfail_json_corpus() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/taurus/tr-json__passfail.json");
-        let Ok(raw) = std::fs::read_to_string(&path) else {
-            eprintln!("note: {} not found; skipping the Taurus passfail corpus test", path.display());
-            return;
-        };
-        let doc: serde_json::Value = serde_json::from_str(&raw).expect("corpus file is JSON");
-        let criteria = doc["reporting"][0]["criteria"].as_array().expect("criteria list");
+        use crate::config::{load_with, LoadOptions, Node};
+        let Some(shared) = crate::testing::shared() else { return };
+        let options =
+            LoadOptions { files: vec![shared.join("corpus/taurus/tr-json__passfail.json")], ..LoadOptions::default() };
+        let loaded = load_with(&options, &|_| None).unwrap_or_else(|(e, sources)| panic!("{}", e[0].render(&sources)));
+        let criteria =
+            loaded.root.pointer(["reporting", "0", "criteria"]).and_then(Node::as_seq).expect("criteria list");
         let (mut strings, mut dicts) = (0, Vec::new());
         for item in criteria {
             let Some(text) = item.as_str() else {
-                // The dict entries, through the serde derive with a JSON deserializer.
-                let dict: super::super::DictForm =
-                    serde_json::from_value(item.clone()).expect("corpus dict matches DictForm");
-                dicts.push(super::super::from_dict(dict).expect("corpus dict reads").taurus_name);
+                // The dict entries, read as the plan reads them.
+                dicts.push(crate::testing::criterion_node(item).expect("corpus dict reads").taurus_name);
                 continue;
             };
             strings += 1;

@@ -1,7 +1,7 @@
 //! Pass/fail criteria with Taurus's verdicts (`bzt.modules.passfail`, `MonitoringCriteria`).
 //!
 //! A criterion is written in the short form ([`parse_short`], grammar in `grammar.rs`) or the dict
-//! form ([`from_dict`], [`from_yaml`]) and becomes a [`Spec`]. [`Criteria`] then judges specs at
+//! form ([`DictForm`] read from the config, then [`from_dict`]) and becomes a [`Spec`]. [`Criteria`] then judges specs at
 //! run time: windowed criteria (a timeframe above zero) see every closed second's KPIs through
 //! [`Criteria::observe`] and may ask to stop the test; cumulative ones (no timeframe) are judged
 //! once in [`Criteria::finish`] on the whole-test KPIs; monitoring criteria see every monitoring
@@ -23,7 +23,7 @@ use std::ops::Range;
 
 use crate::aggregate::kpi::LabelSets;
 
-pub use dict_form::{from_dict, from_yaml, DictForm, Flag, Scalar};
+pub use dict_form::{from_dict, DictForm, Flag, Scalar};
 pub use grammar::parse_short;
 pub use spec::{Condition, Kind, Logic, Spec, Unit};
 pub use subject::Subject;
@@ -35,12 +35,14 @@ pub use verdict::{format_value, run_failed, Status, Verdict};
 #[error("{message}")]
 pub struct ParseError {
     /// Byte range of the offending part inside the criterion text (`0..0` for the dict form,
-    /// whose messages name the field instead).
+    /// whose errors name the field instead).
     pub span: Range<usize>,
     /// What is wrong.
     pub message: String,
     /// What to write instead.
     pub help: Option<String>,
+    /// The dict-form field at fault (`threshold`, `logic`…); `None` for the short form.
+    pub field: Option<&'static str>,
 }
 
 /// A request to stop the test, from a triggered criterion with `stop` set.

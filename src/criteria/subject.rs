@@ -9,6 +9,7 @@
 //! `avg-rt` and `p<level>` keep Taurus's meaning (from the actual send).
 
 use crate::aggregate::kpi::KpiSet;
+use crate::config::suggest_within;
 
 use super::spec::Unit;
 
@@ -261,33 +262,12 @@ fn did_you_mean(word: &str) -> String {
     } else if let Some((_, to)) = ALIASES.iter().find(|(from, _)| *from == normalized) {
         Some((*to).to_string())
     } else {
-        CANONICAL
-            .iter()
-            .map(|c| (levenshtein(&normalized, c), *c))
-            .filter(|(d, _)| *d <= 2)
-            .min_by_key(|(d, _)| *d)
-            .map(|(_, c)| c.to_string())
+        suggest_within(&normalized, CANONICAL, 2).map(str::to_string)
     };
     match guess {
         Some(g) => format!("did you mean `{g}`? Subjects are: {ALL_SUBJECTS}"),
         None => format!("subjects are: {ALL_SUBJECTS}"),
     }
-}
-
-/// Edit distance between two short words.
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use super::*;
 use crate::aggregate::kpi::OVERALL;
 use crate::engine::sample::Sample;
+use crate::testing::criterion;
 
 /// `(label, response time in ms, HTTP status)` samples of one second.
 fn second(samples: &[(&str, u64, u16)]) -> LabelSets {
@@ -101,13 +102,7 @@ fn obs01_names_and_messages() {
         "My msg: rc404>10",
     ]);
     list.push(
-        from_yaml(
-            &serde_yaml::from_str(
-                "{subject: avg-rt, condition: '>', threshold: 1ms, timeframe: 2s, stop: false, fail: true}",
-            )
-            .unwrap(),
-        )
-        .unwrap(),
+        criterion("{subject: avg-rt, condition: '>', threshold: 1ms, timeframe: 2s, stop: false, fail: true}").unwrap(),
     );
     let mut c = Criteria::new(list);
     let seconds: Vec<LabelSets> =
@@ -251,7 +246,7 @@ fn rc_patterns_count_and_share() {
 }
 
 fn monitoring(text: &str) -> Spec {
-    from_yaml(&serde_yaml::from_str(text).unwrap()).unwrap()
+    criterion(text).unwrap()
 }
 
 /// `obs02`: `target/cpu>52 for 2s` with samples 2 s apart triggers "for 3 sec".

@@ -659,9 +659,8 @@ impl Builder<'_> {
                         Some(spec)
                     }
                     Err(e) => {
-                        // The dict form's errors start with the field at fault: point at its value.
-                        let field = e.message.strip_prefix('`').and_then(|m| m.split_once('`')).map(|(f, _)| f);
-                        let span = field.and_then(|f| m.get(f)).map_or(node.span, |(_, v)| v.span);
+                        // The dict form's errors name the field at fault: point at its value.
+                        let span = e.field.and_then(|f| m.get(f)).map_or(node.span, |(_, v)| v.span);
                         let mut d = Diagnostic::error(span, format!("invalid criterion: {}", e.message));
                         if let Some(h) = e.help {
                             d = d.with_help(h);

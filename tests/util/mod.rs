@@ -3,6 +3,12 @@
 
 #![allow(dead_code)]
 
+pub mod artifacts;
+mod shared;
+
+pub use artifacts::Junit;
+pub use shared::shared;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -24,12 +30,6 @@ pub fn bin(name: &str) -> PathBuf {
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The shared reference folder beside the repository, if present.
-pub fn shared() -> Option<PathBuf> {
-    let p = repo().join("../shared");
-    p.is_dir().then_some(p)
 }
 
 /// A running demo model server; killed (with its workers) on drop.
@@ -115,9 +115,11 @@ impl Output {
         entries[0].clone()
     }
 
-    /// The run's junit.xml text.
-    pub fn junit(&self) -> String {
-        std::fs::read_to_string(self.run_dir().join("junit.xml")).unwrap_or_else(|e| panic!("junit.xml: {e}\n{self}"))
+    /// The run's junit.xml.
+    pub fn junit(&self) -> Junit {
+        let path = self.run_dir().join("junit.xml");
+        assert!(path.is_file(), "no junit.xml\n{self}");
+        Junit::read(&path)
     }
 }
 
@@ -213,24 +215,7 @@ pub fn run_suite(
     }
 }
 
-/// Validates a JUnit file against Jenkins's junit-10.xsd with xmllint.
-pub fn assert_schema_valid(junit: &Path) {
-    let xsd = shared().map(|s| s.join("schemas/junit-10.xsd")).filter(|p| p.exists());
-    let Some(xsd) = xsd else {
-        eprintln!("note: ../shared/schemas/junit-10.xsd is absent; schema check skipped");
-        return;
-    };
-    let out = Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(junit).output();
-    let out = out.expect("xmllint is needed for JUnit schema checks: apt-get install libxml2-utils");
-    assert!(
-        out.status.success(),
-        "{} is not valid against junit-10.xsd:\n{}",
-        junit.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Number of `<tag` occurrences.
+/// Number of occurrences of `needle` in `text`.
 pub fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()
 }
