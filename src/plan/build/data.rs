@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::requests::Scope;
+use super::scenario::Scope;
 use super::{kind_name, scalar_text, Builder};
 use crate::config::de::Spanned;
 use crate::config::diagnostic::Diagnostic;
