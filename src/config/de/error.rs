@@ -18,11 +18,13 @@ pub struct Error {
     notes: Vec<String>,
     /// Unknown/missing key errors still waiting for " in an execution".
     wants_context: bool,
+    /// The error of a value that is better understood with its key: waits for "`key`: ".
+    wants_key: bool,
 }
 
 impl Error {
     pub(super) fn new(message: String) -> Self {
-        Error { message, span: None, help: None, notes: Vec::new(), wants_context: false }
+        Error { message, span: None, help: None, notes: Vec::new(), wants_context: false, wants_key: false }
     }
 
     /// Sets the span (and the node's provenance note) if no inner value claimed the error.
@@ -48,6 +50,21 @@ impl Error {
             if let Some(context) = struct_context(name) {
                 self.message = format!("{} {context}", self.message);
             }
+        }
+        self
+    }
+
+    /// Marks the error of a value whose message should start with its key.
+    pub(super) fn keyed(mut self) -> Self {
+        self.wants_key = true;
+        self
+    }
+
+    /// Starts the message with "`key`: " if the value at fault asked for it.
+    pub(super) fn under_key(mut self, key: &str) -> Self {
+        if self.wants_key {
+            self.wants_key = false;
+            self.message = format!("`{key}`: {}", self.message);
         }
         self
     }

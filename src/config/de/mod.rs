@@ -21,6 +21,7 @@ use serde::Deserializer;
 use crate::config::diagnostic::{list_or, Diagnostic};
 use crate::config::node::{Map, Node, NodeKind};
 use crate::config::source::Span;
+use crate::config::value::{KEYED, ONE_OR_MANY};
 
 mod error;
 mod spanned;
@@ -60,7 +61,7 @@ impl<'a> NodeDe<'a> {
             NodeKind::Null => &empty,
             _ => return located(self.0, Err(self.invalid_type(&"a mapping"))),
         };
-        let access = MapAccess { iter: map.iter(), value: None, context: Some(name) };
+        let access = MapAccess::new(map, Some(name));
         located(self.0, visitor.visit_map(access).map_err(|e| e.in_struct(name)))
     }
 
@@ -91,7 +92,7 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
             NodeKind::Float(f) => visitor.visit_f64(*f),
             NodeKind::Str(s) => visitor.visit_str(s),
             NodeKind::Seq(items) => self.visit_seq(items, visitor),
-            NodeKind::Map(map) => visitor.visit_map(MapAccess { iter: map.iter(), value: None, context: None }),
+            NodeKind::Map(map) => visitor.visit_map(MapAccess::new(map, None)),
         };
         located(node, result)
     }
@@ -134,8 +135,9 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         self.deserialize_any(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
-        located(self.0, visitor.visit_newtype_struct(self))
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, Error> {
+        let result = visitor.visit_newtype_struct(self);
+        located(self.0, if name == KEYED { result.map_err(Error::keyed) } else { result })
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -166,7 +168,7 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
             NodeKind::Null => &empty,
             _ => return self.deserialize_any(visitor),
         };
-        located(self.0, visitor.visit_map(MapAccess { iter: map.iter(), value: None, context: None }))
+        located(self.0, visitor.visit_map(MapAccess::new(map, None)))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -185,6 +187,11 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
                 STASH.with(|stash| stash.borrow_mut().take());
                 result
             }
+            ONE_OR_MANY => match &self.0.kind {
+                NodeKind::Seq(items) => located(self.0, self.visit_seq(items, visitor)),
+                NodeKind::Null => located(self.0, self.visit_seq(&[], visitor)),
+                _ => located(self.0, self.visit_seq(std::slice::from_ref(self.0), visitor)),
+            },
             _ => self.visit_struct(name, visitor),
         }
     }
@@ -245,8 +252,15 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_> {
 /// Walks the entries of a mapping; `context` names the struct being read, if any.
 struct MapAccess<'a> {
     iter: indexmap::map::Iter<'a, String, (Span, Node)>,
+    key: &'a str,
     value: Option<&'a Node>,
     context: Option<&'a str>,
+}
+
+impl<'a> MapAccess<'a> {
+    fn new(map: &'a Map, context: Option<&'a str>) -> Self {
+        MapAccess { iter: map.iter(), key: "", value: None, context }
+    }
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess<'_> {
@@ -256,7 +270,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_> {
         let Some((key, (key_span, value))) = self.iter.next() else {
             return Ok(None);
         };
-        self.value = Some(value);
+        (self.key, self.value) = (key, Some(value));
         let result = seed.deserialize(KeyDe { key, span: *key_span });
         result.map(Some).map_err(|e| {
             let e = e.at_span(*key_span);
@@ -269,7 +283,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         match self.value.take() {
-            Some(node) => located(node, seed.deserialize(NodeDe(node))),
+            Some(node) => located(node, seed.deserialize(NodeDe(node))).map_err(|e| e.under_key(self.key)),
             None => Err(Error::new("a value was read before its key".into())),
         }
     }

@@ -2,10 +2,11 @@
 //! `set-variables` and `action`; JMeter-only blocks are named in a clear error.
 
 use super::scenario::{Defaults, Scope};
-use super::{did_you_mean_or, kind_name, scalar_text, Builder};
+use super::{did_you_mean_or, Builder};
 use crate::config::diagnostic::suggest;
 use crate::config::model::Root;
 use crate::config::source::Span;
+use crate::config::value::TimeValue;
 use crate::config::{Map, Node, NodeKind};
 use crate::plan::scenario::{Action, ActionKind, Step, Template, Transaction};
 
@@ -62,7 +63,7 @@ impl Builder<'_> {
             "transaction" => self.transaction(&b, d, root, scope),
             "include-scenario" => {
                 self.block_keys(map, name, &["include-scenario"]);
-                let Some(scenario) = scalar_text(value) else {
+                let Some(scenario) = value.scalar_text() else {
                     self.error(value.span, "`include-scenario` must be the name of a scenario");
                     return;
                 };
@@ -73,7 +74,7 @@ impl Builder<'_> {
             "once" => {
                 self.block_keys(map, name, &["once"]);
                 let NodeKind::Seq(items) = &value.kind else {
-                    self.error(value.span, format!("`once` must be a list of requests, found {}", kind_name(value)));
+                    self.error(value.span, format!("`once` must be a list of requests, found {}", value.describe()));
                     return;
                 };
                 let steps = self.steps(items.iter(), d, root, scope);
@@ -104,17 +105,13 @@ impl Builder<'_> {
 
     fn transaction(&mut self, b: &Block, d: &Defaults, root: &Root, scope: &mut Scope) -> Option<Step> {
         self.block_keys(b.map, b.name, &["transaction", "do", "force-parent-sample", "include-timers"]);
-        let Some(name) = scalar_text(b.value).filter(|n| !n.is_empty()) else {
+        let Some(name) = b.value.scalar_text().filter(|n| !n.is_empty()) else {
             self.error(b.value.span, "`transaction` must be the transaction's name");
             return None;
         };
         let steps = self.block_body(b, d, root, scope)?;
-        let parent_only = match b.map.get("force-parent-sample") {
-            Some((_, v)) => self.flag(v, "force-parent-sample").unwrap_or(d.force_parent_sample),
-            None => d.force_parent_sample,
-        };
-        let include_timers =
-            b.map.get("include-timers").and_then(|(_, v)| self.flag(v, "include-timers")).unwrap_or(false);
+        let parent_only = self.value(b.map, "force-parent-sample").unwrap_or(d.force_parent_sample);
+        let include_timers = self.value(b.map, "include-timers").unwrap_or(false);
         let label = self.label(&name);
         Some(Step::Transaction(Transaction { label, steps, parent_only, include_timers }))
     }
@@ -127,7 +124,7 @@ impl Builder<'_> {
             _ => {
                 self.error_help(
                     b.value.span,
-                    format!("`loop` must be a number of repetitions or `forever`, found {}", kind_name(b.value)),
+                    format!("`loop` must be a number of repetitions or `forever`, found {}", b.value.describe()),
                     "write e.g. `loop: 10` or `loop: forever`",
                 );
                 return None;
@@ -146,14 +143,14 @@ impl Builder<'_> {
         let NodeKind::Map(vars) = &b.value.kind else {
             self.error(
                 b.value.span,
-                format!("`set-variables` must be a mapping of names to values, found {}", kind_name(b.value)),
+                format!("`set-variables` must be a mapping of names to values, found {}", b.value.describe()),
             );
             return None;
         };
         let mut set = Vec::new();
         for (name, (_, v)) in vars {
-            let Some(text) = scalar_text(v) else {
-                self.error(v.span, format!("`{name}` must be a text value, found {}", kind_name(v)));
+            let Some(text) = v.scalar_text() else {
+                self.error(v.span, format!("`{name}` must be a text value, found {}", v.describe()));
                 continue;
             };
             self.uses(&text, v.span, scope);
@@ -165,19 +162,19 @@ impl Builder<'_> {
 
     fn action(&mut self, b: &Block) -> Option<Step> {
         self.block_keys(b.map, b.name, &["action", "target", "pause-duration"]);
-        let kind = match scalar_text(b.value).as_deref() {
+        let kind = match b.value.scalar_text().as_deref() {
             Some("pause") => ActionKind::Pause,
             Some("stop") => ActionKind::Stop,
             Some("stop-now") => ActionKind::StopNow,
             Some("continue") => ActionKind::Continue,
             other => {
-                let found = other.map_or_else(|| kind_name(b.value).to_string(), |t| format!("`{t}`"));
+                let found = other.map_or_else(|| b.value.describe().to_string(), |t| format!("`{t}`"));
                 let message = format!("`action` must be `pause`, `stop`, `stop-now` or `continue`, found {found}");
                 self.error(b.value.span, message);
                 return None;
             }
         };
-        let all_users = match b.map.get("target").map(|(_, t)| (t, scalar_text(t))) {
+        let all_users = match b.map.get("target").map(|(_, t)| (t, t.scalar_text())) {
             None => false,
             Some((_, Some(t))) if t == "current-thread" => false,
             Some((_, Some(t))) if t == "all-threads" => true,
@@ -186,7 +183,7 @@ impl Builder<'_> {
                 return None;
             }
         };
-        let pause = b.map.get("pause-duration").and_then(|(_, v)| self.secs(v, "pause-duration"));
+        let pause = self.value::<TimeValue>(b.map, "pause-duration").map(|t| t.0);
         if kind == ActionKind::Pause && pause.is_none() {
             self.error_help(b.span, "a `pause` action needs a `pause-duration`", "add `pause-duration: 1s`");
             return None;
@@ -209,7 +206,7 @@ impl Builder<'_> {
         match b.map.get("do") {
             Some((_, Node { kind: NodeKind::Seq(items), .. })) => Some(self.steps(items.iter(), d, root, scope)),
             Some((_, other)) => {
-                self.error(other.span, format!("`do` must be a list of requests, found {}", kind_name(other)));
+                self.error(other.span, format!("`do` must be a list of requests, found {}", other.describe()));
                 None
             }
             None => {

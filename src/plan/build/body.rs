@@ -7,7 +7,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::scenario::Scope;
-use super::{kind_name, scalar_text, Builder};
+use super::Builder;
 use crate::config::de::Spanned;
 use crate::config::model::Request;
 use crate::config::{Node, NodeKind};
@@ -80,7 +80,7 @@ impl Builder<'_> {
             match &f.value.kind {
                 NodeKind::Map(m) => {
                     for (name, (_, v)) in m {
-                        let text = scalar_text(v).unwrap_or_default();
+                        let text = v.scalar_text().unwrap_or_default();
                         self.uses(&text, v.span, scope);
                         lit.push_str(&format!(
                             "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n",
@@ -101,7 +101,7 @@ impl Builder<'_> {
         let items: Vec<&Node> = match &files.value.kind {
             NodeKind::Seq(items) => items.iter().collect(),
             _ => {
-                self.error(files.span, format!("`upload-files` must be a list, found {}", kind_name(&files.value)));
+                self.error(files.span, format!("`upload-files` must be a list, found {}", files.value.describe()));
                 return None;
             }
         };
@@ -111,7 +111,7 @@ impl Builder<'_> {
                 continue;
             };
             self.block_keys(m, "upload-files", &["param", "path", "mime-type"]);
-            let text = |key: &str| m.get(key).and_then(|(_, v)| scalar_text(v));
+            let text = |key: &str| m.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
             let (Some(param), Some(path)) = (text("param"), text("path")) else {
                 self.error_help(
                     item.span,
@@ -158,10 +158,12 @@ fn body_text(body: &Node, headers: &mut Vec<(String, String)>) -> Option<String>
             if content_type.is_none() {
                 headers.push(("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()));
             }
-            Some(form_encode(m.iter().map(|(k, (_, v))| (k.as_str(), scalar_text(v).unwrap_or_default()))))
+            Some(form_encode(
+                m.iter().map(|(k, (_, v))| (k.as_str(), v.scalar_text().unwrap_or_default().into_owned())),
+            ))
         }
         NodeKind::Seq(_) => Some(serde_json::to_string(&to_json(body)).unwrap_or_default()),
-        _ => scalar_text(body),
+        _ => body.scalar_text().map(String::from),
     }
 }
 

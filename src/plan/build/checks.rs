@@ -5,7 +5,7 @@ use regex::Regex;
 
 use super::one_or_many;
 use super::scenario::Scope;
-use super::{kind_name, scalar_text, Builder};
+use super::Builder;
 use crate::config::de::Spanned;
 use crate::config::source::Span;
 use crate::config::{Map, Node, NodeKind};
@@ -18,24 +18,25 @@ use crate::plan::scenario::Template;
 impl Builder<'_> {
     pub(super) fn assertions(&mut self, node: &Spanned<Node>, scope: &mut Scope, out: &mut Vec<Assertion>) {
         const KEYS: [&str; 5] = ["contains", "subject", "regexp", "not", "assume-success"];
+        let empty = Map::new();
         for item in one_or_many(&node.value) {
             let (patterns_node, m) = match &item.kind {
                 NodeKind::Map(m) => {
                     self.block_keys(m, "assert", &KEYS);
                     match m.get("contains") {
-                        Some((_, c)) => (c, Some(m)),
+                        Some((_, c)) => (c, m),
                         None => {
                             self.error_help(item.span, "this assertion has no `contains`", "add `contains: [text]`");
                             continue;
                         }
                     }
                 }
-                _ => (item, None),
+                _ => (item, &empty),
             };
-            let get = |key: &str| m.and_then(|m| m.get(key)).map(|(_, v)| v);
+            let get = |key: &str| m.get(key).map(|(_, v)| v);
             let subject = match get("subject") {
                 None => Subject::Body,
-                Some(v) => match scalar_text(v).as_deref().and_then(Subject::parse) {
+                Some(v) => match v.scalar_text().as_deref().and_then(Subject::parse) {
                     Some(Subject::Url) | None => {
                         self.error_help(v.span, "unknown assertion `subject`", "use `body`, `headers` or `http-code`");
                         continue;
@@ -43,13 +44,13 @@ impl Builder<'_> {
                     Some(s) => s,
                 },
             };
-            let regex = get("regexp").and_then(|v| self.flag(v, "regexp")).unwrap_or(true);
-            let not = get("not").and_then(|v| self.flag(v, "not")).unwrap_or(false);
-            let assume_success = get("assume-success").and_then(|v| self.flag(v, "assume-success")).unwrap_or(false);
+            let regex = self.value(m, "regexp").unwrap_or(true);
+            let not = self.value(m, "not").unwrap_or(false);
+            let assume_success = self.value(m, "assume-success").unwrap_or(false);
             let mut patterns = Vec::new();
             for p in one_or_many(patterns_node) {
-                let Some(text) = scalar_text(p) else {
-                    self.error(p.span, format!("an assertion pattern must be text, found {}", kind_name(p)));
+                let Some(text) = p.scalar_text().map(String::from) else {
+                    self.error(p.span, format!("an assertion pattern must be text, found {}", p.describe()));
                     continue;
                 };
                 let template = Template::parse(&text);
@@ -85,31 +86,32 @@ impl Builder<'_> {
 
     pub(super) fn jsonpath_assertions(&mut self, node: &Spanned<Node>, out: &mut Vec<Assertion>) {
         const KEYS: [&str; 6] = ["jsonpath", "expected-value", "validate", "expect-null", "invert", "regexp"];
+        let empty = Map::new();
         for item in one_or_many(&node.value) {
             let (path_node, m) = match &item.kind {
                 NodeKind::Map(m) => {
                     self.block_keys(m, "assert-jsonpath", &KEYS);
                     match m.get("jsonpath") {
-                        Some((_, p)) => (p, Some(m)),
+                        Some((_, p)) => (p, m),
                         None => {
                             self.error_help(item.span, "this assertion has no `jsonpath`", "add `jsonpath: $.field`");
                             continue;
                         }
                     }
                 }
-                _ => (item, None),
+                _ => (item, &empty),
             };
-            let get = |key: &str| m.and_then(|m| m.get(key)).map(|(_, v)| v);
-            let Some(text) = scalar_text(path_node) else {
+            let get = |key: &str| m.get(key).map(|(_, v)| v);
+            let Some(text) = path_node.scalar_text().map(String::from) else {
                 self.error(path_node.span, "`jsonpath` must be text");
                 continue;
             };
             let Some(path) = self.jsonpath(&text, path_node.span) else { continue };
-            let validate = get("validate").and_then(|v| self.flag(v, "validate")).unwrap_or(false);
-            let expect_null = get("expect-null").and_then(|v| self.flag(v, "expect-null")).unwrap_or(false);
-            let invert = get("invert").and_then(|v| self.flag(v, "invert")).unwrap_or(false);
-            let regex = get("regexp").and_then(|v| self.flag(v, "regexp")).unwrap_or(true);
-            let expected_text = get("expected-value").and_then(scalar_text).unwrap_or_default();
+            let validate = self.value(m, "validate").unwrap_or(false);
+            let expect_null = self.value(m, "expect-null").unwrap_or(false);
+            let invert = self.value(m, "invert").unwrap_or(false);
+            let regex = self.value(m, "regexp").unwrap_or(true);
+            let expected_text = get("expected-value").and_then(Node::scalar_text).unwrap_or_default().into_owned();
             let expected = if validate && regex {
                 match Regex::new(&format!("^(?:{expected_text})$")) {
                     Ok(r) => Expected::Regex(r, expected_text),
@@ -144,7 +146,7 @@ impl Builder<'_> {
         let NodeKind::Map(map) = &node.value.kind else {
             self.error_help(
                 node.span,
-                format!("`{kind}` must be a mapping of variable names to extractors, found {}", kind_name(&node.value)),
+                format!("`{kind}` must be a mapping of variable names to extractors, found {}", node.value.describe()),
                 format!("write `{kind}: {{name: ...}}`"),
             );
             return;
@@ -192,7 +194,7 @@ impl Builder<'_> {
             );
             return None;
         };
-        let Some(main_text) = scalar_text(main) else {
+        let Some(main_text) = main.scalar_text().map(String::from) else {
             self.error(main.span, format!("`{main_key}` must be text"));
             return None;
         };
@@ -207,17 +209,18 @@ impl Builder<'_> {
                 return None;
             }
         };
-        let default = get("default").and_then(scalar_text);
+        let default = get("default").and_then(Node::scalar_text).map(String::from);
         let source = self.extractor_source(value, m, scope)?;
         let extract = match kind {
             "extract-regexp" => self.regex_extractor(main, &main_text, get("template"))?,
             "extract-jsonpath" => {
                 let path = self.jsonpath(&main_text, main.span)?;
-                let concat = get("concat").and_then(|v| self.flag(v, "concat")).unwrap_or(false);
+                let concat = self.value(m, "concat").unwrap_or(false);
                 ExtractKind::JsonPath { path, concat }
             }
             _ => {
-                let Some(right) = get("right").and_then(scalar_text).filter(|r| !r.is_empty()) else {
+                let Some(right) = get("right").and_then(Node::scalar_text).filter(|r| !r.is_empty()).map(String::from)
+                else {
                     self.error_help(value.span, "this `extract-boundary` has no `right`", "add `right: '</b>'`");
                     return None;
                 };
@@ -241,7 +244,8 @@ impl Builder<'_> {
     /// What an extractor reads: a variable (`from-variable`) or a part of the response (`subject`).
     fn extractor_source(&mut self, value: &Node, m: &Map, scope: &mut Scope) -> Option<Source> {
         let get = |key: &str| m.get(key).map(|(_, v)| v);
-        let source = match (get("from-variable").and_then(scalar_text), get("scope").and_then(scalar_text)) {
+        let from = get("from-variable").and_then(Node::scalar_text).map(String::from);
+        let source = match (from, get("scope").and_then(Node::scalar_text)) {
             (Some(from), _) => {
                 if !scope.defined.contains(&from) {
                     let span = get("from-variable").map_or(value.span, |v| v.span);
@@ -255,7 +259,7 @@ impl Builder<'_> {
             }
             _ => match get("subject") {
                 None => Source::Response(Subject::Body),
-                Some(v) => match scalar_text(v).as_deref().and_then(Subject::parse) {
+                Some(v) => match v.scalar_text().as_deref().and_then(Subject::parse) {
                     Some(s) => Source::Response(s),
                     None => {
                         let help = "use `body`, `headers`, `http-code` or `url`";
@@ -265,8 +269,8 @@ impl Builder<'_> {
                 },
             },
         };
-        if let Some(s) = get("scope").and_then(scalar_text) {
-            if !matches!(s.as_str(), "all" | "main" | "children" | "variable") {
+        if let Some(s) = get("scope").and_then(Node::scalar_text) {
+            if !matches!(&*s, "all" | "main" | "children" | "variable") {
                 let help = "use `all`, `main`, `children` or `variable`";
                 self.error_help(m["scope"].1.span, format!("unknown `scope: {s}`"), help);
             }
@@ -283,7 +287,7 @@ impl Builder<'_> {
                 return None;
             }
         };
-        let groups = parse_group_template(&template.and_then(scalar_text).unwrap_or_else(|| "1".into()));
+        let groups = parse_group_template(&template.and_then(Node::scalar_text).unwrap_or_else(|| "1".into()));
         let max = groups
             .iter()
             .filter_map(|g| match g {

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Builder;
-use super::{kind_name, map_get};
-use crate::config::de::from_node;
+use crate::config::de::{from_node, Spanned};
 use crate::config::diagnostic::suggest;
 use crate::config::model::{Execution, Root, Scenario};
 use crate::config::source::Span;
+use crate::config::value::TimeValue;
 use crate::config::{Node, NodeKind};
 use crate::criteria::Spec;
 use crate::plan::scenario::ScenarioPlan;
@@ -30,17 +30,7 @@ impl Builder<'_> {
             );
             return Vec::new();
         };
-        let items: Vec<&Node> = match &exec.value.kind {
-            NodeKind::Seq(items) => items.iter().collect(),
-            NodeKind::Map(_) => vec![&exec.value],
-            _ => {
-                self.error(
-                    exec.span,
-                    format!("`execution` must be a list of executions (or one), found {}", kind_name(&exec.value)),
-                );
-                return Vec::new();
-            }
-        };
+        let items = &exec.value.0;
         if items.is_empty() {
             self.error(exec.span, "`execution` is empty: nothing to run");
         }
@@ -74,28 +64,12 @@ impl Builder<'_> {
                 );
             }
         }
-        let concurrency = match &e.concurrency {
-            None => 1,
-            Some(c) => {
-                let node = map_get(&c.value, "local").unwrap_or(&c.value);
-                match &node.kind {
-                    NodeKind::Int(n) if *n >= 0 && *n <= u32::MAX as i64 => *n as u32,
-                    _ => {
-                        self.error(
-                            node.span,
-                            format!("`concurrency` must be a whole number of virtual users, found {}", kind_name(node)),
-                        );
-                        1
-                    }
-                }
-            }
-        };
-        let ramp_up = e.ramp_up.as_ref().and_then(|n| self.secs(&n.value, "ramp-up")).unwrap_or_default();
-        let hold_for = e.hold_for.as_ref().and_then(|n| self.secs(&n.value, "hold-for")).unwrap_or_default();
-        let delay = e.delay.as_ref().and_then(|n| self.secs(&n.value, "delay")).unwrap_or_default();
-        let iterations = e.iterations.as_ref().and_then(|n| self.count(&n.value, "iterations"));
-        let steps = e.steps.as_ref().and_then(|n| self.count(&n.value, "steps")).unwrap_or(0) as u32;
-        let throughput = e.throughput.as_ref().and_then(|n| self.number(&n.value, "throughput")).filter(|t| *t > 0.0);
+        let concurrency = e.concurrency.as_ref().map_or(1, |c| c.0);
+        let time = |t: &Option<Spanned<TimeValue>>| t.as_ref().map(|t| t.0).unwrap_or_default();
+        let (ramp_up, hold_for, delay) = (time(&e.ramp_up), time(&e.hold_for), time(&e.delay));
+        let iterations = e.iterations.as_ref().map(|n| n.0);
+        let steps = e.steps.as_ref().map_or(0, |n| u32::try_from(n.0).unwrap_or(u32::MAX));
+        let throughput = e.throughput.as_ref().map(|t| t.0).filter(|t| *t > 0.0);
         if steps > 0 && ramp_up.is_zero() {
             if let Some(s) = &e.steps {
                 self.warn(s.span, "`steps` needs `ramp-up`; ignored without one");
@@ -168,7 +142,7 @@ impl Builder<'_> {
                         s.span,
                         format!(
                             "`scenario` must be a scenario name or an inline scenario, found {}",
-                            kind_name(&s.value)
+                            s.value.describe()
                         ),
                     );
                     None
@@ -221,13 +195,10 @@ impl Builder<'_> {
         let default = concurrency.max(DEFAULT_MAX_VUS);
         let cap = match &e.max_vus {
             None => default,
-            Some(m) => match &m.value.kind {
-                NodeKind::Int(n) if *n >= 1 && *n <= u32::MAX as i64 => *n as u32,
-                _ => {
-                    self.error(
-                        m.span,
-                        format!("`max-vus` must be a whole number of at least 1, found {}", kind_name(&m.value)),
-                    );
+            Some(m) => match u32::try_from(m.0).ok().filter(|n| *n >= 1) {
+                Some(n) => n,
+                None => {
+                    self.error(m.span, format!("`max-vus` must be a whole number of at least 1, found `{}`", m.0));
                     default
                 }
             },

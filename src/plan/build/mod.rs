@@ -5,19 +5,18 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
 
 use super::scenario::ScenarioPlan;
 use super::Plan;
 use crate::config::de::{from_node, Spanned};
 use crate::config::diagnostic::{suggest, Diagnostic};
-use crate::config::duration::parse_secs;
 use crate::config::model::Root;
 use crate::config::source::Span;
 use crate::config::Loaded;
-use crate::config::{Node, NodeKind};
+use crate::config::{Map, Node, NodeKind};
 
 mod blocks;
 mod body;
@@ -29,6 +28,7 @@ mod reporting;
 mod requests;
 mod scenario;
 mod services;
+
 /// Top-level sections of a Taurus config.
 const TOP_LEVEL: &[&str] = &[
     "execution",
@@ -50,7 +50,7 @@ pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
     let mut b =
         Builder { loaded, diags: Vec::new(), labels: IndexMap::new(), warnings: Vec::new(), scenarios: HashMap::new() };
     let root: Root = from_node(&b.known_top_level()).map_err(|d| vec![d])?;
-    let env = b.settings_env(&root);
+    let env = root.settings.env.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect();
     let mut criteria = Vec::new();
     let executions = b.executions(&root, &mut criteria);
     let mut final_stats_csv = None;
@@ -90,35 +90,6 @@ struct Builder<'a> {
     warnings: Vec<Diagnostic>,
     /// Scenarios already planned, by name (several executions may share one).
     scenarios: HashMap<String, Arc<ScenarioPlan>>,
-}
-
-fn kind_name(node: &Node) -> &'static str {
-    match node.kind {
-        NodeKind::Null => "nothing",
-        NodeKind::Bool(_) => "a boolean",
-        NodeKind::Int(_) => "an integer",
-        NodeKind::Float(_) => "a number",
-        NodeKind::Str(_) => "a string",
-        NodeKind::Seq(_) => "a list",
-        NodeKind::Map(_) => "a mapping",
-    }
-}
-
-fn scalar_text(node: &Node) -> Option<String> {
-    match &node.kind {
-        NodeKind::Str(s) => Some(s.clone()),
-        NodeKind::Int(i) => Some(i.to_string()),
-        NodeKind::Float(f) => Some(f.to_string()),
-        NodeKind::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn map_get<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
-    match &node.kind {
-        NodeKind::Map(m) => m.get(key).map(|(_, v)| v),
-        _ => None,
-    }
 }
 
 impl Builder<'_> {
@@ -163,33 +134,15 @@ impl Builder<'_> {
         *self.labels.entry(name.to_string()).or_insert(next)
     }
 
-    fn settings_env(&mut self, root: &Root) -> Vec<(String, String)> {
-        let mut env = Vec::new();
-        let Some(settings) = &root.settings else { return env };
-        if let Some(vars) = map_get(&settings.value, "env") {
-            match &vars.kind {
-                NodeKind::Map(m) => {
-                    for (name, (_, value)) in m {
-                        match &value.kind {
-                            NodeKind::Null => {}
-                            _ => match scalar_text(value) {
-                                Some(text) => env.push((name.clone(), text)),
-                                None => self.error(
-                                    value.span,
-                                    format!("`settings.env.{name}` must be a string, found {}", kind_name(value)),
-                                ),
-                            },
-                        }
-                    }
-                }
-                NodeKind::Null => {}
-                _ => self.error(
-                    vars.span,
-                    format!("`settings.env` must be a mapping of names to values, found {}", kind_name(vars)),
-                ),
-            }
-        }
-        env
+    /// The typed value of `key` in a mapping the model keeps as [`Node`]s (a block, an entry):
+    /// `None` when it is absent, null, or wrong (then the error is reported, at the value).
+    fn value<T: DeserializeOwned>(&mut self, map: &Map, key: &str) -> Option<T> {
+        let (_, node) = map.get(key)?;
+        from_node::<Option<T>>(node).unwrap_or_else(|mut d| {
+            d.message = format!("`{key}`: {}", d.message);
+            self.diags.push(d);
+            None
+        })
     }
 
     /// The module of a `services` or `reporting` entry (a name, or a mapping with `module:`), and
@@ -197,8 +150,8 @@ impl Builder<'_> {
     fn module_entry<'n>(&mut self, entry: &'n Spanned<Node>, section: &str) -> Option<(String, Option<&'n Node>)> {
         match &entry.value.kind {
             NodeKind::Str(name) => Some((name.clone(), None)),
-            NodeKind::Map(_) => match map_get(&entry.value, "module").and_then(scalar_text) {
-                Some(m) => Some((m, Some(&entry.value))),
+            NodeKind::Map(_) => match entry.get("module").and_then(Node::scalar_text) {
+                Some(m) => Some((m.into_owned(), Some(&entry.value))),
                 None => {
                     let examples =
                         if section == "reporting" { "`passfail`, `junit-xml`, `final-stats`" } else { "`shellexec`" };
@@ -207,70 +160,8 @@ impl Builder<'_> {
                 }
             },
             _ => {
-                let found = kind_name(&entry.value);
+                let found = entry.describe();
                 self.error(entry.span, format!("a {section} entry must be a module name or a mapping, found {found}"));
-                None
-            }
-        }
-    }
-
-    /// A time value (`10s`, `1m30s`, a number of seconds).
-    fn secs(&mut self, node: &Node, what: &str) -> Option<Duration> {
-        let secs = match &node.kind {
-            NodeKind::Int(i) => *i as f64,
-            NodeKind::Float(f) => *f,
-            NodeKind::Str(s) => match parse_secs(s) {
-                Ok(v) => v,
-                Err(e) => {
-                    self.error(node.span, format!("`{what}`: {e}"));
-                    return None;
-                }
-            },
-            NodeKind::Null => return None,
-            _ => {
-                self.error(node.span, format!("`{what}` must be a time value like `30s`, found {}", kind_name(node)));
-                return None;
-            }
-        };
-        if !secs.is_finite() || secs < 0.0 {
-            self.error(node.span, format!("`{what}` must be a finite, non-negative time"));
-            return None;
-        }
-        Some(Duration::from_secs_f64(secs))
-    }
-
-    fn count(&mut self, node: &Node, what: &str) -> Option<u64> {
-        match &node.kind {
-            NodeKind::Int(i) if *i >= 0 => Some(*i as u64),
-            NodeKind::Null => None,
-            _ => {
-                self.error(
-                    node.span,
-                    format!("`{what}` must be a whole number of at least 0, found {}", kind_name(node)),
-                );
-                None
-            }
-        }
-    }
-
-    fn number(&mut self, node: &Node, what: &str) -> Option<f64> {
-        match &node.kind {
-            NodeKind::Int(i) if *i >= 0 => Some(*i as f64),
-            NodeKind::Float(f) if *f >= 0.0 && f.is_finite() => Some(*f),
-            NodeKind::Null => None,
-            _ => {
-                self.error(node.span, format!("`{what}` must be a non-negative number, found {}", kind_name(node)));
-                None
-            }
-        }
-    }
-
-    pub(super) fn flag(&mut self, node: &Node, what: &str) -> Option<bool> {
-        match node.kind {
-            NodeKind::Bool(b) => Some(b),
-            NodeKind::Null => None,
-            _ => {
-                self.error(node.span, format!("`{what}` must be `true` or `false`, found {}", kind_name(node)));
                 None
             }
         }

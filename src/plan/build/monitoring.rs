@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{did_you_mean_or, kind_name, one_or_many, scalar_text, Builder};
+use super::{did_you_mean_or, one_or_many, Builder};
 use crate::config::source::Span;
+use crate::config::value::TimeValue;
 use crate::config::{Node, NodeKind};
 use crate::criteria::{Kind, Spec};
 use crate::plan::monitoring::{LocalFrontend, MonitorSource, SourceKind};
@@ -66,12 +67,11 @@ impl Builder<'_> {
                 self.error_help(*key_span, format!("unknown key `{key}` in a monitoring entry"), help);
             }
         }
-        let interval =
-            map.get("interval").and_then(|(_, v)| self.secs(v, "interval")).unwrap_or(Duration::from_secs(1));
+        let interval = self.value::<TimeValue>(map, "interval").map_or(Duration::from_secs(1), |t| t.0);
         let logging = map.get("logging").is_some_and(|(_, v)| matches!(v.kind, NodeKind::Bool(true)));
         let metrics: Vec<(String, Span)> = match map.get("metrics").map(|(_, v)| v) {
             Some(Node { kind: NodeKind::Seq(items), .. }) => {
-                items.iter().filter_map(|i| scalar_text(i).map(|t| (t, i.span))).collect()
+                items.iter().filter_map(|i| i.scalar_text().map(|t| (t.into_owned(), i.span))).collect()
             }
             Some(other) => {
                 self.error(other.span, "`metrics` must be a list of metric names");
@@ -92,7 +92,7 @@ impl Builder<'_> {
 
     fn local_source(&mut self, node: &Node, default_label: &str) -> Option<MonitorSource> {
         let NodeKind::Map(map) = &node.kind else {
-            self.error(node.span, format!("a monitoring entry must be a mapping, found {}", kind_name(node)));
+            self.error(node.span, format!("a monitoring entry must be a mapping, found {}", node.describe()));
             return None;
         };
         let allowed =
@@ -107,7 +107,7 @@ impl Builder<'_> {
                 self.error_help(*span, format!("unknown metric `{metric}`"), help);
             }
         }
-        let text = |key: &str| map.get(key).and_then(|(_, v)| scalar_text(v));
+        let text = |key: &str| map.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
         let mut frontend = LocalFrontend::None;
         if let Some(file) = text("frontend-pid-file") {
             frontend = LocalFrontend::PidFile(PathBuf::from(file));
@@ -133,18 +133,19 @@ impl Builder<'_> {
 
     fn agent_source(&mut self, node: &Node) -> Option<MonitorSource> {
         let NodeKind::Map(map) = &node.kind else {
-            self.error(node.span, format!("a server-agent entry must be a mapping, found {}", kind_name(node)));
+            self.error(node.span, format!("a server-agent entry must be a mapping, found {}", node.describe()));
             return None;
         };
         let (interval, logging, metrics) =
             self.source_common(map, node.span, &["address", "label", "interval", "logging", "metrics"])?;
-        let Some(address) = map.get("address").and_then(|(_, v)| scalar_text(v)) else {
+        let text = |key: &str| map.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
+        let Some(address) = text("address") else {
             self.error_help(node.span, "this server-agent entry has no `address`", "add `address: 127.0.0.1:9009`");
             return None;
         };
         // Taurus's default ServerAgent port.
         let address = if address.contains(':') { address } else { format!("{address}:4444") };
-        let label = map.get("label").and_then(|(_, v)| scalar_text(v)).unwrap_or_else(|| address.clone());
+        let label = text("label").unwrap_or_else(|| address.clone());
         Some(MonitorSource {
             label,
             kind: SourceKind::ServerAgent { address },

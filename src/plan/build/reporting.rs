@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{did_you_mean_or, kind_name, scalar_text, Builder};
+use super::{did_you_mean_or, Builder};
 use crate::config::de::{from_node, Spanned};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::source::Span;
@@ -41,8 +41,8 @@ impl Builder<'_> {
                     criteria.extend(self.criteria_node(&spanned));
                 }
                 ("junit-xml", _) => self.junit_setting(key, value, junit.last_mut()),
-                ("final-stats", "dump-csv") => match scalar_text(value) {
-                    Some(p) => *final_stats = Some(PathBuf::from(p)),
+                ("final-stats", "dump-csv") => match value.scalar_text() {
+                    Some(p) => *final_stats = Some(PathBuf::from(&*p)),
                     None => self.error(value.span, "`dump-csv` must be a file path"),
                 },
                 ("final-stats", "dump-xml") => self.unsupported(
@@ -86,8 +86,8 @@ impl Builder<'_> {
     /// `data-source` or `filename` of a `junit-xml` reporter.
     fn junit_setting(&mut self, key: &str, value: &Node, junit: Option<&mut JunitReporter>) {
         if key == "data-source" {
-            let ds = scalar_text(value).unwrap_or_default();
-            let source = match ds.as_str() {
+            let ds = value.scalar_text().unwrap_or_default();
+            let source = match &*ds {
                 "pass-fail" => JunitSource::PassFail,
                 "sample-labels" => JunitSource::SampleLabels,
                 _ => {
@@ -101,10 +101,10 @@ impl Builder<'_> {
             }
             return;
         }
-        match scalar_text(value).filter(|p| !p.trim().is_empty()) {
+        match value.scalar_text().filter(|p| !p.trim().is_empty()) {
             Some(p) => {
                 if let Some(j) = junit {
-                    j.filename = Some(PathBuf::from(p));
+                    j.filename = Some(PathBuf::from(&*p));
                 }
             }
             None => self.error(value.span, "`filename` must be a file path"),
@@ -130,7 +130,7 @@ impl Builder<'_> {
                     }
                 }
             }
-            _ => self.error(node.span, format!("`criteria` must be a list, found {}", kind_name(&node.value))),
+            _ => self.error(node.span, format!("`criteria` must be a list, found {}", node.value.describe())),
         }
         out
     }
@@ -162,7 +162,7 @@ impl Builder<'_> {
                         self.error_help(
                             node.span,
                             format!("`{k}: ...` is a YAML mapping here, not a criterion string"),
-                            format!("quote the whole criterion: `- '{k}: {}'`", scalar_text(v).unwrap_or_default()),
+                            format!("quote the whole criterion: `- '{k}: {}'`", v.scalar_text().unwrap_or_default()),
                         );
                         return None;
                     }
@@ -195,7 +195,7 @@ impl Builder<'_> {
                 }
             }
             _ => {
-                self.error(node.span, format!("a criterion must be a string or a mapping, found {}", kind_name(node)));
+                self.error(node.span, format!("a criterion must be a string or a mapping, found {}", node.describe()));
                 None
             }
         }

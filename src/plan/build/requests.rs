@@ -4,7 +4,7 @@
 use http::{HeaderName, HeaderValue};
 
 use super::scenario::{Defaults, Scope};
-use super::{kind_name, Builder};
+use super::Builder;
 use crate::config::de::{from_node, Spanned};
 use crate::config::model::Request;
 use crate::config::source::Span;
@@ -35,7 +35,7 @@ impl Builder<'_> {
         }
         let headers = self.parse_headers(&headers, req.headers.as_ref().map_or(node.span, |h| h.span));
         let think_time = match &req.think_time {
-            Some(t) => self.think_time(&t.value),
+            Some(t) => self.think_time(t),
             None => d.think_time,
         };
         let timeouts = self.timeouts(&req.timeout, &req.connect_timeout, &req.read_timeout, d.timeouts);
@@ -81,7 +81,7 @@ impl Builder<'_> {
             _ => {
                 self.error(
                     node.span,
-                    format!("a request must be a URL or a mapping with `url`, found {}", kind_name(node)),
+                    format!("a request must be a URL or a mapping with `url`, found {}", node.describe()),
                 );
                 return None;
             }

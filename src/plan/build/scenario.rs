@@ -10,11 +10,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::HeaderValue;
 
-use super::{did_you_mean_or, kind_name, scalar_text, Builder};
+use super::{did_you_mean_or, Builder};
 use crate::config::de::Spanned;
-use crate::config::duration::parse_secs;
 use crate::config::model::{Root, Scenario};
 use crate::config::source::Span;
+use crate::config::value::TimeValue;
 use crate::config::{Node, NodeKind};
 use crate::criteria::Spec;
 use crate::plan::data::DataSource;
@@ -115,7 +115,7 @@ impl Builder<'_> {
     ) -> Option<Vec<Step>> {
         if let Some(script) = &sc.script {
             let what =
-                scalar_text(&script.value).map(|s| format!("`script: {s}`")).unwrap_or_else(|| "`script:`".into());
+                script.value.scalar_text().map(|s| format!("`script: {s}`")).unwrap_or_else(|| "`script:`".into());
             self.unsupported(
                 script.span,
                 &format!("{what} (an existing JMeter plan or tool script)"),
@@ -192,7 +192,7 @@ impl Builder<'_> {
             }
         }
         if let Some(t) = &sc.think_time {
-            d.think_time = self.think_time(&t.value);
+            d.think_time = self.think_time(t);
         }
         d.timeouts = self.timeouts(&sc.timeout, &sc.connect_timeout, &sc.read_timeout, d.timeouts);
         if let Some(k) = &sc.keepalive {
@@ -202,7 +202,7 @@ impl Builder<'_> {
             d.follow_redirects = f.value;
         }
         if let Some(f) = &sc.force_parent_sample {
-            d.force_parent_sample = self.flag(&f.value, "force-parent-sample").unwrap_or(d.force_parent_sample);
+            d.force_parent_sample = f.value;
         }
         if let Some(v) = &sc.tls_verify {
             scope.tls_verify &= v.value;
@@ -212,19 +212,19 @@ impl Builder<'_> {
 
     pub(super) fn timeouts(
         &mut self,
-        timeout: &Option<Spanned<Node>>,
-        connect: &Option<Spanned<Node>>,
-        read: &Option<Spanned<Node>>,
+        timeout: &Option<Spanned<TimeValue>>,
+        connect: &Option<Spanned<TimeValue>>,
+        read: &Option<Spanned<TimeValue>>,
         inherited: Timeouts,
     ) -> Timeouts {
         // Taurus's `timeout` is JMeter's connect and response timeout at once.
-        let both = timeout.as_ref().and_then(|t| self.secs(&t.value, "timeout")).filter(|t| !t.is_zero());
+        let both = timeout.as_ref().map(|t| t.0).filter(|t| !t.is_zero());
         let mut out = both.map_or(inherited, |t| Timeouts { connect: t, read: t });
-        if let Some(c) = connect.as_ref().and_then(|t| self.secs(&t.value, "connect-timeout")) {
-            out.connect = c;
+        if let Some(c) = connect {
+            out.connect = c.0;
         }
-        if let Some(r) = read.as_ref().and_then(|t| self.secs(&t.value, "read-timeout")) {
-            out.read = r;
+        if let Some(r) = read {
+            out.read = r.0;
         }
         out
     }
@@ -235,7 +235,7 @@ impl Builder<'_> {
             NodeKind::Seq(items) => items,
             NodeKind::Null => return,
             _ => {
-                let found = kind_name(&node.value);
+                let found = node.value.describe();
                 let help = "write `cookies: [{name: sid, value: abc, domain: example.com}]`";
                 self.error_help(node.span, format!("`cookies` must be a list, found {found}"), help);
                 return;
@@ -243,17 +243,17 @@ impl Builder<'_> {
         };
         for item in items {
             let NodeKind::Map(m) = &item.kind else {
-                self.error(item.span, format!("a cookie must be a mapping, found {}", kind_name(item)));
+                self.error(item.span, format!("a cookie must be a mapping, found {}", item.describe()));
                 continue;
             };
             self.block_keys(m, "cookies", &["name", "value", "domain", "path", "secure"]);
-            let text = |key: &str| m.get(key).and_then(|(_, v)| scalar_text(v));
+            let text = |key: &str| m.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
             let (Some(name), Some(domain)) = (text("name"), text("domain")) else {
                 let help = "write `{name: sid, value: abc, domain: example.com}`";
                 self.error_help(item.span, "a cookie needs a `name` and a `domain`", help);
                 continue;
             };
-            let secure = m.get("secure").and_then(|(_, v)| self.flag(v, "secure")).unwrap_or(false);
+            let secure = self.value(m, "secure").unwrap_or(false);
             scope.cookies.push(Cookie {
                 name,
                 value: text("value").unwrap_or_default(),
@@ -286,7 +286,7 @@ impl Builder<'_> {
             NodeKind::Map(_) => vec![&node.value],
             NodeKind::Null => return,
             _ => {
-                let found = kind_name(&node.value);
+                let found = node.value.describe();
                 self.error_help(node.span, format!("`authorization` must be a list, found {found}"), HELP);
                 return;
             }
@@ -295,13 +295,13 @@ impl Builder<'_> {
             let NodeKind::Map(m) = &item.kind else {
                 self.error_help(
                     item.span,
-                    format!("an authorization must be a mapping, found {}", kind_name(item)),
+                    format!("an authorization must be a mapping, found {}", item.describe()),
                     HELP,
                 );
                 continue;
             };
             self.block_keys(m, "authorization", &["url", "name", "password", "domain", "realm", "mechanism"]);
-            let text = |key: &str| m.get(key).and_then(|(_, v)| scalar_text(v));
+            let text = |key: &str| m.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
             if let Some(mech) = text("mechanism").filter(|m| !m.eq_ignore_ascii_case("basic")) {
                 let span = m["mechanism"].1.span;
                 self.unsupported(span, &format!("`mechanism: {mech}`"), "only `basic` authorization is supported");
@@ -354,52 +354,57 @@ impl Builder<'_> {
         }
     }
 
-    pub(super) fn think_time(&mut self, node: &Node) -> Option<ThinkTime> {
-        if let NodeKind::Str(s) = &node.kind {
-            let t = s.trim();
-            if let Some((func, args)) = t.strip_suffix(')').and_then(|t| t.split_once('(')) {
-                let func = func.trim();
-                let args: Vec<&str> = args.split(',').map(str::trim).collect();
-                let known = ["uniform", "gaussian", "poisson"];
-                if !known.contains(&func) {
-                    let help = did_you_mean_or(func, &known, || {
-                        "use a time such as `500ms`, or `uniform(mean, dev)`, `gaussian(mean, dev)`, `poisson(mean, offset)`".to_string()
-                    });
-                    self.error_help(node.span, format!("unknown think-time distribution `{func}`"), help);
-                    return None;
+    /// A think time: a time value, or `uniform(mean, dev)`, `gaussian(mean, dev)`, `poisson(mean, offset)`.
+    pub(super) fn think_time(&mut self, text: &Spanned<String>) -> Option<ThinkTime> {
+        let t = text.trim();
+        let Some((func, args)) = t.strip_suffix(')').and_then(|t| t.split_once('(')) else {
+            return match TimeValue::parse(t) {
+                Ok(time) => Some(ThinkTime::Constant(time.0)),
+                Err(e) => {
+                    self.error(text.span, format!("`think-time`: {e}"));
+                    None
                 }
-                let secs: Vec<f64> =
-                    args.iter().filter_map(|a| parse_secs(a).ok()).filter(|v| v.is_finite() && *v >= 0.0).collect();
-                let [a, b] = secs[..] else {
-                    self.error_help(
-                        node.span,
-                        format!("`{t}` needs two times, e.g. `{func}(1s, 200ms)`"),
-                        "the first is the mean, the second the deviation (uniform, gaussian) or the offset (poisson)",
-                    );
-                    return None;
-                };
-                return match func {
-                    "uniform" if b <= a => Some(ThinkTime::Uniform {
-                        min: Duration::from_secs_f64(a - b),
-                        range: Duration::from_secs_f64(2.0 * b),
-                    }),
-                    "gaussian" => {
-                        Some(ThinkTime::Gaussian { mean: Duration::from_secs_f64(a), dev: Duration::from_secs_f64(b) })
-                    }
-                    "poisson" if b <= a => {
-                        Some(ThinkTime::Poisson { lambda_ms: (a - b) * 1000.0, offset: Duration::from_secs_f64(b) })
-                    }
-                    _ => {
-                        self.error(
-                            node.span,
-                            format!("in `{t}` the second time must not exceed the first (the pause would be negative)"),
-                        );
-                        None
-                    }
-                };
+            };
+        };
+        let func = func.trim();
+        let known = ["uniform", "gaussian", "poisson"];
+        if !known.contains(&func) {
+            let help = did_you_mean_or(func, &known, || {
+                "use a time such as `500ms`, or `uniform(mean, dev)`, `gaussian(mean, dev)`, `poisson(mean, offset)`"
+                    .to_string()
+            });
+            self.error_help(text.span, format!("unknown think-time distribution `{func}`"), help);
+            return None;
+        }
+        let times: Vec<f64> =
+            args.split(',').filter_map(|a| TimeValue::parse(a.trim()).ok()).map(|t| t.0.as_secs_f64()).collect();
+        let [a, b] = times[..] else {
+            self.error_help(
+                text.span,
+                format!("`{t}` needs two times, e.g. `{func}(1s, 200ms)`"),
+                "the first is the mean, the second the deviation (uniform, gaussian) or the offset (poisson)",
+            );
+            return None;
+        };
+        match func {
+            "uniform" if b <= a => Some(ThinkTime::Uniform {
+                min: Duration::from_secs_f64(a - b),
+                range: Duration::from_secs_f64(2.0 * b),
+            }),
+            "gaussian" => {
+                Some(ThinkTime::Gaussian { mean: Duration::from_secs_f64(a), dev: Duration::from_secs_f64(b) })
+            }
+            "poisson" if b <= a => {
+                Some(ThinkTime::Poisson { lambda_ms: (a - b) * 1000.0, offset: Duration::from_secs_f64(b) })
+            }
+            _ => {
+                self.error(
+                    text.span,
+                    format!("in `{t}` the second time must not exceed the first (the pause would be negative)"),
+                );
+                None
             }
         }
-        self.secs(node, "think-time").map(ThinkTime::Constant)
     }
 
     pub(super) fn check_jmeter_functions(&mut self, text: &str, span: Span) {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{did_you_mean_or, kind_name, map_get, one_or_many, scalar_text, Builder};
+use super::{did_you_mean_or, one_or_many, Builder};
 use crate::config::model::Root;
 use crate::config::{Node, NodeKind};
 use crate::plan::monitoring::MonitorSource;
@@ -36,14 +36,14 @@ impl Builder<'_> {
     fn shellexec(&mut self, node: &Node, tasks: &mut Vec<ShellTask>) {
         let NodeKind::Map(map) = &node.kind else { return };
         let mut env = Vec::new();
-        if let Some(e) = map_get(node, "env") {
+        if let Some(e) = node.get("env") {
             if let NodeKind::Map(vars) = &e.kind {
-                env.extend(vars.iter().filter_map(|(k, (_, v))| scalar_text(v).map(|t| (k.clone(), t))));
+                env.extend(vars.iter().filter_map(|(k, (_, v))| Some((k.clone(), v.scalar_text()?.into_owned()))));
             } else {
                 self.error(e.span, "shellexec `env` must be a mapping");
             }
         }
-        let default_cwd = map_get(node, "default-cwd").and_then(scalar_text).map(PathBuf::from);
+        let default_cwd = node.get("default-cwd").and_then(Node::scalar_text).map(|p| PathBuf::from(&*p));
         for (key, (key_span, value)) in map {
             let stage = match key.as_str() {
                 "module" | "env" | "default-cwd" | "artifacts-dir" | "run-at" => continue,
@@ -95,14 +95,15 @@ impl Builder<'_> {
             NodeKind::Map(m) => {
                 for (key, (key_span, value)) in m {
                     match key.as_str() {
-                        "command" => task.command = scalar_text(value).unwrap_or_default(),
+                        "command" => task.command = value.scalar_text().unwrap_or_default().into_owned(),
                         "background" => task.background = matches!(value.kind, NodeKind::Bool(true)),
                         "ignore-failure" => task.ignore_failure = matches!(value.kind, NodeKind::Bool(true)),
-                        "cwd" => task.cwd = scalar_text(value).map(PathBuf::from),
+                        "cwd" => task.cwd = value.scalar_text().map(|p| PathBuf::from(&*p)),
                         "env" => {
                             if let NodeKind::Map(vars) = &value.kind {
                                 task.env.extend(
-                                    vars.iter().filter_map(|(k, (_, v))| scalar_text(v).map(|t| (k.clone(), t))),
+                                    vars.iter()
+                                        .filter_map(|(k, (_, v))| Some((k.clone(), v.scalar_text()?.into_owned()))),
                                 );
                             }
                         }
@@ -120,7 +121,7 @@ impl Builder<'_> {
                     node.span,
                     format!(
                         "a shellexec task must be a command string or a mapping with `command`, found {}",
-                        kind_name(node)
+                        node.describe()
                     ),
                 );
                 return None;
@@ -140,9 +141,7 @@ fn is_monitoring_module(module: &str, root: &Root) -> bool {
     if module == "monitoring" || module == "server_local_monitoring" {
         return true;
     }
-    let class = root
-        .modules
-        .get(module)
-        .and_then(|m| map_get(&m.value, "class").and_then(scalar_text).or_else(|| scalar_text(&m.value)));
+    let class =
+        root.modules.get(module).and_then(|m| m.get("class").and_then(Node::scalar_text).or_else(|| m.scalar_text()));
     class.is_some_and(|c| c.to_ascii_lowercase().contains("monitor"))
 }
