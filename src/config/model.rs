@@ -161,7 +161,8 @@ pub struct Scenario {
     pub data_sources: Option<Spanned<Node>>,
     /// JMeter properties.
     pub properties: Option<Spanned<Node>>,
-    /// Initial cookies.
+    /// Cookies every virtual user starts with: [`CookieEntry`]s, read by the planner so that a
+    /// bad one does not hide the scenario's other errors.
     pub cookies: Option<Spanned<Node>>,
     /// HTTP authentication.
     pub authorization: Option<Spanned<Node>>,
@@ -227,4 +228,120 @@ pub struct Request {
     pub jsr223: Option<Spanned<Node>>,
     /// Request body encoding.
     pub content_encoding: Option<Spanned<Node>>,
+}
+
+/// One `cookies:` entry of a scenario.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieEntry {
+    /// Cookie name.
+    pub name: String,
+    /// Cookie value.
+    #[serde(default)]
+    pub value: String,
+    /// Domain it is sent to (and its subdomains).
+    pub domain: String,
+    /// Path prefix it is sent to (`/` by default).
+    pub path: Option<String>,
+    /// Sent over HTTPS only.
+    #[serde(default)]
+    pub secure: bool,
+}
+
+/// A `shellexec` service: shell commands by lifecycle stage. Each task is a command, or a
+/// [`ShellexecTask`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Shellexec {
+    /// `shellexec`.
+    pub module: Option<Node>,
+    /// Environment of every task.
+    #[serde(default)]
+    pub env: IndexMap<String, Option<String>>,
+    /// Working folder of every task.
+    pub default_cwd: Option<String>,
+    /// Before the test starts.
+    #[serde(default)]
+    pub prepare: OneOrMany<Node>,
+    /// When load starts.
+    #[serde(default)]
+    pub startup: OneOrMany<Node>,
+    /// When load ends.
+    #[serde(default)]
+    pub shutdown: OneOrMany<Node>,
+    /// After the results are in.
+    #[serde(default)]
+    pub post_process: OneOrMany<Node>,
+    /// Taurus's periodic `check` stage.
+    pub check: Option<Spanned<Node>>,
+    /// Taurus's artifacts folder; not used by `suite`.
+    pub artifacts_dir: Option<Node>,
+    /// Taurus's `run-at`; not used by `suite`.
+    pub run_at: Option<Node>,
+}
+
+/// A shellexec task written as a mapping.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ShellexecTask {
+    /// The shell command.
+    #[serde(default)]
+    pub command: String,
+    /// Run it in the background (stopped at shutdown).
+    #[serde(default)]
+    pub background: bool,
+    /// Its failure does not fail the test.
+    #[serde(default)]
+    pub ignore_failure: bool,
+    /// Working folder.
+    pub cwd: Option<String>,
+    /// Extra environment.
+    #[serde(default)]
+    pub env: IndexMap<String, Option<String>>,
+    /// Taurus's output files and `run-at`; not used by `suite`.
+    pub out: Option<Node>,
+    /// See `out`.
+    pub err: Option<Node>,
+    /// See `out`.
+    pub run_at: Option<Node>,
+}
+
+/// A `local` (or MMS `ServerLocalClient`) source of a `monitoring` service.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LocalMonitoring {
+    /// Metric names.
+    #[serde(default)]
+    pub metrics: Vec<Spanned<String>>,
+    /// Source name (the client's name by default).
+    pub label: Option<String>,
+    /// Sampling interval (1 s by default).
+    pub interval: Option<TimeValue>,
+    /// Log every sample.
+    #[serde(default)]
+    pub logging: bool,
+    /// File with the pid of the frontend process.
+    pub frontend_pid_file: Option<String>,
+    /// Regex of the frontend process's command line.
+    pub frontend_match: Option<Spanned<String>>,
+    /// Regex of the worker processes' command lines.
+    pub worker_match: Option<Spanned<String>>,
+}
+
+/// A `server-agent` source of a `monitoring` service.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerAgentMonitoring {
+    /// `host:port` of the agent (port 4444 by default).
+    pub address: Option<String>,
+    /// Metric names.
+    #[serde(default)]
+    pub metrics: Vec<Spanned<String>>,
+    /// Source name (the address by default).
+    pub label: Option<String>,
+    /// Sampling interval (1 s by default).
+    pub interval: Option<TimeValue>,
+    /// Log every sample.
+    #[serde(default)]
+    pub logging: bool,
 }

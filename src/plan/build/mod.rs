@@ -134,6 +134,11 @@ impl Builder<'_> {
         *self.labels.entry(name.to_string()).or_insert(next)
     }
 
+    /// Reads a typed value from a node the model keeps raw; `None` if it is wrong (reported).
+    fn read<T: DeserializeOwned>(&mut self, node: &Node) -> Option<T> {
+        from_node(node).map_err(|d| self.diags.push(d)).ok()
+    }
+
     /// The typed value of `key` in a mapping the model keeps as [`Node`]s (a block, an entry):
     /// `None` when it is absent, null, or wrong (then the error is reported, at the value).
     fn value<T: DeserializeOwned>(&mut self, map: &Map, key: &str) -> Option<T> {

@@ -5,14 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{did_you_mean_or, one_or_many, Builder};
+use crate::config::de::Spanned;
+use crate::config::model::{LocalMonitoring, ServerAgentMonitoring};
 use crate::config::source::Span;
-use crate::config::value::TimeValue;
 use crate::config::{Node, NodeKind};
 use crate::criteria::{Kind, Spec};
 use crate::plan::monitoring::{LocalFrontend, MonitorSource, SourceKind};
-
-/// What local and agent monitoring entries share: interval, logging, metrics with their places.
-type SourceCommon = (Duration, bool, Vec<(String, Span)>);
 
 impl Builder<'_> {
     /// A monitoring service entry: `local`, `server-agent` and MMS's `ServerLocalClient` lists.
@@ -25,11 +23,8 @@ impl Builder<'_> {
                 "ServerLocalClient" => Some("ServerLocalClient"),
                 "server-agent" => None,
                 "graphite" => {
-                    self.unsupported(
-                        *key_span,
-                        "graphite monitoring",
-                        "run `monitoring-agent` on the host and use `server-agent`",
-                    );
+                    let help = "run `monitoring-agent` on the host and use `server-agent`";
+                    self.unsupported(*key_span, "graphite monitoring", help);
                     continue;
                 }
                 other => {
@@ -39,119 +34,75 @@ impl Builder<'_> {
                     continue;
                 }
             };
-            let items = one_or_many(value);
-            for item in items {
+            for item in one_or_many(value) {
                 let source = match local_label {
-                    Some(label) => self.local_source(item, label),
-                    None => self.agent_source(item),
+                    Some(label) => self.read(item).and_then(|entry| self.local_source(entry, item.span, label)),
+                    None => self.read(item).and_then(|entry| self.agent_source(entry, item.span)),
                 };
-                if let Some(source) = source {
-                    if sources.iter().any(|s: &MonitorSource| s.label == source.label) {
-                        self.error_help(
-                            item.span,
-                            format!("two monitoring sources are named `{}`", source.label),
-                            "give each a different `label:`",
-                        );
-                    }
-                    sources.push(source);
+                let Some(source) = source else { continue };
+                if sources.iter().any(|s| s.label == source.label) {
+                    let message = format!("two monitoring sources are named `{}`", source.label);
+                    self.error_help(item.span, message, "give each a different `label:`");
                 }
+                sources.push(source);
             }
         }
     }
 
-    /// Keys shared by local and agent entries: interval, logging, metrics.
-    fn source_common(&mut self, map: &crate::config::Map, span: Span, allowed: &[&str]) -> Option<SourceCommon> {
-        for (key, (key_span, _)) in map {
-            if !allowed.contains(&key.as_str()) {
-                let help = did_you_mean_or(key, allowed, || format!("an entry takes: {}", allowed.join(", ")));
-                self.error_help(*key_span, format!("unknown key `{key}` in a monitoring entry"), help);
-            }
-        }
-        let interval = self.value::<TimeValue>(map, "interval").map_or(Duration::from_secs(1), |t| t.0);
-        let logging = map.get("logging").is_some_and(|(_, v)| matches!(v.kind, NodeKind::Bool(true)));
-        let metrics: Vec<(String, Span)> = match map.get("metrics").map(|(_, v)| v) {
-            Some(Node { kind: NodeKind::Seq(items), .. }) => {
-                items.iter().filter_map(|i| i.scalar_text().map(|t| (t.into_owned(), i.span))).collect()
-            }
-            Some(other) => {
-                self.error(other.span, "`metrics` must be a list of metric names");
-                return None;
-            }
-            None => Vec::new(),
-        };
+    /// The metrics of an entry, which must name some.
+    fn metrics(&mut self, metrics: Vec<Spanned<String>>, span: Span) -> Option<Vec<String>> {
         if metrics.is_empty() {
-            self.error_help(
-                span,
-                "this monitoring entry asks for no `metrics`",
-                "add e.g. `metrics: [cpu, mem, sum_workers_memory_rss]`",
-            );
+            let help = "add e.g. `metrics: [cpu, mem, sum_workers_memory_rss]`";
+            self.error_help(span, "this monitoring entry asks for no `metrics`", help);
             return None;
         }
-        Some((interval, logging, metrics))
+        Some(metrics.into_iter().map(Spanned::into_inner).collect())
     }
 
-    fn local_source(&mut self, node: &Node, default_label: &str) -> Option<MonitorSource> {
-        let NodeKind::Map(map) = &node.kind else {
-            self.error(node.span, format!("a monitoring entry must be a mapping, found {}", node.describe()));
-            return None;
-        };
-        let allowed =
-            ["interval", "logging", "metrics", "label", "frontend-pid-file", "frontend-match", "worker-match"];
-        let (interval, logging, metrics) = self.source_common(map, node.span, &allowed)?;
+    fn local_source(&mut self, entry: LocalMonitoring, span: Span, default_label: &str) -> Option<MonitorSource> {
         let known: Vec<String> = monitoring_agent::metric::catalogue().into_iter().map(|(name, _)| name).collect();
         let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
-        for (metric, span) in &metrics {
+        for metric in &entry.metrics {
             if monitoring_agent::metric::Metric::parse(metric).is_err() {
                 let help =
                     did_you_mean_or(metric, &known_refs, || "`monitoring-agent --list-metrics` lists them".into());
-                self.error_help(*span, format!("unknown metric `{metric}`"), help);
+                self.error_help(metric.span, format!("unknown metric `{}`", metric.value), help);
             }
         }
-        let text = |key: &str| map.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
-        let mut frontend = LocalFrontend::None;
-        if let Some(file) = text("frontend-pid-file") {
-            frontend = LocalFrontend::PidFile(PathBuf::from(file));
-        }
-        for key in ["frontend-match", "worker-match"] {
-            if let (Some(re), Some((_, v))) = (text(key), map.get(key)) {
-                if let Err(e) = regex::Regex::new(&re) {
-                    self.error(v.span, format!("`{key}` is not a valid regex: {e}"));
-                }
+        let metrics = self.metrics(entry.metrics, span)?;
+        for (key, re) in [("frontend-match", &entry.frontend_match), ("worker-match", &entry.worker_match)] {
+            if let Some(Err(e)) = re.as_ref().map(|re| regex::Regex::new(re)) {
+                self.error(re.as_ref().map_or(span, |re| re.span), format!("`{key}` is not a valid regex: {e}"));
             }
         }
-        if let Some(re) = text("frontend-match") {
-            frontend = LocalFrontend::Match(re);
-        }
+        let frontend = match (entry.frontend_match, entry.frontend_pid_file) {
+            (Some(re), _) => LocalFrontend::Match(re.value),
+            (None, Some(file)) => LocalFrontend::PidFile(PathBuf::from(file)),
+            (None, None) => LocalFrontend::None,
+        };
         Some(MonitorSource {
-            label: text("label").unwrap_or_else(|| default_label.to_string()),
-            kind: SourceKind::Local { frontend, worker_match: text("worker-match") },
-            interval,
-            logging,
-            metrics: metrics.into_iter().map(|(m, _)| m).collect(),
+            label: entry.label.unwrap_or_else(|| default_label.to_string()),
+            kind: SourceKind::Local { frontend, worker_match: entry.worker_match.map(Spanned::into_inner) },
+            interval: entry.interval.map_or(Duration::from_secs(1), |t| t.0),
+            logging: entry.logging,
+            metrics,
         })
     }
 
-    fn agent_source(&mut self, node: &Node) -> Option<MonitorSource> {
-        let NodeKind::Map(map) = &node.kind else {
-            self.error(node.span, format!("a server-agent entry must be a mapping, found {}", node.describe()));
-            return None;
-        };
-        let (interval, logging, metrics) =
-            self.source_common(map, node.span, &["address", "label", "interval", "logging", "metrics"])?;
-        let text = |key: &str| map.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
-        let Some(address) = text("address") else {
-            self.error_help(node.span, "this server-agent entry has no `address`", "add `address: 127.0.0.1:9009`");
+    fn agent_source(&mut self, entry: ServerAgentMonitoring, span: Span) -> Option<MonitorSource> {
+        let metrics = self.metrics(entry.metrics, span)?;
+        let Some(address) = entry.address else {
+            self.error_help(span, "this server-agent entry has no `address`", "add `address: 127.0.0.1:9009`");
             return None;
         };
         // Taurus's default ServerAgent port.
         let address = if address.contains(':') { address } else { format!("{address}:4444") };
-        let label = text("label").unwrap_or_else(|| address.clone());
         Some(MonitorSource {
-            label,
+            label: entry.label.unwrap_or_else(|| address.clone()),
             kind: SourceKind::ServerAgent { address },
-            interval,
-            logging,
-            metrics: metrics.into_iter().map(|(m, _)| m).collect(),
+            interval: entry.interval.map_or(Duration::from_secs(1), |t| t.0),
+            logging: entry.logging,
+            metrics,
         })
     }
 

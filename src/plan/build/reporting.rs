@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{did_you_mean_or, Builder};
-use crate::config::de::{from_node, Spanned};
+use crate::config::de::Spanned;
 use crate::config::diagnostic::Diagnostic;
 use crate::config::source::Span;
 use crate::config::{Node, NodeKind};
@@ -167,13 +167,7 @@ impl Builder<'_> {
                         return None;
                     }
                 }
-                let dict: DictForm = match from_node(node) {
-                    Ok(d) => d,
-                    Err(d) => {
-                        self.diags.push(d);
-                        return None;
-                    }
-                };
+                let dict: DictForm = self.read(node)?;
                 match criteria::from_dict(dict) {
                     Ok(mut spec) => {
                         if message.is_some() {

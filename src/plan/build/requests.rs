@@ -5,7 +5,7 @@ use http::{HeaderName, HeaderValue};
 
 use super::scenario::{Defaults, Scope};
 use super::Builder;
-use crate::config::de::{from_node, Spanned};
+use crate::config::de::Spanned;
 use crate::config::model::Request;
 use crate::config::source::Span;
 use crate::config::{Node, NodeKind};
@@ -71,13 +71,7 @@ impl Builder<'_> {
             NodeKind::Str(url) => {
                 Request { url: Spanned { value: url.clone(), span: node.span }, ..Default::default() }
             }
-            NodeKind::Map(_) => match from_node::<Request>(node) {
-                Ok(r) => r,
-                Err(diag) => {
-                    self.diags.push(diag);
-                    return None;
-                }
-            },
+            NodeKind::Map(_) => self.read::<Request>(node)?,
             _ => {
                 self.error(
                     node.span,

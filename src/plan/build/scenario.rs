@@ -12,7 +12,7 @@ use http::HeaderValue;
 
 use super::{did_you_mean_or, Builder};
 use crate::config::de::Spanned;
-use crate::config::model::{Root, Scenario};
+use crate::config::model::{CookieEntry, Root, Scenario};
 use crate::config::source::Span;
 use crate::config::value::TimeValue;
 use crate::config::{Node, NodeKind};
@@ -151,9 +151,16 @@ impl Builder<'_> {
                 scope.variables.push((k.clone(), Template::parse(&v.value)));
             }
         }
-        if let Some(c) = &sc.cookies {
-            self.cookies(c, scope);
-        }
+        let cookies: Vec<CookieEntry> = sc.cookies.as_ref().and_then(|c| self.read(c)).unwrap_or_default();
+        scope.cookies.extend(cookies.into_iter().map(|c| Cookie {
+            name: c.name,
+            value: c.value,
+            domain: c.domain.trim_start_matches('.').to_ascii_lowercase(),
+            host_only: false,
+            path: c.path.filter(|p| p.starts_with('/')).unwrap_or_else(|| "/".into()),
+            secure: c.secure,
+            expires: None,
+        }));
         if let Some(a) = &sc.authorization {
             self.authorization(a, scope);
         }
@@ -227,43 +234,6 @@ impl Builder<'_> {
             out.read = r.0;
         }
         out
-    }
-
-    /// `cookies: [{name, value, domain, path, secure}]`: cookies every user starts with.
-    fn cookies(&mut self, node: &Spanned<Node>, scope: &mut Scope) {
-        let items = match &node.value.kind {
-            NodeKind::Seq(items) => items,
-            NodeKind::Null => return,
-            _ => {
-                let found = node.value.describe();
-                let help = "write `cookies: [{name: sid, value: abc, domain: example.com}]`";
-                self.error_help(node.span, format!("`cookies` must be a list, found {found}"), help);
-                return;
-            }
-        };
-        for item in items {
-            let NodeKind::Map(m) = &item.kind else {
-                self.error(item.span, format!("a cookie must be a mapping, found {}", item.describe()));
-                continue;
-            };
-            self.block_keys(m, "cookies", &["name", "value", "domain", "path", "secure"]);
-            let text = |key: &str| m.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
-            let (Some(name), Some(domain)) = (text("name"), text("domain")) else {
-                let help = "write `{name: sid, value: abc, domain: example.com}`";
-                self.error_help(item.span, "a cookie needs a `name` and a `domain`", help);
-                continue;
-            };
-            let secure = self.value(m, "secure").unwrap_or(false);
-            scope.cookies.push(Cookie {
-                name,
-                value: text("value").unwrap_or_default(),
-                domain: domain.trim_start_matches('.').to_ascii_lowercase(),
-                host_only: false,
-                path: text("path").filter(|p| p.starts_with('/')).unwrap_or_else(|| "/".into()),
-                secure,
-                expires: None,
-            });
-        }
     }
 
     /// `authorization:` (JMeter's HTTP authorization manager): a list of `{url, name, password,

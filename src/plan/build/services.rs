@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::{did_you_mean_or, one_or_many, Builder};
-use crate::config::model::Root;
+use super::{did_you_mean_or, Builder};
+use crate::config::model::{Root, Shellexec, ShellexecTask};
 use crate::config::{Node, NodeKind};
 use crate::plan::monitoring::MonitorSource;
 use crate::plan::services::{ShellTask, Stage};
@@ -13,15 +13,17 @@ impl Builder<'_> {
         let mut tasks = Vec::new();
         let mut sources = Vec::new();
         for entry in &root.services {
-            let Some((module, _)) = self.module_entry(entry, "services") else { continue };
+            let Some((module, settings)) = self.module_entry(entry, "services") else { continue };
             match module.as_str() {
-                "shellexec" => self.shellexec(&entry.value, &mut tasks),
+                "shellexec" => settings.into_iter().for_each(|node| self.shellexec(node, &mut tasks)),
                 "passfail" => self.error_help(
                     entry.span,
                     "`passfail` is listed under `services`",
                     "move it to `reporting:` (Taurus stopped accepting it as a service and fails with AssertionError)",
                 ),
-                m if is_monitoring_module(m, root) => self.monitoring(&entry.value, &mut sources),
+                m if is_monitoring_module(m, root) => {
+                    settings.into_iter().for_each(|node| self.monitoring(node, &mut sources))
+                }
                 other => {
                     let help = did_you_mean_or(other, &["shellexec", "monitoring"], || {
                         "suite knows `shellexec` and `monitoring`".into()
@@ -34,47 +36,26 @@ impl Builder<'_> {
     }
 
     fn shellexec(&mut self, node: &Node, tasks: &mut Vec<ShellTask>) {
-        let NodeKind::Map(map) = &node.kind else { return };
-        let mut env = Vec::new();
-        if let Some(e) = node.get("env") {
-            if let NodeKind::Map(vars) = &e.kind {
-                env.extend(vars.iter().filter_map(|(k, (_, v))| Some((k.clone(), v.scalar_text()?.into_owned()))));
-            } else {
-                self.error(e.span, "shellexec `env` must be a mapping");
-            }
+        let Some(shellexec) = self.read::<Shellexec>(node) else { return };
+        if let Some(check) = &shellexec.check {
+            let help = "run the command in `startup` with `background: true`";
+            self.unsupported(check.span, "the shellexec `check` stage", help);
         }
-        let default_cwd = node.get("default-cwd").and_then(Node::scalar_text).map(|p| PathBuf::from(&*p));
-        for (key, (key_span, value)) in map {
-            let stage = match key.as_str() {
-                "module" | "env" | "default-cwd" | "artifacts-dir" | "run-at" => continue,
-                "prepare" => Stage::Prepare,
-                "startup" => Stage::Startup,
-                "shutdown" => Stage::Shutdown,
-                "post-process" => Stage::PostProcess,
-                "check" => {
-                    self.unsupported(
-                        *key_span,
-                        "the shellexec `check` stage",
-                        "run the command in `startup` with `background: true`",
-                    );
-                    continue;
-                }
-                other => {
-                    let keys = ["prepare", "startup", "shutdown", "post-process", "env", "default-cwd"];
-                    let help = did_you_mean_or(other, &keys, || format!("shellexec takes: {}", keys.join(", ")));
-                    self.error_help(*key_span, format!("unknown key `{other}` in shellexec"), help);
-                    continue;
-                }
-            };
-            let items = one_or_many(value);
-            for item in items {
-                if let Some(task) = self.shell_task(item, stage, &env, default_cwd.as_ref()) {
-                    tasks.push(task);
-                }
+        let env: Vec<(String, String)> = shellexec.env.into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+        let cwd = shellexec.default_cwd.map(PathBuf::from);
+        for (stage, items) in [
+            (Stage::Prepare, &shellexec.prepare),
+            (Stage::Startup, &shellexec.startup),
+            (Stage::Shutdown, &shellexec.shutdown),
+            (Stage::PostProcess, &shellexec.post_process),
+        ] {
+            for item in &items.0 {
+                tasks.extend(self.shell_task(item, stage, &env, cwd.as_ref()));
             }
         }
     }
 
+    /// A task: a command, or a mapping with `command`.
     fn shell_task(
         &mut self,
         node: &Node,
@@ -82,56 +63,31 @@ impl Builder<'_> {
         env: &[(String, String)],
         cwd: Option<&PathBuf>,
     ) -> Option<ShellTask> {
-        let mut task = ShellTask {
-            stage,
-            command: String::new(),
-            background: false,
-            ignore_failure: false,
-            cwd: cwd.cloned(),
-            env: env.to_vec(),
-        };
-        match &node.kind {
-            NodeKind::Str(cmd) => task.command = cmd.clone(),
-            NodeKind::Map(m) => {
-                for (key, (key_span, value)) in m {
-                    match key.as_str() {
-                        "command" => task.command = value.scalar_text().unwrap_or_default().into_owned(),
-                        "background" => task.background = matches!(value.kind, NodeKind::Bool(true)),
-                        "ignore-failure" => task.ignore_failure = matches!(value.kind, NodeKind::Bool(true)),
-                        "cwd" => task.cwd = value.scalar_text().map(|p| PathBuf::from(&*p)),
-                        "env" => {
-                            if let NodeKind::Map(vars) = &value.kind {
-                                task.env.extend(
-                                    vars.iter()
-                                        .filter_map(|(k, (_, v))| Some((k.clone(), v.scalar_text()?.into_owned()))),
-                                );
-                            }
-                        }
-                        "out" | "err" | "run-at" => {}
-                        other => {
-                            let keys = ["command", "background", "ignore-failure", "cwd", "env", "out", "err"];
-                            let help = did_you_mean_or(other, &keys, || format!("a task takes: {}", keys.join(", ")));
-                            self.error_help(*key_span, format!("unknown key `{other}` in a shellexec task"), help);
-                        }
-                    }
-                }
-            }
+        let task = match &node.kind {
+            NodeKind::Str(command) => ShellexecTask { command: command.clone(), ..Default::default() },
+            NodeKind::Map(_) => self.read::<ShellexecTask>(node)?,
             _ => {
-                self.error(
-                    node.span,
-                    format!(
-                        "a shellexec task must be a command string or a mapping with `command`, found {}",
-                        node.describe()
-                    ),
-                );
+                let found = node.describe();
+                let message =
+                    format!("a shellexec task must be a command string or a mapping with `command`, found {found}");
+                self.error(node.span, message);
                 return None;
             }
-        }
+        };
         if task.command.trim().is_empty() {
             self.error(node.span, "this shellexec task has no `command`");
             return None;
         }
-        Some(task)
+        let mut env = env.to_vec();
+        env.extend(task.env.into_iter().filter_map(|(k, v)| Some((k, v?))));
+        Some(ShellTask {
+            stage,
+            command: task.command,
+            background: task.background,
+            ignore_failure: task.ignore_failure,
+            cwd: task.cwd.map(PathBuf::from).or_else(|| cwd.cloned()),
+            env,
+        })
     }
 }
 
