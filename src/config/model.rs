@@ -223,7 +223,7 @@ pub struct Request {
     /// XPath extractors.
     pub extract_xpath: Option<Spanned<Node>>,
     /// Files to upload (multipart).
-    pub upload_files: Option<Spanned<Node>>,
+    pub upload_files: Option<Spanned<Vec<UploadFile>>>,
     /// JSR223 scripts.
     pub jsr223: Option<Spanned<Node>>,
     /// Request body encoding.
@@ -344,4 +344,16 @@ pub struct ServerAgentMonitoring {
     /// Log every sample.
     #[serde(default)]
     pub logging: bool,
+}
+
+/// One `upload-files` entry of a request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UploadFile {
+    /// Form field name.
+    pub param: String,
+    /// File to send.
+    pub path: Spanned<String>,
+    /// Content type (guessed from the file name by default).
+    pub mime_type: Option<String>,
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::scenario::Scope;
 use super::Builder;
 use crate::config::de::Spanned;
-use crate::config::model::Request;
+use crate::config::model::{Request, UploadFile};
 use crate::config::{Node, NodeKind};
 use crate::plan::scenario::{Body, Chunk, Template};
 
@@ -30,7 +30,7 @@ impl Builder<'_> {
             if let (Some(b), Some(_)) = (&req.body, &req.body_file) {
                 self.warn(b.span, "both `body` and `body-file` are set; `body` wins (as in Taurus)");
             }
-            let body = self.multipart(files, req.body.as_ref(), &req.method, scope)?;
+            let body = self.multipart(req, files, scope)?;
             headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
             headers.push(("Content-Type".to_string(), format!("multipart/form-data; boundary={BOUNDARY}")));
             return Some(Some(body));
@@ -58,88 +58,70 @@ impl Builder<'_> {
     }
 
     /// `upload-files`: a multipart/form-data body of the `body` fields and the files.
-    pub(super) fn multipart(
-        &mut self,
-        files: &Spanned<Node>,
-        fields: Option<&Spanned<Node>>,
-        method: &Option<Spanned<String>>,
-        scope: &mut Scope,
-    ) -> Option<Body> {
-        if let Some(m) = method {
-            if !m.value.contains("${") && !matches!(m.value.to_ascii_uppercase().as_str(), "POST" | "PUT" | "PATCH") {
-                self.error(m.span, format!("`upload-files` needs method POST, PUT or PATCH, not `{}`", m.value));
-                return None;
-            }
-        } else {
+    fn multipart(&mut self, req: &Request, files: &Spanned<Vec<UploadFile>>, scope: &mut Scope) -> Option<Body> {
+        let Some(m) = &req.method else {
             self.error_help(files.span, "`upload-files` needs a method with a body", "add `method: POST`");
             return None;
+        };
+        if !m.value.contains("${") && !matches!(m.value.to_ascii_uppercase().as_str(), "POST" | "PUT" | "PATCH") {
+            self.error(m.span, format!("`upload-files` needs method POST, PUT or PATCH, not `{}`", m.value));
+            return None;
         }
-        let mut chunks = Vec::new();
-        let mut lit = String::new();
-        if let Some(f) = fields {
-            match &f.value.kind {
-                NodeKind::Map(m) => {
-                    for (name, (_, v)) in m {
-                        let text = v.scalar_text().unwrap_or_default();
-                        self.uses(&text, v.span, scope);
-                        lit.push_str(&format!(
-                            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n",
-                            quote_field(name)
-                        ));
-                        chunks.push(Chunk::Fixed(Bytes::from(std::mem::take(&mut lit))));
-                        chunks.push(Chunk::Template(Template::parse(&text)));
-                        lit.push_str("\r\n");
-                    }
-                }
-                NodeKind::Null => {}
-                _ => {
-                    self.error(f.span, "with `upload-files`, `body` must be a mapping of form fields");
-                    return None;
+        let mut body = Multipart::default();
+        match req.body.as_ref().map(|f| (f, &f.value.kind)) {
+            Some((_, NodeKind::Map(fields))) => {
+                for (name, (_, v)) in fields {
+                    let text = v.scalar_text().unwrap_or_default();
+                    self.uses(&text, v.span, scope);
+                    body.part(
+                        &format!("form-data; name=\"{}\"", quote_field(name)),
+                        Chunk::Template(Template::parse(&text)),
+                    );
                 }
             }
-        }
-        let items: Vec<&Node> = match &files.value.kind {
-            NodeKind::Seq(items) => items.iter().collect(),
-            _ => {
-                self.error(files.span, format!("`upload-files` must be a list, found {}", files.value.describe()));
+            Some((_, NodeKind::Null)) | None => {}
+            Some((f, _)) => {
+                self.error(f.span, "with `upload-files`, `body` must be a mapping of form fields");
                 return None;
             }
-        };
-        for item in items {
-            let NodeKind::Map(m) = &item.kind else {
-                self.error(item.span, "an `upload-files` entry must be a mapping with `param` and `path`");
-                continue;
-            };
-            self.block_keys(m, "upload-files", &["param", "path", "mime-type"]);
-            let text = |key: &str| m.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
-            let (Some(param), Some(path)) = (text("param"), text("path")) else {
-                self.error_help(
-                    item.span,
-                    "this `upload-files` entry needs `param` and `path`",
-                    "e.g. `{param: file, path: data.bin}`",
-                );
-                continue;
-            };
-            let path_span = m["path"].1.span;
+        }
+        for file in &files.value {
+            let path = &file.path;
             if path.contains("${") {
-                self.error(path_span, "an upload path cannot use variables: the file is read before the test");
+                self.error(path.span, "an upload path cannot use variables: the file is read before the test");
                 continue;
             }
-            let Some(bytes) = self.read_file(&path, path_span, "upload file") else { continue };
-            let file_name = Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let mime = text("mime-type").unwrap_or_else(|| guess_mime(&file_name).to_string());
-            lit.push_str(&format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {mime}\r\n\r\n",
-                quote_field(&param),
-                quote_field(&file_name)
-            ));
-            chunks.push(Chunk::Fixed(Bytes::from(std::mem::take(&mut lit))));
-            chunks.push(Chunk::Fixed(Bytes::from(bytes)));
-            lit.push_str("\r\n");
+            let Some(bytes) = self.read_file(path, path.span, "upload file") else { continue };
+            let name = Path::new(&path.value).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let mime = file.mime_type.clone().unwrap_or_else(|| guess_mime(&name).to_string());
+            let (param, name) = (quote_field(&file.param), quote_field(&name));
+            let headers = format!("form-data; name=\"{param}\"; filename=\"{name}\"\r\nContent-Type: {mime}");
+            body.part(&headers, Chunk::Fixed(Bytes::from(bytes)));
         }
-        lit.push_str(&format!("--{BOUNDARY}--\r\n"));
-        chunks.push(Chunk::Fixed(Bytes::from(lit)));
-        Some(Body::Parts(chunks))
+        Some(body.finish())
+    }
+}
+
+/// A multipart/form-data body being built: literal text is gathered up to each part's content.
+#[derive(Default)]
+struct Multipart {
+    chunks: Vec<Chunk>,
+    text: String,
+}
+
+impl Multipart {
+    /// A part: its `Content-Disposition` (and any further headers), then its content.
+    fn part(&mut self, disposition: &str, content: Chunk) {
+        self.text.push_str(&format!("--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n"));
+        self.chunks.push(Chunk::Fixed(Bytes::from(std::mem::take(&mut self.text))));
+        self.chunks.push(content);
+        self.text.push_str("\r\n");
+    }
+
+    fn finish(mut self) -> Body {
+        self.text.push_str(&format!("--{BOUNDARY}--\r\n"));
+        self.chunks.push(Chunk::Fixed(Bytes::from(self.text)));
+        Body::Parts(self.chunks)
     }
 }
 
