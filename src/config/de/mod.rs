@@ -13,7 +13,9 @@
 //!
 //! [`Spanned<T>`] captures the span of a value (via a private struct name the deserializer
 //! recognizes, as the `toml` crate does), and [`Node`] itself can be deserialized, so a model
-//! can keep a raw subtree with its locations.
+//! can keep a raw subtree with its locations. Two more private names serve the value types of
+//! [`crate::config::value`]: `OneOrMany` reads one item as a list of one, and a keyed newtype
+//! has its errors start with the key it was read under (`` `hold-for`: … ``).
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Expected, Unexpected, Visitor};
 use serde::Deserializer;

@@ -3,7 +3,6 @@
 
 use super::scenario::{Defaults, Scope};
 use super::{did_you_mean_or, Builder};
-use crate::config::diagnostic::suggest;
 use crate::config::model::Root;
 use crate::config::source::Span;
 use crate::config::value::TimeValue;
@@ -223,20 +222,7 @@ impl Builder<'_> {
             self.error(span, format!("`include-scenario` loops: {chain}"));
             return Vec::new();
         }
-        let Some(sc) = root.scenarios.get(name) else {
-            let names: Vec<&str> = root.scenarios.keys().map(String::as_str).collect();
-            let help = suggest(name, &names).map_or_else(
-                || {
-                    format!(
-                        "scenarios defined: {}",
-                        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                    )
-                },
-                |s| format!("did you mean `{s}`?"),
-            );
-            self.error_help(span, format!("unknown scenario `{name}` in `include-scenario`"), help);
-            return Vec::new();
-        };
+        let Some(sc) = self.scenario_named(name, span, root, " in `include-scenario`") else { return Vec::new() };
         let d = self.scenario_defaults(&sc.value, outer, scope);
         self.scenario_steps(name, &sc.value, sc.span, &d, root, scope).unwrap_or_default()
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Builder;
+use super::{code_list, Builder};
 use crate::config::de::Spanned;
 use crate::config::diagnostic::suggest;
 use crate::config::model::{Execution, Root, Scenario};
@@ -201,6 +201,27 @@ impl Builder<'_> {
         Some(cap)
     }
 
+    /// The scenario `name` under `scenarios:`, or an error (`place` says where it was named).
+    pub(super) fn scenario_named<'r>(
+        &mut self,
+        name: &str,
+        span: Span,
+        root: &'r Root,
+        place: &str,
+    ) -> Option<&'r Spanned<Scenario>> {
+        let found = root.scenarios.get(name);
+        if found.is_none() {
+            let names: Vec<&str> = root.scenarios.keys().map(String::as_str).collect();
+            let help = match suggest(name, &names) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if names.is_empty() => "there is no `scenarios:` section".to_string(),
+                None => format!("scenarios defined: {}", code_list(&names)),
+            };
+            self.error_help(span, format!("unknown scenario `{name}`{place}"), help);
+        }
+        found
+    }
+
     fn named_scenario(
         &mut self,
         name: &str,
@@ -211,19 +232,7 @@ impl Builder<'_> {
         if let Some(plan) = self.scenarios.get(name) {
             return Some(plan.clone());
         }
-        let Some(sc) = root.scenarios.get(name) else {
-            let names: Vec<&str> = root.scenarios.keys().map(String::as_str).collect();
-            let help = match suggest(name, &names) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None if names.is_empty() => "there is no `scenarios:` section".to_string(),
-                None => format!(
-                    "scenarios defined: {}",
-                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                ),
-            };
-            self.error_help(span, format!("unknown scenario `{name}`"), help);
-            return None;
-        };
+        let sc = self.scenario_named(name, span, root, "")?;
         let plan = Arc::new(self.scenario(name, &sc.value, sc.span, root, criteria)?);
         self.scenarios.insert(name.to_string(), plan.clone());
         Some(plan)

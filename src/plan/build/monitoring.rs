@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{did_you_mean_or, one_or_many, Builder};
+use super::{code_list, did_you_mean_or, one_or_many, Builder};
 use crate::config::de::Spanned;
 use crate::config::model::{LocalMonitoring, ServerAgentMonitoring};
 use crate::config::source::Span;
@@ -120,10 +120,7 @@ impl Builder<'_> {
                     let help = if names.is_empty() {
                         "configure it under `services: - module: monitoring`".to_string()
                     } else {
-                        format!(
-                            "monitoring sources: {}",
-                            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                        )
+                        format!("monitoring sources: {}", code_list(&names))
                     };
                     self.error_help(*span, format!("no monitoring source `{source}` for this criterion"), help);
                 }
