@@ -30,6 +30,7 @@ pub mod node;
 pub mod overrides;
 pub mod scalar;
 pub mod source;
+pub mod value;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};

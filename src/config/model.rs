@@ -1,12 +1,17 @@
 //! The typed Taurus model: which keys exist in each section and what type each value has. Every
 //! known Taurus key is listed, even those we do not run yet, so that a typo gets "unknown key"
 //! with a suggestion while a real Taurus feature we lack gets a clear "not supported" from the
-//! planner. Values the planner may still reject keep their location (`Spanned`).
+//! planner. A key whose Taurus meaning has one type has that type here ([`super::value`] for
+//! times, virtual users, rates and lists of one); a key that takes several shapes (a scenario
+//! name or an inline scenario, criteria, request bodies) or that the planner only names as not
+//! supported stays a located [`Node`]. Values the planner may still reject keep their location
+//! (`Spanned`).
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::de::Spanned;
+use super::value::{Concurrency, Count, OneOrMany, Rate, TimeValue};
 use super::yaml::Node;
 
 /// A whole (merged) config file.
@@ -15,7 +20,7 @@ use super::yaml::Node;
 pub struct Root {
     /// What to run: a list of [`Execution`] entries, or a single one.
     #[serde(default)]
-    pub execution: Option<Spanned<Node>>,
+    pub execution: Option<Spanned<OneOrMany<Node>>>,
     /// Reusable scenarios by name.
     #[serde(default)]
     pub scenarios: IndexMap<String, Spanned<Scenario>>,
@@ -30,7 +35,7 @@ pub struct Root {
     pub modules: IndexMap<String, Spanned<Node>>,
     /// Engine settings.
     #[serde(default)]
-    pub settings: Option<Spanned<Node>>,
+    pub settings: Settings,
     /// `local` or `cloud`.
     #[serde(default)]
     pub provisioning: Option<Spanned<String>>,
@@ -51,6 +56,16 @@ pub struct Root {
     pub install_id: Option<Node>,
 }
 
+/// The `settings` section: Taurus engine settings, of which `suite` uses `env` (its other keys,
+/// such as `artifacts-dir` or `check-interval`, are accepted and not used).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Settings {
+    /// Environment for shell commands; a null value unsets nothing and is skipped.
+    #[serde(default)]
+    pub env: IndexMap<String, Option<String>>,
+}
+
 /// One `execution` entry.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -58,25 +73,25 @@ pub struct Execution {
     /// Tool that runs the scenario (`jmeter` by default in Taurus); HTTP `requests` run natively.
     pub executor: Option<Spanned<String>>,
     /// Virtual users; a number, or `{local: N, cloud: M}`.
-    pub concurrency: Option<Spanned<Node>>,
+    pub concurrency: Option<Spanned<Concurrency>>,
     /// Time to reach full concurrency.
-    pub ramp_up: Option<Spanned<Node>>,
+    pub ramp_up: Option<Spanned<TimeValue>>,
     /// Time at full concurrency.
-    pub hold_for: Option<Spanned<Node>>,
+    pub hold_for: Option<Spanned<TimeValue>>,
     /// Iterations per virtual user.
-    pub iterations: Option<Spanned<Node>>,
+    pub iterations: Option<Spanned<Count>>,
     /// Request rate cap for the whole execution.
-    pub throughput: Option<Spanned<Node>>,
+    pub throughput: Option<Spanned<Rate>>,
     /// Stepped ramp-up.
-    pub steps: Option<Spanned<Node>>,
+    pub steps: Option<Spanned<Count>>,
     /// suite extension: open model, `throughput` is the arrival rate whatever the response times.
     pub arrival_rate: Option<Spanned<bool>>,
     /// suite extension: with `arrival-rate`, the most virtual users the execution may run.
-    pub max_vus: Option<Spanned<Node>>,
+    pub max_vus: Option<Spanned<Count>>,
     /// Scenario name, or an inline scenario.
     pub scenario: Option<Spanned<Node>>,
     /// Wait before starting.
-    pub delay: Option<Spanned<Node>>,
+    pub delay: Option<Spanned<TimeValue>>,
     /// Wall-clock start time.
     pub start_at: Option<Spanned<Node>>,
     /// Environment for the executor.
@@ -107,14 +122,15 @@ pub struct Scenario {
     pub default_address: Option<Spanned<String>>,
     /// Headers of every request.
     pub headers: Option<Spanned<IndexMap<String, Spanned<String>>>>,
-    /// Pause before each request.
-    pub think_time: Option<Spanned<Node>>,
+    /// Pause before each request: a time value, or `uniform(mean, dev)`, `gaussian(mean, dev)`,
+    /// `poisson(mean, offset)`.
+    pub think_time: Option<Spanned<String>>,
     /// Connect and read timeout.
-    pub timeout: Option<Spanned<Node>>,
+    pub timeout: Option<Spanned<TimeValue>>,
     /// suite extension: connect timeout (default `timeout`).
-    pub connect_timeout: Option<Spanned<Node>>,
+    pub connect_timeout: Option<Spanned<TimeValue>>,
     /// suite extension: read timeout (default `timeout`).
-    pub read_timeout: Option<Spanned<Node>>,
+    pub read_timeout: Option<Spanned<TimeValue>>,
     /// suite extension: `false` accepts any server certificate (self-signed test servers).
     pub tls_verify: Option<Spanned<bool>>,
     /// Reuse connections.
@@ -138,14 +154,15 @@ pub struct Scenario {
     /// Request body encoding.
     pub content_encoding: Option<Spanned<Node>>,
     /// JMeter transaction controller option.
-    pub force_parent_sample: Option<Spanned<Node>>,
+    pub force_parent_sample: Option<Spanned<bool>>,
     /// Source-IP spoofing.
     pub random_source_ip: Option<Spanned<Node>>,
     /// CSV feeders.
     pub data_sources: Option<Spanned<Node>>,
     /// JMeter properties.
     pub properties: Option<Spanned<Node>>,
-    /// Initial cookies.
+    /// Cookies every virtual user starts with: [`CookieEntry`]s, read by the planner so that a
+    /// bad one does not hide the scenario's other errors.
     pub cookies: Option<Spanned<Node>>,
     /// HTTP authentication.
     pub authorization: Option<Spanned<Node>>,
@@ -177,14 +194,14 @@ pub struct Request {
     pub body: Option<Spanned<Node>>,
     /// File whose content is the body.
     pub body_file: Option<Spanned<String>>,
-    /// Pause before this request.
-    pub think_time: Option<Spanned<Node>>,
+    /// Pause before this request (as the scenario's `think-time`).
+    pub think_time: Option<Spanned<String>>,
     /// Connect and read timeout of this request.
-    pub timeout: Option<Spanned<Node>>,
+    pub timeout: Option<Spanned<TimeValue>>,
     /// suite extension: connect timeout of this request.
-    pub connect_timeout: Option<Spanned<Node>>,
+    pub connect_timeout: Option<Spanned<TimeValue>>,
     /// suite extension: read timeout of this request.
-    pub read_timeout: Option<Spanned<Node>>,
+    pub read_timeout: Option<Spanned<TimeValue>>,
     /// Keep the connection alive.
     pub keepalive: Option<Spanned<bool>>,
     /// Follow redirects.
@@ -206,9 +223,137 @@ pub struct Request {
     /// XPath extractors.
     pub extract_xpath: Option<Spanned<Node>>,
     /// Files to upload (multipart).
-    pub upload_files: Option<Spanned<Node>>,
+    pub upload_files: Option<Spanned<Vec<UploadFile>>>,
     /// JSR223 scripts.
     pub jsr223: Option<Spanned<Node>>,
     /// Request body encoding.
     pub content_encoding: Option<Spanned<Node>>,
+}
+
+/// One `cookies:` entry of a scenario.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieEntry {
+    /// Cookie name.
+    pub name: String,
+    /// Cookie value.
+    #[serde(default)]
+    pub value: String,
+    /// Domain it is sent to (and its subdomains).
+    pub domain: String,
+    /// Path prefix it is sent to (`/` by default).
+    pub path: Option<String>,
+    /// Sent over HTTPS only.
+    #[serde(default)]
+    pub secure: bool,
+}
+
+/// A `shellexec` service: shell commands by lifecycle stage. Each task is a command, or a
+/// [`ShellexecTask`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Shellexec {
+    /// `shellexec`.
+    pub module: Option<Node>,
+    /// Environment of every task.
+    #[serde(default)]
+    pub env: IndexMap<String, Option<String>>,
+    /// Working folder of every task.
+    pub default_cwd: Option<String>,
+    /// Before the test starts.
+    #[serde(default)]
+    pub prepare: OneOrMany<Node>,
+    /// When load starts.
+    #[serde(default)]
+    pub startup: OneOrMany<Node>,
+    /// When load ends.
+    #[serde(default)]
+    pub shutdown: OneOrMany<Node>,
+    /// After the results are in.
+    #[serde(default)]
+    pub post_process: OneOrMany<Node>,
+    /// Taurus's periodic `check` stage.
+    pub check: Option<Spanned<Node>>,
+    /// Taurus's artifacts folder; not used by `suite`.
+    pub artifacts_dir: Option<Node>,
+    /// Taurus's `run-at`; not used by `suite`.
+    pub run_at: Option<Node>,
+}
+
+/// A shellexec task written as a mapping.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ShellexecTask {
+    /// The shell command.
+    #[serde(default)]
+    pub command: String,
+    /// Run it in the background (stopped at shutdown).
+    #[serde(default)]
+    pub background: bool,
+    /// Its failure does not fail the test.
+    #[serde(default)]
+    pub ignore_failure: bool,
+    /// Working folder.
+    pub cwd: Option<String>,
+    /// Extra environment.
+    #[serde(default)]
+    pub env: IndexMap<String, Option<String>>,
+    /// Taurus's output files and `run-at`; not used by `suite`.
+    pub out: Option<Node>,
+    /// See `out`.
+    pub err: Option<Node>,
+    /// See `out`.
+    pub run_at: Option<Node>,
+}
+
+/// A `local` (or MMS `ServerLocalClient`) source of a `monitoring` service.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LocalMonitoring {
+    /// Metric names.
+    #[serde(default)]
+    pub metrics: Vec<Spanned<String>>,
+    /// Source name (the client's name by default).
+    pub label: Option<String>,
+    /// Sampling interval (1 s by default).
+    pub interval: Option<TimeValue>,
+    /// Log every sample.
+    #[serde(default)]
+    pub logging: bool,
+    /// File with the pid of the frontend process.
+    pub frontend_pid_file: Option<String>,
+    /// Regex of the frontend process's command line.
+    pub frontend_match: Option<Spanned<String>>,
+    /// Regex of the worker processes' command lines.
+    pub worker_match: Option<Spanned<String>>,
+}
+
+/// A `server-agent` source of a `monitoring` service.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerAgentMonitoring {
+    /// `host:port` of the agent (port 4444 by default).
+    pub address: Option<String>,
+    /// Metric names.
+    #[serde(default)]
+    pub metrics: Vec<Spanned<String>>,
+    /// Source name (the address by default).
+    pub label: Option<String>,
+    /// Sampling interval (1 s by default).
+    pub interval: Option<TimeValue>,
+    /// Log every sample.
+    #[serde(default)]
+    pub logging: bool,
+}
+
+/// One `upload-files` entry of a request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UploadFile {
+    /// Form field name.
+    pub param: String,
+    /// File to send.
+    pub path: Spanned<String>,
+    /// Content type (guessed from the file name by default).
+    pub mime_type: Option<String>,
 }

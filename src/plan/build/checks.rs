@@ -4,8 +4,8 @@
 use regex::Regex;
 
 use super::one_or_many;
-use super::requests::Scope;
-use super::{kind_name, scalar_text, Builder};
+use super::scenario::Scope;
+use super::Builder;
 use crate::config::de::Spanned;
 use crate::config::source::Span;
 use crate::config::{Map, Node, NodeKind};
@@ -18,24 +18,25 @@ use crate::plan::scenario::Template;
 impl Builder<'_> {
     pub(super) fn assertions(&mut self, node: &Spanned<Node>, scope: &mut Scope, out: &mut Vec<Assertion>) {
         const KEYS: [&str; 5] = ["contains", "subject", "regexp", "not", "assume-success"];
+        let empty = Map::new();
         for item in one_or_many(&node.value) {
             let (patterns_node, m) = match &item.kind {
                 NodeKind::Map(m) => {
                     self.block_keys(m, "assert", &KEYS);
                     match m.get("contains") {
-                        Some((_, c)) => (c, Some(m)),
+                        Some((_, c)) => (c, m),
                         None => {
                             self.error_help(item.span, "this assertion has no `contains`", "add `contains: [text]`");
                             continue;
                         }
                     }
                 }
-                _ => (item, None),
+                _ => (item, &empty),
             };
-            let get = |key: &str| m.and_then(|m| m.get(key)).map(|(_, v)| v);
+            let get = |key: &str| m.get(key).map(|(_, v)| v);
             let subject = match get("subject") {
                 None => Subject::Body,
-                Some(v) => match scalar_text(v).as_deref().and_then(Subject::parse) {
+                Some(v) => match v.scalar_text().as_deref().and_then(Subject::parse) {
                     Some(Subject::Url) | None => {
                         self.error_help(v.span, "unknown assertion `subject`", "use `body`, `headers` or `http-code`");
                         continue;
@@ -43,13 +44,13 @@ impl Builder<'_> {
                     Some(s) => s,
                 },
             };
-            let regex = get("regexp").and_then(|v| self.flag(v, "regexp")).unwrap_or(true);
-            let not = get("not").and_then(|v| self.flag(v, "not")).unwrap_or(false);
-            let assume_success = get("assume-success").and_then(|v| self.flag(v, "assume-success")).unwrap_or(false);
+            let regex = self.value(m, "regexp").unwrap_or(true);
+            let not = self.value(m, "not").unwrap_or(false);
+            let assume_success = self.value(m, "assume-success").unwrap_or(false);
             let mut patterns = Vec::new();
             for p in one_or_many(patterns_node) {
-                let Some(text) = scalar_text(p) else {
-                    self.error(p.span, format!("an assertion pattern must be text, found {}", kind_name(p)));
+                let Some(text) = p.scalar_text().map(String::from) else {
+                    self.error(p.span, format!("an assertion pattern must be text, found {}", p.describe()));
                     continue;
                 };
                 let template = Template::parse(&text);
@@ -85,31 +86,32 @@ impl Builder<'_> {
 
     pub(super) fn jsonpath_assertions(&mut self, node: &Spanned<Node>, out: &mut Vec<Assertion>) {
         const KEYS: [&str; 6] = ["jsonpath", "expected-value", "validate", "expect-null", "invert", "regexp"];
+        let empty = Map::new();
         for item in one_or_many(&node.value) {
             let (path_node, m) = match &item.kind {
                 NodeKind::Map(m) => {
                     self.block_keys(m, "assert-jsonpath", &KEYS);
                     match m.get("jsonpath") {
-                        Some((_, p)) => (p, Some(m)),
+                        Some((_, p)) => (p, m),
                         None => {
                             self.error_help(item.span, "this assertion has no `jsonpath`", "add `jsonpath: $.field`");
                             continue;
                         }
                     }
                 }
-                _ => (item, None),
+                _ => (item, &empty),
             };
-            let get = |key: &str| m.and_then(|m| m.get(key)).map(|(_, v)| v);
-            let Some(text) = scalar_text(path_node) else {
+            let get = |key: &str| m.get(key).map(|(_, v)| v);
+            let Some(text) = path_node.scalar_text().map(String::from) else {
                 self.error(path_node.span, "`jsonpath` must be text");
                 continue;
             };
             let Some(path) = self.jsonpath(&text, path_node.span) else { continue };
-            let validate = get("validate").and_then(|v| self.flag(v, "validate")).unwrap_or(false);
-            let expect_null = get("expect-null").and_then(|v| self.flag(v, "expect-null")).unwrap_or(false);
-            let invert = get("invert").and_then(|v| self.flag(v, "invert")).unwrap_or(false);
-            let regex = get("regexp").and_then(|v| self.flag(v, "regexp")).unwrap_or(true);
-            let expected_text = get("expected-value").and_then(scalar_text).unwrap_or_default();
+            let validate = self.value(m, "validate").unwrap_or(false);
+            let expect_null = self.value(m, "expect-null").unwrap_or(false);
+            let invert = self.value(m, "invert").unwrap_or(false);
+            let regex = self.value(m, "regexp").unwrap_or(true);
+            let expected_text = get("expected-value").and_then(Node::scalar_text).unwrap_or_default().into_owned();
             let expected = if validate && regex {
                 match Regex::new(&format!("^(?:{expected_text})$")) {
                     Ok(r) => Expected::Regex(r, expected_text),
@@ -144,11 +146,24 @@ impl Builder<'_> {
         let NodeKind::Map(map) = &node.value.kind else {
             self.error_help(
                 node.span,
-                format!("`{kind}` must be a mapping of variable names to extractors, found {}", kind_name(&node.value)),
+                format!("`{kind}` must be a mapping of variable names to extractors, found {}", node.value.describe()),
                 format!("write `{kind}: {{name: ...}}`"),
             );
             return;
         };
+        for (var, (_, value)) in map {
+            if let Some(extractor) = self.extractor(kind, var, value, scope) {
+                scope.defined.insert(var.clone());
+                if extractor.match_no < 0 {
+                    scope.defined_families.push(var.clone());
+                }
+                out.push(extractor);
+            }
+        }
+    }
+
+    /// One `extract-*` entry: `var: pattern`, or `var: {<main key>: pattern, ...}`.
+    fn extractor(&mut self, kind: &str, var: &str, value: &Node, scope: &mut Scope) -> Option<Extractor> {
         let (main_key, keys): (&str, &[&str]) = match kind {
             "extract-regexp" => {
                 ("regexp", &["regexp", "default", "match-no", "template", "subject", "scope", "from-variable"])
@@ -158,160 +173,141 @@ impl Builder<'_> {
             }
             _ => ("left", &["left", "right", "default", "match-no", "subject", "scope", "from-variable"]),
         };
-        for (var, (_, value)) in map {
-            let empty = Map::default();
-            let (main, m) = match &value.kind {
-                NodeKind::Map(m) => {
-                    self.block_keys(m, kind, keys);
-                    (m.get(main_key).map(|(_, v)| v), m)
+        let empty = Map::default();
+        let (main, m) = match &value.kind {
+            NodeKind::Map(m) => {
+                self.block_keys(m, kind, keys);
+                (m.get(main_key).map(|(_, v)| v), m)
+            }
+            _ if kind != "extract-boundary" => (Some(value), &empty),
+            _ => {
+                let help = "write `{left: '<b>', right: '</b>'}`";
+                self.error_help(value.span, "an `extract-boundary` entry must be a mapping", help);
+                return None;
+            }
+        };
+        let Some(main) = main else {
+            self.error_help(
+                value.span,
+                format!("this extractor has no `{main_key}`"),
+                format!("add `{main_key}: ...`"),
+            );
+            return None;
+        };
+        let Some(main_text) = main.scalar_text().map(String::from) else {
+            self.error(main.span, format!("`{main_key}` must be text"));
+            return None;
+        };
+        let get = |key: &str| m.get(key).map(|(_, v)| v);
+        let match_no = match get("match-no") {
+            None if kind == "extract-jsonpath" => 0,
+            None => 1,
+            Some(Node { kind: NodeKind::Int(n), .. }) => *n,
+            Some(other) => {
+                let help = "`1` the first match, `0` a random one, `-1` all of them";
+                self.error_help(other.span, "`match-no` must be a whole number", help);
+                return None;
+            }
+        };
+        let default = get("default").and_then(Node::scalar_text).map(String::from);
+        let source = self.extractor_source(value, m, scope)?;
+        let extract = match kind {
+            "extract-regexp" => self.regex_extractor(main, &main_text, get("template"))?,
+            "extract-jsonpath" => {
+                let path = self.jsonpath(&main_text, main.span)?;
+                let concat = self.value(m, "concat").unwrap_or(false);
+                ExtractKind::JsonPath { path, concat }
+            }
+            _ => {
+                let Some(right) = get("right").and_then(Node::scalar_text).filter(|r| !r.is_empty()).map(String::from)
+                else {
+                    self.error_help(value.span, "this `extract-boundary` has no `right`", "add `right: '</b>'`");
+                    return None;
+                };
+                if main_text.is_empty() {
+                    self.error(main.span, "`left` must not be empty");
+                    return None;
                 }
-                _ if kind != "extract-boundary" => (Some(value), &empty),
-                _ => {
-                    self.error_help(
-                        value.span,
-                        "an `extract-boundary` entry must be a mapping",
-                        "write `{left: '<b>', right: '</b>'}`",
-                    );
-                    continue;
+                ExtractKind::Boundary { left: main_text, right }
+            }
+        };
+        Some(Extractor {
+            var: var.to_string(),
+            source,
+            kind: extract,
+            match_no,
+            default_given: default.is_some(),
+            default: default.unwrap_or_else(|| "NOT_FOUND".to_string()),
+        })
+    }
+
+    /// What an extractor reads: a variable (`from-variable`) or a part of the response (`subject`).
+    fn extractor_source(&mut self, value: &Node, m: &Map, scope: &mut Scope) -> Option<Source> {
+        let get = |key: &str| m.get(key).map(|(_, v)| v);
+        let from = get("from-variable").and_then(Node::scalar_text).map(String::from);
+        let source = match (from, get("scope").and_then(Node::scalar_text)) {
+            (Some(from), _) => {
+                if !scope.defined.contains(&from) {
+                    let span = get("from-variable").map_or(value.span, |v| v.span);
+                    scope.used.push((from.clone(), span));
                 }
-            };
-            let Some(main) = main else {
-                self.error_help(
-                    value.span,
-                    format!("this extractor has no `{main_key}`"),
-                    format!("add `{main_key}: ...`"),
-                );
-                continue;
-            };
-            let Some(main_text) = scalar_text(main) else {
-                self.error(main.span, format!("`{main_key}` must be text"));
-                continue;
-            };
-            let get = |key: &str| m.get(key).map(|(_, v)| v);
-            let match_no = match get("match-no") {
-                None => {
-                    if kind == "extract-jsonpath" {
-                        0
-                    } else {
-                        1
+                Source::Variable(from)
+            }
+            (None, Some(s)) if s == "variable" => {
+                self.error_help(value.span, "`scope: variable` needs `from-variable`", "add `from-variable: NAME`");
+                return None;
+            }
+            _ => match get("subject") {
+                None => Source::Response(Subject::Body),
+                Some(v) => match v.scalar_text().as_deref().and_then(Subject::parse) {
+                    Some(s) => Source::Response(s),
+                    None => {
+                        let help = "use `body`, `headers`, `http-code` or `url`";
+                        self.error_help(v.span, "unknown extractor `subject`", help);
+                        return None;
                     }
-                }
-                Some(Node { kind: NodeKind::Int(n), .. }) => *n,
-                Some(other) => {
-                    self.error_help(
-                        other.span,
-                        "`match-no` must be a whole number",
-                        "`1` the first match, `0` a random one, `-1` all of them",
-                    );
-                    continue;
-                }
-            };
-            let default = get("default").and_then(scalar_text);
-            let source = match (get("from-variable").and_then(scalar_text), get("scope").and_then(scalar_text)) {
-                (Some(from), _) => {
-                    if !scope.defined.contains(&from) {
-                        let span = get("from-variable").map_or(value.span, |v| v.span);
-                        scope.used.push((from.clone(), span));
-                    }
-                    Source::Variable(from)
-                }
-                (None, Some(s)) if s == "variable" => {
-                    self.error_help(value.span, "`scope: variable` needs `from-variable`", "add `from-variable: NAME`");
-                    continue;
-                }
-                _ => match get("subject") {
-                    None => Source::Response(Subject::Body),
-                    Some(v) => match scalar_text(v).as_deref().and_then(Subject::parse) {
-                        Some(s) => Source::Response(s),
-                        None => {
-                            self.error_help(
-                                v.span,
-                                "unknown extractor `subject`",
-                                "use `body`, `headers`, `http-code` or `url`",
-                            );
-                            continue;
-                        }
-                    },
                 },
-            };
-            if let Some(s) = get("scope").and_then(scalar_text) {
-                if !matches!(s.as_str(), "all" | "main" | "children" | "variable") {
-                    self.error_help(
-                        m["scope"].1.span,
-                        format!("unknown `scope: {s}`"),
-                        "use `all`, `main`, `children` or `variable`",
-                    );
-                }
+            },
+        };
+        if let Some(s) = get("scope").and_then(Node::scalar_text) {
+            if !matches!(&*s, "all" | "main" | "children" | "variable") {
+                let help = "use `all`, `main`, `children` or `variable`";
+                self.error_help(m["scope"].1.span, format!("unknown `scope: {s}`"), help);
             }
-            let extract = match kind {
-                "extract-regexp" => {
-                    let regex = match Regex::new(&main_text) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            self.regex_error(
-                                main.span,
-                                &main_text,
-                                &e,
-                                "Rust regexes have no look-around or back-references",
-                            );
-                            continue;
-                        }
-                    };
-                    let template =
-                        parse_group_template(&get("template").and_then(scalar_text).unwrap_or_else(|| "1".into()));
-                    if let Some(max) = template
-                        .iter()
-                        .filter_map(|g| match g {
-                            GroupRef::Group(n) => Some(*n),
-                            _ => None,
-                        })
-                        .max()
-                    {
-                        if max >= regex.captures_len() {
-                            let span = get("template").map_or(main.span, |v| v.span);
-                            self.error_help(
-                                span,
-                                format!(
-                                    "the template uses group {max} but `{main_text}` has {} group{}",
-                                    regex.captures_len() - 1,
-                                    if regex.captures_len() == 2 { "" } else { "s" }
-                                ),
-                                "put parentheses around the part to extract, e.g. `token=(\\w+)`",
-                            );
-                            continue;
-                        }
-                    }
-                    ExtractKind::Regex { regex, template }
-                }
-                "extract-jsonpath" => {
-                    let Some(path) = self.jsonpath(&main_text, main.span) else { continue };
-                    let concat = get("concat").and_then(|v| self.flag(v, "concat")).unwrap_or(false);
-                    ExtractKind::JsonPath { path, concat }
-                }
-                _ => {
-                    let Some(right) = get("right").and_then(scalar_text).filter(|r| !r.is_empty()) else {
-                        self.error_help(value.span, "this `extract-boundary` has no `right`", "add `right: '</b>'`");
-                        continue;
-                    };
-                    if main_text.is_empty() {
-                        self.error(main.span, "`left` must not be empty");
-                        continue;
-                    }
-                    ExtractKind::Boundary { left: main_text, right }
-                }
-            };
-            scope.defined.insert(var.clone());
-            if match_no < 0 {
-                scope.defined_families.push(var.clone());
-            }
-            out.push(Extractor {
-                var: var.clone(),
-                source,
-                kind: extract,
-                match_no,
-                default_given: default.is_some(),
-                default: default.unwrap_or_else(|| "NOT_FOUND".to_string()),
-            });
         }
+        Some(source)
+    }
+
+    /// An `extract-regexp`: the regex, and a `template` that uses only groups it has.
+    fn regex_extractor(&mut self, main: &Node, text: &str, template: Option<&Node>) -> Option<ExtractKind> {
+        let regex = match Regex::new(text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.regex_error(main.span, text, &e, "Rust regexes have no look-around or back-references");
+                return None;
+            }
+        };
+        let groups = parse_group_template(&template.and_then(Node::scalar_text).unwrap_or_else(|| "1".into()));
+        let max = groups
+            .iter()
+            .filter_map(|g| match g {
+                GroupRef::Group(n) => Some(*n),
+                _ => None,
+            })
+            .max();
+        if let Some(max) = max.filter(|max| *max >= regex.captures_len()) {
+            let span = template.map_or(main.span, |v| v.span);
+            let found = regex.captures_len() - 1;
+            self.error_help(
+                span,
+                format!(
+                    "the template uses group {max} but `{text}` has {found} group{}",
+                    if found == 1 { "" } else { "s" }
+                ),
+                "put parentheses around the part to extract, e.g. `token=(\\w+)`",
+            );
+            return None;
+        }
+        Some(ExtractKind::Regex { regex, template: groups })
     }
 }

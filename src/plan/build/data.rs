@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::requests::Scope;
-use super::{kind_name, scalar_text, Builder};
+use super::scenario::Scope;
+use super::Builder;
 use crate::config::de::Spanned;
 use crate::config::diagnostic::Diagnostic;
 use crate::config::{Map, Node, NodeKind};
@@ -18,7 +18,7 @@ impl Builder<'_> {
             _ => {
                 self.error_help(
                     node.span,
-                    format!("`data-sources` must be a list, found {}", kind_name(&node.value)),
+                    format!("`data-sources` must be a list, found {}", node.value.describe()),
                     "write `data-sources: [file.csv]` or a list of `{path: file.csv, ...}`",
                 );
                 return;
@@ -54,13 +54,13 @@ impl Builder<'_> {
             _ => {
                 self.error(
                     node.span,
-                    format!("a data source must be a file path or a mapping, found {}", kind_name(node)),
+                    format!("a data source must be a file path or a mapping, found {}", node.describe()),
                 );
                 return None;
             }
         };
-        let text = |key: &str| m.get(key).and_then(|(_, v)| scalar_text(v));
-        let path_text = scalar_text(path_node).unwrap_or_default();
+        let text = |key: &str| m.get(key).and_then(|(_, v)| v.scalar_text()).map(String::from);
+        let path_text = path_node.scalar_text().unwrap_or_default().into_owned();
         self.check_jmeter_functions(&path_text, path_node.span);
         if path_text.contains("${__") {
             return None;
@@ -80,7 +80,7 @@ impl Builder<'_> {
         }
         let delimiter = match m.get("delimiter") {
             None => None,
-            Some((_, v)) => match scalar_text(v).as_deref().and_then(data::parse_delimiter) {
+            Some((_, v)) => match v.scalar_text().as_deref().and_then(data::parse_delimiter) {
                 Some(d) => Some(d),
                 None => {
                     self.error_help(v.span, "`delimiter` must be one character", "e.g. `,`, `;`, `|` or `tab`");
@@ -88,9 +88,9 @@ impl Builder<'_> {
                 }
             },
         };
-        let quoted = m.get("quoted").and_then(|(_, v)| self.flag(v, "quoted")).unwrap_or(false);
-        let recycle = m.get("loop").and_then(|(_, v)| self.flag(v, "loop")).unwrap_or(true);
-        let random_order = m.get("random-order").and_then(|(_, v)| self.flag(v, "random-order")).unwrap_or(false);
+        let quoted = self.value(m, "quoted").unwrap_or(false);
+        let recycle = self.value(m, "loop").unwrap_or(true);
+        let random_order = self.value(m, "random-order").unwrap_or(false);
         let names = text("variable-names")
             .filter(|n| !n.trim().is_empty())
             .map(|n| n.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>());

@@ -1,0 +1,240 @@
+//! Executions: the load profile of each `execution` entry and the scenario it runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{code_list, Builder};
+use crate::config::de::Spanned;
+use crate::config::diagnostic::suggest;
+use crate::config::model::{Execution, Root, Scenario};
+use crate::config::source::Span;
+use crate::config::value::TimeValue;
+use crate::config::{Node, NodeKind};
+use crate::criteria::Spec;
+use crate::plan::scenario::ScenarioPlan;
+use crate::plan::{ExecutionPlan, Load};
+
+/// Most virtual users an `arrival-rate` execution runs when `max-vus` is not given.
+const DEFAULT_MAX_VUS: u32 = 100;
+
+/// Executors whose HTTP `requests:` scenarios `suite` runs natively with the same meaning.
+const NATIVE_EXECUTORS: &[&str] = &["jmeter", "apiritif", "suite"];
+
+impl Builder<'_> {
+    pub(super) fn executions(&mut self, root: &Root, criteria: &mut Vec<(Spec, Span)>) -> Vec<ExecutionPlan> {
+        let Some(exec) = &root.execution else {
+            self.error_help(
+                self.loaded.root.span,
+                "the test has no `execution`",
+                "add `execution: [{concurrency: 1, hold-for: 10s, scenario: <name>}]`",
+            );
+            return Vec::new();
+        };
+        let items = &exec.value.0;
+        if items.is_empty() {
+            self.error(exec.span, "`execution` is empty: nothing to run");
+        }
+        let mut out = Vec::new();
+        for item in items {
+            if let Some(e) = self.read::<Execution>(item) {
+                out.extend(self.execution(e, item, root, criteria));
+            }
+        }
+        out
+    }
+
+    fn execution(
+        &mut self,
+        e: Execution,
+        node: &Node,
+        root: &Root,
+        criteria: &mut Vec<(Spec, Span)>,
+    ) -> Option<ExecutionPlan> {
+        if let Some(executor) = &e.executor {
+            if !NATIVE_EXECUTORS.contains(&executor.value.as_str()) {
+                self.unsupported(
+                    executor.span,
+                    &format!("executor `{}`", executor.value),
+                    "suite runs HTTP `requests:` scenarios natively; `jmeter` and `apiritif` executors with `requests:` are accepted",
+                );
+            }
+        }
+        let concurrency = e.concurrency.as_ref().map_or(1, |c| c.0);
+        let time = |t: &Option<Spanned<TimeValue>>| t.as_ref().map(|t| t.0).unwrap_or_default();
+        let (ramp_up, hold_for, delay) = (time(&e.ramp_up), time(&e.hold_for), time(&e.delay));
+        let iterations = e.iterations.as_ref().map(|n| n.0);
+        let steps = e.steps.as_ref().map_or(0, |n| u32::try_from(n.0).unwrap_or(u32::MAX));
+        let throughput = e.throughput.as_ref().map(|t| t.0).filter(|t| *t > 0.0);
+        if steps > 0 && ramp_up.is_zero() {
+            if let Some(s) = &e.steps {
+                self.warn(s.span, "`steps` needs `ramp-up`; ignored without one");
+            }
+        }
+        let max_vus = self.arrival_rate(&e, concurrency, throughput, ramp_up + hold_for);
+        if let (Some(t), true, None) = (&e.throughput, ramp_up.is_zero() && hold_for.is_zero(), max_vus) {
+            self.warn(t.span, "`throughput` needs `ramp-up` and/or `hold-for` (as in Taurus); the rate cap still applies to the iterations");
+        }
+        self.execution_extras(&e);
+        if let Some(c) = &e.criteria {
+            criteria.extend(self.criteria_node(c));
+        }
+        let scenario = self.execution_scenario(&e, node, root, criteria)?;
+        let load = Load { concurrency, ramp_up, hold_for, iterations, steps, throughput, delay, max_vus };
+        Some(ExecutionPlan { load, scenario })
+    }
+
+    /// Keys `suite` names but does not run: `start-at`, and cloud or JMeter settings.
+    fn execution_extras(&mut self, e: &Execution) {
+        if let Some(s) = &e.start_at {
+            self.unsupported(s.span, "`start-at`", "use `delay:` or start `suite` at the wanted time");
+        }
+        for (key, value) in [
+            ("locations", &e.locations),
+            ("locations-weighted", &e.locations_weighted),
+            ("files", &e.files),
+            ("write-xml-jtl", &e.write_xml_jtl),
+            ("properties", &e.properties),
+            ("system-properties", &e.system_properties),
+            ("env", &e.env),
+        ] {
+            if let Some(v) = value {
+                self.warn(v.span, format!("`{key}` is for cloud or JMeter runs and has no effect in suite"));
+            }
+        }
+    }
+
+    /// The scenario an execution runs: a name under `scenarios:`, or an inline scenario.
+    fn execution_scenario(
+        &mut self,
+        e: &Execution,
+        node: &Node,
+        root: &Root,
+        criteria: &mut Vec<(Spec, Span)>,
+    ) -> Option<Arc<ScenarioPlan>> {
+        match &e.scenario {
+            None => {
+                self.error_help(
+                    node.span,
+                    "this execution has no `scenario`",
+                    "add `scenario: <name of a scenario under scenarios:>`",
+                );
+                None
+            }
+            Some(s) => match &s.value.kind {
+                NodeKind::Str(name) => self.named_scenario(name, s.span, root, criteria),
+                NodeKind::Map(_) => {
+                    let name = format!("autogenerated_{}_{}", s.span.line, s.span.col);
+                    let sc = self.read::<Scenario>(&s.value)?;
+                    self.scenario(&name, &sc, s.span, root, criteria).map(Arc::new)
+                }
+                _ => {
+                    self.error(
+                        s.span,
+                        format!(
+                            "`scenario` must be a scenario name or an inline scenario, found {}",
+                            s.value.describe()
+                        ),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    /// `arrival-rate: true` (suite's open model) and its `max-vus` cap: `Some(cap)` when open.
+    fn arrival_rate(
+        &mut self,
+        e: &Execution,
+        concurrency: u32,
+        throughput: Option<f64>,
+        duration: Duration,
+    ) -> Option<u32> {
+        let open = e.arrival_rate.as_ref().filter(|a| a.value);
+        let Some(flag) = open else {
+            if let Some(m) = &e.max_vus {
+                self.error_help(
+                    m.span,
+                    "`max-vus` is only used with `arrival-rate: true`",
+                    "add `arrival-rate: true`, or remove `max-vus`",
+                );
+            }
+            return None;
+        };
+        if throughput.is_none() {
+            self.error_help(
+                flag.span,
+                "`arrival-rate: true` needs `throughput`, the requests per second to send",
+                "add e.g. `throughput: 50`",
+            );
+        }
+        if duration.is_zero() {
+            self.error_help(
+                flag.span,
+                "`arrival-rate: true` needs `ramp-up` and/or `hold-for`: the schedule is a rate over time",
+                "add e.g. `hold-for: 1m`",
+            );
+        }
+        if let Some(i) = &e.iterations {
+            self.error_help(
+                i.span,
+                "`iterations` has no meaning with `arrival-rate: true`: users come and go with the schedule",
+                "remove `iterations`; the execution ends after `ramp-up` + `hold-for`",
+            );
+        }
+        // Enough users for any rate at sub-second response times; more only when asked for.
+        let default = concurrency.max(DEFAULT_MAX_VUS);
+        let cap = match &e.max_vus {
+            None => default,
+            Some(m) => match u32::try_from(m.0).ok().filter(|n| *n >= 1) {
+                Some(n) => n,
+                None => {
+                    self.error(m.span, format!("`max-vus` must be a whole number of at least 1, found `{}`", m.0));
+                    default
+                }
+            },
+        };
+        if concurrency > cap {
+            if let Some(c) = &e.concurrency {
+                self.error(c.span, format!("`concurrency` ({concurrency}) is above `max-vus` ({cap})"));
+            }
+        }
+        Some(cap)
+    }
+
+    /// The scenario `name` under `scenarios:`, or an error (`place` says where it was named).
+    pub(super) fn scenario_named<'r>(
+        &mut self,
+        name: &str,
+        span: Span,
+        root: &'r Root,
+        place: &str,
+    ) -> Option<&'r Spanned<Scenario>> {
+        let found = root.scenarios.get(name);
+        if found.is_none() {
+            let names: Vec<&str> = root.scenarios.keys().map(String::as_str).collect();
+            let help = match suggest(name, &names) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if names.is_empty() => "there is no `scenarios:` section".to_string(),
+                None => format!("scenarios defined: {}", code_list(&names)),
+            };
+            self.error_help(span, format!("unknown scenario `{name}`{place}"), help);
+        }
+        found
+    }
+
+    fn named_scenario(
+        &mut self,
+        name: &str,
+        span: Span,
+        root: &Root,
+        criteria: &mut Vec<(Spec, Span)>,
+    ) -> Option<Arc<ScenarioPlan>> {
+        if let Some(plan) = self.scenarios.get(name) {
+            return Some(plan.clone());
+        }
+        let sc = self.scenario_named(name, span, root, "")?;
+        let plan = Arc::new(self.scenario(name, &sc.value, sc.span, root, criteria)?);
+        self.scenarios.insert(name.to_string(), plan.clone());
+        Some(plan)
+    }
+}

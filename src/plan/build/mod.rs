@@ -1,0 +1,222 @@
+//! Turning a loaded config into a [`Plan`]: every check that can be made before load starts is
+//! made here, and every error points at the value in the user's file. Taurus features that
+//! `suite` does not run are named in a clear error, never skipped silently.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+
+use super::scenario::ScenarioPlan;
+use super::Plan;
+use crate::config::de::{from_node, Spanned};
+use crate::config::diagnostic::{suggest, Diagnostic};
+use crate::config::model::Root;
+use crate::config::source::Span;
+use crate::config::Loaded;
+use crate::config::{Map, Node, NodeKind};
+
+mod blocks;
+mod body;
+mod checks;
+mod data;
+mod executions;
+mod monitoring;
+mod reporting;
+mod requests;
+mod scenario;
+mod services;
+
+/// Top-level sections of a Taurus config.
+const TOP_LEVEL: &[&str] = &[
+    "execution",
+    "scenarios",
+    "services",
+    "reporting",
+    "modules",
+    "settings",
+    "provisioning",
+    "included-configs",
+    "cli-aliases",
+    "cli",
+    "version",
+    "install-id",
+];
+
+/// Plans a loaded config, or returns every error found.
+pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
+    let mut b =
+        Builder { loaded, diags: Vec::new(), labels: IndexMap::new(), warnings: Vec::new(), scenarios: HashMap::new() };
+    let root: Root = from_node(&b.known_top_level()).map_err(|d| vec![d])?;
+    let env = root.settings.env.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect();
+    let mut criteria = Vec::new();
+    let executions = b.executions(&root, &mut criteria);
+    let mut final_stats_csv = None;
+    let mut junit = Vec::new();
+    for entry in &root.reporting {
+        b.reporter(entry, &mut criteria, &mut final_stats_csv, &mut junit);
+    }
+    let (shell, monitoring) = b.services(&root);
+    b.check_monitoring_criteria(&mut criteria, &monitoring);
+    let criteria = criteria.into_iter().map(|(spec, _)| spec).collect();
+    // A scenario included several times (or by several executions) reports each error once.
+    let mut seen = std::collections::HashSet::new();
+    b.diags.retain(|d| seen.insert((d.span, d.message.clone())));
+    if b.diags.is_empty() {
+        Ok(Plan {
+            executions,
+            labels: b.labels.keys().cloned().collect(),
+            criteria,
+            shell,
+            monitoring,
+            env,
+            final_stats_csv,
+            junit,
+            warnings: b.warnings,
+        })
+    } else {
+        let mut all = b.warnings;
+        all.extend(b.diags);
+        Err(all)
+    }
+}
+
+struct Builder<'a> {
+    loaded: &'a Loaded,
+    diags: Vec<Diagnostic>,
+    labels: IndexMap<String, u32>,
+    warnings: Vec<Diagnostic>,
+    /// Scenarios already planned, by name (several executions may share one).
+    scenarios: HashMap<String, Arc<ScenarioPlan>>,
+}
+
+impl Builder<'_> {
+    /// The root without keys Taurus would ignore: each gets a warning (a typo of a known key
+    /// says which), since YAML anchors are often kept in extra top-level keys.
+    fn known_top_level(&mut self) -> Node {
+        let mut root = self.loaded.root.clone();
+        if let NodeKind::Map(map) = &mut root.kind {
+            let unknown: Vec<(String, Span)> = map
+                .iter()
+                .filter(|(k, _)| !TOP_LEVEL.contains(&k.as_str()))
+                .map(|(k, (span, _))| (k.clone(), *span))
+                .collect();
+            for (key, span) in unknown {
+                map.shift_remove(&key);
+                let hint = suggest(&key, TOP_LEVEL).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                self.warn(span, format!("top-level key `{key}` is not used by suite{hint}"));
+            }
+        }
+        root
+    }
+
+    fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.diags.push(Diagnostic::error(span, message));
+    }
+
+    fn error_help(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
+        self.diags.push(Diagnostic::error(span, message).with_help(help));
+    }
+
+    /// A Taurus feature `suite` does not run: named, located, never skipped.
+    fn unsupported(&mut self, span: Span, what: &str, help: &str) {
+        self.error_help(span, format!("{what} is not supported by suite"), help);
+    }
+
+    fn warn(&mut self, span: Span, message: impl Into<String>) {
+        self.warnings.push(Diagnostic::warning(span, message));
+    }
+
+    fn label(&mut self, name: &str) -> u32 {
+        let next = self.labels.len() as u32;
+        *self.labels.entry(name.to_string()).or_insert(next)
+    }
+
+    /// Reads a typed value from a node the model keeps raw; `None` if it is wrong (reported).
+    fn read<T: DeserializeOwned>(&mut self, node: &Node) -> Option<T> {
+        from_node(node).map_err(|d| self.diags.push(d)).ok()
+    }
+
+    /// The typed value of `key` in a mapping the model keeps as [`Node`]s (a block, an entry):
+    /// `None` when it is absent, null, or wrong (then the error is reported, at the value).
+    fn value<T: DeserializeOwned>(&mut self, map: &Map, key: &str) -> Option<T> {
+        let (_, node) = map.get(key)?;
+        from_node::<Option<T>>(node).unwrap_or_else(|mut d| {
+            d.message = format!("`{key}`: {}", d.message);
+            self.diags.push(d);
+            None
+        })
+    }
+
+    /// The module of a `services` or `reporting` entry (a name, or a mapping with `module:`), and
+    /// the mapping if there is one.
+    fn module_entry<'n>(&mut self, entry: &'n Spanned<Node>, section: &str) -> Option<(String, Option<&'n Node>)> {
+        match &entry.value.kind {
+            NodeKind::Str(name) => Some((name.clone(), None)),
+            NodeKind::Map(_) => match entry.get("module").and_then(Node::scalar_text) {
+                Some(m) => Some((m.into_owned(), Some(&entry.value))),
+                None => {
+                    let examples =
+                        if section == "reporting" { "`passfail`, `junit-xml`, `final-stats`" } else { "`shellexec`" };
+                    self.error(entry.span, format!("a {section} entry needs `module:` (e.g. {examples})"));
+                    None
+                }
+            },
+            _ => {
+                let found = entry.describe();
+                self.error(entry.span, format!("a {section} entry must be a module name or a mapping, found {found}"));
+                None
+            }
+        }
+    }
+
+    /// Reads a file named in the config, or reports why it cannot.
+    pub(super) fn read_file(&mut self, text: &str, span: Span, what: &str) -> Option<Vec<u8>> {
+        let path = self.resolve_path(text, span);
+        match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                self.error_help(
+                    span,
+                    format!("cannot read {what} `{text}`: {e}"),
+                    format!("looked for `{}`; relative paths start at the folder of the file that names them, then the current folder", path.display()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A path named in a config file: relative to that file's folder if it exists there, else to the current folder.
+    pub(super) fn resolve_path(&self, text: &str, span: Span) -> PathBuf {
+        let path = Path::new(text);
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        let beside = self.loaded.sources.get(span.source).path().and_then(Path::parent).map(|dir| dir.join(path));
+        match beside {
+            Some(p) if p.exists() => p,
+            _ => path.to_path_buf(),
+        }
+    }
+}
+
+/// A list, or a single item standing for a list of one; nothing is an empty list.
+pub(super) fn one_or_many(node: &Node) -> Vec<&Node> {
+    match &node.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        NodeKind::Null => Vec::new(),
+        _ => vec![node],
+    }
+}
+
+/// Names as "`a`, `b`, `c`".
+pub(super) fn code_list(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// "did you mean `x`?" when a known word is close, else `fallback()`.
+pub(super) fn did_you_mean_or(word: &str, known: &[&str], fallback: impl FnOnce() -> String) -> String {
+    suggest(word, known).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(fallback)
+}
