@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::rc::{Code, RcCounts};
-use crate::engine::sample::{ErrorKind, Sample};
+use crate::sample::{ErrorKind, Sample};
 
 /// Highest response time the histograms record (one hour, in microseconds); slower samples are clamped.
 const MAX_TRACKED_US: u64 = 3_600_000_000;

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 pub use kpi::{KpiSet, LabelSets, OVERALL};
 pub use rc::{Code, RcCounts};
 
-use crate::engine::Sample;
+use crate::sample::Sample;
 
 /// One closed second of the test.
 #[derive(Debug)]
@@ -134,7 +134,7 @@ mod tests {
             connect_us: 0,
             ttfb_us: elapsed_us / 2,
             status,
-            error_kind: (status >= 400).then_some(crate::engine::ErrorKind::Status),
+            error_kind: (status >= 400).then_some(crate::sample::ErrorKind::Status),
             error: (status >= 400).then(|| "404 Not Found".into()),
             bytes: 100,
             lag_us: 0,

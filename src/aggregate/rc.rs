@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::engine::sample::{ErrorKind, Sample};
+use crate::sample::{ErrorKind, Sample};
 
 /// One response code, as [`Sample::rc`] names it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -293,7 +293,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::sample::Sample;
+    use crate::sample::Sample;
 
     #[test]
     fn corrected_subjects() {

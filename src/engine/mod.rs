@@ -1,5 +1,5 @@
 //! The load engine: virtual users walk their scenario and hand every finished request to the
-//! aggregator as a [`Sample`]. Executions run at the same time, as in Taurus; each runs the
+//! aggregator as a [`Sample`](crate::sample::Sample). Executions run at the same time, as in Taurus; each runs the
 //! closed model (a fixed number of users, `throughput` as a cap) or the open model
 //! (`arrival-rate`: requests on a schedule, users added as needed, see [`pacing`]).
 
@@ -8,7 +8,6 @@ pub mod clock;
 pub mod http;
 pub mod pacing;
 pub mod recorder;
-pub mod sample;
 pub mod stop;
 mod vu;
 
@@ -17,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 pub use recorder::Recorder;
-pub use sample::{ErrorKind, Sample};
 pub use stop::Stop;
 
 use crate::plan::ExecutionPlan;

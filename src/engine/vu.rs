@@ -21,13 +21,13 @@ use super::checks::{self, Response};
 use super::http::cookies::Jar;
 use super::http::{Client, ClientOptions, Outcome, Request, Want};
 use super::pacing::{Pacer, Slot};
-use super::sample::{ErrorKind, Sample};
 use super::stop::Phase;
 use super::Context;
 use crate::plan::checks::Assertion;
 use crate::plan::data::DataSource;
 use crate::plan::scenario::{Action, ActionKind, BasicAuth, Body, Chunk, ThinkTime, Transaction, Value};
 use crate::plan::{ExecutionPlan, Load, RequestPlan, ScenarioPlan, Step};
+use crate::sample::{ErrorKind, Sample};
 
 /// What the users of one execution share.
 pub struct Execution {

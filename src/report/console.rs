@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn lateness_shows_only_when_requests_went_out_late() {
-        use crate::engine::Sample;
+        use crate::sample::Sample;
         let sample = |lag_us| Sample { lag_us, ..Sample::fake(2000, 200) };
         let mut t = TestReport::new("t", std::path::Path::new("t.yaml"), 1);
         t.totals.entry("on-time".into()).or_default().record(&sample(0));

@@ -113,7 +113,7 @@ pub fn write_final_stats(path: &Path, totals: &LabelSets) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Sample;
+    use crate::sample::Sample;
 
     #[test]
     fn final_stats_has_taurus_columns() {
@@ -127,7 +127,7 @@ mod tests {
                 connect_us: 0,
                 ttfb_us: rt / 2,
                 status,
-                error_kind: (status == 404).then_some(crate::engine::ErrorKind::Status),
+                error_kind: (status == 404).then_some(crate::sample::ErrorKind::Status),
                 error: None,
                 bytes: 10,
                 lag_us: 0,

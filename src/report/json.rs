@@ -311,7 +311,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::engine::Sample;
+    use crate::sample::Sample;
 
     fn set(lags_us: &[u64]) -> KpiSet {
         let mut set = KpiSet::default();

@@ -201,8 +201,8 @@ fn first_line(text: &str) -> &str {
 mod tests {
     use super::*;
     use crate::aggregate::KpiSet;
-    use crate::engine::{ErrorKind, Sample};
     use crate::report::CriterionRow;
+    use crate::sample::{ErrorKind, Sample};
 
     fn test(name: &str, criteria: Vec<CriterionRow>, error: Option<&str>) -> TestReport {
         let mut t = TestReport::new(name, Path::new(&format!("suites/{name}.yaml")), 0);

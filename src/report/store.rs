@@ -575,7 +575,7 @@ fn found_tests(run_dir: &Path) -> Result<Vec<PlannedTest>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{ErrorKind, Sample};
+    use crate::sample::{ErrorKind, Sample};
 
     fn sample(label: u32, rt_us: u64, status: u16) -> Sample {
         Sample {

@@ -265,7 +265,7 @@ impl MonitorSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Sample;
+    use crate::sample::Sample;
 
     fn second(hits: u64, rt_us: u64) -> LabelSets {
         let mut set = KpiSet::default();

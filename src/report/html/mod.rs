@@ -426,10 +426,10 @@ fn duration(secs: f64) -> String {
 mod tests {
     use super::*;
     use crate::aggregate::LabelSets;
-    use crate::engine::{ErrorKind, Sample};
     use crate::outcome::Outcome;
     use crate::report::timeline::{MonitorSeries, TimelineBuilder};
     use crate::report::CriterionRow;
+    use crate::sample::{ErrorKind, Sample};
     use std::path::Path;
 
     fn sample(rt_us: u64, status: u16) -> Sample {
