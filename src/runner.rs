@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
-use crate::aggregate::{Aggregator, Second, OVERALL};
+use crate::aggregate::{Aggregator, LabelSets, Second, OVERALL};
 use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
 use crate::config::{self, LoadOptions, Loaded};
 use crate::criteria::Criteria;
@@ -20,7 +20,7 @@ use crate::monit;
 use crate::monitoring::{Event, Monitors};
 use crate::outcome::Outcome;
 use crate::plan::{self, Plan, Stage};
-use crate::report::{self, console, store, Completion, CriterionRow, CriterionStatus, RunReport, TestReport};
+use crate::report::{self, console, CriterionRow, CriterionStatus, RunArtifacts, Streams, TestArtifacts, TestReport};
 use crate::services::Shell;
 
 /// How long requests in flight may finish after the load is told to stop.
@@ -103,31 +103,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             args.exclude_pattern.as_ref().map(|x| format!(" without `{x}`")).unwrap_or_default()
         );
     }
-    let git_sha = git_short_sha();
-    let run_id = run_id(args.env_name.as_deref(), git_sha.as_deref());
-    let run_dir = args.artifacts_dir.join(&run_id);
-    std::fs::create_dir_all(&run_dir)
-        .with_context(|| format!("cannot create the run folder `{}`", run_dir.display()))?;
-    link_latest(&args.artifacts_dir, &run_id);
+    let mut run = RunArtifacts::create(&args.artifacts_dir, args.env_name.as_deref())
+        .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
+    let run_dir = run.dir().to_path_buf();
     println!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
 
     let _agent = start_agent(&args, global.as_deref(), &run_dir)?;
-    let mut report = RunReport {
-        run_id,
-        env_name: args.env_name.clone(),
-        git_sha,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_unix: unix_now(),
-        exit_code: None,
-        tests: Vec::new(),
-    };
-    // The planned tests go to run.json first, so a report rebuilt after a kill lists those that never ran.
-    let planned: Vec<store::PlannedTest> =
-        tests.iter().map(|t| store::PlannedTest { name: t.name.clone(), file: t.path.display().to_string() }).collect();
-    write_run_record(&run_dir, &report, &planned);
+    run.begin(tests.iter().map(|t| (t.name.as_str(), t.path.as_path())));
     for test in &tests {
         if interrupt.count() > 0 {
-            report.tests.push(not_run(test, "not run: the run was interrupted"));
+            run.not_run(&test.name, &test.path, "not run: the run was interrupted");
             continue;
         }
         let mut files: Vec<PathBuf> = global.iter().cloned().collect();
@@ -140,42 +125,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 }
             }
         }
-        let test_dir = run_dir.join(&test.name);
-        let result = run_test(test, files, &args.overrides, &test_dir, &interrupt).await;
-        let result = read_back(result, &test_dir);
-        print!("{}", console::test_summary(&result));
-        report.tests.push(result);
-        write_run_reports(&run_dir, &report)?;
+        let result = run_test(test, files, &args.overrides, &run.test(&test.name), &interrupt).await;
+        print!("{}", console::test_summary(run.finished(result)));
+        run.write_reports().map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
     }
-    report.exit_code = Some(report.outcome().code());
-    write_run_record(&run_dir, &report, &planned);
-    write_run_reports(&run_dir, &report)?;
-    print!("{}", console::run_summary(&report));
+    let outcome = run.report().outcome();
+    run.end(outcome.code()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
+    print!("{}", console::run_summary(run.report()));
     println!("JUnit: {}", run_dir.join("junit.xml").display());
     println!("Report: {}", run_dir.join("report.html").display());
-    Ok(report.outcome())
-}
-
-/// Writes a finished test's `test.json` and reads the test back from its folder, so the run's views
-/// are made from the same files `suite report` reads; what is in memory is kept if that fails.
-fn read_back(result: TestReport, dir: &Path) -> TestReport {
-    if let Err(e) = store::write_test(dir, &result, true) {
-        eprintln!("warning: cannot write the test's record: {e}");
-        return result;
-    }
-    match store::load_test(dir, &result.name, &result.file) {
-        Ok(test) => test,
-        Err(e) => {
-            eprintln!("warning: cannot read the test's results back: {e}");
-            result
-        }
-    }
-}
-
-fn write_run_record(run_dir: &Path, report: &RunReport, planned: &[store::PlannedTest]) {
-    if let Err(e) = store::write_run(run_dir, report, planned) {
-        eprintln!("warning: cannot write the run's record: {e}");
-    }
+    Ok(outcome)
 }
 
 /// The run's monitoring agent (`--monit`), if one is wanted; it stops when dropped.
@@ -203,67 +162,6 @@ fn start_agent(args: &RunArgs, global: Option<&Path>, run_dir: &Path) -> anyhow:
     }
 }
 
-fn write_run_reports(run_dir: &Path, report: &RunReport) -> anyhow::Result<()> {
-    let path = run_dir.join("junit.xml");
-    std::fs::write(&path, report::junit::run_xml(report))
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
-    // The HTML report and summary.json are for people and scripts; CI's verdict does not wait on them.
-    if let Err(e) = report::write_views(run_dir, report) {
-        eprintln!("warning: cannot write the run's report: {e}");
-    }
-    Ok(())
-}
-
-fn not_run(test: &TestFile, why: &str) -> TestReport {
-    let mut report = TestReport::new(&test.name, &test.path, unix_now());
-    report.outcome = Outcome::Interrupted;
-    report.error = Some(why.to_string());
-    report.completion = Completion::NotRun;
-    report
-}
-
-/// Run folder name: time, environment and git short sha (when in a git tree).
-fn run_id(env: Option<&str>, sha: Option<&str>) -> String {
-    let now = unix_now();
-    let (date, time) = civil(now);
-    let mut id = format!("{date}_{time}");
-    if let Some(env) = env {
-        id.push('_');
-        id.push_str(env);
-    }
-    if let Some(sha) = sha {
-        id.push('_');
-        id.push_str(sha);
-    }
-    id
-}
-
-fn git_short_sha() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let sha = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !sha.is_empty()).then_some(sha)
-}
-
-/// `YYYYmmdd` and `HHMMSS` (UTC) of a Unix time.
-fn civil(secs: u64) -> (String, String) {
-    let (y, m, d, hh, mm, ss) = report::civil(secs);
-    (format!("{y:04}{m:02}{d:02}"), format!("{hh:02}{mm:02}{ss:02}"))
-}
-
-fn link_latest(parent: &Path, run_id: &str) {
-    let link = parent.join("latest");
-    let _ = std::fs::remove_file(&link);
-    let _ = std::os::unix::fs::symlink(run_id, &link);
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 /// Loads the merged config of one test; on failure the rendered errors.
 fn load(files: Vec<PathBuf>, overrides: &[String], dir: &Path) -> Result<Loaded, String> {
     let dir_text = dir.display().to_string();
@@ -279,18 +177,17 @@ async fn run_test(
     test: &TestFile,
     files: Vec<PathBuf>,
     overrides: &[String],
-    dir: &Path,
+    out: &TestArtifacts,
     interrupt: &Interrupt,
 ) -> TestReport {
     let started = Instant::now();
-    let mut report = TestReport::new(&test.name, &test.path, unix_now());
+    let mut report = TestReport::new(&test.name, &test.path, report::run_id::unix_now());
     println!("\n-- {} ({})", test.name, test.path.display());
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        return fail(report, format!("cannot create `{}`: {e}", dir.display()), started);
+    if let Err(e) = out.create() {
+        return fail(report, format!("cannot create `{}`: {e}", out.dir().display()), started);
     }
-    // Until the test ends its record says it is running: what a killed runner leaves is marked incomplete.
-    write_running(dir, &report);
-    let loaded = match load(files, overrides, dir) {
+    out.running(&report);
+    let loaded = match load(files, overrides, out.dir()) {
         Ok(l) => l,
         Err(text) => {
             eprint!("{text}");
@@ -300,10 +197,7 @@ async fn run_test(
     for warning in &loaded.warnings {
         eprint!("{}", loaded.render(warning));
     }
-    let effective = dir.join("effective.yml");
-    if let Err(e) = std::fs::write(&effective, loaded.effective_yaml()) {
-        eprintln!("warning: cannot write `{}`: {e}", effective.display());
-    }
+    out.effective(&loaded.effective_yaml());
     let plan = match plan::build(&loaded) {
         Ok(p) => p,
         Err(diags) => {
@@ -317,8 +211,8 @@ async fn run_test(
     }
     report::junit::note_reporters(&mut report, &plan.junit);
     report.criteria = plan.criteria.iter().map(CriterionRow::pending).collect();
-    write_running(dir, &report);
-    let mut shell = Shell::new(plan.shell.clone(), plan.env.clone(), dir);
+    out.running(&report);
+    let mut shell = Shell::new(plan.shell.clone(), plan.env.clone(), out.dir());
     let mut error = None;
     for stage in [Stage::Prepare, Stage::Startup] {
         if error.is_some() || interrupt.count() > 0 {
@@ -332,7 +226,7 @@ async fn run_test(
     let mut criteria = Criteria::new(plan.criteria.clone());
     let mut stopped_by: Option<String> = None;
     if error.is_none() && interrupt.count() == 0 {
-        match load_phase(&plan, &mut criteria, dir, interrupt, &test.name).await {
+        match load_phase(&plan, &mut criteria, out, interrupt, &test.name).await {
             Ok(phase) => {
                 report.totals = phase.totals;
                 report.sent = phase.sent;
@@ -372,15 +266,8 @@ async fn run_test(
     };
     report.error = error;
     report.duration_secs = started.elapsed().as_secs_f64();
-    write_test_reports(&report, &plan, dir);
+    out.write(&report, plan.final_stats_csv.as_deref(), &plan.junit);
     report
-}
-
-/// Writes the record of a test that is running (not judged yet).
-fn write_running(dir: &Path, report: &TestReport) {
-    if let Err(e) = store::write_test(dir, report, false) {
-        eprintln!("warning: cannot write the test's record: {e}");
-    }
 }
 
 fn fail(mut report: TestReport, error: String, started: Instant) -> TestReport {
@@ -388,28 +275,6 @@ fn fail(mut report: TestReport, error: String, started: Instant) -> TestReport {
     report.error = Some(error);
     report.duration_secs = started.elapsed().as_secs_f64();
     report
-}
-
-fn write_test_reports(report: &TestReport, plan: &Plan, dir: &Path) {
-    let mut targets = vec![dir.join("final_stats.csv")];
-    targets.extend(plan.final_stats_csv.iter().cloned());
-    for path in targets {
-        if let Err(e) = report::csv::write_final_stats(&path, &report.totals) {
-            eprintln!("warning: cannot write `{}`: {e}", path.display());
-        }
-    }
-    let xunit = dir.join("xunit.xml");
-    if let Err(e) = std::fs::write(&xunit, report::junit::test_xml(report)) {
-        eprintln!("warning: cannot write `{}`: {e}", xunit.display());
-    }
-    for (path, xml) in report::junit::reporter_files(report, &plan.junit, dir) {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        if let Err(e) = std::fs::write(&path, xml) {
-            eprintln!("warning: cannot write `{}`: {e}", path.display());
-        }
-    }
 }
 
 /// What the load phase measured.
@@ -427,7 +292,7 @@ struct Measured {
 async fn load_phase(
     plan: &Plan,
     criteria: &mut Criteria,
-    dir: &Path,
+    out: &TestArtifacts,
     interrupt: &Interrupt,
     name: &str,
 ) -> anyhow::Result<Measured> {
@@ -435,7 +300,7 @@ async fn load_phase(
     let mut drained = Vec::new();
     let (monitor_tx, mut monitor_rx) = mpsc::unbounded_channel();
     let started = Instant::now();
-    let monitors = Monitors::start(&plan.monitoring, started, dir, monitor_tx);
+    let monitors = Monitors::start(&plan.monitoring, started, out.dir(), monitor_tx);
     let started_wall = SystemTime::now();
     let start_us = started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
     let ctx = engine::Context {
@@ -449,21 +314,7 @@ async fn load_phase(
     let total_secs =
         plan.executions.iter().map(|e| (e.load.delay + e.load.duration()).as_secs()).max().filter(|s| *s > 0);
     let mut agg = Aggregator::new(plan.labels.clone(), start_us);
-    let kpi_path = dir.join("kpi.csv");
-    let mut kpi =
-        report::csv::KpiCsv::create(&kpi_path).with_context(|| format!("cannot create `{}`", kpi_path.display()))?;
-    let mut seconds_log = Some(store::SecondsLog::create(&dir.join(store::SECONDS_FILE))?);
-    let mut monitoring_log = if plan.monitoring.is_empty() {
-        None
-    } else {
-        match store::MonitoringLog::create(&dir.join(store::MONITORING_FILE)) {
-            Ok(log) => Some(log),
-            Err(e) => {
-                eprintln!("warning: monitoring values will not be in the report: {e}");
-                None
-            }
-        }
-    };
+    let mut streams = out.streams(!plan.monitoring.is_empty()).map_err(anyhow::Error::msg)?;
     let mut progress = console::Progress::new(PROGRESS_EVERY, total_secs);
     let executions = &plan.executions;
     let engine_ctx = ctx.clone();
@@ -475,15 +326,9 @@ async fn load_phase(
     // Seconds close 100 ms after they end, so samples finishing at the edge are in.
     let tick_at = |k: u64| started + Duration::from_secs(k) + Duration::from_millis(100);
 
-    let mut on_second = |second: &Second, agg_cum: &crate::aggregate::LabelSets, criteria: &mut Criteria| {
-        if let Err(e) = kpi.write(second) {
-            eprintln!("warning: cannot write kpi.csv: {e}");
-        }
+    let mut on_second = |second: &Second, agg_cum: &LabelSets, criteria: &mut Criteria, streams: &mut Streams| {
         let vus = second.current.get(OVERALL).map_or_else(|| ctx.active.load(Ordering::Relaxed), |s| s.concurrency);
-        if let Some(Err(e)) = seconds_log.as_mut().map(|log| log.write(second, vus)) {
-            eprintln!("warning: the report will lack the seconds from here on: {e}");
-            seconds_log = None;
-        }
+        streams.second(second, vus);
         // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
         if let Some(stop) = criteria.observe(second.ts + 1, &second.current, agg_cum) {
             ctx.stop.advance_because(Phase::Stopping, format!("criterion {}", stop.describe()));
@@ -513,7 +358,7 @@ async fn load_phase(
                 drain(&mut agg);
                 let seconds = agg.close_before(next_close, ctx.active.load(Ordering::Relaxed));
                 for s in &seconds {
-                    on_second(s, agg.cumulative(), criteria);
+                    on_second(s, agg.cumulative(), criteria, &mut streams);
                 }
                 next_close += 1;
                 if stop_deadline.is_none() && ctx.stop.phase() != Phase::Running {
@@ -524,7 +369,7 @@ async fn load_phase(
                 }
             }
             Some(event) = monitor_rx.recv() => {
-                log_monitoring(&mut monitoring_log, &event, started);
+                streams.monitoring(&event, started.elapsed().as_secs_f64());
                 if let Some(stop) = on_monitoring(event, criteria) {
                     ctx.stop.advance_because(Phase::Stopping, stop);
                 }
@@ -545,11 +390,11 @@ async fn load_phase(
     let load_secs = started.elapsed().as_secs_f64();
     monitors.stop().await;
     while let Ok(event) = monitor_rx.try_recv() {
-        log_monitoring(&mut monitoring_log, &event, started);
+        streams.monitoring(&event, started.elapsed().as_secs_f64());
         on_monitoring(event, criteria);
     }
     for s in agg.flush(0) {
-        on_second(&s, agg.cumulative(), criteria);
+        on_second(&s, agg.cumulative(), criteria, &mut streams);
     }
     progress.finish();
     Ok(Measured {
@@ -560,19 +405,6 @@ async fn load_phase(
         stopped_by: ctx.stop.reason(),
         load_secs,
     })
-}
-
-/// Streams a monitoring event to `monitoring.jsonl` (stops streaming after the first write error).
-fn log_monitoring(log: &mut Option<store::MonitoringLog>, event: &Event, started: Instant) {
-    let Some(l) = log else { return };
-    let written = match event {
-        Event::Sample(s) => l.sample(s.ts, &s.source, &s.values),
-        Event::Unavailable { source, reason } => l.unavailable(started.elapsed().as_secs_f64(), source, reason),
-    };
-    if let Err(e) = written {
-        eprintln!("warning: monitoring values will not be in the report: {e}");
-        *log = None;
-    }
 }
 
 /// Hands a monitoring event to the criteria; returns why the test should stop, if it should.
@@ -649,16 +481,5 @@ pub fn validate(args: ValidateArgs) -> Outcome {
             }
             Outcome::Error
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), ("19700101".to_string(), "000000".to_string()));
-        assert_eq!(civil(1_795_369_592), ("20261122".to_string(), "174632".to_string()));
     }
 }

@@ -539,11 +539,7 @@ pub fn load_run(run_dir: &Path) -> Result<RunReport, Error> {
         let test = if has_results {
             load_test(&dir, &p.name, &file)?
         } else {
-            let mut t = TestReport::new(&p.name, &file, 0);
-            t.completion = Completion::NotRun;
-            t.outcome = Outcome::Interrupted;
-            t.error = Some("not run: the run ended before this test started".into());
-            t
+            TestReport::not_run(&p.name, &file, 0, "not run: the run ended before this test started")
         };
         run.tests.push(test);
     }
