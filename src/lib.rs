@@ -14,7 +14,6 @@ pub mod config;
 pub mod criteria;
 pub mod discover;
 pub mod engine;
-pub mod monit;
 pub mod monitoring;
 pub mod outcome;
 pub mod plan;

@@ -16,11 +16,11 @@ use crate::config::{self, LoadOptions, Loaded};
 use crate::criteria::Criteria;
 use crate::discover::{self, TestFile};
 use crate::engine::{self, stop::Phase, Stop};
-use crate::monit;
 use crate::monitoring::{Event, Monitors};
 use crate::outcome::Outcome;
 use crate::plan::{self, Plan, Stage};
 use crate::report::{self, console, CriterionRow, CriterionStatus, RunArtifacts, Streams, TestArtifacts, TestReport};
+use crate::services::agent::{Agent, AgentSettings};
 use crate::services::Shell;
 
 /// How long requests in flight may finish after the load is told to stop.
@@ -108,7 +108,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let run_dir = run.dir().to_path_buf();
     println!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
 
-    let _agent = start_agent(&args, global.as_deref(), &run_dir)?;
+    let settings = match agent_settings(&args, global.as_deref(), &run_dir) {
+        Ok(settings) => settings,
+        Err(rendered) => {
+            eprint!("{rendered}");
+            return Ok(Outcome::Error);
+        }
+    };
+    let _agent = start_agent(&args, settings, &run_dir)?;
     run.begin(tests.iter().map(|t| (t.name.as_str(), t.path.as_path())));
     for test in &tests {
         if interrupt.count() > 0 {
@@ -137,25 +144,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// The run's monitoring agent (`--monit`), if one is wanted; it stops when dropped.
-fn start_agent(args: &RunArgs, global: Option<&Path>, run_dir: &Path) -> anyhow::Result<Option<monit::Agent>> {
-    if args.no_monit {
-        return Ok(None);
-    }
-    let settings = match global {
-        Some(g) => {
-            let loaded = load(vec![g.to_path_buf()], &[], run_dir).map_err(|text| anyhow::anyhow!("{text}"))?;
-            monit::AgentSettings::from_config(&loaded.root).map_err(|e| anyhow::anyhow!("{}: {e}", g.display()))?
+/// The settings of the run's monitoring agent (`--monit`), if one is wanted; on failure the
+/// rendered config errors.
+fn agent_settings(args: &RunArgs, global: Option<&Path>, run_dir: &Path) -> Result<Option<AgentSettings>, String> {
+    match global {
+        Some(g) if !args.no_monit => {
+            let loaded = load(vec![g.to_path_buf()], &[], run_dir)?;
+            AgentSettings::from_config(&loaded)
         }
-        None => None,
-    };
+        _ => Ok(None),
+    }
+}
+
+/// Starts the run's monitoring agent, if one is configured; it stops when dropped.
+fn start_agent(args: &RunArgs, settings: Option<AgentSettings>, run_dir: &Path) -> anyhow::Result<Option<Agent>> {
     match settings {
         Some(s) => {
-            let agent = monit::Agent::start(&s, &run_dir.join("monitoring-agent.log")).map_err(anyhow::Error::msg)?;
+            let agent = Agent::start(&s, &run_dir.join("monitoring-agent.log")).map_err(anyhow::Error::msg)?;
             println!("monitoring-agent listening on {} for this run", agent.address);
             Ok(Some(agent))
         }
-        None if args.monit => anyhow::bail!(
+        None if args.monit && !args.no_monit => anyhow::bail!(
             "--monit needs a `modules.monitoring-agent` section in the global config (address and how to find the frontend)"
         ),
         None => Ok(None),
