@@ -5,10 +5,12 @@
 
 pub mod checks;
 pub mod clock;
+mod execution;
 pub mod http;
 pub mod pacing;
 pub mod recorder;
 pub mod stop;
+mod think;
 mod vu;
 
 use std::sync::atomic::AtomicU64;
@@ -41,12 +43,12 @@ pub struct Context {
 pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
     let mut tasks = tokio::task::JoinSet::new();
     for (number, exec) in executions.iter().enumerate() {
-        let shared = Arc::new(vu::Execution::new(exec, number));
+        let shared = Arc::new(execution::Execution::new(exec, number));
         if exec.load.is_open() {
             tasks.spawn(pacing::arrivals(shared, ctx.clone()));
         } else {
             for index in 0..exec.load.concurrency {
-                vu::spawn(&mut tasks, index, &shared, &ctx, None);
+                execution::spawn(&mut tasks, index, &shared, &ctx, None);
             }
         }
     }

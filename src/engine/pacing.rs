@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
 use super::clock::PreciseTimer;
+use super::execution::{self, Execution};
 use super::stop::Phase;
-use super::vu::{self, Execution};
 use super::Context;
 use crate::plan::load::{Load, RateProfile};
 
@@ -139,7 +139,7 @@ pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
     }
     if k == 0 {
         for _ in 0..load.concurrency.min(max) {
-            vu::spawn(&mut users, started, &exec, &ctx, None);
+            execution::spawn(&mut users, started, &exec, &ctx, None);
             started += 1;
         }
     }
@@ -162,7 +162,7 @@ pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
                     }
                 }
                 None if exec.alive() < max => {
-                    vu::spawn(&mut users, started, &exec, &ctx, Some(k));
+                    execution::spawn(&mut users, started, &exec, &ctx, Some(k));
                     started += 1;
                 }
                 None => {
