@@ -304,6 +304,19 @@ impl KpiSet {
         }
     }
 
+    /// Error messages with the response code of their first sample (`""` if unknown) and their
+    /// count, in message order.
+    pub fn error_list(&self) -> impl Iterator<Item = (&str, &str, u64)> + '_ {
+        self.errors.iter().map(|(m, n)| (m.as_str(), self.error_codes.get(m).map_or("", String::as_str), *n))
+    }
+
+    /// [`KpiSet::error_list`], most frequent first.
+    pub fn errors_by_count(&self) -> Vec<(&str, &str, u64)> {
+        let mut errors: Vec<_> = self.error_list().collect();
+        errors.sort_by_key(|e| std::cmp::Reverse(e.2));
+        errors
+    }
+
     /// Failed samples of one kind.
     pub fn failures_of(&self, kind: ErrorKind) -> u64 {
         self.error_kinds[kind.index()]

@@ -266,16 +266,9 @@ fn criterion(c: &CriterionRow) -> Criterion {
 }
 
 fn label(t: &TestReport, name: &str, s: &KpiSet) -> Label {
-    let mut errors: Vec<ErrorCount> = s
-        .errors
-        .iter()
-        .map(|(message, count)| ErrorCount {
-            message: message.clone(),
-            rc: s.error_codes.get(message).cloned().unwrap_or_default(),
-            count: *count,
-        })
-        .collect();
-    errors.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.message.cmp(&b.message)));
+    let errors = s.errors_by_count().into_iter();
+    let errors =
+        errors.map(|(message, rc, count)| ErrorCount { message: message.into(), rc: rc.into(), count }).collect();
     Label {
         label: name.to_string(),
         hits: s.hits,

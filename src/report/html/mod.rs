@@ -362,11 +362,11 @@ fn error_breakdown(t: &TestReport) -> (Vec<CodeRow>, Vec<ErrorRow>, usize) {
         .iter()
         .filter(|(l, _)| !l.is_empty())
         .flat_map(|(label, s)| {
-            s.errors.iter().map(move |(message, n)| ErrorRow {
+            s.error_list().map(move |(message, rc, count)| ErrorRow {
                 label: label.clone(),
-                rc: s.error_codes.get(message).cloned().unwrap_or_default(),
-                message: message.clone(),
-                count: *n,
+                rc: rc.into(),
+                message: message.into(),
+                count,
             })
         })
         .collect();

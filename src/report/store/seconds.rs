@@ -97,13 +97,8 @@ impl SetRecord {
             bytes: set.bytes,
             rc: set.rc.to_map(),
             errors: set
-                .errors
-                .iter()
-                .map(|(message, count)| ErrorRecord {
-                    message: message.clone(),
-                    rc: set.error_codes.get(message).cloned().unwrap_or_default(),
-                    count: *count,
-                })
+                .error_list()
+                .map(|(message, rc, count)| ErrorRecord { message: message.into(), rc: rc.into(), count })
                 .collect(),
             error_kinds: (set.fail > 0).then(|| set.error_kinds.to_vec()),
             hist: encode_hist(&set.hist)?,
