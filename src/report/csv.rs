@@ -120,18 +120,7 @@ mod tests {
         let mut totals = LabelSets::new();
         let mut a = KpiSet::default();
         for (status, rt) in [(200, 1000), (200, 3000), (404, 2000)] {
-            a.record(&Sample {
-                label: 0,
-                start_us: 0,
-                elapsed_us: rt,
-                connect_us: 0,
-                ttfb_us: rt / 2,
-                status,
-                error_kind: (status == 404).then_some(crate::sample::ErrorKind::Status),
-                error: None,
-                bytes: 10,
-                lag_us: 0,
-            });
+            a.record(&Sample { ttfb_us: rt / 2, bytes: 10, ..Sample::fake(rt, status) });
         }
         let mut overall = KpiSet::default();
         overall.merge(&a);

@@ -263,16 +263,10 @@ mod tests {
         let mut ok = KpiSet::default();
         let mut bad = KpiSet::default();
         let sample = |status: u16, kind: Option<ErrorKind>, error: Option<&str>| Sample {
-            label: 0,
-            start_us: 0,
-            elapsed_us: 1000,
-            connect_us: 0,
-            ttfb_us: 0,
-            status,
             error_kind: kind,
             error: error.map(Into::into),
             bytes: 1,
-            lag_us: 0,
+            ..Sample::fake(1000, status)
         };
         ok.record(&sample(200, None, None));
         for _ in 0..3 {

@@ -429,22 +429,12 @@ mod tests {
     use crate::outcome::Outcome;
     use crate::report::timeline::{MonitorSeries, TimelineBuilder};
     use crate::report::CriterionRow;
-    use crate::sample::{ErrorKind, Sample};
+    use crate::sample::Sample;
     use std::path::Path;
 
     fn sample(rt_us: u64, status: u16) -> Sample {
-        Sample {
-            label: 0,
-            start_us: 0,
-            elapsed_us: rt_us,
-            connect_us: 0,
-            ttfb_us: rt_us / 2,
-            status,
-            error_kind: (status >= 400).then_some(ErrorKind::Status),
-            error: (status >= 400).then(|| "500 Internal Server Error".into()),
-            bytes: 200,
-            lag_us: 0,
-        }
+        let error = (status >= 400).then(|| "500 Internal Server Error".into());
+        Sample { ttfb_us: rt_us / 2, error, bytes: 200, ..Sample::fake(rt_us, status) }
     }
 
     /// A test of `secs` seconds with `labels` labels, its timeline built as the store builds it.

@@ -211,21 +211,11 @@ mod tests {
 
     use super::*;
     use crate::report::store::{load_test, Completion, SECONDS_FILE};
-    use crate::sample::{ErrorKind, Sample};
+    use crate::sample::Sample;
 
     fn sample(label: u32, rt_us: u64, status: u16) -> Sample {
-        Sample {
-            label,
-            start_us: 0,
-            elapsed_us: rt_us,
-            connect_us: 10,
-            ttfb_us: rt_us / 2,
-            status,
-            error_kind: (status >= 400).then_some(ErrorKind::Status),
-            error: (status >= 400).then(|| format!("{status} Not Found").into()),
-            bytes: 100,
-            lag_us: 0,
-        }
+        let error = (status >= 400).then(|| format!("{status} Not Found").into());
+        Sample { label, connect_us: 10, ttfb_us: rt_us / 2, error, bytes: 100, ..Sample::fake(rt_us, status) }
     }
 
     fn second(ts: u64, samples: &[(&str, u64, u16)]) -> Second {
