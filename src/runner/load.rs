@@ -13,7 +13,7 @@ use crate::criteria::Criteria;
 use crate::engine::{self, stop::Phase, Stop};
 use crate::monitoring::{Event, Monitors};
 use crate::plan::Plan;
-use crate::report::{console, Streams, TestArtifacts};
+use crate::report::{console, Streams, TestArtifacts, TestReport};
 
 /// How long requests in flight may finish after the load is told to stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -22,16 +22,6 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// How often a progress line is printed when stdout is not a terminal (a terminal gets a live line).
 const PROGRESS_EVERY: u64 = 5;
-
-/// What the load phase measured.
-pub(super) struct Measured {
-    pub totals: LabelSets,
-    pub sent: u64,
-    pub recorded: u64,
-    pub stopped_by: Option<String>,
-    /// How long the load ran, seconds.
-    pub load_secs: f64,
-}
 
 /// Where closed seconds and monitoring events go: the streams, the criteria, the progress line.
 struct Observer<'a> {
@@ -79,15 +69,15 @@ impl Observer<'_> {
 }
 
 /// Runs the engine while closing seconds, judging criteria and streaming `kpi.csv`, `seconds.jsonl`
-/// and `monitoring.jsonl`.
+/// and `monitoring.jsonl`; what it measured goes into `report`.
 pub(super) async fn run(
     plan: &Plan,
     criteria: &mut Criteria,
     out: &TestArtifacts,
     interrupt: &Interrupt,
-    name: &str,
-) -> anyhow::Result<Measured> {
-    let streams = out.streams(!plan.monitoring.is_empty()).map_err(anyhow::Error::msg)?;
+    report: &mut TestReport,
+) -> Result<(), String> {
+    let streams = out.streams(!plan.monitoring.is_empty())?;
     let recorder = Arc::new(engine::Recorder::new());
     let (monitor_tx, mut monitor_rx) = mpsc::unbounded_channel();
     let started = Instant::now();
@@ -105,7 +95,7 @@ pub(super) async fn run(
     let total_secs =
         plan.executions.iter().map(|e| (e.load.delay + e.load.duration()).as_secs()).max().filter(|s| *s > 0);
     let progress = console::Progress::new(PROGRESS_EVERY, total_secs);
-    let mut observer = Observer { ctx: ctx.clone(), criteria, streams, progress, name, total_secs };
+    let mut observer = Observer { ctx: ctx.clone(), criteria, streams, progress, name: &report.name, total_secs };
     let mut agg = Aggregator::new(plan.labels.clone(), start_us);
     let engine = engine::run(&plan.executions, ctx.clone());
     tokio::pin!(engine);
@@ -153,7 +143,7 @@ pub(super) async fn run(
     }
     // Every user has finished: what they recorded is all in the buffers now.
     drain(&mut agg);
-    let load_secs = started.elapsed().as_secs_f64();
+    report.load_secs = started.elapsed().as_secs_f64();
     monitors.stop().await;
     while let Ok(event) = monitor_rx.try_recv() {
         observer.monitoring(event, started.elapsed().as_secs_f64());
@@ -162,12 +152,12 @@ pub(super) async fn run(
         observer.second(&s, agg.cumulative());
     }
     observer.progress.finish();
-    Ok(Measured {
-        totals: agg.cumulative().clone(),
-        sent: ctx.sent.load(Ordering::Relaxed),
-        recorded: agg.recorded(),
-        // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).
-        stopped_by: ctx.stop.reason(),
-        load_secs,
-    })
+    report.totals = agg.cumulative().clone();
+    report.sent = ctx.sent.load(Ordering::Relaxed);
+    // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).
+    report.stopped_by = ctx.stop.reason();
+    match agg.recorded() {
+        recorded if recorded == report.sent => Ok(()),
+        recorded => Err(format!("{} requests were sent but {recorded} samples recorded", report.sent)),
+    }
 }

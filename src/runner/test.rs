@@ -33,18 +33,7 @@ pub(super) async fn run(
     let mut error = start_services(&mut shell, interrupt).await;
     let mut criteria = Criteria::new(plan.criteria.clone());
     if error.is_none() && interrupt.count() == 0 {
-        match load::run(&plan, &mut criteria, out, interrupt, &test.name).await {
-            Ok(phase) => {
-                report.totals = phase.totals;
-                report.sent = phase.sent;
-                report.load_secs = phase.load_secs;
-                report.stopped_by = phase.stopped_by;
-                if phase.sent != phase.recorded {
-                    error = Some(format!("{} requests were sent but {} samples recorded", phase.sent, phase.recorded));
-                }
-            }
-            Err(e) => error = Some(format!("{e:#}")),
-        }
+        error = load::run(&plan, &mut criteria, out, interrupt, &mut report).await.err();
     }
     if let Some(e) = stop_services(&mut shell).await {
         error.get_or_insert(e);
