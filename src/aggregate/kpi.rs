@@ -155,17 +155,10 @@ impl KpiSet {
         self.concurrency = self.concurrency.max(other.concurrency);
         self.rc.merge(&other.rc);
         for (message, count) in &other.errors {
-            match self.errors.get_mut(message) {
-                Some(n) => *n += count,
-                None => {
-                    self.errors.insert(message.clone(), *count);
-                }
-            }
+            *self.errors.entry(message.clone()).or_default() += count;
         }
         for (message, rc) in &other.error_codes {
-            if !self.error_codes.contains_key(message) {
-                self.error_codes.insert(message.clone(), rc.clone());
-            }
+            self.error_codes.entry(message.clone()).or_insert_with(|| rc.clone());
         }
         self.sum_lag_us += other.sum_lag_us;
         self.sum_sq_crt_us += other.sum_sq_crt_us;

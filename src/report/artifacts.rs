@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use super::store::{self, MonitoringLog, PlannedTest, SecondsLog};
 use super::{csv, junit, run_id, Error, RunReport, TestReport};
 use crate::aggregate::Second;
+use crate::discover::TestFile;
 use crate::monitoring::Event;
 use crate::plan::JunitReporter;
 
@@ -56,12 +57,10 @@ impl RunArtifacts {
 
     /// Starts the run: the planned tests go to `run.json` first, so a report rebuilt after a kill
     /// lists those that never ran.
-    pub fn begin<'a>(&mut self, tests: impl IntoIterator<Item = (&'a str, &'a Path)>) {
+    pub fn begin(&mut self, tests: &[TestFile]) {
         self.report.started_unix = run_id::unix_now();
-        self.planned = tests
-            .into_iter()
-            .map(|(name, file)| PlannedTest { name: name.to_string(), file: file.display().to_string() })
-            .collect();
+        self.planned =
+            tests.iter().map(|t| PlannedTest { name: t.name.clone(), file: t.path.display().to_string() }).collect();
         self.write_record();
     }
 
@@ -71,8 +70,8 @@ impl RunArtifacts {
     }
 
     /// Adds a test that never started.
-    pub fn not_run(&mut self, name: &str, file: &Path, why: &str) {
-        self.report.tests.push(TestReport::not_run(name, file, run_id::unix_now(), why));
+    pub fn not_run(&mut self, test: &TestFile, why: &str) {
+        self.report.tests.push(TestReport::not_run(&test.name, &test.path, run_id::unix_now(), why));
     }
 
     /// Adds a finished test: writes its `test.json` and reads the test back from its folder, so the

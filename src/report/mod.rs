@@ -134,17 +134,14 @@ impl CriterionRow {
             threshold: v.threshold,
             unit: unit_name(v.unit).to_string(),
             triggered_at: v.triggered_at,
-            condition: spec.condition.to_string(),
-            subject: spec.subject.clone(),
             label: match &spec.kind {
                 criteria::Kind::Kpi(_) => spec.label.clone(),
                 criteria::Kind::Monitoring { .. } => String::new(),
             },
-            logic: if spec.is_cumulative() { String::new() } else { spec.logic.to_string() },
-            timeframe_secs: spec.timeframe_secs.max(0.0),
             stop: v.stop,
             fail: v.fail,
             stopped_test: v.stopped_test,
+            ..CriterionRow::pending(spec)
         }
     }
 

@@ -17,10 +17,8 @@ impl Interrupt {
             loop {
                 let term_fut = async {
                     match term.as_mut() {
-                        Some(t) => {
-                            t.recv().await;
-                        }
-                        None => std::future::pending::<()>().await,
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
                     }
                 };
                 tokio::select! {

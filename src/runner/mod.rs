@@ -17,7 +17,7 @@ use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
 use crate::config::{self, LoadOptions, Loaded};
 use crate::discover::{self, TestFile};
 use crate::outcome::Outcome;
-use crate::plan;
+use crate::plan::{self, Plan};
 use crate::report::{self, console, RunArtifacts};
 use crate::services::agent::{Agent, AgentSettings};
 use interrupt::Interrupt;
@@ -50,10 +50,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
     };
     let _agent = start_agent(&args, settings, &run_dir)?;
-    run.begin(tests.iter().map(|t| (t.name.as_str(), t.path.as_path())));
+    run.begin(&tests);
     for test in &tests {
         if interrupt.count() > 0 {
-            run.not_run(&test.name, &test.path, "not run: the run was interrupted");
+            run.not_run(test, "not run: the run was interrupted");
             continue;
         }
         let files = config_files(global.as_deref(), test, args.env_name.as_deref());
@@ -125,12 +125,26 @@ fn start_agent(args: &RunArgs, settings: Option<AgentSettings>, run_dir: &Path) 
 /// Loads the merged config of one test; on failure the rendered errors.
 fn load(files: Vec<PathBuf>, overrides: &[String], dir: &Path) -> Result<Loaded, String> {
     let dir_text = dir.display().to_string();
-    let opts = LoadOptions {
-        files,
-        overrides: overrides.to_vec(),
-        env: vec![("TAURUS_ARTIFACTS_DIR".to_string(), dir_text.clone()), ("BASEDIR".to_string(), dir_text)],
-    };
+    let env = vec![("TAURUS_ARTIFACTS_DIR".to_string(), dir_text.clone()), ("BASEDIR".to_string(), dir_text)];
+    load_with(LoadOptions { files, overrides: overrides.to_vec(), env })
+}
+
+/// Loads a merged config; on failure the rendered errors.
+fn load_with(opts: LoadOptions) -> Result<Loaded, String> {
     config::load(&opts).map_err(|diags| config::render_all(&opts, &diags))
+}
+
+/// Plans a loaded config and prints the plan's warnings; on failure prints every diagnostic and
+/// returns the rendered errors.
+fn build_plan(loaded: &Loaded) -> Result<Plan, String> {
+    let plan = plan::build(loaded).map_err(|diags| {
+        eprint!("{}", diags.iter().map(|d| loaded.render(d)).collect::<String>());
+        diags.iter().filter(|d| d.is_error()).map(|d| loaded.render(d)).collect::<String>()
+    })?;
+    for w in &plan.warnings {
+        eprint!("{}", loaded.render(w));
+    }
+    Ok(plan)
 }
 
 /// `suite report`: renders the run folder's report.html and summary.json again from its files.
@@ -159,11 +173,10 @@ pub fn render_reports(args: ReportArgs) -> Outcome {
 pub fn validate(args: ValidateArgs) -> Outcome {
     let mut files: Vec<PathBuf> = args.global_config.iter().cloned().collect();
     files.extend(args.files.iter().cloned());
-    let opts = LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() };
-    let loaded = match config::load(&opts) {
+    let loaded = match load_with(LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() }) {
         Ok(l) => l,
-        Err(diags) => {
-            eprint!("{}", config::render_all(&opts, &diags));
+        Err(text) => {
+            eprint!("{text}");
             return Outcome::Error;
         }
     };
@@ -174,11 +187,8 @@ pub fn validate(args: ValidateArgs) -> Outcome {
     if !args.quiet {
         print!("{}", loaded.effective_yaml());
     }
-    match plan::build(&loaded) {
+    match build_plan(&loaded) {
         Ok(plan) => {
-            for w in &plan.warnings {
-                eprint!("{}", loaded.render(w));
-            }
             eprintln!(
                 "ok: {} execution(s), {} criteria, {} label(s)",
                 plan.executions.len(),
@@ -187,11 +197,6 @@ pub fn validate(args: ValidateArgs) -> Outcome {
             );
             Outcome::Passed
         }
-        Err(diags) => {
-            for d in &diags {
-                eprint!("{}", loaded.render(d));
-            }
-            Outcome::Error
-        }
+        Err(_) => Outcome::Error,
     }
 }

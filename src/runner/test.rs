@@ -9,7 +9,7 @@ use super::load;
 use crate::criteria::Criteria;
 use crate::discover::TestFile;
 use crate::outcome::Outcome;
-use crate::plan::{self, Plan, Stage};
+use crate::plan::{Plan, Stage};
 use crate::report::{self, CriterionRow, CriterionStatus, TestArtifacts, TestReport};
 use crate::services::Shell;
 
@@ -62,13 +62,7 @@ fn plan(
         eprint!("{}", loaded.render(warning));
     }
     out.effective(&loaded.effective_yaml());
-    let plan = plan::build(&loaded).map_err(|diags| {
-        eprint!("{}", diags.iter().map(|d| loaded.render(d)).collect::<String>());
-        diags.iter().filter(|d| d.is_error()).map(|d| loaded.render(d)).collect::<String>()
-    })?;
-    for w in &plan.warnings {
-        eprint!("{}", loaded.render(w));
-    }
+    let plan = super::build_plan(&loaded)?;
     report::junit::note_reporters(report, &plan.junit);
     report.criteria = plan.criteria.iter().map(CriterionRow::pending).collect();
     Ok(plan)
