@@ -7,6 +7,7 @@
 //!   ends `final_stats.csv`, `xunit.xml` and the files its `junit-xml` reporters ask for.
 //! - [`Streams`]: `kpi.csv`, `seconds.jsonl` and `monitoring.jsonl`, a line as each second closes.
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use super::store::{self, MonitoringLog, PlannedTest, SecondsLog};
@@ -79,15 +80,13 @@ impl RunArtifacts {
     /// that fails.
     pub fn finished(&mut self, result: TestReport) -> &TestReport {
         let dir = self.dir.join(&result.name);
-        let test = match store::write_test(&dir, &result, true) {
-            Err(e) => {
-                eprintln!("warning: cannot write the test's record: {e}");
-                result
-            }
-            Ok(()) => store::load_test(&dir, &result.name, &result.file).unwrap_or_else(|e| {
+        let test = if warn(store::write_test(&dir, &result, true), "cannot write the test's record") {
+            store::load_test(&dir, &result.name, &result.file).unwrap_or_else(|e| {
                 eprintln!("warning: cannot read the test's results back: {e}");
                 result
-            }),
+            })
+        } else {
+            result
         };
         self.report.tests.push(test);
         self.report.tests.last().expect("just pushed")
@@ -105,16 +104,12 @@ impl RunArtifacts {
         let path = self.dir.join("junit.xml");
         std::fs::write(&path, junit::run_xml(&self.report)).map_err(|e| Error::io(&path, e))?;
         // The HTML report and summary.json are for people and scripts; CI's verdict does not wait on them.
-        if let Err(e) = super::write_views(&self.dir, &self.report) {
-            eprintln!("warning: cannot write the run's report: {e}");
-        }
+        warn(super::write_views(&self.dir, &self.report), "cannot write the run's report");
         Ok(())
     }
 
     fn write_record(&self) {
-        if let Err(e) = store::write_run(&self.dir, &self.report, &self.planned) {
-            eprintln!("warning: cannot write the run's record: {e}");
-        }
+        warn(store::write_run(&self.dir, &self.report, &self.planned), "cannot write the run's record");
     }
 }
 
@@ -137,17 +132,13 @@ impl TestArtifacts {
     /// Writes the record of a test that is running (not judged yet): what a killed runner leaves
     /// is marked incomplete.
     pub fn running(&self, report: &TestReport) {
-        if let Err(e) = store::write_test(&self.dir, report, false) {
-            eprintln!("warning: cannot write the test's record: {e}");
-        }
+        warn(store::write_test(&self.dir, report, false), "cannot write the test's record");
     }
 
     /// Writes `effective.yml`, the merged config the test ran with.
     pub fn effective(&self, yaml: &str) {
         let path = self.dir.join("effective.yml");
-        if let Err(e) = std::fs::write(&path, yaml) {
-            eprintln!("warning: cannot write `{}`: {e}", path.display());
-        }
+        warn_on_error(&path, std::fs::write(&path, yaml));
     }
 
     /// Opens the streams of the load phase; `monitoring.jsonl` only when the test monitors something.
@@ -184,9 +175,12 @@ impl TestArtifacts {
 }
 
 fn warn_on_error(path: &Path, written: std::io::Result<()>) {
-    if let Err(e) = written {
-        eprintln!("warning: cannot write `{}`: {e}", path.display());
-    }
+    warn(written, format_args!("cannot write `{}`", path.display()));
+}
+
+/// Prints a warning when a write failed (the run goes on without that file); true when it worked.
+fn warn(written: Result<(), impl Display>, what: impl Display) -> bool {
+    written.map_err(|e| eprintln!("warning: {what}: {e}")).is_ok()
 }
 
 /// The files a test's load phase streams into, a line at a time. A stream that fails once is
@@ -201,12 +195,11 @@ impl Streams {
     /// Writes a closed second to `kpi.csv` and `seconds.jsonl`; `vus` is the number of active
     /// virtual users when it closed.
     pub fn second(&mut self, second: &Second, vus: u64) {
-        if let Err(e) = self.kpi.write(second) {
-            eprintln!("warning: cannot write kpi.csv: {e}");
-        }
-        if let Some(Err(e)) = self.seconds.as_mut().map(|log| log.write(second, vus)) {
-            eprintln!("warning: the report will lack the seconds from here on: {e}");
-            self.seconds = None;
+        warn(self.kpi.write(second), "cannot write kpi.csv");
+        if let Some(log) = &mut self.seconds {
+            if !warn(log.write(second, vus), "the report will lack the seconds from here on") {
+                self.seconds = None;
+            }
         }
     }
 
@@ -218,8 +211,7 @@ impl Streams {
             Event::Sample(s) => log.sample(s.ts, &s.source, &s.values),
             Event::Unavailable { source, reason } => log.unavailable(elapsed_secs, source, reason),
         };
-        if let Err(e) = written {
-            eprintln!("warning: monitoring values will not be in the report: {e}");
+        if !warn(written, "monitoring values will not be in the report") {
             self.monitoring = None;
         }
     }

@@ -375,6 +375,11 @@ impl RunReport {
     }
 }
 
+/// A label as tables show it: the overall figures are `ALL`.
+pub fn label_name(label: &str) -> String {
+    if label.is_empty() { "ALL" } else { label }.to_string()
+}
+
 /// One file made from the whole run (hyperfine's exporter pattern): a pure function from the view
 /// model to bytes; where the bytes go is decided in [`write_views`].
 pub trait Export {

@@ -267,7 +267,7 @@ fn test_view(index: usize, t: &TestReport) -> TestView {
     let kpis = t
         .labels()
         .map(|(label, s)| KpiRow {
-            label: if label.is_empty() { "ALL".into() } else { label.clone() },
+            label: super::label_name(label),
             overall: label.is_empty(),
             hits: s.hits.to_string(),
             rps: format!("{:.1}", t.rate(s)),
@@ -286,7 +286,7 @@ fn test_view(index: usize, t: &TestReport) -> TestView {
         .labels()
         .filter(|(_, s)| s.hist_corrected.is_some())
         .map(|(label, s)| CorrectedRow {
-            label: if label.is_empty() { "ALL".into() } else { label.clone() },
+            label: super::label_name(label),
             lag: ms(s.avg_lag()),
             lag_p50: ms(s.lag_percentile(50.0)),
             lag_p90: ms(s.lag_percentile(90.0)),
