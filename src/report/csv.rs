@@ -35,11 +35,8 @@ impl KpiCsv {
             record.extend([set.hits, set.succ, set.fail].map(|n| n.to_string()));
             record.extend([set.avg_rt(), set.avg_lt(), set.avg_ct(), set.stdev_rt()].map(f));
             record.extend([50.0, 90.0, 95.0, 99.0].map(|p| f(set.percentile(p))));
-            record.extend([
-                f(set.min_max_rt().map(|(_, max)| max)),
-                set.bytes.to_string(),
-                set.concurrency.to_string(),
-            ]);
+            record.push(f(set.min_max_rt().map(|(_, max)| max)));
+            record.extend([set.bytes, set.concurrency].map(|n| n.to_string()));
             self.out.write_record(&record)?;
         }
         self.out.flush()
