@@ -180,24 +180,16 @@ impl CriterionRow {
     }
 }
 
+/// Units as `test.json` spells them; anything else reads as `raw`.
+const UNIT_NAMES: [(Unit, &str); 5] =
+    [(Unit::Seconds, "s"), (Unit::Percent, "%"), (Unit::Count, "count"), (Unit::Bytes, "bytes"), (Unit::Raw, "raw")];
+
 fn unit_name(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Seconds => "s",
-        Unit::Percent => "%",
-        Unit::Count => "count",
-        Unit::Bytes => "bytes",
-        Unit::Raw => "raw",
-    }
+    UNIT_NAMES.iter().find(|(u, _)| *u == unit).map_or("raw", |(_, name)| name)
 }
 
 fn unit_from_name(name: &str) -> Unit {
-    match name {
-        "s" => Unit::Seconds,
-        "%" => Unit::Percent,
-        "count" => Unit::Count,
-        "bytes" => Unit::Bytes,
-        _ => Unit::Raw,
-    }
+    UNIT_NAMES.iter().find(|(_, n)| *n == name).map_or(Unit::Raw, |(u, _)| *u)
 }
 
 /// Verdict of one criterion.

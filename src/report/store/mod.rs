@@ -237,13 +237,10 @@ pub fn write_run(run_dir: &Path, run: &RunReport, planned: &[PlannedTest]) -> Re
     write_atomic(&run_dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)
 }
 
+/// The outcome `test.json` names by its word; anything else reads as an error.
 fn outcome_from_word(word: &str) -> Outcome {
-    match word {
-        "passed" => Outcome::Passed,
-        "failed" => Outcome::CriteriaFailed,
-        "interrupted" => Outcome::Interrupted,
-        _ => Outcome::Error,
-    }
+    let known = [Outcome::Passed, Outcome::CriteriaFailed, Outcome::Interrupted];
+    known.into_iter().find(|o| o.word() == word).unwrap_or(Outcome::Error)
 }
 
 /// Reads one test folder back. A folder without `test.json`, or whose `test.json` says the test
@@ -251,17 +248,11 @@ fn outcome_from_word(word: &str) -> Outcome {
 pub fn load_test(dir: &Path, name: &str, file: &Path) -> Result<TestReport, Error> {
     let mut test = TestReport::new(name, file, 0);
     let test_file = dir.join(TEST_FILE);
-    let record = if test_file.is_file() {
-        match read_json::<TestRecord>(&test_file) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                test.notes.push(format!("{e}; the test is shown as incomplete"));
-                None
-            }
-        }
-    } else {
+    let record = test_file.is_file().then(|| read_json::<TestRecord>(&test_file)).transpose();
+    let record = record.unwrap_or_else(|e| {
+        test.notes.push(format!("{e}; the test is shown as incomplete"));
         None
-    };
+    });
     match record {
         Some(r) => {
             test.file = PathBuf::from(r.file);
