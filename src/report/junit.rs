@@ -116,11 +116,6 @@ pub fn sample_labels_suite(test: &TestReport, suite_name: &str) -> Option<TestSu
     Some(suite)
 }
 
-/// Whether the test asked for the `sample-labels` view.
-fn wants_sample_labels(reporters: &[JunitReporter]) -> bool {
-    reporters.iter().any(|r| r.data_source == JunitSource::SampleLabels)
-}
-
 /// The files a test's `junit-xml` reporters ask for, besides `xunit.xml` (always the pass-fail
 /// view): `sample-labels` to `filename` or `sample-labels.xml` in the test folder, `pass-fail`
 /// to its `filename` when it has one. Relative file names are relative to the current folder.
@@ -161,7 +156,7 @@ pub fn run_xml(run: &RunReport) -> String {
 
 /// Marks a test as wanting the `sample-labels` view (kept in `test.json` for later renders).
 pub fn note_reporters(test: &mut TestReport, reporters: &[JunitReporter]) {
-    test.sample_labels = wants_sample_labels(reporters);
+    test.sample_labels = reporters.iter().any(|r| r.data_source == JunitSource::SampleLabels);
 }
 
 /// A test's own `xunit.xml`.

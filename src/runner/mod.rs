@@ -26,8 +26,7 @@ use interrupt::Interrupt;
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let interrupt = Interrupt::install();
     let global = global_config(&args)?;
-    let skip: Vec<PathBuf> = global.iter().cloned().collect();
-    let tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), &skip)
+    let tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), global.as_slice())
         .with_context(|| format!("cannot look for tests in `{}`", args.test_dir.display()))?;
     if tests.is_empty() {
         anyhow::bail!(
