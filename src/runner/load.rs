@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
-use super::interrupt::Interrupt;
+use super::Interrupt;
 use crate::aggregate::{Aggregator, LabelSets, Second, OVERALL};
 use crate::criteria::Criteria;
 use crate::engine::{self, stop::Phase, Stop};

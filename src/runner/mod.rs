@@ -3,15 +3,15 @@
 //! second, stop everything, and write the reports. It is the only module that knows all stages.
 //!
 //! `run` walks the test files and hands each one's results to [`report::RunArtifacts`]; `test`
-//! runs one test file, `load` its load phase, and `interrupt` watches for Ctrl-C.
+//! runs one test file, `load` its load phase, and `Interrupt` watches for Ctrl-C.
 
-mod interrupt;
 mod load;
 mod test;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use tokio::sync::watch;
 
 use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
 use crate::config::{self, LoadOptions, Loaded};
@@ -20,7 +20,6 @@ use crate::outcome::Outcome;
 use crate::plan::{self, Plan};
 use crate::report::{self, console, RunArtifacts};
 use crate::services::agent::{Agent, AgentSettings};
-use interrupt::Interrupt;
 
 /// `suite run`: every matching test file in turn, then the run's reports. Returns the run's outcome.
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
@@ -66,6 +65,53 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     println!("JUnit: {}", run_dir.join("junit.xml").display());
     println!("Report: {}", run_dir.join("report.html").display());
     Ok(outcome)
+}
+
+/// Watches for Ctrl-C and SIGTERM; the first asks for a graceful stop, the second aborts.
+#[derive(Clone)]
+struct Interrupt {
+    rx: watch::Receiver<u32>,
+}
+
+impl Interrupt {
+    fn install() -> Self {
+        let (tx, rx) = watch::channel(0u32);
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                let term_fut = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+                    _ = term_fut => {}
+                }
+                let n = *tx.borrow() + 1;
+                eprintln!(
+                    "\n{}",
+                    if n == 1 {
+                        "interrupted: stopping the load and writing reports (again to abort requests in flight)"
+                    } else {
+                        "interrupted again: aborting requests in flight"
+                    }
+                );
+                let _ = tx.send(n);
+            }
+        });
+        Interrupt { rx }
+    }
+
+    fn count(&self) -> u32 {
+        *self.rx.borrow()
+    }
+
+    async fn at_least(&self, n: u32) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|c| *c >= n).await;
+    }
 }
 
 /// The global config: `--global-config`, else `global_config.yaml` here or in the test folder.

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::interrupt::Interrupt;
 use super::load;
+use super::Interrupt;
 use crate::criteria::Criteria;
 use crate::discover::TestFile;
 use crate::outcome::Outcome;

@@ -228,12 +228,10 @@ fn criteria_count(t: &TestReport) -> String {
     }
     let passed = t.criteria.iter().filter(|c| c.status == CriterionStatus::Passed).count();
     let mut text = format!("{passed}/{} passed", t.criteria.len());
-    for (status, word) in
-        [(CriterionStatus::Failed, "failed"), (CriterionStatus::Error, "error"), (CriterionStatus::Notice, "notice")]
-    {
+    for status in [CriterionStatus::Failed, CriterionStatus::Error, CriterionStatus::Notice] {
         let n = t.criteria.iter().filter(|c| c.status == status).count();
         if n > 0 {
-            text.push_str(&format!(", {n} {word}"));
+            text.push_str(&format!(", {n} {}", status.word()));
         }
     }
     text
