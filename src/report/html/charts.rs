@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::svg::{self, Band, Chart, Line, Marker, YUnit};
 use crate::aggregate::OVERALL;
 use crate::report::timeline::{LabelPoint, MonitorSeries, Point};
-use crate::report::{Completion, TestReport};
+use crate::report::{Completion, CriterionRow, TestReport};
 
 /// At most this many labels get their own line in a chart (the busiest); tables list them all.
 const MAX_CHART_LABELS: usize = 8;
@@ -74,21 +74,9 @@ fn rate_lines(labels: &[&String], points: &[Point], f: impl Fn(&LabelPoint) -> f
     let mut lines: Vec<Line> = labels
         .iter()
         .enumerate()
-        .map(|(i, l)| Line {
-            name: (*l).clone(),
-            color: PALETTE[i % PALETTE.len()],
-            points: rate_series(points, l, &f),
-            bold: false,
-            dashed: false,
-        })
+        .map(|(i, l)| Line::new(*l, PALETTE[i % PALETTE.len()], rate_series(points, l, &f)))
         .collect();
-    lines.push(Line {
-        name: "ALL".into(),
-        color: OVERALL_COLOR,
-        points: rate_series(points, OVERALL, &f),
-        bold: true,
-        dashed: false,
-    });
+    lines.push(Line { bold: true, ..Line::new("ALL", OVERALL_COLOR, rate_series(points, OVERALL, &f)) });
     lines
 }
 
@@ -126,7 +114,8 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
     } else {
         String::new()
     };
-    let markers = kpi_markers(t);
+    // KPI criteria (monitoring subjects are `source/metric`).
+    let markers = markers(t, |c| !c.subject.contains('/'));
     let mut charts = Vec::new();
 
     let lines = rate_lines(&labels, points, |p| p.rps);
@@ -154,11 +143,8 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
     ));
 
     let percentile = |name: &str, color, f: fn(&LabelPoint) -> Option<f64>, dashed| Line {
-        name: name.into(),
-        color,
-        points: label_series(points, OVERALL, f),
-        bold: false,
         dashed,
+        ..Line::new(name, color, label_series(points, OVERALL, f))
     };
     let lines = vec![
         percentile("p50", PALETTE[2], |p| p.p50, false),
@@ -201,13 +187,7 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
         let lines = labels
             .iter()
             .enumerate()
-            .map(|(i, l)| Line {
-                name: (*l).clone(),
-                color: PALETTE[i % PALETTE.len()],
-                points: label_series(points, l, |p| p.p95),
-                bold: false,
-                dashed: false,
-            })
+            .map(|(i, l)| Line::new(*l, PALETTE[i % PALETTE.len()], label_series(points, l, |p| p.p95)))
             .collect();
         charts.push(view(
             anchor,
@@ -235,13 +215,11 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
         Chart { title: "Errors".into(), unit: YUnit::Number, lines, bands: vec![], markers: markers.clone(), x_max },
     ));
 
-    let lines = vec![Line {
-        name: "virtual users".into(),
-        color: PALETTE[0],
-        points: points.iter().map(|p| (p.ts as f64, Some(p.vus as f64))).collect(),
-        bold: false,
-        dashed: false,
-    }];
+    let lines = vec![Line::new(
+        "virtual users",
+        PALETTE[0],
+        points.iter().map(|p| (p.ts as f64, Some(p.vus as f64))).collect(),
+    )];
     charts.push(view(
         anchor,
         "vus",
@@ -252,11 +230,11 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
     charts
 }
 
-/// Trigger times of the test's KPI criteria that triggered.
-fn kpi_markers(t: &TestReport) -> Vec<Marker> {
+/// Trigger times of the test's criteria that `keep` selects and that triggered.
+fn markers(t: &TestReport, keep: impl Fn(&CriterionRow) -> bool) -> Vec<Marker> {
     t.criteria
         .iter()
-        .filter(|c| !c.subject.contains('/'))
+        .filter(|c| keep(c))
         .filter_map(|c| c.triggered_at.map(|x| Marker { x, text: format!("{}: {}", c.status.word(), c.name) }))
         .collect()
 }
@@ -275,12 +253,7 @@ pub(super) fn monitor_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
 fn monitor_chart(anchor: &str, index: usize, s: &MonitorSeries, x_end: f64, t: &TestReport) -> ChartView {
     let x_max = s.points.last().map_or(0.0, |p| p.ts).max(x_end).max(1.0);
     let subject = format!("{}/{}", s.source, s.metric);
-    let markers = t
-        .criteria
-        .iter()
-        .filter(|c| c.subject == subject)
-        .filter_map(|c| c.triggered_at.map(|x| Marker { x, text: format!("{}: {}", c.status.word(), c.name) }))
-        .collect();
+    let markers = markers(t, |c| c.subject == subject);
     let thinned = s.points.iter().any(|p| p.min != p.max);
     let bands = if thinned {
         vec![Band {
@@ -291,13 +264,7 @@ fn monitor_chart(anchor: &str, index: usize, s: &MonitorSeries, x_end: f64, t: &
     } else {
         Vec::new()
     };
-    let lines = vec![Line {
-        name: subject.clone(),
-        color: PALETTE[0],
-        points: s.points.iter().map(|p| (p.ts, Some(p.mean))).collect(),
-        bold: false,
-        dashed: false,
-    }];
+    let lines = vec![Line::new(subject.clone(), PALETTE[0], s.points.iter().map(|p| (p.ts, Some(p.mean))).collect())];
     view(
         anchor,
         &format!("mon-{}", index + 1),

@@ -37,6 +37,13 @@ pub struct Line {
     pub dashed: bool,
 }
 
+impl Line {
+    /// A plain line: neither bold nor dashed.
+    pub fn new(name: impl Into<String>, color: &'static str, points: Vec<(f64, Option<f64>)>) -> Self {
+        Line { name: name.into(), color, points, bold: false, dashed: false }
+    }
+}
+
 /// A shaded range behind a line: the lowest and highest single second of each thinned point.
 #[derive(Clone, Debug)]
 pub struct Band {
@@ -323,13 +330,11 @@ mod tests {
         let chart = Chart {
             title: "<b>".into(),
             unit: YUnit::Number,
-            lines: vec![Line {
-                name: "<script>x</script>".into(),
-                color: "#000000",
-                points: vec![(0.0, Some(1.0)), (1.0, Some(2.0)), (2.0, None), (3.0, Some(1.0))],
-                bold: false,
-                dashed: false,
-            }],
+            lines: vec![Line::new(
+                "<script>x</script>",
+                "#000000",
+                vec![(0.0, Some(1.0)), (1.0, Some(2.0)), (2.0, None), (3.0, Some(1.0))],
+            )],
             bands: vec![],
             markers: vec![Marker { x: 1.0, text: "a\"b".into() }],
             x_max: 4.0,
