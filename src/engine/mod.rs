@@ -39,6 +39,14 @@ pub struct Context {
     pub started_wall: SystemTime,
 }
 
+impl Context {
+    /// The context of a load that starts now: `started` was read just before.
+    pub fn new(samples: Arc<Recorder>, started: Instant) -> Self {
+        let (active, sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        Context { samples, stop: Stop::new(), active, sent, started, started_wall: SystemTime::now() }
+    }
+}
+
 /// Runs every execution to its end (or until stopped) and returns when all virtual users are done.
 pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
     let mut tasks = tokio::task::JoinSet::new();

@@ -1,16 +1,16 @@
 //! The load phase of one test: the engine runs while buffered samples are folded into the
 //! aggregates, seconds close and are streamed and judged, and monitoring events reach the criteria.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
 use super::Interrupt;
 use crate::aggregate::{Aggregator, LabelSets, Second, OVERALL};
 use crate::criteria::Criteria;
-use crate::engine::{self, stop::Phase, Stop};
+use crate::engine::{self, stop::Phase};
 use crate::monitoring::{Event, Monitors};
 use crate::plan::Plan;
 use crate::report::{console, Streams, TestArtifacts, TestReport};
@@ -82,16 +82,8 @@ pub(super) async fn run(
     let (monitor_tx, mut monitor_rx) = mpsc::unbounded_channel();
     let started = Instant::now();
     let monitors = Monitors::start(&plan.monitoring, started, out.dir(), monitor_tx);
-    let started_wall = SystemTime::now();
-    let start_us = started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
-    let ctx = engine::Context {
-        samples: recorder.clone(),
-        stop: Stop::new(),
-        active: Arc::new(AtomicU64::new(0)),
-        sent: Arc::new(AtomicU64::new(0)),
-        started,
-        started_wall,
-    };
+    let ctx = engine::Context::new(recorder.clone(), started);
+    let start_us = ctx.started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
     let total_secs =
         plan.executions.iter().map(|e| (e.load.delay + e.load.duration()).as_secs()).max().filter(|s| *s > 0);
     let progress = console::Progress::new(PROGRESS_EVERY, total_secs);

@@ -9,7 +9,7 @@ mod svg;
 
 use serde::Serialize;
 
-use super::{Completion, CriterionStatus, Error, Export, RunReport, TestReport};
+use super::{Completion, CriterionRow, CriterionStatus, Error, Export, RunReport, TestReport};
 use crate::aggregate::{KpiSet, OVERALL};
 use charts::ChartView;
 
@@ -237,31 +237,31 @@ fn criteria_count(t: &TestReport) -> String {
     text
 }
 
+fn criterion_view(c: &CriterionRow) -> CriterionView {
+    CriterionView {
+        status: c.status.word().replace(' ', "-"),
+        status_word: c.status.word().to_string(),
+        name: c.name.clone(),
+        observed: c.observed_text(),
+        threshold: c.threshold_text(),
+        window: if c.logic.is_empty() {
+            "whole test".into()
+        } else if c.timeframe_secs > 0.0 {
+            format!("{} {} s", c.logic, trim_secs(c.timeframe_secs))
+        } else {
+            "each sample".into()
+        },
+        triggered: c.triggered_at.map(svg::clock).unwrap_or_else(|| "-".into()),
+        detail: c.detail.clone(),
+        // Taurus's own text says the same as the detail for a pass (`Alert: …`); it helps
+        // only where something happened.
+        message: if c.status == CriterionStatus::Passed { String::new() } else { c.taurus_message.clone() },
+    }
+}
+
 fn test_view(index: usize, t: &TestReport) -> TestView {
     let anchor = format!("test-{}", index + 1);
-    let criteria = t
-        .criteria
-        .iter()
-        .map(|c| CriterionView {
-            status: c.status.word().replace(' ', "-"),
-            status_word: c.status.word().to_string(),
-            name: c.name.clone(),
-            observed: c.observed_text(),
-            threshold: c.threshold_text(),
-            window: if c.logic.is_empty() {
-                "whole test".into()
-            } else if c.timeframe_secs > 0.0 {
-                format!("{} {} s", c.logic, trim_secs(c.timeframe_secs))
-            } else {
-                "each sample".into()
-            },
-            triggered: c.triggered_at.map(svg::clock).unwrap_or_else(|| "-".into()),
-            detail: c.detail.clone(),
-            // Taurus's own text says the same as the detail for a pass (`Alert: …`); it helps
-            // only where something happened.
-            message: if c.status == CriterionStatus::Passed { String::new() } else { c.taurus_message.clone() },
-        })
-        .collect();
+    let criteria = t.criteria.iter().map(criterion_view).collect();
     let kpis = t
         .labels()
         .map(|(label, s)| KpiRow {
