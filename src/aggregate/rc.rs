@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::sample::{ErrorKind, Sample};
 
-/// One response code, as [`Sample::rc`] names it.
+/// One response code, as Taurus names it (the test helper `Sample::rc` spells it out plainly).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
     /// An HTTP status (never 0).

@@ -6,7 +6,7 @@
 //! watches like any socket. One per open-model execution; if it cannot be created the
 //! execution falls back to tokio's timer and says so.
 //!
-//! Gaps shorter than [`SPIN`] are not slept at all: the task yields until the time comes. At
+//! Gaps shorter than `SPIN` are not slept at all: the task yields until the time comes. At
 //! high rates (above ~5,000 arrivals a second) putting the thread to sleep and waking it for
 //! every arrival costs more CPU than the requests themselves (on a VM each wake-up is a trip
 //! through the hypervisor) and made the thread late for the next arrival; yielding keeps

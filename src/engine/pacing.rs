@@ -6,7 +6,7 @@
 //! * Open model (`arrival-rate: true`): request `k` is due at the schedule's `k`-th arrival,
 //!   however late the users are. A dispatcher wakes at each arrival on a [`PreciseTimer`] and
 //!   hands it to a free user, adding users (up to `max-vus`) when none is free; a request sent
-//!   late records how late it went ([`Sample::lag_us`](super::Sample::lag_us)), so latency can
+//!   late records how late it went ([`Sample::lag_us`](crate::sample::Sample::lag_us)), so latency can
 //!   be measured from the intended send time (coordinated omission, as wrk2 corrects it).
 
 use std::collections::VecDeque;
