@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::rc::{Code, RcCounts};
-use crate::engine::sample::{ErrorKind, Sample};
+use crate::sample::{ErrorKind, Sample};
 
 /// Highest response time the histograms record (one hour, in microseconds); slower samples are clamped.
 const MAX_TRACKED_US: u64 = 3_600_000_000;
@@ -155,17 +155,10 @@ impl KpiSet {
         self.concurrency = self.concurrency.max(other.concurrency);
         self.rc.merge(&other.rc);
         for (message, count) in &other.errors {
-            match self.errors.get_mut(message) {
-                Some(n) => *n += count,
-                None => {
-                    self.errors.insert(message.clone(), *count);
-                }
-            }
+            *self.errors.entry(message.clone()).or_default() += count;
         }
         for (message, rc) in &other.error_codes {
-            if !self.error_codes.contains_key(message) {
-                self.error_codes.insert(message.clone(), rc.clone());
-            }
+            self.error_codes.entry(message.clone()).or_insert_with(|| rc.clone());
         }
         self.sum_lag_us += other.sum_lag_us;
         self.sum_sq_crt_us += other.sum_sq_crt_us;
@@ -302,6 +295,19 @@ impl KpiSet {
             (None, None) => Some(0.0),
             (None, Some(_)) => None,
         }
+    }
+
+    /// Error messages with the response code of their first sample (`""` if unknown) and their
+    /// count, in message order.
+    pub fn error_list(&self) -> impl Iterator<Item = (&str, &str, u64)> + '_ {
+        self.errors.iter().map(|(m, n)| (m.as_str(), self.error_codes.get(m).map_or("", String::as_str), *n))
+    }
+
+    /// [`KpiSet::error_list`], most frequent first.
+    pub fn errors_by_count(&self) -> Vec<(&str, &str, u64)> {
+        let mut errors: Vec<_> = self.error_list().collect();
+        errors.sort_by_key(|e| std::cmp::Reverse(e.2));
+        errors
     }
 
     /// Failed samples of one kind.

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 pub use kpi::{KpiSet, LabelSets, OVERALL};
 pub use rc::{Code, RcCounts};
 
-use crate::engine::Sample;
+use crate::sample::Sample;
 
 /// One closed second of the test.
 #[derive(Debug)]
@@ -127,18 +127,8 @@ mod tests {
     use super::*;
 
     fn sample(label: u32, start_us: u64, elapsed_us: u64, status: u16) -> Sample {
-        Sample {
-            label,
-            start_us,
-            elapsed_us,
-            connect_us: 0,
-            ttfb_us: elapsed_us / 2,
-            status,
-            error_kind: (status >= 400).then_some(crate::engine::ErrorKind::Status),
-            error: (status >= 400).then(|| "404 Not Found".into()),
-            bytes: 100,
-            lag_us: 0,
-        }
+        let error = (status >= 400).then(|| "404 Not Found".into());
+        Sample { label, start_us, ttfb_us: elapsed_us / 2, error, bytes: 100, ..Sample::fake(elapsed_us, status) }
     }
 
     #[test]

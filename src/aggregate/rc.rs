@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::engine::sample::{ErrorKind, Sample};
+use crate::sample::{ErrorKind, Sample};
 
-/// One response code, as [`Sample::rc`] names it.
+/// One response code, as Taurus names it (the test helper `Sample::rc` spells it out plainly).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
     /// An HTTP status (never 0).

@@ -273,7 +273,7 @@ fn did_you_mean(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::sample::Sample;
+    use crate::sample::Sample;
 
     #[test]
     fn corrected_subjects() {

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::aggregate::kpi::OVERALL;
-use crate::engine::sample::Sample;
+use crate::sample::Sample;
 use crate::testing::criterion;
 
 /// `(label, response time in ms, HTTP status)` samples of one second.

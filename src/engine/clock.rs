@@ -6,7 +6,7 @@
 //! watches like any socket. One per open-model execution; if it cannot be created the
 //! execution falls back to tokio's timer and says so.
 //!
-//! Gaps shorter than [`SPIN`] are not slept at all: the task yields until the time comes. At
+//! Gaps shorter than `SPIN` are not slept at all: the task yields until the time comes. At
 //! high rates (above ~5,000 arrivals a second) putting the thread to sleep and waking it for
 //! every arrival costs more CPU than the requests themselves (on a VM each wake-up is a trip
 //! through the hypervisor) and made the thread late for the next arrival; yielding keeps
@@ -48,13 +48,8 @@ impl PreciseTimer {
         let fd = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)
             .map_err(io::Error::from)
             .and_then(|t| AsyncFd::new(Fd(t)));
-        match fd {
-            Ok(fd) => PreciseTimer { fd: Some(fd) },
-            Err(e) => {
-                eprintln!("warning: no precise timer ({e}); arrivals may leave up to 1 ms late");
-                PreciseTimer { fd: None }
-            }
-        }
+        let fd = fd.map_err(|e| eprintln!("warning: no precise timer ({e}); arrivals may leave up to 1 ms late"));
+        PreciseTimer { fd: fd.ok() }
     }
 
     /// Sleeps until `until`.

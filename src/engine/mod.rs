@@ -1,15 +1,16 @@
 //! The load engine: virtual users walk their scenario and hand every finished request to the
-//! aggregator as a [`Sample`]. Executions run at the same time, as in Taurus; each runs the
+//! aggregator as a [`Sample`](crate::sample::Sample). Executions run at the same time, as in Taurus; each runs the
 //! closed model (a fixed number of users, `throughput` as a cap) or the open model
 //! (`arrival-rate`: requests on a schedule, users added as needed, see [`pacing`]).
 
 pub mod checks;
 pub mod clock;
+mod execution;
 pub mod http;
 pub mod pacing;
 pub mod recorder;
-pub mod sample;
 pub mod stop;
+mod think;
 mod vu;
 
 use std::sync::atomic::AtomicU64;
@@ -17,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 pub use recorder::Recorder;
-pub use sample::{ErrorKind, Sample};
 pub use stop::Stop;
 
 use crate::plan::ExecutionPlan;
@@ -39,16 +39,24 @@ pub struct Context {
     pub started_wall: SystemTime,
 }
 
+impl Context {
+    /// The context of a load that starts now: `started` was read just before.
+    pub fn new(samples: Arc<Recorder>, started: Instant) -> Self {
+        let (active, sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        Context { samples, stop: Stop::new(), active, sent, started, started_wall: SystemTime::now() }
+    }
+}
+
 /// Runs every execution to its end (or until stopped) and returns when all virtual users are done.
 pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
     let mut tasks = tokio::task::JoinSet::new();
     for (number, exec) in executions.iter().enumerate() {
-        let shared = Arc::new(vu::Execution::new(exec, number));
+        let shared = Arc::new(execution::Execution::new(exec, number));
         if exec.load.is_open() {
             tasks.spawn(pacing::arrivals(shared, ctx.clone()));
         } else {
             for index in 0..exec.load.concurrency {
-                vu::spawn(&mut tasks, index, &shared, &ctx, None);
+                execution::spawn(&mut tasks, index, &shared, &ctx, None);
             }
         }
     }

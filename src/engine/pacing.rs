@@ -6,7 +6,7 @@
 //! * Open model (`arrival-rate: true`): request `k` is due at the schedule's `k`-th arrival,
 //!   however late the users are. A dispatcher wakes at each arrival on a [`PreciseTimer`] and
 //!   hands it to a free user, adding users (up to `max-vus`) when none is free; a request sent
-//!   late records how late it went ([`Sample::lag_us`](super::Sample::lag_us)), so latency can
+//!   late records how late it went ([`Sample::lag_us`](crate::sample::Sample::lag_us)), so latency can
 //!   be measured from the intended send time (coordinated omission, as wrk2 corrects it).
 
 use std::collections::VecDeque;
@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
 use super::clock::PreciseTimer;
+use super::execution::{self, Execution};
 use super::stop::Phase;
-use super::vu::{self, Execution};
 use super::Context;
 use crate::plan::load::{Load, RateProfile};
 
@@ -139,7 +139,7 @@ pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
     }
     if k == 0 {
         for _ in 0..load.concurrency.min(max) {
-            vu::spawn(&mut users, started, &exec, &ctx, None);
+            execution::spawn(&mut users, started, &exec, &ctx, None);
             started += 1;
         }
     }
@@ -162,7 +162,7 @@ pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
                     }
                 }
                 None if exec.alive() < max => {
-                    vu::spawn(&mut users, started, &exec, &ctx, Some(k));
+                    execution::spawn(&mut users, started, &exec, &ctx, Some(k));
                     started += 1;
                 }
                 None => {

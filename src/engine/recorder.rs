@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use super::Sample;
+use crate::sample::Sample;
 
 /// Sharded sample buffers.
 pub struct Recorder {

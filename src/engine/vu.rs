@@ -7,129 +7,30 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
-use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 use url::Url;
 
 use super::checks::{self, Response};
+use super::execution::Execution;
 use super::http::cookies::Jar;
 use super::http::{Client, ClientOptions, Outcome, Request, Want};
-use super::pacing::{Pacer, Slot};
-use super::sample::{ErrorKind, Sample};
+use super::pacing::Slot;
 use super::stop::Phase;
+use super::think::think;
 use super::Context;
 use crate::plan::checks::Assertion;
-use crate::plan::data::DataSource;
-use crate::plan::scenario::{Action, ActionKind, BasicAuth, Body, Chunk, ThinkTime, Transaction, Value};
-use crate::plan::{ExecutionPlan, Load, RequestPlan, ScenarioPlan, Step};
-
-/// What the users of one execution share.
-pub struct Execution {
-    /// Load profile.
-    pub load: Load,
-    /// What the users run.
-    pub scenario: Arc<ScenarioPlan>,
-    /// Rate schedule state.
-    pub pacer: Pacer,
-    /// Position of the execution in the config (0-based), for messages.
-    pub number: usize,
-    /// One cursor per data source of the scenario.
-    rows: Vec<Rows>,
-    /// A data source without `loop` ran out: users stop at their next iteration.
-    exhausted: AtomicBool,
-    /// Users running now.
-    alive: AtomicU32,
-}
-
-/// A data source's rows, handed out in turn to the users of an execution.
-struct Rows {
-    source: Arc<DataSource>,
-    next: AtomicU64,
-    /// Shuffled row order (`random-order`), else empty.
-    order: Vec<usize>,
-}
-
-impl Rows {
-    fn take(&self) -> Option<&[String]> {
-        let len = self.source.rows.len();
-        let n = self.next.fetch_add(1, Ordering::Relaxed) as usize;
-        if n >= len && !self.source.recycle {
-            return None;
-        }
-        let i = n % len;
-        let i = if self.order.is_empty() { i } else { self.order[i] };
-        Some(&self.source.rows[i])
-    }
-}
-
-impl Execution {
-    /// Shared state for execution number `number`.
-    pub fn new(plan: &ExecutionPlan, number: usize) -> Self {
-        let rows = plan
-            .scenario
-            .data_sources
-            .iter()
-            .map(|source| {
-                let mut order = Vec::new();
-                if source.random_order {
-                    order = (0..source.rows.len()).collect();
-                    fastrand::shuffle(&mut order);
-                }
-                Rows { source: source.clone(), next: AtomicU64::new(0), order }
-            })
-            .collect();
-        Execution {
-            load: plan.load.clone(),
-            scenario: plan.scenario.clone(),
-            pacer: Pacer::new(&plan.load),
-            number,
-            rows,
-            exhausted: AtomicBool::new(false),
-            alive: AtomicU32::new(0),
-        }
-    }
-
-    /// Whether a data source without `loop` has run out.
-    pub fn is_exhausted(&self) -> bool {
-        self.exhausted.load(Ordering::Relaxed)
-    }
-
-    /// Users running now.
-    pub fn alive(&self) -> u32 {
-        self.alive.load(Ordering::Relaxed)
-    }
-}
-
-/// Starts user `index` on `tasks`. It counts as alive from now, not from its first poll, so an
-/// open-model dispatcher that spawns several users in a row never goes past `max-vus`.
-/// `first_arrival` is the arrival an open-model dispatcher started it for.
-pub fn spawn(tasks: &mut JoinSet<()>, index: u32, exec: &Arc<Execution>, ctx: &Context, first_arrival: Option<u64>) {
-    exec.alive.fetch_add(1, Ordering::Relaxed);
-    let alive = Alive(exec.clone());
-    let (exec, ctx) = (exec.clone(), ctx.clone());
-    tasks.spawn(async move {
-        let _alive = alive;
-        run(index, exec, ctx, first_arrival).await
-    });
-}
-
-/// Counts a user out when its task ends, however it ends.
-struct Alive(Arc<Execution>);
-
-impl Drop for Alive {
-    fn drop(&mut self) {
-        self.0.alive.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+use crate::plan::scenario::{Action, ActionKind, BasicAuth, Body, Chunk, Transaction, Value};
+use crate::plan::{RequestPlan, Step};
+use crate::sample::{ErrorKind, Sample};
 
 /// Runs user `index`.
-async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: Option<u64>) {
+pub(super) async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: Option<u64>) {
     let load = &exec.load;
     let begin = ctx.started + load.delay;
     let duration = load.duration();
@@ -279,19 +180,7 @@ type StepsFuture<'b> = Pin<Box<dyn Future<Output = Flow> + Send + 'b>>;
 impl User<'_> {
     /// Sets the variables of each data source from its next row; false when one ran out.
     fn next_rows(&mut self) -> bool {
-        if self.exec.is_exhausted() {
-            return false;
-        }
-        for rows in &self.exec.rows {
-            let Some(row) = rows.take() else {
-                self.exec.exhausted.store(true, Ordering::Relaxed);
-                return false;
-            };
-            for (name, value) in rows.source.names.iter().zip(row) {
-                set_var(&mut self.vars, name, value);
-            }
-        }
-        true
+        self.exec.next_rows(|name, value| set_var(&mut self.vars, name, value))
     }
 
     fn running(&self) -> bool {
@@ -609,70 +498,4 @@ async fn wait(ctx: &Context, until: Instant, deadline: Option<Instant>) -> bool 
 fn fail(sample: &mut Sample, kind: ErrorKind, message: String) {
     sample.error_kind = Some(kind);
     sample.error = Some(message.into());
-}
-
-/// One pause drawn from a think-time distribution (JMeter's timers).
-fn think(t: &ThinkTime, rng: &mut fastrand::Rng) -> Duration {
-    match *t {
-        ThinkTime::Constant(d) => d,
-        ThinkTime::Uniform { min, range } => min + range.mul_f64(rng.f64()),
-        ThinkTime::Gaussian { mean, dev } => {
-            Duration::from_secs_f64((mean.as_secs_f64() + gaussian(rng) * dev.as_secs_f64()).max(0.0))
-        }
-        ThinkTime::Poisson { lambda_ms, offset } => offset + Duration::from_millis(poisson(lambda_ms, rng)),
-    }
-}
-
-/// A standard normal draw (Box–Muller).
-fn gaussian(rng: &mut fastrand::Rng) -> f64 {
-    let u1 = 1.0 - rng.f64();
-    let u2 = rng.f64();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}
-
-/// A Poisson draw of mean `lambda`: exact (Knuth) for small means, the normal approximation
-/// above 30, where it is within a fraction of a percent.
-fn poisson(lambda: f64, rng: &mut fastrand::Rng) -> u64 {
-    if lambda <= 0.0 {
-        return 0;
-    }
-    if lambda >= 30.0 {
-        return (lambda + lambda.sqrt() * gaussian(rng)).round().max(0.0) as u64;
-    }
-    let limit = (-lambda).exp();
-    let mut k = 0;
-    let mut p = rng.f64();
-    while p > limit {
-        k += 1;
-        p *= rng.f64();
-    }
-    k
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mean_and_range(t: ThinkTime) -> (f64, f64, f64) {
-        let mut rng = fastrand::Rng::with_seed(42);
-        let draws: Vec<f64> = (0..20_000).map(|_| think(&t, &mut rng).as_secs_f64()).collect();
-        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
-        let min = draws.iter().copied().fold(f64::MAX, f64::min);
-        let max = draws.iter().copied().fold(0.0, f64::max);
-        (mean, min, max)
-    }
-
-    #[test]
-    fn think_time_distributions_have_taurus_means() {
-        let s = Duration::from_secs_f64;
-        let (mean, min, max) = mean_and_range(ThinkTime::Uniform { min: s(0.5), range: s(1.0) });
-        assert!((mean - 1.0).abs() < 0.02 && min >= 0.5 && max <= 1.5, "{mean} {min} {max}");
-        let (mean, min, _) = mean_and_range(ThinkTime::Gaussian { mean: s(1.0), dev: s(0.1) });
-        assert!((mean - 1.0).abs() < 0.01 && min >= 0.0, "{mean}");
-        // poisson(2s, 0.5s): 0.5 s plus a Poisson delay of mean 1500 ms.
-        let (mean, min, _) = mean_and_range(ThinkTime::Poisson { lambda_ms: 1500.0, offset: s(0.5) });
-        assert!((mean - 2.0).abs() < 0.01 && min >= 0.5, "{mean}");
-        let (mean, _, _) = mean_and_range(ThinkTime::Poisson { lambda_ms: 4.0, offset: s(0.0) });
-        assert!((mean - 0.004).abs() < 0.0002, "{mean}");
-    }
 }

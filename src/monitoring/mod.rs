@@ -53,22 +53,15 @@ impl Monitors {
         let mut tasks = JoinSet::new();
         for source in sources {
             let log = source.logging.then(|| log::Log::create(&dir.join(source.log_file_name()), &source.metrics));
-            let log = match log.transpose() {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("warning: cannot write the monitoring log of `{}`: {e}", source.label);
-                    None
-                }
-            };
+            let log = log.transpose().unwrap_or_else(|e| {
+                eprintln!("warning: cannot write the monitoring log of `{}`: {e}", source.label);
+                None
+            });
             let ctx = Context { source: source.clone(), started, tx: tx.clone(), stop: stop_rx.clone(), log };
             match &source.kind {
-                SourceKind::ServerAgent { address } => {
-                    tasks.spawn(client::run(address.clone(), ctx));
-                }
-                SourceKind::Local { .. } => {
-                    tasks.spawn(local::run(ctx));
-                }
-            }
+                SourceKind::ServerAgent { address } => tasks.spawn(client::run(address.clone(), ctx)),
+                SourceKind::Local { .. } => tasks.spawn(local::run(ctx)),
+            };
         }
         Monitors { tasks, stop }
     }

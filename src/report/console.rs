@@ -8,7 +8,7 @@ use std::io::IsTerminal as _;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{CriterionStatus, RunReport, TestReport};
+use super::{label_name, CriterionStatus, RunReport, TestReport};
 use crate::aggregate::KpiSet;
 
 /// A progress line for one closed second: elapsed and remaining time, virtual users, the second's
@@ -111,18 +111,11 @@ pub fn test_summary(test: &TestReport) -> String {
     let headers = ["label", "hits", "rps", "fail %", "avg", "p50", "p90", "p95", "p99", "max"];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (label, set) in test.labels() {
-        rows.push(vec![
-            if label.is_empty() { "ALL".to_string() } else { label.clone() },
-            set.hits.to_string(),
-            format!("{:.1}", test.rate(set)),
-            format!("{:.2}", percent(set.fail, set.hits)),
-            ms(set.avg_rt()),
-            ms(set.percentile(50.0)),
-            ms(set.percentile(90.0)),
-            ms(set.percentile(95.0)),
-            ms(set.percentile(99.0)),
-            ms(set.min_max_rt().map(|(_, m)| m)),
-        ]);
+        let mut row = vec![label_name(label), set.hits.to_string(), format!("{:.1}", test.rate(set))];
+        row.extend([format!("{:.2}", percent(set.fail, set.hits)), ms(set.avg_rt())]);
+        row.extend([50.0, 90.0, 95.0, 99.0].map(|p| ms(set.percentile(p))));
+        row.push(ms(set.min_max_rt().map(|(_, m)| m)));
+        rows.push(row);
     }
     let _ = writeln!(out, "== {} ({}, {:.1}s, {} requests) ==", test.name, test.state(), test.duration_secs, test.sent);
     if let Some(error) = &test.error {
@@ -135,14 +128,10 @@ pub fn test_summary(test: &TestReport) -> String {
         .labels()
         .filter(|(_, set)| set.hist_corrected.is_some())
         .map(|(label, set)| {
-            vec![
-                if label.is_empty() { "ALL".to_string() } else { label.clone() },
-                ms(set.avg_lag()),
-                ms(set.lag_percentile(50.0)),
-                ms(set.lag_percentile(90.0)),
-                ms(set.lag_percentile(99.0)),
-                ms(set.max_lag()),
-            ]
+            let mut row = vec![label_name(label), ms(set.avg_lag())];
+            row.extend([50.0, 90.0, 99.0].map(|p| ms(set.lag_percentile(p))));
+            row.push(ms(set.max_lag()));
+            row
         })
         .collect();
     if !late.is_empty() {
@@ -221,7 +210,7 @@ mod tests {
 
     #[test]
     fn lateness_shows_only_when_requests_went_out_late() {
-        use crate::engine::Sample;
+        use crate::sample::Sample;
         let sample = |lag_us| Sample { lag_us, ..Sample::fake(2000, 200) };
         let mut t = TestReport::new("t", std::path::Path::new("t.yaml"), 1);
         t.totals.entry("on-time".into()).or_default().record(&sample(0));

@@ -19,25 +19,10 @@ impl KpiCsv {
     /// Creates the file and writes its header.
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let mut out = csv::Writer::from_writer(BufWriter::new(File::create(path)?));
-        out.write_record([
-            "ts",
-            "second",
-            "label",
-            "hits",
-            "succ",
-            "fail",
-            "avg_rt",
-            "avg_lt",
-            "avg_ct",
-            "stdev_rt",
-            "p50",
-            "p90",
-            "p95",
-            "p99",
-            "max_rt",
-            "bytes",
-            "concurrency",
-        ])?;
+        out.write_record(
+            "ts,second,label,hits,succ,fail,avg_rt,avg_lt,avg_ct,stdev_rt,p50,p90,p95,p99,max_rt,bytes,concurrency"
+                .split(','),
+        )?;
         out.flush()?;
         Ok(KpiCsv { out })
     }
@@ -46,25 +31,13 @@ impl KpiCsv {
     pub fn write(&mut self, second: &Second) -> std::io::Result<()> {
         for (label, set) in &second.current {
             let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
-            self.out.write_record([
-                second.unix_ts.to_string(),
-                second.ts.to_string(),
-                label.clone(),
-                set.hits.to_string(),
-                set.succ.to_string(),
-                set.fail.to_string(),
-                f(set.avg_rt()),
-                f(set.avg_lt()),
-                f(set.avg_ct()),
-                f(set.stdev_rt()),
-                f(set.percentile(50.0)),
-                f(set.percentile(90.0)),
-                f(set.percentile(95.0)),
-                f(set.percentile(99.0)),
-                f(set.min_max_rt().map(|(_, max)| max)),
-                set.bytes.to_string(),
-                set.concurrency.to_string(),
-            ])?;
+            let mut record = vec![second.unix_ts.to_string(), second.ts.to_string(), label.clone()];
+            record.extend([set.hits, set.succ, set.fail].map(|n| n.to_string()));
+            record.extend([set.avg_rt(), set.avg_lt(), set.avg_ct(), set.stdev_rt()].map(f));
+            record.extend([50.0, 90.0, 95.0, 99.0].map(|p| f(set.percentile(p))));
+            record.push(f(set.min_max_rt().map(|(_, max)| max)));
+            record.extend([set.bytes, set.concurrency].map(|n| n.to_string()));
+            self.out.write_record(&record)?;
         }
         self.out.flush()
     }
@@ -78,29 +51,21 @@ pub fn write_final_stats(path: &Path, totals: &LabelSets) -> std::io::Result<()>
     let empty = KpiSet::default();
     let overall = totals.get(OVERALL).unwrap_or(&empty);
     let codes: Vec<String> = overall.rc.to_map().into_keys().collect();
-    let mut header: Vec<String> =
-        ["label", "avg_ct", "avg_lt", "avg_rt", "bytes", "concurrency", "fail", "stdev_rt", "succ", "throughput"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let mut header: Vec<String> = "label,avg_ct,avg_lt,avg_rt,bytes,concurrency,fail,stdev_rt,succ,throughput"
+        .split(',')
+        .map(String::from)
+        .collect();
     header.extend(FINAL_PERCENTILES.iter().map(|p| format!("perc_{p:.1}")));
     header.extend(codes.iter().map(|c| format!("rc_{c}")));
     out.write_record(&header)?;
     let rows = totals.iter().filter(|(l, _)| !l.is_empty()).chain(totals.get_key_value(OVERALL));
     for (label, set) in rows {
         let f = |v: Option<f64>| format!("{:.5}", v.unwrap_or(0.0));
-        let mut record = vec![
-            label.clone(),
-            f(set.avg_ct()),
-            f(set.avg_lt()),
-            f(set.avg_rt()),
-            set.bytes.to_string(),
-            set.concurrency.to_string(),
-            set.fail.to_string(),
-            f(set.stdev_rt()),
-            set.succ.to_string(),
-            set.hits.to_string(),
-        ];
+        let mut record = vec![label.clone()];
+        record.extend([set.avg_ct(), set.avg_lt(), set.avg_rt()].map(f));
+        record.extend([set.bytes, set.concurrency, set.fail].map(|n| n.to_string()));
+        record.push(f(set.stdev_rt()));
+        record.extend([set.succ, set.hits].map(|n| n.to_string()));
         record.extend(FINAL_PERCENTILES.iter().map(|p| f(set.percentile(*p))));
         let rc = set.rc.to_map();
         record.extend(codes.iter().map(|c| rc.get(c).map(u64::to_string).unwrap_or_default()));
@@ -113,25 +78,14 @@ pub fn write_final_stats(path: &Path, totals: &LabelSets) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Sample;
+    use crate::sample::Sample;
 
     #[test]
     fn final_stats_has_taurus_columns() {
         let mut totals = LabelSets::new();
         let mut a = KpiSet::default();
         for (status, rt) in [(200, 1000), (200, 3000), (404, 2000)] {
-            a.record(&Sample {
-                label: 0,
-                start_us: 0,
-                elapsed_us: rt,
-                connect_us: 0,
-                ttfb_us: rt / 2,
-                status,
-                error_kind: (status == 404).then_some(crate::engine::ErrorKind::Status),
-                error: None,
-                bytes: 10,
-                lag_us: 0,
-            });
+            a.record(&Sample { ttfb_us: rt / 2, bytes: 10, ..Sample::fake(rt, status) });
         }
         let mut overall = KpiSet::default();
         overall.merge(&a);

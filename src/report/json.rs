@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::timeline::MonitorSeries;
 use super::{Completion, CriterionRow, CriterionStatus, Error, Export, RunReport, TestReport};
 use crate::aggregate::{KpiSet, OVERALL};
 
@@ -34,11 +35,11 @@ impl Export for JsonSummary {
 }
 
 #[derive(Serialize)]
-struct Summary {
+struct Summary<'a> {
     schema_version: u32,
     tool: Tool,
     run: Run,
-    tests: Vec<Test>,
+    tests: Vec<Test<'a>>,
 }
 
 #[derive(Serialize)]
@@ -62,7 +63,7 @@ struct Run {
 }
 
 #[derive(Serialize)]
-struct Test {
+struct Test<'a> {
     name: String,
     file: String,
     /// `passed`, `failed`, `error`, `interrupted`, `incomplete` or `not_run`.
@@ -77,7 +78,7 @@ struct Test {
     criteria: Vec<Criterion>,
     labels: Vec<Label>,
     overall: Option<Label>,
-    monitoring: Vec<Metric>,
+    monitoring: &'a [MonitorSeries],
     monitoring_unavailable: Vec<Unavailable>,
     notes: Vec<String>,
 }
@@ -147,17 +148,6 @@ struct ErrorCount {
 }
 
 #[derive(Serialize)]
-struct Metric {
-    source: String,
-    metric: String,
-    samples: u64,
-    min: Option<f64>,
-    mean: Option<f64>,
-    max: Option<f64>,
-    last: Option<f64>,
-}
-
-#[derive(Serialize)]
 struct Unavailable {
     source: String,
     reason: String,
@@ -168,7 +158,7 @@ fn state_key(test: &TestReport) -> String {
     test.state().replace(' ', "_")
 }
 
-fn summary(run: &RunReport) -> Summary {
+fn summary(run: &RunReport) -> Summary<'_> {
     let mut counts = BTreeMap::new();
     for key in ["passed", "failed", "error", "interrupted", "incomplete", "not_run"] {
         counts.insert(key.to_string(), 0);
@@ -195,7 +185,7 @@ fn summary(run: &RunReport) -> Summary {
     }
 }
 
-fn test(t: &TestReport) -> Test {
+fn test(t: &TestReport) -> Test<'_> {
     Test {
         name: t.name.clone(),
         file: t.file.display().to_string(),
@@ -210,20 +200,7 @@ fn test(t: &TestReport) -> Test {
         criteria: t.criteria.iter().map(criterion).collect(),
         labels: t.totals.iter().filter(|(l, _)| !l.is_empty()).map(|(l, s)| label(t, l, s)).collect(),
         overall: t.totals.get(OVERALL).map(|s| label(t, OVERALL, s)),
-        monitoring: t
-            .monitoring
-            .series
-            .iter()
-            .map(|s| Metric {
-                source: s.source.clone(),
-                metric: s.metric.clone(),
-                samples: s.samples,
-                min: s.min,
-                mean: s.mean,
-                max: s.max,
-                last: s.last,
-            })
-            .collect(),
+        monitoring: &t.monitoring.series,
         monitoring_unavailable: t
             .monitoring
             .unavailable
@@ -266,16 +243,9 @@ fn criterion(c: &CriterionRow) -> Criterion {
 }
 
 fn label(t: &TestReport, name: &str, s: &KpiSet) -> Label {
-    let mut errors: Vec<ErrorCount> = s
-        .errors
-        .iter()
-        .map(|(message, count)| ErrorCount {
-            message: message.clone(),
-            rc: s.error_codes.get(message).cloned().unwrap_or_default(),
-            count: *count,
-        })
-        .collect();
-    errors.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.message.cmp(&b.message)));
+    let errors = s.errors_by_count().into_iter();
+    let errors =
+        errors.map(|(message, rc, count)| ErrorCount { message: message.into(), rc: rc.into(), count }).collect();
     Label {
         label: name.to_string(),
         hits: s.hits,
@@ -311,7 +281,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::engine::Sample;
+    use crate::sample::Sample;
 
     fn set(lags_us: &[u64]) -> KpiSet {
         let mut set = KpiSet::default();

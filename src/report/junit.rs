@@ -90,12 +90,10 @@ pub fn sample_labels_suite(test: &TestReport, suite_name: &str) -> Option<TestSu
         let status = if set.fail == 0 {
             TestCaseStatus::success()
         } else {
-            let mut errors: Vec<(&String, &u64)> = set.errors.iter().collect();
-            errors.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-            let rc = |m: &str| set.error_codes.get(m).map(String::as_str).unwrap_or("");
+            let errors = set.errors_by_count();
             // Taurus writes one element per distinct message; quick-junit allows one per case, so
             // the first (most frequent) is the message and every message is in the text.
-            let assertion = !errors.is_empty() && errors.iter().all(|(m, _)| rc(m) == "Assertion");
+            let assertion = !errors.is_empty() && errors.iter().all(|(_, rc, _)| *rc == "Assertion");
             let (kind, ty) = if assertion {
                 (NonSuccessKind::Failure, "Assertion Failure")
             } else {
@@ -103,10 +101,10 @@ pub fn sample_labels_suite(test: &TestReport, suite_name: &str) -> Option<TestSu
             };
             let text: Vec<String> = errors
                 .iter()
-                .map(|(m, n)| format!("{m}\n(status code is {})\n(total errors of this type: {n})", rc(m)))
+                .map(|(m, rc, n)| format!("{m}\n(status code is {rc})\n(total errors of this type: {n})"))
                 .collect();
             let message =
-                errors.first().map(|(m, _)| m.to_string()).unwrap_or_else(|| format!("{} failed samples", set.fail));
+                errors.first().map(|(m, _, _)| m.to_string()).unwrap_or_else(|| format!("{} failed samples", set.fail));
             let mut s = TestCaseStatus::non_success(kind);
             s.set_message(message).set_type(ty).set_description(text.join("\n\n"));
             s
@@ -116,11 +114,6 @@ pub fn sample_labels_suite(test: &TestReport, suite_name: &str) -> Option<TestSu
         suite.add_test_case(case);
     }
     Some(suite)
-}
-
-/// Whether the test asked for the `sample-labels` view.
-fn wants_sample_labels(reporters: &[JunitReporter]) -> bool {
-    reporters.iter().any(|r| r.data_source == JunitSource::SampleLabels)
 }
 
 /// The files a test's `junit-xml` reporters ask for, besides `xunit.xml` (always the pass-fail
@@ -163,7 +156,7 @@ pub fn run_xml(run: &RunReport) -> String {
 
 /// Marks a test as wanting the `sample-labels` view (kept in `test.json` for later renders).
 pub fn note_reporters(test: &mut TestReport, reporters: &[JunitReporter]) {
-    test.sample_labels = wants_sample_labels(reporters);
+    test.sample_labels = reporters.iter().any(|r| r.data_source == JunitSource::SampleLabels);
 }
 
 /// A test's own `xunit.xml`.
@@ -201,8 +194,20 @@ fn first_line(text: &str) -> &str {
 mod tests {
     use super::*;
     use crate::aggregate::KpiSet;
-    use crate::engine::{ErrorKind, Sample};
     use crate::report::CriterionRow;
+    use crate::sample::{ErrorKind, Sample};
+
+    fn run_of(tests: Vec<TestReport>) -> RunReport {
+        RunReport {
+            run_id: "r".into(),
+            env_name: None,
+            git_sha: None,
+            tool_version: "0".into(),
+            started_unix: 0,
+            exit_code: None,
+            tests,
+        }
+    }
 
     fn test(name: &str, criteria: Vec<CriterionRow>, error: Option<&str>) -> TestReport {
         let mut t = TestReport::new(name, Path::new(&format!("suites/{name}.yaml")), 0);
@@ -223,24 +228,16 @@ mod tests {
 
     #[test]
     fn counts_and_shapes() {
-        let run = RunReport {
-            run_id: "r".into(),
-            env_name: None,
-            git_sha: None,
-            tool_version: "0".into(),
-            started_unix: 0,
-            exit_code: None,
-            tests: vec![
-                test(
-                    "a",
-                    vec![row("avg-rt>1s", CriterionStatus::Passed), row("p90<1ms, stop", CriterionStatus::Failed)],
-                    None,
-                ),
-                test("b", vec![], None),
-                test("c <&>", vec![], Some("error: bad\n  --> c.yaml:1:1")),
-                test("d", vec![row("avg-rt of x>1s", CriterionStatus::Error)], None),
-            ],
-        };
+        let run = run_of(vec![
+            test(
+                "a",
+                vec![row("avg-rt>1s", CriterionStatus::Passed), row("p90<1ms, stop", CriterionStatus::Failed)],
+                None,
+            ),
+            test("b", vec![], None),
+            test("c <&>", vec![], Some("error: bad\n  --> c.yaml:1:1")),
+            test("d", vec![row("avg-rt of x>1s", CriterionStatus::Error)], None),
+        ]);
         let xml = run_xml(&run);
         let head = &xml[xml.find("<testsuites").unwrap()..];
         let head = &head[..head.find('>').unwrap()];
@@ -261,16 +258,10 @@ mod tests {
         let mut ok = KpiSet::default();
         let mut bad = KpiSet::default();
         let sample = |status: u16, kind: Option<ErrorKind>, error: Option<&str>| Sample {
-            label: 0,
-            start_us: 0,
-            elapsed_us: 1000,
-            connect_us: 0,
-            ttfb_us: 0,
-            status,
             error_kind: kind,
             error: error.map(Into::into),
             bytes: 1,
-            lag_us: 0,
+            ..Sample::fake(1000, status)
         };
         ok.record(&sample(200, None, None));
         for _ in 0..3 {
@@ -304,15 +295,7 @@ mod tests {
         );
         assert!(!xml.contains("name=\"\""), "the overall figures are not a label: {xml}");
         t.sample_labels = true;
-        let run = RunReport {
-            run_id: "r".into(),
-            env_name: None,
-            git_sha: None,
-            tool_version: "0".into(),
-            started_unix: 0,
-            exit_code: None,
-            tests: vec![t],
-        };
+        let run = run_of(vec![t]);
         let xml = run_xml(&run);
         assert!(xml.contains("<testsuite name=\"s: sample labels\""), "{xml}");
     }

@@ -6,11 +6,13 @@
 //! view is rendered from what was read. `suite report RUN_DIR` does the same reading, so a report
 //! rebuilt later, even after the runner was killed, is the report the run would have written.
 
+mod artifacts;
 pub mod console;
 pub mod csv;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod run_id;
 pub mod store;
 pub mod timeline;
 
@@ -22,6 +24,8 @@ use crate::aggregate::{KpiSet, LabelSets, OVERALL};
 use crate::criteria::{self, Status, Unit, Verdict};
 use crate::outcome::Outcome;
 
+pub use artifacts::{RunArtifacts, Streams, TestArtifacts};
+pub use run_id::utc_text;
 pub use timeline::{Monitoring, Timeline};
 
 /// Why a report could not be read or written.
@@ -130,17 +134,14 @@ impl CriterionRow {
             threshold: v.threshold,
             unit: unit_name(v.unit).to_string(),
             triggered_at: v.triggered_at,
-            condition: spec.condition.to_string(),
-            subject: spec.subject.clone(),
             label: match &spec.kind {
                 criteria::Kind::Kpi(_) => spec.label.clone(),
                 criteria::Kind::Monitoring { .. } => String::new(),
             },
-            logic: if spec.is_cumulative() { String::new() } else { spec.logic.to_string() },
-            timeframe_secs: spec.timeframe_secs.max(0.0),
             stop: v.stop,
             fail: v.fail,
             stopped_test: v.stopped_test,
+            ..CriterionRow::pending(spec)
         }
     }
 
@@ -179,24 +180,16 @@ impl CriterionRow {
     }
 }
 
+/// Units as `test.json` spells them; anything else reads as `raw`.
+const UNIT_NAMES: [(Unit, &str); 5] =
+    [(Unit::Seconds, "s"), (Unit::Percent, "%"), (Unit::Count, "count"), (Unit::Bytes, "bytes"), (Unit::Raw, "raw")];
+
 fn unit_name(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Seconds => "s",
-        Unit::Percent => "%",
-        Unit::Count => "count",
-        Unit::Bytes => "bytes",
-        Unit::Raw => "raw",
-    }
+    UNIT_NAMES.iter().find(|(u, _)| *u == unit).map_or("raw", |(_, name)| name)
 }
 
 fn unit_from_name(name: &str) -> Unit {
-    match name {
-        "s" => Unit::Seconds,
-        "%" => Unit::Percent,
-        "count" => Unit::Count,
-        "bytes" => Unit::Bytes,
-        _ => Unit::Raw,
-    }
+    UNIT_NAMES.iter().find(|(_, n)| *n == name).map_or(Unit::Raw, |(u, _)| *u)
 }
 
 /// Verdict of one criterion.
@@ -301,6 +294,15 @@ impl TestReport {
         }
     }
 
+    /// A test that never started, and why.
+    pub fn not_run(name: &str, file: &Path, started_unix: u64, why: &str) -> Self {
+        let mut test = TestReport::new(name, file, started_unix);
+        test.completion = Completion::NotRun;
+        test.outcome = Outcome::Interrupted;
+        test.error = Some(why.to_string());
+        test
+    }
+
     /// The word for how it ended: the outcome, or `incomplete` / `not run`.
     pub fn state(&self) -> &'static str {
         match self.completion {
@@ -365,6 +367,11 @@ impl RunReport {
     }
 }
 
+/// A label as tables show it: the overall figures are `ALL`.
+pub fn label_name(label: &str) -> String {
+    if label.is_empty() { "ALL" } else { label }.to_string()
+}
+
 /// One file made from the whole run (hyperfine's exporter pattern): a pure function from the view
 /// model to bytes; where the bytes go is decided in [`write_views`].
 pub trait Export {
@@ -393,30 +400,4 @@ pub fn rebuild(run_dir: &Path) -> Result<RunReport, Error> {
     let run = store::load_run(run_dir)?;
     write_views(run_dir, &run)?;
     Ok(run)
-}
-
-/// Date and time (UTC) of a Unix time: year, month, day, hour, minute, second.
-pub fn civil(secs: u64) -> (i64, u64, u64, u64, u64, u64) {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u64;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u64;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// `2026-11-22 17:46:32 UTC`; empty for an unknown time (0).
-pub fn utc_text(secs: u64) -> String {
-    if secs == 0 {
-        return String::new();
-    }
-    let (y, m, d, hh, mm, ss) = civil(secs);
-    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
 }

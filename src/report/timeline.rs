@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::aggregate::{KpiSet, LabelSets};
 
 /// Most points a chart series has.
@@ -185,8 +187,9 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// One monitored metric over time, thinned like the load figures.
-#[derive(Clone, Debug, Default)]
+/// One monitored metric over time, thinned like the load figures (`summary.json` lists it
+/// without its points).
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct MonitorSeries {
     /// Source name (what criteria write before the `/`).
     pub source: String,
@@ -203,6 +206,7 @@ pub struct MonitorSeries {
     /// The last value received.
     pub last: Option<f64>,
     /// Points in time order.
+    #[serde(skip)]
     pub points: Vec<MonitorPoint>,
 }
 
@@ -265,7 +269,7 @@ impl MonitorSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Sample;
+    use crate::sample::Sample;
 
     fn second(hits: u64, rt_us: u64) -> LabelSets {
         let mut set = KpiSet::default();

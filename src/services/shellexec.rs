@@ -53,11 +53,6 @@ impl Shell {
         Shell { tasks, env: full, out_dir: out_dir.to_path_buf(), background: Vec::new(), counter: 0 }
     }
 
-    /// Whether any task belongs to `stage`.
-    pub fn has(&self, stage: Stage) -> bool {
-        self.tasks.iter().any(|t| t.stage == stage)
-    }
-
     /// Runs the stage's commands in order: background ones are started, the others awaited.
     /// Stops at the first failing command that does not ignore failure.
     pub async fn run_stage(&mut self, stage: Stage) -> Result<(), StageError> {
@@ -66,18 +61,10 @@ impl Shell {
             self.counter += 1;
             let base = self.out_dir.join(format!("shellexec-{}-{}", stage.name(), self.counter));
             let (out_path, err_path) = (base.with_extension("out"), base.with_extension("err"));
-            let spawned = self.spawn(&task, &out_path, &err_path);
-            let mut child = match spawned {
-                Ok(c) => c,
-                Err(e) => {
-                    return Err(StageError {
-                        stage: stage.name(),
-                        command: task.command.clone(),
-                        status: format!("could not start: {e}"),
-                        output: String::new(),
-                    })
-                }
-            };
+            let error =
+                |status, output| StageError { stage: stage.name(), command: task.command.clone(), status, output };
+            let mut child = (self.spawn(&task, &out_path, &err_path))
+                .map_err(|e| error(format!("could not start: {e}"), String::new()))?;
             if task.background {
                 self.background.push((task.command.clone(), child));
                 continue;
@@ -96,12 +83,7 @@ impl Shell {
                     eprintln!("warning: {} command `{}` {how} (ignore-failure is set)", stage.name(), task.command);
                     continue;
                 }
-                return Err(StageError {
-                    stage: stage.name(),
-                    command: task.command.clone(),
-                    status: how,
-                    output: tail(&err_path, &out_path),
-                });
+                return Err(error(how, tail(&err_path, &out_path)));
             }
         }
         Ok(())

@@ -21,7 +21,7 @@ use url::{Host, Url};
 
 use super::wire::{self, Head, Progress, Reader};
 use super::{tls, Failure};
-use crate::engine::sample::ErrorKind;
+use crate::sample::ErrorKind;
 
 /// Size of the per-thread read buffer (and of a TLS connection's own buffer).
 const READ_BUF: usize = 64 * 1024;

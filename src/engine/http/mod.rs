@@ -22,8 +22,8 @@ use url::Url;
 
 use self::conn::{micros, Conn, Exchange, Origin};
 use self::cookies::Jar;
-use super::sample::ErrorKind;
 use crate::plan::scenario::Timeouts;
+use crate::sample::ErrorKind;
 
 /// Most redirects followed for one request.
 const MAX_REDIRECTS: usize = 10;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::svg::{self, Band, Chart, Line, Marker, YUnit};
 use crate::aggregate::OVERALL;
 use crate::report::timeline::{LabelPoint, MonitorSeries, Point};
-use crate::report::{Completion, TestReport};
+use crate::report::{Completion, CriterionRow, TestReport};
 
 /// At most this many labels get their own line in a chart (the busiest); tables list them all.
 const MAX_CHART_LABELS: usize = 8;
@@ -74,22 +74,26 @@ fn rate_lines(labels: &[&String], points: &[Point], f: impl Fn(&LabelPoint) -> f
     let mut lines: Vec<Line> = labels
         .iter()
         .enumerate()
-        .map(|(i, l)| Line {
-            name: (*l).clone(),
-            color: PALETTE[i % PALETTE.len()],
-            points: rate_series(points, l, &f),
-            bold: false,
-            dashed: false,
-        })
+        .map(|(i, l)| Line::new(*l, PALETTE[i % PALETTE.len()], rate_series(points, l, &f)))
         .collect();
-    lines.push(Line {
-        name: "ALL".into(),
-        color: OVERALL_COLOR,
-        points: rate_series(points, OVERALL, &f),
-        bold: true,
-        dashed: false,
-    });
+    lines.push(Line { bold: true, ..Line::new("ALL", OVERALL_COLOR, rate_series(points, OVERALL, &f)) });
     lines
+}
+
+/// The shading behind the overall line when points are thinned: `range` gives the lowest and
+/// highest single second of a point's overall figures (none: nothing shaded there).
+fn overall_band(
+    name: &str,
+    color: &'static str,
+    points: &[Point],
+    thinned: bool,
+    range: impl Fn(Option<&LabelPoint>) -> Option<(f64, f64)>,
+) -> Vec<Band> {
+    if !thinned {
+        return Vec::new();
+    }
+    let points = points.iter().filter_map(|p| range(p.labels.get(OVERALL)).map(|(lo, hi)| (p.ts as f64, lo, hi)));
+    vec![Band { name: name.into(), color, points: points.collect() }]
 }
 
 /// The timeline's points to draw. The last second of a finished test usually starts when the load
@@ -126,39 +130,28 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
     } else {
         String::new()
     };
-    let markers = kpi_markers(t);
+    // KPI criteria (monitoring subjects are `source/metric`).
+    let markers = markers(t, |c| !c.subject.contains('/'));
+    let chart = |title: &str, unit, lines, bands| Chart {
+        title: title.into(),
+        unit,
+        lines,
+        bands,
+        markers: markers.clone(),
+        x_max,
+    };
     let mut charts = Vec::new();
 
     let lines = rate_lines(&labels, points, |p| p.rps);
-    let bands = if thinned {
-        vec![Band {
-            name: "ALL: lowest–highest second".into(),
-            color: OVERALL_COLOR,
-            points: points
-                .iter()
-                .map(|p| {
-                    let lp = p.labels.get(OVERALL);
-                    (p.ts as f64, lp.map_or(0.0, |l| l.rps_min), lp.map_or(0.0, |l| l.rps_max))
-                })
-                .collect(),
-        }]
-    } else {
-        Vec::new()
-    };
-    charts.push(view(
-        anchor,
-        "throughput",
-        "Throughput (requests/s)",
-        join_notes(&[&span_note, &hidden_note]),
-        Chart { title: "Throughput".into(), unit: YUnit::Number, lines, bands, markers: markers.clone(), x_max },
-    ));
+    let bands = overall_band("ALL: lowest–highest second", OVERALL_COLOR, points, thinned, |lp| {
+        Some((lp.map_or(0.0, |l| l.rps_min), lp.map_or(0.0, |l| l.rps_max)))
+    });
+    let c = chart("Throughput", YUnit::Number, lines, bands);
+    charts.push(view(anchor, "throughput", "Throughput (requests/s)", join_notes(&[&span_note, &hidden_note]), c));
 
     let percentile = |name: &str, color, f: fn(&LabelPoint) -> Option<f64>, dashed| Line {
-        name: name.into(),
-        color,
-        points: label_series(points, OVERALL, f),
-        bold: false,
         dashed,
+        ..Line::new(name, color, label_series(points, OVERALL, f))
     };
     let lines = vec![
         percentile("p50", PALETTE[2], |p| p.p50, false),
@@ -167,96 +160,44 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
         percentile("p99", PALETTE[5], |p| p.p99, false),
         percentile("max", PALETTE[7], |p| p.max, true),
     ];
-    let bands = if thinned {
-        vec![Band {
-            name: "p99: lowest–highest second".into(),
-            color: PALETTE[5],
-            points: points
-                .iter()
-                .filter_map(|p| {
-                    let lp = p.labels.get(OVERALL)?;
-                    Some((p.ts as f64, lp.p99_min?, lp.p99_max?))
-                })
-                .collect(),
-        }]
-    } else {
-        Vec::new()
-    };
-    charts.push(view(
-        anchor,
-        "latency",
-        "Response time percentiles (all labels)",
-        span_note.clone(),
-        Chart {
-            title: "Response time percentiles".into(),
-            unit: YUnit::Seconds,
-            lines,
-            bands,
-            markers: markers.clone(),
-            x_max,
-        },
-    ));
+    let bands = overall_band("p99: lowest–highest second", PALETTE[5], points, thinned, |lp| {
+        lp.and_then(|l| Some((l.p99_min?, l.p99_max?)))
+    });
+    let c = chart("Response time percentiles", YUnit::Seconds, lines, bands);
+    charts.push(view(anchor, "latency", "Response time percentiles (all labels)", span_note.clone(), c));
 
     if labels.len() > 1 {
         let lines = labels
             .iter()
             .enumerate()
-            .map(|(i, l)| Line {
-                name: (*l).clone(),
-                color: PALETTE[i % PALETTE.len()],
-                points: label_series(points, l, |p| p.p95),
-                bold: false,
-                dashed: false,
-            })
+            .map(|(i, l)| Line::new(*l, PALETTE[i % PALETTE.len()], label_series(points, l, |p| p.p95)))
             .collect();
-        charts.push(view(
-            anchor,
-            "p95",
-            "p95 response time by label",
-            hidden_note.clone(),
-            Chart {
-                title: "p95 by label".into(),
-                unit: YUnit::Seconds,
-                lines,
-                bands: vec![],
-                markers: markers.clone(),
-                x_max,
-            },
-        ));
+        let c = chart("p95 by label", YUnit::Seconds, lines, vec![]);
+        charts.push(view(anchor, "p95", "p95 response time by label", hidden_note.clone(), c));
     }
 
     let lines = rate_lines(&labels, points, |p| p.errors_per_sec);
     let total_fail = t.totals.get(OVERALL).map_or(0, |o| o.fail);
+    let note = if total_fail == 0 { "No request failed.".into() } else { hidden_note };
     charts.push(view(
         anchor,
         "errors",
         "Errors (failed requests/s)",
-        if total_fail == 0 { "No request failed.".into() } else { hidden_note },
-        Chart { title: "Errors".into(), unit: YUnit::Number, lines, bands: vec![], markers: markers.clone(), x_max },
+        note,
+        chart("Errors", YUnit::Number, lines, vec![]),
     ));
 
-    let lines = vec![Line {
-        name: "virtual users".into(),
-        color: PALETTE[0],
-        points: points.iter().map(|p| (p.ts as f64, Some(p.vus as f64))).collect(),
-        bold: false,
-        dashed: false,
-    }];
-    charts.push(view(
-        anchor,
-        "vus",
-        "Active virtual users",
-        String::new(),
-        Chart { title: "Active virtual users".into(), unit: YUnit::Number, lines, bands: vec![], markers, x_max },
-    ));
+    let vus = points.iter().map(|p| (p.ts as f64, Some(p.vus as f64))).collect();
+    let c = chart("Active virtual users", YUnit::Number, vec![Line::new("virtual users", PALETTE[0], vus)], vec![]);
+    charts.push(view(anchor, "vus", "Active virtual users", String::new(), c));
     charts
 }
 
-/// Trigger times of the test's KPI criteria that triggered.
-fn kpi_markers(t: &TestReport) -> Vec<Marker> {
+/// Trigger times of the test's criteria that `keep` selects and that triggered.
+fn markers(t: &TestReport, keep: impl Fn(&CriterionRow) -> bool) -> Vec<Marker> {
     t.criteria
         .iter()
-        .filter(|c| !c.subject.contains('/'))
+        .filter(|c| keep(c))
         .filter_map(|c| c.triggered_at.map(|x| Marker { x, text: format!("{}: {}", c.status.word(), c.name) }))
         .collect()
 }
@@ -275,12 +216,7 @@ pub(super) fn monitor_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
 fn monitor_chart(anchor: &str, index: usize, s: &MonitorSeries, x_end: f64, t: &TestReport) -> ChartView {
     let x_max = s.points.last().map_or(0.0, |p| p.ts).max(x_end).max(1.0);
     let subject = format!("{}/{}", s.source, s.metric);
-    let markers = t
-        .criteria
-        .iter()
-        .filter(|c| c.subject == subject)
-        .filter_map(|c| c.triggered_at.map(|x| Marker { x, text: format!("{}: {}", c.status.word(), c.name) }))
-        .collect();
+    let markers = markers(t, |c| c.subject == subject);
     let thinned = s.points.iter().any(|p| p.min != p.max);
     let bands = if thinned {
         vec![Band {
@@ -291,13 +227,7 @@ fn monitor_chart(anchor: &str, index: usize, s: &MonitorSeries, x_end: f64, t: &
     } else {
         Vec::new()
     };
-    let lines = vec![Line {
-        name: subject.clone(),
-        color: PALETTE[0],
-        points: s.points.iter().map(|p| (p.ts, Some(p.mean))).collect(),
-        bold: false,
-        dashed: false,
-    }];
+    let lines = vec![Line::new(subject.clone(), PALETTE[0], s.points.iter().map(|p| (p.ts, Some(p.mean))).collect())];
     view(
         anchor,
         &format!("mon-{}", index + 1),

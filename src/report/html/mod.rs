@@ -9,7 +9,7 @@ mod svg;
 
 use serde::Serialize;
 
-use super::{Completion, CriterionStatus, Error, Export, RunReport, TestReport};
+use super::{Completion, CriterionRow, CriterionStatus, Error, Export, RunReport, TestReport};
 use crate::aggregate::{KpiSet, OVERALL};
 use charts::ChartView;
 
@@ -228,46 +228,44 @@ fn criteria_count(t: &TestReport) -> String {
     }
     let passed = t.criteria.iter().filter(|c| c.status == CriterionStatus::Passed).count();
     let mut text = format!("{passed}/{} passed", t.criteria.len());
-    for (status, word) in
-        [(CriterionStatus::Failed, "failed"), (CriterionStatus::Error, "error"), (CriterionStatus::Notice, "notice")]
-    {
+    for status in [CriterionStatus::Failed, CriterionStatus::Error, CriterionStatus::Notice] {
         let n = t.criteria.iter().filter(|c| c.status == status).count();
         if n > 0 {
-            text.push_str(&format!(", {n} {word}"));
+            text.push_str(&format!(", {n} {}", status.word()));
         }
     }
     text
 }
 
+fn criterion_view(c: &CriterionRow) -> CriterionView {
+    CriterionView {
+        status: c.status.word().replace(' ', "-"),
+        status_word: c.status.word().to_string(),
+        name: c.name.clone(),
+        observed: c.observed_text(),
+        threshold: c.threshold_text(),
+        window: if c.logic.is_empty() {
+            "whole test".into()
+        } else if c.timeframe_secs > 0.0 {
+            format!("{} {} s", c.logic, trim_secs(c.timeframe_secs))
+        } else {
+            "each sample".into()
+        },
+        triggered: c.triggered_at.map(svg::clock).unwrap_or_else(|| "-".into()),
+        detail: c.detail.clone(),
+        // Taurus's own text says the same as the detail for a pass (`Alert: …`); it helps
+        // only where something happened.
+        message: if c.status == CriterionStatus::Passed { String::new() } else { c.taurus_message.clone() },
+    }
+}
+
 fn test_view(index: usize, t: &TestReport) -> TestView {
     let anchor = format!("test-{}", index + 1);
-    let criteria = t
-        .criteria
-        .iter()
-        .map(|c| CriterionView {
-            status: c.status.word().replace(' ', "-"),
-            status_word: c.status.word().to_string(),
-            name: c.name.clone(),
-            observed: c.observed_text(),
-            threshold: c.threshold_text(),
-            window: if c.logic.is_empty() {
-                "whole test".into()
-            } else if c.timeframe_secs > 0.0 {
-                format!("{} {} s", c.logic, trim_secs(c.timeframe_secs))
-            } else {
-                "each sample".into()
-            },
-            triggered: c.triggered_at.map(svg::clock).unwrap_or_else(|| "-".into()),
-            detail: c.detail.clone(),
-            // Taurus's own text says the same as the detail for a pass (`Alert: …`); it helps
-            // only where something happened.
-            message: if c.status == CriterionStatus::Passed { String::new() } else { c.taurus_message.clone() },
-        })
-        .collect();
+    let criteria = t.criteria.iter().map(criterion_view).collect();
     let kpis = t
         .labels()
         .map(|(label, s)| KpiRow {
-            label: if label.is_empty() { "ALL".into() } else { label.clone() },
+            label: super::label_name(label),
             overall: label.is_empty(),
             hits: s.hits.to_string(),
             rps: format!("{:.1}", t.rate(s)),
@@ -286,7 +284,7 @@ fn test_view(index: usize, t: &TestReport) -> TestView {
         .labels()
         .filter(|(_, s)| s.hist_corrected.is_some())
         .map(|(label, s)| CorrectedRow {
-            label: if label.is_empty() { "ALL".into() } else { label.clone() },
+            label: super::label_name(label),
             lag: ms(s.avg_lag()),
             lag_p50: ms(s.lag_percentile(50.0)),
             lag_p90: ms(s.lag_percentile(90.0)),
@@ -362,11 +360,11 @@ fn error_breakdown(t: &TestReport) -> (Vec<CodeRow>, Vec<ErrorRow>, usize) {
         .iter()
         .filter(|(l, _)| !l.is_empty())
         .flat_map(|(label, s)| {
-            s.errors.iter().map(move |(message, n)| ErrorRow {
+            s.error_list().map(move |(message, rc, count)| ErrorRow {
                 label: label.clone(),
-                rc: s.error_codes.get(message).cloned().unwrap_or_default(),
-                message: message.clone(),
-                count: *n,
+                rc: rc.into(),
+                message: message.into(),
+                count,
             })
         })
         .collect();
@@ -426,25 +424,15 @@ fn duration(secs: f64) -> String {
 mod tests {
     use super::*;
     use crate::aggregate::LabelSets;
-    use crate::engine::{ErrorKind, Sample};
     use crate::outcome::Outcome;
     use crate::report::timeline::{MonitorSeries, TimelineBuilder};
     use crate::report::CriterionRow;
+    use crate::sample::Sample;
     use std::path::Path;
 
     fn sample(rt_us: u64, status: u16) -> Sample {
-        Sample {
-            label: 0,
-            start_us: 0,
-            elapsed_us: rt_us,
-            connect_us: 0,
-            ttfb_us: rt_us / 2,
-            status,
-            error_kind: (status >= 400).then_some(ErrorKind::Status),
-            error: (status >= 400).then(|| "500 Internal Server Error".into()),
-            bytes: 200,
-            lag_us: 0,
-        }
+        let error = (status >= 400).then(|| "500 Internal Server Error".into());
+        Sample { ttfb_us: rt_us / 2, error, bytes: 200, ..Sample::fake(rt_us, status) }
     }
 
     /// A test of `secs` seconds with `labels` labels, its timeline built as the store builds it.

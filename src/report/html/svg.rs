@@ -37,6 +37,13 @@ pub struct Line {
     pub dashed: bool,
 }
 
+impl Line {
+    /// A plain line: neither bold nor dashed.
+    pub fn new(name: impl Into<String>, color: &'static str, points: Vec<(f64, Option<f64>)>) -> Self {
+        Line { name: name.into(), color, points, bold: false, dashed: false }
+    }
+}
+
 /// A shaded range behind a line: the lowest and highest single second of each thinned point.
 #[derive(Clone, Debug)]
 pub struct Band {
@@ -173,21 +180,7 @@ pub fn svg(chart: &Chart) -> String {
     let pw = W - ML - MR;
     let ph = H - MT - MB;
     let x_max = if chart.x_max > 0.0 { chart.x_max } else { 1.0 };
-    let mut y_top = 0.0f64;
-    for line in &chart.lines {
-        for (_, y) in &line.points {
-            if let Some(y) = y.filter(|y| y.is_finite()) {
-                y_top = y_top.max(y);
-            }
-        }
-    }
-    for band in &chart.bands {
-        for (_, _, hi) in &band.points {
-            if hi.is_finite() {
-                y_top = y_top.max(*hi);
-            }
-        }
-    }
+    let y_top = y_top(chart);
     let step = nice_step(if y_top > 0.0 { y_top / 4.0 } else { 0.25 });
     let y_max = (y_top / step).ceil().max(1.0) * step;
     let sx = |x: f64| ML + (x / x_max).clamp(0.0, 1.0) * pw;
@@ -249,41 +242,7 @@ pub fn svg(chart: &Chart) -> String {
         );
     }
     for line in &chart.lines {
-        let mut d = String::new();
-        let mut pen_down = false;
-        let mut single = Vec::new();
-        for (i, (x, y)) in line.points.iter().enumerate() {
-            match y.filter(|y| y.is_finite()) {
-                Some(y) => {
-                    let _ = write!(d, "{}{:.1},{:.1}", if pen_down { "L" } else { "M" }, sx(*x), sy(y));
-                    // A point with no neighbour would be invisible as a path: mark it with a dot.
-                    let prev = i > 0 && line.points[i - 1].1.is_some();
-                    let next = line.points.get(i + 1).is_some_and(|p| p.1.is_some());
-                    if !prev && !next {
-                        single.push((sx(*x), sy(y)));
-                    }
-                    pen_down = true;
-                }
-                None => pen_down = false,
-            }
-        }
-        if d.is_empty() {
-            continue;
-        }
-        let class = match (line.bold, line.dashed) {
-            (true, _) => "line bold",
-            (false, true) => "line dashed",
-            _ => "line",
-        };
-        let _ = write!(
-            out,
-            r#"<path class="{class}" d="{d}" stroke="{}"><title>{}</title></path>"#,
-            line.color,
-            esc(&line.name)
-        );
-        for (x, y) in single {
-            let _ = write!(out, r#"<circle cx="{x:.1}" cy="{y:.1}" r="2.5" fill="{}"/>"#, line.color);
-        }
+        draw_line(&mut out, line, &sx, &sy);
     }
     for m in &chart.markers {
         let x = sx(m.x);
@@ -298,6 +257,52 @@ pub fn svg(chart: &Chart) -> String {
     let _ = write!(out, r#"<line class="cursor" x1="0" x2="0" y1="{MT}" y2="{:.1}" style="display:none"/>"#, MT + ph);
     out.push_str("</svg>");
     out
+}
+
+/// The highest value drawn (0 without any).
+fn y_top(chart: &Chart) -> f64 {
+    let lines = chart.lines.iter().flat_map(|l| l.points.iter().filter_map(|(_, y)| *y));
+    let bands = chart.bands.iter().flat_map(|b| b.points.iter().map(|(_, _, hi)| *hi));
+    lines.chain(bands).filter(|y| y.is_finite()).fold(0.0, f64::max)
+}
+
+/// Draws one line; `None` values break it, and a point with no neighbour gets a dot.
+fn draw_line(out: &mut String, line: &Line, sx: &impl Fn(f64) -> f64, sy: &impl Fn(f64) -> f64) {
+    let mut d = String::new();
+    let mut pen_down = false;
+    let mut single = Vec::new();
+    for (i, (x, y)) in line.points.iter().enumerate() {
+        match y.filter(|y| y.is_finite()) {
+            Some(y) => {
+                let _ = write!(d, "{}{:.1},{:.1}", if pen_down { "L" } else { "M" }, sx(*x), sy(y));
+                // A point with no neighbour would be invisible as a path: mark it with a dot.
+                let prev = i > 0 && line.points[i - 1].1.is_some();
+                let next = line.points.get(i + 1).is_some_and(|p| p.1.is_some());
+                if !prev && !next {
+                    single.push((sx(*x), sy(y)));
+                }
+                pen_down = true;
+            }
+            None => pen_down = false,
+        }
+    }
+    if d.is_empty() {
+        return;
+    }
+    let class = match (line.bold, line.dashed) {
+        (true, _) => "line bold",
+        (false, true) => "line dashed",
+        _ => "line",
+    };
+    let _ = write!(
+        out,
+        r#"<path class="{class}" d="{d}" stroke="{}"><title>{}</title></path>"#,
+        line.color,
+        esc(&line.name)
+    );
+    for (x, y) in single {
+        let _ = write!(out, r#"<circle cx="{x:.1}" cy="{y:.1}" r="2.5" fill="{}"/>"#, line.color);
+    }
 }
 
 #[cfg(test)]
@@ -323,13 +328,11 @@ mod tests {
         let chart = Chart {
             title: "<b>".into(),
             unit: YUnit::Number,
-            lines: vec![Line {
-                name: "<script>x</script>".into(),
-                color: "#000000",
-                points: vec![(0.0, Some(1.0)), (1.0, Some(2.0)), (2.0, None), (3.0, Some(1.0))],
-                bold: false,
-                dashed: false,
-            }],
+            lines: vec![Line::new(
+                "<script>x</script>",
+                "#000000",
+                vec![(0.0, Some(1.0)), (1.0, Some(2.0)), (2.0, None), (3.0, Some(1.0))],
+            )],
             bands: vec![],
             markers: vec![Marker { x: 1.0, text: "a\"b".into() }],
             x_max: 4.0,

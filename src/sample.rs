@@ -1,4 +1,6 @@
-//! One measured request: what the engine hands to aggregation. Errors are data here, not `Result`s.
+//! One measured request: what the engine hands to aggregation, criteria and reports. It lives above
+//! the engine so that every later stage reads it without importing the engine. Errors are data here,
+//! not `Result`s.
 
 use std::sync::Arc;
 

@@ -15,7 +15,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::config::{Node, NodeKind};
+use serde::Deserialize;
+
+use crate::config::{from_node, Loaded};
+
+/// `modules.monitoring-agent` as written (the name is how errors say where the key is).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", rename = "`modules.monitoring-agent`")]
+struct AgentConfig {
+    #[serde(default = "default_address")]
+    address: String,
+    #[serde(default)]
+    frontend_pid: String,
+    #[serde(default)]
+    frontend_pid_file: String,
+    #[serde(default)]
+    frontend_match: String,
+    #[serde(default)]
+    worker_match: String,
+    /// Taurus's module class; accepted and ignored.
+    #[serde(default, rename = "class")]
+    _class: Option<String>,
+}
+
+fn default_address() -> String {
+    "127.0.0.1:9009".to_string()
+}
 
 /// Settings of the run's agent, read from the global config.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,34 +52,19 @@ pub struct AgentSettings {
 }
 
 impl AgentSettings {
-    /// Reads `modules.monitoring-agent` of a merged config; `None` when it is absent.
-    pub fn from_config(root: &Node) -> Result<Option<Self>, String> {
-        let Some(node) = root.get("modules").and_then(|m| m.get("monitoring-agent")) else { return Ok(None) };
-        let NodeKind::Map(map) = &node.kind else {
-            return Err("`modules.monitoring-agent` must be a mapping".to_string());
-        };
-        let mut settings = AgentSettings { address: "127.0.0.1:9009".to_string(), flags: Vec::new() };
-        for (key, (_, value)) in map {
-            let text = value
-                .scalar_text()
-                .map(|t| t.into_owned())
-                .ok_or_else(|| format!("`modules.monitoring-agent.{key}` must be a single value"))?;
-            match key.as_str() {
-                "address" => settings.address = text,
-                "frontend-pid" | "frontend-pid-file" | "frontend-match" | "worker-match" => {
-                    if !text.is_empty() {
-                        settings.flags.push((format!("--{key}"), text));
-                    }
-                }
-                "class" => {}
-                other => {
-                    return Err(format!(
-                        "unknown key `{other}` in `modules.monitoring-agent` (known: address, frontend-pid, frontend-pid-file, frontend-match, worker-match)"
-                    ))
-                }
-            }
-        }
-        Ok(Some(settings))
+    /// Reads `modules.monitoring-agent` of a merged config; `None` when it is absent. An error is
+    /// rendered like every config error: pointing into the file that set the value at fault.
+    pub fn from_config(loaded: &Loaded) -> Result<Option<Self>, String> {
+        let Some(node) = loaded.root.get("modules").and_then(|m| m.get("monitoring-agent")) else { return Ok(None) };
+        let config: AgentConfig = from_node(node).map_err(|d| loaded.render(&d))?;
+        let flags = [
+            ("--frontend-pid", config.frontend_pid),
+            ("--frontend-pid-file", config.frontend_pid_file),
+            ("--frontend-match", config.frontend_match),
+            ("--worker-match", config.worker_match),
+        ];
+        let flags = flags.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v)).collect();
+        Ok(Some(AgentSettings { address: config.address, flags }))
     }
 }
 
@@ -133,11 +143,11 @@ mod tests {
         let file = dir.path().join("g.yaml");
         std::fs::write(&file, "modules:\n  monitoring-agent:\n    address: 127.0.0.1:9100\n    frontend-match: demo\n    worker-match: ''\n").unwrap();
         let loaded = load(&LoadOptions { files: vec![file.clone()], ..Default::default() }).unwrap();
-        let s = AgentSettings::from_config(&loaded.root).unwrap().unwrap();
+        let s = AgentSettings::from_config(&loaded).unwrap().unwrap();
         assert_eq!(s.address, "127.0.0.1:9100");
         assert_eq!(s.flags, vec![("--frontend-match".to_string(), "demo".to_string())]);
         std::fs::write(&file, "modules:\n  monitoring-agent:\n    adress: x\n").unwrap();
         let loaded = load(&LoadOptions { files: vec![file], ..Default::default() }).unwrap();
-        assert!(AgentSettings::from_config(&loaded.root).unwrap_err().contains("adress"));
+        assert!(AgentSettings::from_config(&loaded).unwrap_err().contains("adress"));
     }
 }

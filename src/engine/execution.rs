@@ -1,0 +1,129 @@
+//! What the virtual users of one execution share: its load, scenario and pacer, the cursors of
+//! its data sources, and how many users run.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use super::pacing::Pacer;
+use super::{vu, Context};
+use crate::plan::data::DataSource;
+use crate::plan::{ExecutionPlan, Load, ScenarioPlan};
+
+/// What the users of one execution share.
+pub struct Execution {
+    /// Load profile.
+    pub load: Load,
+    /// What the users run.
+    pub scenario: Arc<ScenarioPlan>,
+    /// Rate schedule state.
+    pub pacer: Pacer,
+    /// Position of the execution in the config (0-based), for messages.
+    pub number: usize,
+    /// One cursor per data source of the scenario.
+    rows: Vec<Rows>,
+    /// A data source without `loop` ran out: users stop at their next iteration.
+    exhausted: AtomicBool,
+    /// Users running now.
+    alive: AtomicU32,
+}
+
+/// A data source's rows, handed out in turn to the users of an execution.
+struct Rows {
+    source: Arc<DataSource>,
+    next: AtomicU64,
+    /// Shuffled row order (`random-order`), else empty.
+    order: Vec<usize>,
+}
+
+impl Rows {
+    fn take(&self) -> Option<&[String]> {
+        let len = self.source.rows.len();
+        let n = self.next.fetch_add(1, Ordering::Relaxed) as usize;
+        if n >= len && !self.source.recycle {
+            return None;
+        }
+        let i = n % len;
+        let i = if self.order.is_empty() { i } else { self.order[i] };
+        Some(&self.source.rows[i])
+    }
+}
+
+impl Execution {
+    /// Shared state for execution number `number`.
+    pub fn new(plan: &ExecutionPlan, number: usize) -> Self {
+        let rows = plan
+            .scenario
+            .data_sources
+            .iter()
+            .map(|source| {
+                let mut order = Vec::new();
+                if source.random_order {
+                    order = (0..source.rows.len()).collect();
+                    fastrand::shuffle(&mut order);
+                }
+                Rows { source: source.clone(), next: AtomicU64::new(0), order }
+            })
+            .collect();
+        Execution {
+            load: plan.load.clone(),
+            scenario: plan.scenario.clone(),
+            pacer: Pacer::new(&plan.load),
+            number,
+            rows,
+            exhausted: AtomicBool::new(false),
+            alive: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether a data source without `loop` has run out.
+    pub fn is_exhausted(&self) -> bool {
+        self.exhausted.load(Ordering::Relaxed)
+    }
+
+    /// Users running now.
+    pub fn alive(&self) -> u32 {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    /// Takes the next row of each data source and hands its variables to `set`; false when one
+    /// ran out (and from then on for every user).
+    pub(super) fn next_rows(&self, mut set: impl FnMut(&str, &str)) -> bool {
+        if self.is_exhausted() {
+            return false;
+        }
+        for rows in &self.rows {
+            let Some(row) = rows.take() else {
+                self.exhausted.store(true, Ordering::Relaxed);
+                return false;
+            };
+            for (name, value) in rows.source.names.iter().zip(row) {
+                set(name, value);
+            }
+        }
+        true
+    }
+}
+
+/// Starts user `index` on `tasks`. It counts as alive from now, not from its first poll, so an
+/// open-model dispatcher that spawns several users in a row never goes past `max-vus`.
+/// `first_arrival` is the arrival an open-model dispatcher started it for.
+pub fn spawn(tasks: &mut JoinSet<()>, index: u32, exec: &Arc<Execution>, ctx: &Context, first_arrival: Option<u64>) {
+    exec.alive.fetch_add(1, Ordering::Relaxed);
+    let alive = Alive(exec.clone());
+    let (exec, ctx) = (exec.clone(), ctx.clone());
+    tasks.spawn(async move {
+        let _alive = alive;
+        vu::run(index, exec, ctx, first_arrival).await
+    });
+}
+
+/// Counts a user out when its task ends, however it ends.
+struct Alive(Arc<Execution>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.alive.fetch_sub(1, Ordering::Relaxed);
+    }
+}

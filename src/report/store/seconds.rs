@@ -1,0 +1,310 @@
+//! `seconds.jsonl`: one line per closed second with every label's complete aggregate.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::{read_lines, Lines};
+use crate::aggregate::{KpiSet, LabelSets, Second, OVERALL};
+use crate::report::timeline::TimelineBuilder;
+use crate::report::{Error, TestReport};
+
+/// One label's aggregate in `seconds.jsonl`: everything a [`KpiSet`] holds.
+#[derive(Serialize, Deserialize)]
+struct SetRecord {
+    hits: u64,
+    succ: u64,
+    fail: u64,
+    sum_rt_us: u64,
+    sum_sq_rt_us: f64,
+    sum_lt_us: u64,
+    sum_ct_us: u64,
+    bytes: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    rc: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ErrorRecord>,
+    /// Failed samples per error kind (in `ErrorKind::ALL` order), when any failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_kinds: Option<Vec<u64>>,
+    /// Response times in µs: HdrHistogram V2 encoding, deflated, base64.
+    hist: String,
+    /// Send lag and corrected response times (open model), when any sample was late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    corrected: Option<CorrectedRecord>,
+}
+
+/// The coordinated-omission figures of a set whose samples were sent late.
+#[derive(Serialize, Deserialize)]
+struct CorrectedRecord {
+    sum_lag_us: u64,
+    sum_sq_crt_us: f64,
+    /// Corrected response times in µs, encoded like `hist`.
+    hist: String,
+    /// Send lags in µs, encoded like `hist` (absent in files written before lags were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lag: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ErrorRecord {
+    message: String,
+    rc: String,
+    count: u64,
+}
+
+/// One closed second in `seconds.jsonl`. The overall figures are not stored: they are the merge of
+/// the labels' and are rebuilt on reading.
+#[derive(Serialize, Deserialize)]
+struct SecondRecord {
+    ts: u64,
+    unix_ts: u64,
+    vus: u64,
+    labels: BTreeMap<String, SetRecord>,
+}
+
+fn encode_hist(hist: &Histogram<u64>) -> Result<String, Error> {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new().serialize(hist, &mut bytes).map_err(|e| Error::Histogram(format!("{e:?}")))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// A stored histogram, added into one with the KPI bounds (not assigned: a file written with
+/// other bounds still merges with the live ones).
+fn decode_hist(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| e.to_string())?;
+    let stored: Histogram<u64> =
+        Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).map_err(|e| format!("{e:?}"))?;
+    let mut h = crate::aggregate::kpi::new_histogram();
+    h.add(stored).map_err(|e| format!("{e:?}"))?;
+    Ok(h)
+}
+
+impl SetRecord {
+    fn new(set: &KpiSet) -> Result<Self, Error> {
+        Ok(SetRecord {
+            hits: set.hits,
+            succ: set.succ,
+            fail: set.fail,
+            sum_rt_us: set.sum_rt_us,
+            sum_sq_rt_us: set.sum_sq_rt_us,
+            sum_lt_us: set.sum_lt_us,
+            sum_ct_us: set.sum_ct_us,
+            bytes: set.bytes,
+            rc: set.rc.to_map(),
+            errors: set
+                .error_list()
+                .map(|(message, rc, count)| ErrorRecord { message: message.into(), rc: rc.into(), count })
+                .collect(),
+            error_kinds: (set.fail > 0).then(|| set.error_kinds.to_vec()),
+            hist: encode_hist(&set.hist)?,
+            corrected: match &set.hist_corrected {
+                Some(h) => Some(CorrectedRecord {
+                    sum_lag_us: set.sum_lag_us,
+                    sum_sq_crt_us: set.sum_sq_crt_us,
+                    hist: encode_hist(h)?,
+                    lag: set.hist_lag.as_ref().map(encode_hist).transpose()?,
+                }),
+                None => None,
+            },
+        })
+    }
+
+    fn into_set(self, vus: u64) -> Result<KpiSet, String> {
+        let mut set = KpiSet { hist: decode_hist(&self.hist)?, ..KpiSet::default() };
+        set.hits = self.hits;
+        set.succ = self.succ;
+        set.fail = self.fail;
+        set.sum_rt_us = self.sum_rt_us;
+        set.sum_sq_rt_us = self.sum_sq_rt_us;
+        set.sum_lt_us = self.sum_lt_us;
+        set.sum_ct_us = self.sum_ct_us;
+        set.bytes = self.bytes;
+        set.concurrency = vus;
+        set.rc = self.rc.into_iter().collect();
+        for (mine, stored) in set.error_kinds.iter_mut().zip(self.error_kinds.unwrap_or_default()) {
+            *mine = stored;
+        }
+        // Without late samples corrected times equal response times: the sums say so too.
+        set.sum_sq_crt_us = set.sum_sq_rt_us;
+        if let Some(c) = self.corrected {
+            set.hist_corrected = Some(decode_hist(&c.hist)?);
+            if let Some(lag) = &c.lag {
+                set.hist_lag = Some(decode_hist(lag)?);
+            }
+            set.sum_lag_us = c.sum_lag_us;
+            set.sum_sq_crt_us = c.sum_sq_crt_us;
+        }
+        for e in self.errors {
+            set.error_codes.insert(e.message.clone(), e.rc);
+            set.errors.insert(e.message, e.count);
+        }
+        Ok(set)
+    }
+}
+
+/// Streams closed seconds to `seconds.jsonl`.
+pub struct SecondsLog(Lines);
+
+impl SecondsLog {
+    /// Creates (truncates) the file.
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        Lines::create(path).map(SecondsLog)
+    }
+
+    /// Appends one closed second; `vus` is the number of active virtual users when it closed.
+    pub fn write(&mut self, second: &Second, vus: u64) -> Result<(), Error> {
+        let mut labels = BTreeMap::new();
+        for (label, set) in second.current.iter().filter(|(l, _)| !l.is_empty()) {
+            labels.insert(label.clone(), SetRecord::new(set)?);
+        }
+        self.0.write(&SecondRecord { ts: second.ts, unix_ts: second.unix_ts, vus, labels })
+    }
+}
+
+/// Reads `seconds.jsonl` into the test's totals and timeline; returns the Unix time of the last second.
+pub(super) fn read(path: &Path, test: &mut TestReport) -> Result<Option<u64>, Error> {
+    let (lines, records) = read_lines::<SecondRecord>(path, &mut test.notes)?;
+    let mut timeline = TimelineBuilder::new(lines as u64);
+    let mut last_unix = None;
+    let mut seconds = 0u64;
+    for (line, record) in records {
+        let mut current = LabelSets::new();
+        let mut overall = KpiSet::default();
+        for (label, set) in record.labels {
+            match set.into_set(record.vus) {
+                Ok(set) => {
+                    overall.merge(&set);
+                    current.insert(label, set);
+                }
+                Err(e) => test
+                    .notes
+                    .push(format!("{}: line {line}, label `{label}`: bad histogram ({e}); skipped", path.display())),
+            }
+        }
+        if overall.hits > 0 {
+            overall.concurrency = record.vus;
+            current.insert(OVERALL.to_string(), overall);
+        }
+        for (label, set) in &current {
+            test.totals.entry(label.clone()).or_default().merge(set);
+        }
+        timeline.push(record.ts, record.vus, &current);
+        last_unix = Some(record.unix_ts);
+        seconds += 1;
+    }
+    // A test that did not finish has no measured load time: the seconds recorded stand for it.
+    if test.load_secs <= 0.0 {
+        test.load_secs = seconds as f64;
+    }
+    test.timeline = timeline.finish();
+    Ok(last_unix)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::report::store::{load_test, Completion, SECONDS_FILE};
+    use crate::sample::Sample;
+
+    fn sample(label: u32, rt_us: u64, status: u16) -> Sample {
+        let error = (status >= 400).then(|| format!("{status} Not Found").into());
+        Sample { label, connect_us: 10, ttfb_us: rt_us / 2, error, bytes: 100, ..Sample::fake(rt_us, status) }
+    }
+
+    fn second(ts: u64, samples: &[(&str, u64, u16)]) -> Second {
+        let mut current = LabelSets::new();
+        let mut overall = KpiSet::default();
+        for (label, rt, status) in samples {
+            let mut s = sample(0, *rt, *status);
+            // One late sample in odd seconds: the corrected figures must survive too.
+            if *status == 404 && ts % 2 == 1 {
+                s.lag_us = 70_000;
+            }
+            current.entry(label.to_string()).or_default().record(&s);
+            overall.record(&s);
+        }
+        current.insert(OVERALL.into(), overall);
+        Second { ts, unix_ts: 1_700_000_000 + ts, current }
+    }
+    #[test]
+    fn seconds_round_trip_exactly_and_a_torn_last_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SECONDS_FILE);
+        let mut log = SecondsLog::create(&path).unwrap();
+        let mut expected = LabelSets::new();
+        for ts in 0..5u64 {
+            let s = second(ts, &[("a", 1000 + ts * 7919, 200), ("a", 250_000, 404), ("b <&>", 3000, 200)]);
+            log.write(&s, 3).unwrap();
+            for (label, set) in &s.current {
+                expected.entry(label.clone()).or_default().merge(set);
+            }
+        }
+        // A runner killed in the middle of a line.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"ts\":5,\"unix").unwrap();
+        let test = load_test(dir.path(), "t", Path::new("t.yaml")).unwrap();
+        assert_eq!(test.completion, Completion::Incomplete);
+        assert_eq!(test.load_secs, 5.0);
+        assert!(test.notes.is_empty(), "{:?}", test.notes);
+        for (label, want) in &expected {
+            let got = &test.totals[label];
+            assert_eq!(
+                (got.hits, got.fail, got.sum_rt_us, got.bytes),
+                (want.hits, want.fail, want.sum_rt_us, want.bytes)
+            );
+            assert_eq!(got.hist, want.hist, "label {label}");
+            assert_eq!(got.percentile(99.9), want.percentile(99.9));
+            assert_eq!(got.stdev_rt(), want.stdev_rt());
+            assert_eq!(got.errors, want.errors);
+            assert_eq!(got.error_kinds, want.error_kinds);
+            assert_eq!((got.sum_lag_us, got.sum_sq_crt_us), (want.sum_lag_us, want.sum_sq_crt_us));
+            assert_eq!(got.hist_corrected, want.hist_corrected, "label {label}");
+            assert_eq!(got.percentile_corrected(99.0), want.percentile_corrected(99.0));
+            assert_eq!(got.hist_lag, want.hist_lag, "label {label}");
+            assert_eq!(got.lag_percentile(99.0), want.lag_percentile(99.0));
+            assert_eq!(got.max_lag(), want.max_lag());
+            assert_eq!(got.rc, want.rc);
+            assert_eq!(got.concurrency, 3);
+        }
+        assert_eq!(test.totals["a"].error_codes["404 Not Found"], "404");
+        assert_eq!(test.timeline.points.len(), 5);
+        // Label `a`: ten samples, two of them (404s of odd seconds) sent 70 ms late.
+        let a = &test.totals["a"];
+        assert!(a.hist_lag.is_some());
+        assert_eq!(a.lag_percentile(50.0), Some(0.0));
+        assert!((a.max_lag().unwrap() - 0.07).abs() < 0.0001, "{:?}", a.max_lag());
+        assert_eq!(test.totals["b <&>"].lag_percentile(99.0), Some(0.0), "never late: lags are 0");
+    }
+
+    #[test]
+    fn lags_of_a_file_written_before_they_were_kept_are_unknown_not_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SECONDS_FILE);
+        let mut log = SecondsLog::create(&path).unwrap();
+        log.write(&second(0, &[("a", 1000, 200)]), 1).unwrap();
+        log.write(&second(1, &[("a", 1000, 200), ("a", 2000, 404)]), 1).unwrap();
+        // Drop the lag histogram, as an older suite wrote the file.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let old: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                if let Some(c) = v["labels"]["a"]["corrected"].as_object_mut() {
+                    assert!(c.remove("lag").is_some());
+                }
+                v.to_string()
+            })
+            .collect();
+        std::fs::write(&path, old.join("\n") + "\n").unwrap();
+        let test = load_test(dir.path(), "t", Path::new("t.yaml")).unwrap();
+        let a = &test.totals["a"];
+        assert_eq!((a.hits, a.lag_percentile(99.0), a.max_lag()), (3, None, None));
+        assert!((a.avg_lag().unwrap() - 0.07 / 3.0).abs() < 1e-9, "the mean is still known");
+    }
+}

@@ -1,0 +1,155 @@
+//! The load phase of one test: the engine runs while buffered samples are folded into the
+//! aggregates, seconds close and are streamed and judged, and monitoring events reach the criteria.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use super::Interrupt;
+use crate::aggregate::{Aggregator, LabelSets, Second, OVERALL};
+use crate::criteria::Criteria;
+use crate::engine::{self, stop::Phase};
+use crate::monitoring::{Event, Monitors};
+use crate::plan::Plan;
+use crate::report::{console, Streams, TestArtifacts, TestReport};
+
+/// How long requests in flight may finish after the load is told to stop.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often buffered samples are folded into the aggregates (bounds their memory: at 100k
+/// requests a second, 5,000 samples).
+const DRAIN_EVERY: Duration = Duration::from_millis(50);
+/// How often a progress line is printed when stdout is not a terminal (a terminal gets a live line).
+const PROGRESS_EVERY: u64 = 5;
+
+/// Where closed seconds and monitoring events go: the streams, the criteria, the progress line.
+struct Observer<'a> {
+    ctx: engine::Context,
+    criteria: &'a mut Criteria,
+    streams: Streams,
+    progress: console::Progress,
+    name: &'a str,
+    total_secs: Option<u64>,
+}
+
+impl Observer<'_> {
+    fn second(&mut self, second: &Second, cumulative: &LabelSets) {
+        let active = || self.ctx.active.load(Ordering::Relaxed);
+        let vus = second.current.get(OVERALL).map_or_else(active, |s| s.concurrency);
+        self.streams.second(second, vus);
+        // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
+        if let Some(stop) = self.criteria.observe(second.ts + 1, &second.current, cumulative) {
+            self.ctx.stop.advance_because(Phase::Stopping, format!("criterion {}", stop.describe()));
+        }
+        let (name, total_secs) = (self.name, self.total_secs);
+        self.progress.second(second.ts + 1, || {
+            let empty = Default::default();
+            let cur = second.current.get(OVERALL).unwrap_or(&empty);
+            let cum = cumulative.get(OVERALL).unwrap_or(&empty);
+            console::progress(name, second.ts + 1, total_secs, active(), cur, cum)
+        });
+    }
+
+    /// Streams a monitoring event and hands it to the criteria; returns why the test should stop,
+    /// if it should.
+    fn monitoring(&mut self, event: Event, elapsed_secs: f64) -> Option<String> {
+        self.streams.monitoring(&event, elapsed_secs);
+        match event {
+            Event::Sample(sample) => {
+                let stop = self.criteria.observe_monitoring(sample.ts, &sample.source, &sample.values);
+                stop.map(|s| format!("criterion {}", s.describe()))
+            }
+            Event::Unavailable { source, reason } => {
+                self.criteria.source_unavailable(&source, &reason);
+                None
+            }
+        }
+    }
+}
+
+/// Runs the engine while closing seconds, judging criteria and streaming `kpi.csv`, `seconds.jsonl`
+/// and `monitoring.jsonl`; what it measured goes into `report`.
+pub(super) async fn run(
+    plan: &Plan,
+    criteria: &mut Criteria,
+    out: &TestArtifacts,
+    interrupt: &Interrupt,
+    report: &mut TestReport,
+) -> Result<(), String> {
+    let streams = out.streams(!plan.monitoring.is_empty())?;
+    let recorder = Arc::new(engine::Recorder::new());
+    let (monitor_tx, mut monitor_rx) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let monitors = Monitors::start(&plan.monitoring, started, out.dir(), monitor_tx);
+    let ctx = engine::Context::new(recorder.clone(), started);
+    let start_us = ctx.started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
+    let total_secs =
+        plan.executions.iter().map(|e| (e.load.delay + e.load.duration()).as_secs()).max().filter(|s| *s > 0);
+    let progress = console::Progress::new(PROGRESS_EVERY, total_secs);
+    let mut observer = Observer { ctx: ctx.clone(), criteria, streams, progress, name: &report.name, total_secs };
+    let mut agg = Aggregator::new(plan.labels.clone(), start_us);
+    let engine = engine::run(&plan.executions, ctx.clone());
+    tokio::pin!(engine);
+    let mut next_close = 1u64;
+    let mut stop_deadline: Option<Instant> = None;
+    // Seconds close 100 ms after they end, so samples finishing at the edge are in.
+    let tick_at = |k: u64| started + Duration::from_secs(k) + Duration::from_millis(100);
+    let mut drained = Vec::new();
+    let mut drain = |agg: &mut Aggregator| {
+        recorder.drain(&mut drained);
+        drained.drain(..).for_each(|s| agg.add(&s));
+    };
+    let mut drain_timer = tokio::time::interval(DRAIN_EVERY);
+    drain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut engine => break,
+            _ = drain_timer.tick() => drain(&mut agg),
+            _ = tokio::time::sleep_until(tick_at(next_close).into()) => {
+                drain(&mut agg);
+                for s in &agg.close_before(next_close, ctx.active.load(Ordering::Relaxed)) {
+                    observer.second(s, agg.cumulative());
+                }
+                next_close += 1;
+                if stop_deadline.is_none() && ctx.stop.phase() != Phase::Running {
+                    stop_deadline = Some(Instant::now() + STOP_GRACE);
+                }
+                if stop_deadline.is_some_and(|d| Instant::now() >= d) {
+                    ctx.stop.advance(Phase::Aborting);
+                }
+            }
+            Some(event) = monitor_rx.recv() => {
+                if let Some(stop) = observer.monitoring(event, started.elapsed().as_secs_f64()) {
+                    ctx.stop.advance_because(Phase::Stopping, stop);
+                }
+            }
+            _ = interrupt.at_least(1), if ctx.stop.phase() == Phase::Running => {
+                ctx.stop.advance(Phase::Stopping);
+            }
+            _ = interrupt.at_least(2), if ctx.stop.phase() < Phase::Aborting => {
+                ctx.stop.advance(Phase::Aborting);
+            }
+        }
+    }
+    // Every user has finished: what they recorded is all in the buffers now.
+    drain(&mut agg);
+    report.load_secs = started.elapsed().as_secs_f64();
+    monitors.stop().await;
+    while let Ok(event) = monitor_rx.try_recv() {
+        observer.monitoring(event, started.elapsed().as_secs_f64());
+    }
+    for s in agg.flush(0) {
+        observer.second(&s, agg.cumulative());
+    }
+    observer.progress.finish();
+    report.totals = agg.cumulative().clone();
+    report.sent = ctx.sent.load(Ordering::Relaxed);
+    // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).
+    report.stopped_by = ctx.stop.reason();
+    match agg.recorded() {
+        recorded if recorded == report.sent => Ok(()),
+        recorded => Err(format!("{} requests were sent but {recorded} samples recorded", report.sent)),
+    }
+}

@@ -1,0 +1,247 @@
+//! The runner drives each test file through every stage: load and merge its config, plan it,
+//! start its services, run the engine while aggregating samples and judging criteria every
+//! second, stop everything, and write the reports. It is the only module that knows all stages.
+//!
+//! `run` walks the test files and hands each one's results to [`report::RunArtifacts`]; `test`
+//! runs one test file, `load` its load phase, and `Interrupt` watches for Ctrl-C.
+
+mod load;
+mod test;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+
+use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
+use crate::config::{self, LoadOptions, Loaded};
+use crate::discover::{self, TestFile};
+use crate::outcome::Outcome;
+use crate::plan::{self, Plan};
+use crate::report::{self, console, RunArtifacts};
+use crate::services::agent::{Agent, AgentSettings};
+
+/// `suite run`: every matching test file in turn, then the run's reports. Returns the run's outcome.
+pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    let interrupt = Interrupt::install();
+    let global = global_config(&args)?;
+    let tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), global.as_slice())
+        .with_context(|| format!("cannot look for tests in `{}`", args.test_dir.display()))?;
+    if tests.is_empty() {
+        anyhow::bail!(
+            "no test files in `{}` match `{}`{} (patterns match file names like `x_criteria.yaml`, paths below the test dir, and MMS folder names)",
+            args.test_dir.display(),
+            args.pattern,
+            args.exclude_pattern.as_ref().map(|x| format!(" without `{x}`")).unwrap_or_default()
+        );
+    }
+    let mut run = RunArtifacts::create(&args.artifacts_dir, args.env_name.as_deref())
+        .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
+    let run_dir = run.dir().to_path_buf();
+    println!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
+
+    let settings = match agent_settings(&args, global.as_deref(), &run_dir) {
+        Ok(settings) => settings,
+        Err(rendered) => {
+            eprint!("{rendered}");
+            return Ok(Outcome::Error);
+        }
+    };
+    let _agent = start_agent(&args, settings, &run_dir)?;
+    run.begin(&tests);
+    for test in &tests {
+        if interrupt.count() > 0 {
+            run.not_run(test, "not run: the run was interrupted");
+            continue;
+        }
+        let files = config_files(global.as_deref(), test, args.env_name.as_deref());
+        let result = test::run(test, files, &args.overrides, &run.test(&test.name), &interrupt).await;
+        print!("{}", console::test_summary(run.finished(result)));
+        run.write_reports().map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
+    }
+    let outcome = run.report().outcome();
+    run.end(outcome.code()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
+    print!("{}", console::run_summary(run.report()));
+    println!("JUnit: {}", run_dir.join("junit.xml").display());
+    println!("Report: {}", run_dir.join("report.html").display());
+    Ok(outcome)
+}
+
+/// Watches for Ctrl-C and SIGTERM; the first asks for a graceful stop, the second aborts.
+#[derive(Clone)]
+struct Interrupt {
+    rx: watch::Receiver<u32>,
+}
+
+impl Interrupt {
+    fn install() -> Self {
+        let (tx, rx) = watch::channel(0u32);
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                let term_fut = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+                    _ = term_fut => {}
+                }
+                let n = *tx.borrow() + 1;
+                eprintln!(
+                    "\n{}",
+                    if n == 1 {
+                        "interrupted: stopping the load and writing reports (again to abort requests in flight)"
+                    } else {
+                        "interrupted again: aborting requests in flight"
+                    }
+                );
+                let _ = tx.send(n);
+            }
+        });
+        Interrupt { rx }
+    }
+
+    fn count(&self) -> u32 {
+        *self.rx.borrow()
+    }
+
+    async fn at_least(&self, n: u32) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|c| *c >= n).await;
+    }
+}
+
+/// The global config: `--global-config`, else `global_config.yaml` here or in the test folder.
+fn global_config(args: &RunArgs) -> anyhow::Result<Option<PathBuf>> {
+    Ok(match &args.global_config {
+        Some(path) => {
+            anyhow::ensure!(path.is_file(), "global config `{}` does not exist", path.display());
+            Some(path.clone())
+        }
+        None => [PathBuf::from("global_config.yaml"), args.test_dir.join("global_config.yaml")]
+            .into_iter()
+            .find(|p| p.is_file()),
+    })
+}
+
+/// The files merged into a test's config: the global config, the test, its environment file.
+fn config_files(global: Option<&Path>, test: &TestFile, env: Option<&str>) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = global.into_iter().map(Path::to_path_buf).collect();
+    files.push(test.path.clone());
+    if let Some(env) = env {
+        match discover::environment_file(&test.path, env) {
+            Some(f) => files.push(f),
+            None => eprintln!("note: {} has no `environments/{env}.yaml`; running it without one", test.path.display()),
+        }
+    }
+    files
+}
+
+/// The settings of the run's monitoring agent (`--monit`), if one is wanted; on failure the
+/// rendered config errors.
+fn agent_settings(args: &RunArgs, global: Option<&Path>, run_dir: &Path) -> Result<Option<AgentSettings>, String> {
+    match global {
+        Some(g) if !args.no_monit => {
+            let loaded = load(vec![g.to_path_buf()], &[], run_dir)?;
+            AgentSettings::from_config(&loaded)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Starts the run's monitoring agent, if one is configured; it stops when dropped.
+fn start_agent(args: &RunArgs, settings: Option<AgentSettings>, run_dir: &Path) -> anyhow::Result<Option<Agent>> {
+    match settings {
+        Some(s) => {
+            let agent = Agent::start(&s, &run_dir.join("monitoring-agent.log")).map_err(anyhow::Error::msg)?;
+            println!("monitoring-agent listening on {} for this run", agent.address);
+            Ok(Some(agent))
+        }
+        None if args.monit && !args.no_monit => anyhow::bail!(
+            "--monit needs a `modules.monitoring-agent` section in the global config (address and how to find the frontend)"
+        ),
+        None => Ok(None),
+    }
+}
+
+/// Loads the merged config of one test; on failure the rendered errors.
+fn load(files: Vec<PathBuf>, overrides: &[String], dir: &Path) -> Result<Loaded, String> {
+    let dir_text = dir.display().to_string();
+    let env = vec![("TAURUS_ARTIFACTS_DIR".to_string(), dir_text.clone()), ("BASEDIR".to_string(), dir_text)];
+    load_with(LoadOptions { files, overrides: overrides.to_vec(), env })
+}
+
+/// Loads a merged config; on failure the rendered errors.
+fn load_with(opts: LoadOptions) -> Result<Loaded, String> {
+    config::load(&opts).map_err(|diags| config::render_all(&opts, &diags))
+}
+
+/// Plans a loaded config and prints the plan's warnings; on failure prints every diagnostic and
+/// returns the rendered errors.
+fn build_plan(loaded: &Loaded) -> Result<Plan, String> {
+    let plan = plan::build(loaded).map_err(|diags| {
+        eprint!("{}", diags.iter().map(|d| loaded.render(d)).collect::<String>());
+        diags.iter().filter(|d| d.is_error()).map(|d| loaded.render(d)).collect::<String>()
+    })?;
+    for w in &plan.warnings {
+        eprint!("{}", loaded.render(w));
+    }
+    Ok(plan)
+}
+
+/// `suite report`: renders the run folder's report.html and summary.json again from its files.
+pub fn render_reports(args: ReportArgs) -> Outcome {
+    match report::rebuild(&args.run_dir) {
+        Ok(run) => {
+            for test in &run.tests {
+                println!("{}: {}", test.name, test.state());
+                for note in &test.notes {
+                    eprintln!("warning: {}: {note}", test.name);
+                }
+            }
+            println!("run {}: {}", run.run_id, run.state());
+            println!("Report: {}", args.run_dir.join("report.html").display());
+            println!("Summary: {}", args.run_dir.join("summary.json").display());
+            Outcome::Passed
+        }
+        Err(e) => {
+            eprintln!("error: cannot render the report of `{}`: {e}", args.run_dir.display());
+            Outcome::Error
+        }
+    }
+}
+
+/// `suite validate`: load, merge and plan the files without sending load.
+pub fn validate(args: ValidateArgs) -> Outcome {
+    let mut files: Vec<PathBuf> = args.global_config.iter().cloned().collect();
+    files.extend(args.files.iter().cloned());
+    let loaded = match load_with(LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() }) {
+        Ok(l) => l,
+        Err(text) => {
+            eprint!("{text}");
+            return Outcome::Error;
+        }
+    };
+    for w in &loaded.warnings {
+        eprint!("{}", loaded.render(w));
+    }
+    // The merged config is printed even when planning fails: it shows what the checks saw.
+    if !args.quiet {
+        print!("{}", loaded.effective_yaml());
+    }
+    match build_plan(&loaded) {
+        Ok(plan) => {
+            eprintln!(
+                "ok: {} execution(s), {} criteria, {} label(s)",
+                plan.executions.len(),
+                plan.criteria.len(),
+                plan.labels.len()
+            );
+            Outcome::Passed
+        }
+        Err(_) => Outcome::Error,
+    }
+}

@@ -1,0 +1,116 @@
+//! One test file, start to end: its config loaded and planned, its services started, the load
+//! phase, its services stopped, its criteria judged, and its files written.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::load;
+use super::Interrupt;
+use crate::criteria::Criteria;
+use crate::discover::TestFile;
+use crate::outcome::Outcome;
+use crate::plan::{Plan, Stage};
+use crate::report::{self, CriterionRow, CriterionStatus, TestArtifacts, TestReport};
+use crate::services::Shell;
+
+/// Runs one test file and writes its files to `out`.
+pub(super) async fn run(
+    test: &TestFile,
+    files: Vec<PathBuf>,
+    overrides: &[String],
+    out: &TestArtifacts,
+    interrupt: &Interrupt,
+) -> TestReport {
+    let started = Instant::now();
+    let mut report = TestReport::new(&test.name, &test.path, report::run_id::unix_now());
+    println!("\n-- {} ({})", test.name, test.path.display());
+    let plan = match plan(&mut report, files, overrides, out) {
+        Ok(plan) => plan,
+        Err(error) => return fail(report, error, started),
+    };
+    out.running(&report);
+    let mut shell = Shell::new(plan.shell.clone(), plan.env.clone(), out.dir());
+    let mut error = start_services(&mut shell, interrupt).await;
+    let mut criteria = Criteria::new(plan.criteria.clone());
+    if error.is_none() && interrupt.count() == 0 {
+        error = load::run(&plan, &mut criteria, out, interrupt, &mut report).await.err();
+    }
+    if let Some(e) = stop_services(&mut shell).await {
+        error.get_or_insert(e);
+    }
+    if let Some(by) = &report.stopped_by {
+        println!("stopped early by {by}");
+    }
+    judge(&mut report, criteria, error, interrupt.count() > 0);
+    report.duration_secs = started.elapsed().as_secs_f64();
+    out.write(&report, plan.final_stats_csv.as_deref(), &plan.junit);
+    report
+}
+
+/// Creates the test's folder, loads and plans its config, and notes its criteria as not judged
+/// yet; on failure the rendered errors (also printed).
+fn plan(
+    report: &mut TestReport,
+    files: Vec<PathBuf>,
+    overrides: &[String],
+    out: &TestArtifacts,
+) -> Result<Plan, String> {
+    out.create().map_err(|e| format!("cannot create `{}`: {e}", out.dir().display()))?;
+    out.running(report);
+    let loaded = super::load(files, overrides, out.dir()).inspect_err(|text| eprint!("{text}"))?;
+    for warning in &loaded.warnings {
+        eprint!("{}", loaded.render(warning));
+    }
+    out.effective(&loaded.effective_yaml());
+    let plan = super::build_plan(&loaded)?;
+    report::junit::note_reporters(report, &plan.junit);
+    report.criteria = plan.criteria.iter().map(CriterionRow::pending).collect();
+    Ok(plan)
+}
+
+/// Runs `prepare` and `startup` until one fails or Ctrl-C; the first error.
+async fn start_services(shell: &mut Shell, interrupt: &Interrupt) -> Option<String> {
+    for stage in [Stage::Prepare, Stage::Startup] {
+        if interrupt.count() > 0 {
+            break;
+        }
+        tokio::select! {
+            r = shell.run_stage(stage) => if let Err(e) = r { return Some(e.to_string()) },
+            _ = interrupt.at_least(1) => {}
+        }
+    }
+    None
+}
+
+/// Runs `shutdown`, stops the background commands and runs `post-process`; the first error.
+async fn stop_services(shell: &mut Shell) -> Option<String> {
+    let mut error = shell.run_stage(Stage::Shutdown).await.err().map(|e| e.to_string());
+    shell.stop_background().await;
+    if let Err(e) = shell.run_stage(Stage::PostProcess).await {
+        error.get_or_insert(e.to_string());
+    }
+    error
+}
+
+/// Judges the criteria on the whole test and sets the test's outcome.
+fn judge(report: &mut TestReport, mut criteria: Criteria, error: Option<String>, interrupted: bool) {
+    let verdicts = criteria.finish(&report.totals);
+    report.criteria = verdicts.iter().map(CriterionRow::from_verdict).collect();
+    report.outcome = if interrupted {
+        Outcome::Interrupted
+    } else if error.is_some() || report.criteria.iter().any(|c| c.status == CriterionStatus::Error) {
+        Outcome::Error
+    } else if report.criteria.iter().any(|c| c.status == CriterionStatus::Failed) {
+        Outcome::CriteriaFailed
+    } else {
+        Outcome::Passed
+    };
+    report.error = error;
+}
+
+fn fail(mut report: TestReport, error: String, started: Instant) -> TestReport {
+    report.outcome = Outcome::Error;
+    report.error = Some(error);
+    report.duration_secs = started.elapsed().as_secs_f64();
+    report
+}
