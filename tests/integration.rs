@@ -3,6 +3,7 @@
 mod util;
 
 mod bad_input;
+mod config_hardening;
 mod criteria_timing;
 mod http_wire;
 mod lifecycle;

@@ -1,17 +1,35 @@
 //! Taurus time values (`dehumanize_time`): a sum of `<number><unit>` groups with units
 //! `d h m s ms` (any case), bare numbers are seconds, spaces are ignored and `inf` is infinite.
+//!
+//! Finite values are limited to [`MAX_SECS`] either way: Taurus has no limit, but a
+//! `std::time::Duration` ends near 1.8e19 s and instants overflow well before, so a typo such as
+//! `99999999999999999999d` would crash the run instead of being reported.
+
+/// The largest finite time value accepted, in seconds: 100 years (36500d), far beyond any test
+/// and far below what durations and instants can hold.
+pub const MAX_SECS: f64 = 36_500.0 * 86_400.0;
 
 /// Why a time value could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("`{text}` is not a time value: expected a number with an optional unit (`d`, `h`, `m`, `s`, `ms`), e.g. `10s`, `1m30s`, `250ms`")]
+#[error("{}", describe(text, *too_large))]
 pub struct DurationError {
     /// The text that was given.
     pub text: String,
+    /// Whether the text is a time value, but a larger one than [`MAX_SECS`].
+    pub too_large: bool,
+}
+
+fn describe(text: &str, too_large: bool) -> String {
+    if too_large {
+        format!("`{text}`: duration too large: at most 36500d (100 years)")
+    } else {
+        format!("`{text}` is not a time value: expected a number with an optional unit (`d`, `h`, `m`, `s`, `ms`), e.g. `10s`, `1m30s`, `250ms`")
+    }
 }
 
 /// Parses a Taurus time value into seconds.
 pub fn parse_secs(text: &str) -> Result<f64, DurationError> {
-    let err = || DurationError { text: text.to_string() };
+    let err = || DurationError { text: text.to_string(), too_large: false };
     let s: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     if s.is_empty() {
         return Err(err());
@@ -49,6 +67,9 @@ pub fn parse_secs(text: &str) -> Result<f64, DurationError> {
         };
         total += number * factor;
     }
+    if total > MAX_SECS {
+        return Err(DurationError { text: text.to_string(), too_large: true });
+    }
     Ok(sign * total)
 }
 
@@ -67,5 +88,17 @@ mod tests {
         assert!(parse_secs("10x").is_err());
         assert!(parse_secs("").is_err());
         assert!(parse_secs("s").is_err());
+    }
+
+    #[test]
+    fn huge_values_are_errors_not_overflows() {
+        assert_eq!(parse_secs("36500d").unwrap(), MAX_SECS);
+        for text in ["99999999999999999999d", "36501d", "1e20", &"9".repeat(400), "-99999999999999999999d"] {
+            let e = parse_secs(text).unwrap_err();
+            if text != "1e20" {
+                assert!(e.too_large, "{text}");
+                assert_eq!(e.to_string(), format!("`{text}`: duration too large: at most 36500d (100 years)"));
+            }
+        }
     }
 }

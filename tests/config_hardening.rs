@@ -1,0 +1,37 @@
+//! Issue 10, config and criteria hardening: inputs that used to crash or mislead `suite validate`
+//! get one clear error (exit 1, no panic) naming the real cause.
+
+use std::time::Duration;
+
+use crate::util::{Output, Project};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+const TEST: &str = "execution:\n- concurrency: 1\n  hold-for: 1s\n  scenario: s\nscenarios:\n  s:\n    think-time: 1s\n    requests:\n    - http://127.0.0.1:9/x\n";
+
+/// `suite validate t.yaml <extra args>` on `yaml`.
+fn validate(yaml: &str, extra: &[&str]) -> Output {
+    let p = Project::new();
+    p.file("t.yaml", yaml);
+    let mut args = vec!["validate", "t.yaml"];
+    args.extend_from_slice(extra);
+    p.suite(&args, LIMIT)
+}
+
+fn expect_error(out: &Output, needles: &[&str]) {
+    assert_eq!(out.code, 1, "{out}");
+    assert!(!out.stderr.contains("panicked"), "{out}");
+    for needle in needles {
+        assert!(out.stderr.contains(needle), "stderr lacks `{needle}`\n{out}");
+    }
+}
+
+#[test]
+fn huge_durations_are_errors_not_panics() {
+    let out = validate(&TEST.replace("hold-for: 1s", "hold-for: 99999999999999999999d"), &[]);
+    expect_error(&out, &["t.yaml:3:13", "duration too large: at most 36500d"]);
+    for key in ["execution.0.hold-for", "execution.0.ramp-up", "scenarios.s.think-time", "scenarios.s.timeout"] {
+        let out = validate(TEST, &["-o", &format!("{key}=99999999999999999999d")]);
+        expect_error(&out, &["duration too large"]);
+    }
+}
