@@ -35,3 +35,27 @@ fn huge_durations_are_errors_not_panics() {
         expect_error(&out, &["duration too large"]);
     }
 }
+
+#[test]
+fn an_unset_variable_is_named_not_reported_as_a_type_error() {
+    let yaml = format!(
+        "{TEST}reporting:\n- module: passfail\n  criteria:\n  - fail of s>${{SUITE_TEST_UNSET_T}}, stop as failed\n"
+    );
+    let out = validate(&yaml, &[]);
+    expect_error(
+        &out,
+        &[
+            "error: `${SUITE_TEST_UNSET_T}` is not set: define it in settings.env, the environment, or an --env-name profile\n  --> t.yaml:13:15",
+            "note: the value keeps the text `${SUITE_TEST_UNSET_T}`, so: invalid criterion: `${SUITE_TEST_UNSET_T}` is not a threshold",
+        ],
+    );
+}
+
+#[test]
+fn a_three_deep_settings_env_chain_resolves() {
+    let yaml =
+        format!("settings:\n  env:\n    A: ${{B}}\n    B: ${{C}}\n    C: x\n{}", TEST.replace("/x\n", "/${A}\n"));
+    let out = validate(&yaml, &[]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("- http://127.0.0.1:9/x\n"), "{out}");
+}
