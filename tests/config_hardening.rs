@@ -59,3 +59,24 @@ fn a_three_deep_settings_env_chain_resolves() {
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.contains("- http://127.0.0.1:9/x\n"), "{out}");
 }
+
+#[test]
+fn an_empty_file_is_named_by_its_path() {
+    let out = validate("", &[]);
+    expect_error(&out, &["error: the test has no `execution`\n  --> t.yaml:1:1"]);
+    assert!(!out.stderr.contains("<empty configuration>"), "{out}");
+}
+
+#[test]
+fn an_error_on_a_huge_line_shows_a_cut_of_it() {
+    let pad = "a".repeat(500_000);
+    let json = format!(
+        "{{\"scenarios\": {{\"s\": {{\"requests\": [\"http://127.0.0.1:9/{pad}\"]}}}}, \"execution\": [{{\"concurrency\": 1, \"hold-for\": \"1s\", \"scenario\": \"s\", \"x\": 1}}]}}\n"
+    );
+    let out = validate(&json, &[]);
+    expect_error(&out, &["unknown key `x`", " 1 | …aaaa", "\"scenario\": \"s\", \"x\": 1}]}\n   |"]);
+    assert!(out.stderr.len() < 3_000, "{} bytes of errors", out.stderr.len());
+    let out = validate(&TEST.replace("hold-for: 1s", &format!("hold-for: {pad}")), &[]);
+    expect_error(&out, &["is not a time value"]);
+    assert!(out.stderr.len() < 3_000, "{} bytes of errors", out.stderr.len());
+}

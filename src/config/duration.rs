@@ -20,6 +20,11 @@ pub struct DurationError {
 }
 
 fn describe(text: &str, too_large: bool) -> String {
+    // The value is echoed; a huge one is cut (the diagnostic points at all of it anyway).
+    let text = match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    };
     if too_large {
         format!("`{text}`: duration too large: at most 36500d (100 years)")
     } else {

@@ -165,10 +165,12 @@ pub fn load_with(
     if !loader.errors.is_empty() {
         return Err((loader.errors, loader.sources));
     }
-    let Loader { mut sources, root, mut warnings, files, .. } = loader;
-    let mut root = match root {
-        Some(root) => root,
-        None => {
+    let Loader { mut sources, root, mut warnings, files, first_file, .. } = loader;
+    let mut root = match (root, first_file) {
+        (Some(root), _) => root,
+        // Only empty files: errors about the empty tree point at the first of them.
+        (None, Some(id)) => Node::empty_map(sources.whole(id)),
+        (None, None) => {
             let id = sources.add_pseudo("<empty configuration>", "");
             Node::empty_map(sources.whole(id))
         }
@@ -195,6 +197,8 @@ pub(crate) struct Loader {
     pub(crate) files: Vec<PathBuf>,
     /// Files read, canonicalized, to load each include once.
     canonical: Vec<PathBuf>,
+    /// The first file read, which names the configuration when every file is empty.
+    first_file: Option<SourceId>,
 }
 
 impl Loader {
@@ -217,6 +221,7 @@ impl Loader {
         };
         self.files.push(path.to_path_buf());
         let id = self.sources.add_file(path, text);
+        self.first_file.get_or_insert(id);
         match yaml::parse_config(&self.sources, id) {
             Ok(parsed) => {
                 self.warnings.extend(parsed.warnings);
