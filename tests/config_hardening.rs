@@ -80,3 +80,16 @@ fn an_error_on_a_huge_line_shows_a_cut_of_it() {
     expect_error(&out, &["is not a time value"]);
     assert!(out.stderr.len() < 3_000, "{} bytes of errors", out.stderr.len());
 }
+
+#[test]
+fn prefixed_keys_inside_list_items_are_honoured() {
+    let yaml = TEST.replace(
+        "    - http://127.0.0.1:9/x\n",
+        "    - url: http://127.0.0.1:9/x\n      ~headers: {X-A: '1'}\n      ^think-time: 5s\nservices:\n- module: monitoring\n  ~local:\n  - metrics: [cpu]\n",
+    );
+    let out = validate(&yaml, &[]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("  - url: http://127.0.0.1:9/x\n      headers:\n        X-A: '1'\n"), "{out}");
+    assert!(out.stdout.contains("- module: monitoring\n  local:\n"), "{out}");
+    assert!(!out.stdout.contains('~') && !out.stdout.contains("think-time: 5s"), "{out}");
+}
