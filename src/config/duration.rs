@@ -32,8 +32,20 @@ fn describe(text: &str, too_large: bool) -> String {
     }
 }
 
-/// Parses a Taurus time value into seconds.
+/// Parses a Taurus time value into seconds, at most [`MAX_SECS`] (or `inf`).
 pub fn parse_secs(text: &str) -> Result<f64, DurationError> {
+    let secs = dehumanize(text)?;
+    let inf = secs.is_infinite()
+        && text.chars().filter(|c| !c.is_whitespace()).collect::<String>().eq_ignore_ascii_case("inf");
+    if secs.abs() > MAX_SECS && !inf {
+        return Err(DurationError { text: text.to_string(), too_large: true });
+    }
+    Ok(secs)
+}
+
+/// Taurus's `dehumanize_time` without the limit, for numbers that are not durations but are
+/// read the same way (criteria thresholds: `132000000` bytes of memory, `150ms`).
+pub fn dehumanize(text: &str) -> Result<f64, DurationError> {
     let err = || DurationError { text: text.to_string(), too_large: false };
     let s: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     if s.is_empty() {
@@ -71,9 +83,6 @@ pub fn parse_secs(text: &str) -> Result<f64, DurationError> {
             _ => return Err(err()),
         };
         total += number * factor;
-    }
-    if total > MAX_SECS {
-        return Err(DurationError { text: text.to_string(), too_large: true });
     }
     Ok(sign * total)
 }
