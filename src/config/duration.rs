@@ -37,10 +37,19 @@ pub fn parse_secs(text: &str) -> Result<f64, DurationError> {
     let secs = dehumanize(text)?;
     let inf = secs.is_infinite()
         && text.chars().filter(|c| !c.is_whitespace()).collect::<String>().eq_ignore_ascii_case("inf");
-    if secs.abs() > MAX_SECS && !inf {
-        return Err(DurationError { text: text.to_string(), too_large: true });
+    match inf {
+        true => Ok(secs),
+        false => within_limit(secs, text),
     }
-    Ok(secs)
+}
+
+/// `secs` if it is at most [`MAX_SECS`] either way, else the "duration too large" error naming
+/// `text`; for times written as YAML numbers (`hold-for: 1.0e+30`), which skip [`parse_secs`].
+pub fn within_limit(secs: f64, text: &str) -> Result<f64, DurationError> {
+    match secs.abs() <= MAX_SECS {
+        true => Ok(secs),
+        false => Err(DurationError { text: text.to_string(), too_large: true }),
+    }
 }
 
 /// Taurus's `dehumanize_time` without the limit, for numbers that are not durations but are
@@ -107,6 +116,9 @@ mod tests {
     #[test]
     fn huge_values_are_errors_not_overflows() {
         assert_eq!(parse_secs("36500d").unwrap(), MAX_SECS);
+        assert!(within_limit(1e30, "1.0e+30").unwrap_err().too_large);
+        assert!(within_limit(f64::NAN, "nan").is_err());
+        assert_eq!(within_limit(-5.0, "-5"), Ok(-5.0));
         for text in ["99999999999999999999d", "36501d", "1e20", &"9".repeat(400), "-99999999999999999999d"] {
             let e = parse_secs(text).unwrap_err();
             if text != "1e20" {
