@@ -3,7 +3,9 @@
 mod util;
 
 mod bad_input;
+mod config_hardening;
 mod criteria_timing;
+mod fuzz;
 mod http_wire;
 mod lifecycle;
 mod monitoring;

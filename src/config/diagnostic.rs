@@ -166,7 +166,8 @@ fn snippet(out: &mut String, sources: &Sources, span: Span, mark: char, label: O
     let lead = display_width(&line[..start_byte]);
     let marks = display_width(&line[start_byte..end_byte]).max(1);
     let shown = line.replace('\t', "    ");
-    let _ = writeln!(out, "{:>width$} | {}", span.line, shown.trim_end());
+    let (shown, lead, marks) = cut(shown.trim_end(), lead, marks);
+    let _ = writeln!(out, "{:>width$} | {shown}", span.line);
     let mut under = format!("{pad} | {}{}", " ".repeat(lead), mark.to_string().repeat(marks));
     if let Some(label) = label {
         under.push(' ');
@@ -174,6 +175,33 @@ fn snippet(out: &mut String, sources: &Sources, span: Span, mark: char, label: O
     }
     out.push_str(&under);
     out.push('\n');
+}
+
+/// Widest source line shown whole, in columns; a longer one (minified JSON, a 500 KB one-line
+/// value) is cut around the span.
+const MAX_SHOWN: usize = 120;
+/// Columns kept before the span when a line is cut.
+const CONTEXT_BEFORE: usize = 40;
+
+/// Cuts a displayed line longer than [`MAX_SHOWN`] to a window around the marks, with `…`
+/// where text was left out; returns the text and the marks' new column and width.
+fn cut(shown: &str, lead: usize, marks: usize) -> (String, usize, usize) {
+    let total = shown.chars().count();
+    if total <= MAX_SHOWN {
+        return (shown.to_string(), lead, marks);
+    }
+    let from = lead.saturating_sub(CONTEXT_BEFORE).min(total - MAX_SHOWN);
+    let to = from + MAX_SHOWN;
+    let mut text: String = if from > 0 { "…".into() } else { String::new() };
+    text.extend(shown.chars().skip(from).take(MAX_SHOWN));
+    if to < total {
+        text.push('…');
+    }
+    let shift = usize::from(from > 0);
+    let lead = lead - from + shift;
+    // Marks stop at the trailing `…` (a span running past the window is marked up to it).
+    let marks = marks.min(text.chars().count().saturating_sub(lead).max(1));
+    (text, lead, marks)
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -299,6 +327,33 @@ mod tests {
         let d = Diagnostic::error(sources.span(id, offset, 1), "bad");
         let text = d.render(&sources);
         assert!(text.contains(" 1 |     key: välue x\n   |                ^\n"), "{text}");
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_span() {
+        let mut sources = Sources::new();
+        let text = format!("key: {}bad{}\n", "a".repeat(500_000), "b".repeat(500));
+        let id = sources.add_pseudo("<t>", text.clone());
+        let offset = text.find("bad").unwrap();
+        let rendered = Diagnostic::error(sources.span(id, offset, 3), "bad").render(&sources);
+        let lines: Vec<&str> = rendered.lines().collect();
+        let (source, under) = (lines[3], lines[4]);
+        assert!(source.chars().count() < 140, "{source}");
+        assert!(source.starts_with(" 1 | …aaa") && source.ends_with("bbb…"), "{source}");
+        // Columns, not bytes: `…` is one column wide.
+        let caret = under.chars().position(|c| c == '^').unwrap();
+        let marked: String = source.chars().skip(caret).take(3).collect();
+        assert_eq!(marked, "bad", "carets stay under the span:\n{source}\n{under}");
+        assert_eq!(under.matches('^').count(), 3);
+
+        // Near the start of a long line only the end is cut; a span longer than the window
+        // is marked up to the cut.
+        let text = format!("{}\n", "x".repeat(1000));
+        let id = sources.add_pseudo("<u>", text);
+        let rendered = Diagnostic::error(sources.span(id, 2, 900), "long").render(&sources);
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert_eq!(lines[3], format!(" 1 | {}…", "x".repeat(120)));
+        assert_eq!(lines[4], format!("   |   {}", "^".repeat(119)));
     }
 
     #[test]

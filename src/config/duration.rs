@@ -1,17 +1,61 @@
 //! Taurus time values (`dehumanize_time`): a sum of `<number><unit>` groups with units
 //! `d h m s ms` (any case), bare numbers are seconds, spaces are ignored and `inf` is infinite.
+//!
+//! Finite values are limited to [`MAX_SECS`] either way: Taurus has no limit, but a
+//! `std::time::Duration` ends near 1.8e19 s and instants overflow well before, so a typo such as
+//! `99999999999999999999d` would crash the run instead of being reported.
+
+/// The largest finite time value accepted, in seconds: 100 years (36500d), far beyond any test
+/// and far below what durations and instants can hold.
+pub const MAX_SECS: f64 = 36_500.0 * 86_400.0;
 
 /// Why a time value could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("`{text}` is not a time value: expected a number with an optional unit (`d`, `h`, `m`, `s`, `ms`), e.g. `10s`, `1m30s`, `250ms`")]
+#[error("{}", describe(text, *too_large))]
 pub struct DurationError {
     /// The text that was given.
     pub text: String,
+    /// Whether the text is a time value, but a larger one than [`MAX_SECS`].
+    pub too_large: bool,
 }
 
-/// Parses a Taurus time value into seconds.
+fn describe(text: &str, too_large: bool) -> String {
+    // The value is echoed; a huge one is cut (the diagnostic points at all of it anyway).
+    let text = match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    };
+    if too_large {
+        format!("`{text}`: duration too large: at most 36500d (100 years)")
+    } else {
+        format!("`{text}` is not a time value: expected a number with an optional unit (`d`, `h`, `m`, `s`, `ms`), e.g. `10s`, `1m30s`, `250ms`")
+    }
+}
+
+/// Parses a Taurus time value into seconds, at most [`MAX_SECS`] (or `inf`).
 pub fn parse_secs(text: &str) -> Result<f64, DurationError> {
-    let err = || DurationError { text: text.to_string() };
+    let secs = dehumanize(text)?;
+    let inf = secs.is_infinite()
+        && text.chars().filter(|c| !c.is_whitespace()).collect::<String>().eq_ignore_ascii_case("inf");
+    match inf {
+        true => Ok(secs),
+        false => within_limit(secs, text),
+    }
+}
+
+/// `secs` if it is at most [`MAX_SECS`] either way, else the "duration too large" error naming
+/// `text`; for times written as YAML numbers (`hold-for: 1.0e+30`), which skip [`parse_secs`].
+pub fn within_limit(secs: f64, text: &str) -> Result<f64, DurationError> {
+    match secs.abs() <= MAX_SECS {
+        true => Ok(secs),
+        false => Err(DurationError { text: text.to_string(), too_large: true }),
+    }
+}
+
+/// Taurus's `dehumanize_time` without the limit, for numbers that are not durations but are
+/// read the same way (criteria thresholds: `132000000` bytes of memory, `150ms`).
+pub fn dehumanize(text: &str) -> Result<f64, DurationError> {
+    let err = || DurationError { text: text.to_string(), too_large: false };
     let s: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     if s.is_empty() {
         return Err(err());
@@ -67,5 +111,21 @@ mod tests {
         assert!(parse_secs("10x").is_err());
         assert!(parse_secs("").is_err());
         assert!(parse_secs("s").is_err());
+    }
+
+    #[test]
+    fn huge_values_are_errors_not_overflows() {
+        assert_eq!(parse_secs("36500d").unwrap(), MAX_SECS);
+        assert!(within_limit(1e30, "1.0e+30").unwrap_err().too_large);
+        assert!(within_limit(f64::NAN, "nan").is_err());
+        assert_eq!(within_limit(-5.0, "-5"), Ok(-5.0));
+        for text in ["99999999999999999999d", "36501d", "1e20", &"9".repeat(400), "-99999999999999999999d"] {
+            let e = parse_secs(text).unwrap_err();
+            if text != "1e20" {
+                assert!(e.too_large, "{text}");
+                let shown = if text.len() > 60 { format!("{}…", &text[..60]) } else { text.to_string() };
+                assert_eq!(e.to_string(), format!("`{shown}`: duration too large: at most 36500d (100 years)"));
+            }
+        }
     }
 }

@@ -6,9 +6,12 @@
 //! values the caller predefines (the runner passes `TAURUS_ARTIFACTS_DIR` and `BASEDIR`) are
 //! written into `settings.env` first, replacing what the files said. `settings.env` values may
 //! themselves use OS variables (`$VAR` or `${VAR}`, expanded twice like Taurus's
-//! `expand_envs_with_os`). Substitution runs twice over every string value too, so a variable
-//! may refer to another. Keys are never substituted, and unknown names are left as they are,
-//! because scenario variables use the same `${name}` syntax.
+//! `expand_envs_with_os`) and each other: deliberate fix, a chain of any depth resolves
+//! (`A: ${B}`, `B: ${C}`, `C: x` gives `A = x`, where Taurus's fixed two passes leave `${C}`),
+//! and a cycle is an error. Keys are never substituted, and unknown names are left as they
+//! are, because scenario variables use the same `${name}` syntax; each one left is recorded
+//! ([`Unset`]) so that an error about the value can name the variable rather than its text
+//! (see [`crate::config::Loaded::render`]).
 //!
 //! Taurus leaves substituted values as strings; we retype one case: a *plain* scalar that is
 //! exactly one placeholder (`stop: ${STOP}`) takes the type its new text has in YAML, so
@@ -18,11 +21,12 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use indexmap::IndexMap;
 use regex::Regex;
 
 use crate::config::diagnostic::Diagnostic;
 use crate::config::node::{Node, NodeKind, Style};
-use crate::config::source::Sources;
+use crate::config::source::{Sources, Span};
 use crate::config::yaml::resolve_plain;
 
 /// `${NAME}` as Taurus's `custom_expandvars` finds it (`\$\{.*?\}`).
@@ -42,10 +46,32 @@ enum Value {
     Unset,
 }
 
-/// Substitutes `${NAME}` in every string value of `root`.
-///
-/// `predefined` are written into `settings.env` first (each as a pseudo-source
-/// `<environment NAME>`); `os_env` looks up the OS environment (`std::env::var` in production).
+/// A `settings.env` entry as read, before its `${…}` references to other entries are resolved.
+struct Entry {
+    value: Value,
+    /// Where the value is written, for errors.
+    span: Span,
+}
+
+/// A `${NAME}` that nothing set, left as written in a string value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unset {
+    /// The variable's name.
+    pub name: String,
+    /// The string value that still holds the placeholder.
+    pub span: Span,
+}
+
+/// What [`resolve`] found besides the substituted tree.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    /// Placeholders left as written, in tree order.
+    pub unset: Vec<Unset>,
+    /// Problems that make the configuration unusable (a cycle in `settings.env`).
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Substitutes `${NAME}` in every string value of `root`; [`resolve`] without its findings.
 pub fn substitute(
     root: &mut Node,
     predefined: &[(String, String)],
@@ -53,8 +79,24 @@ pub fn substitute(
     sources: &mut Sources,
     warnings: &mut Vec<Diagnostic>,
 ) {
+    resolve(root, predefined, os_env, sources, warnings);
+}
+
+/// Substitutes `${NAME}` in every string value of `root` and reports what it could not.
+///
+/// `predefined` are written into `settings.env` first (each as a pseudo-source
+/// `<environment NAME>`); `os_env` looks up the OS environment (`std::env::var` in production).
+pub fn resolve(
+    root: &mut Node,
+    predefined: &[(String, String)],
+    os_env: &dyn Fn(&str) -> Option<String>,
+    sources: &mut Sources,
+    warnings: &mut Vec<Diagnostic>,
+) -> Resolution {
     predefine(root, predefined, sources);
+    let mut resolution = Resolution::default();
     let table = settings_table(root, os_env, warnings);
+    let table = resolve_chains(table, os_env, &mut resolution.errors);
     let lookup = |name: &str| -> Option<(String, &'static str)> {
         match table.get(name) {
             Some(Value::Settings(v)) => Some((v.clone(), "settings.env")),
@@ -62,7 +104,8 @@ pub fn substitute(
             None => os_lookup(os_env, name).map(|v| (v, "the environment")),
         }
     };
-    walk(root, &lookup);
+    walk(root, &lookup, &mut resolution.unset);
+    resolution
 }
 
 /// Writes the caller's predefined variables into `settings.env`, creating it if needed.
@@ -92,7 +135,7 @@ fn predefine(root: &mut Node, predefined: &[(String, String)], sources: &mut Sou
 }
 
 /// The mapping under `key`, created if absent or null; `None` if something else is there.
-fn ensure_map<'a>(node: &'a mut Node, key: &str, span: crate::config::source::Span) -> Option<&'a mut Node> {
+fn ensure_map<'a>(node: &'a mut Node, key: &str, span: Span) -> Option<&'a mut Node> {
     let map = node.as_map_mut()?;
     if map.get(key).is_none_or(|(_, n)| n.is_null()) {
         map.insert(key.to_string(), (span, Node::empty_map(span)));
@@ -106,14 +149,14 @@ fn settings_table(
     root: &mut Node,
     os_env: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<Diagnostic>,
-) -> HashMap<String, Value> {
-    let mut table = HashMap::new();
+) -> IndexMap<String, Entry> {
+    let mut table = IndexMap::new();
     let Some(env) = root.get_mut("settings").and_then(|s| s.get_mut("env")).and_then(Node::as_map_mut) else {
         return table;
     };
     for (name, (_, node)) in env.iter_mut() {
         if node.is_null() {
-            table.insert(name.clone(), Value::Unset);
+            table.insert(name.clone(), Entry { value: Value::Unset, span: node.span });
             continue;
         }
         let Some(text) = node.scalar_text().map(|t| t.into_owned()) else {
@@ -132,9 +175,88 @@ fn settings_table(
             node.raw = None;
             node.note.get_or_insert_with(|| "environment variables in this value were expanded".to_string());
         }
-        table.insert(name.clone(), Value::Settings(expanded));
+        table.insert(name.clone(), Entry { value: Value::Settings(expanded), span: node.span });
     }
     table
+}
+
+/// Replaces, in every `settings.env` value, the `${NAME}`s of other entries by their own
+/// resolved values, however deep the chain; a cycle is an error and its placeholders stay.
+fn resolve_chains(
+    table: IndexMap<String, Entry>,
+    os_env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<Diagnostic>,
+) -> HashMap<String, Value> {
+    let mut done: HashMap<String, Value> = HashMap::new();
+    for name in table.keys() {
+        let mut path = Vec::new();
+        resolve_entry(name, &table, os_env, &mut done, &mut path, errors);
+    }
+    done
+}
+
+/// Resolves one entry (memoized in `done`); `path` holds the entries being resolved, outermost
+/// first, to find cycles.
+fn resolve_entry(
+    name: &str,
+    table: &IndexMap<String, Entry>,
+    os_env: &dyn Fn(&str) -> Option<String>,
+    done: &mut HashMap<String, Value>,
+    path: &mut Vec<String>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    if let Some(value) = done.get(name) {
+        return Some(value.clone());
+    }
+    let entry = table.get(name)?;
+    if let Some(at) = path.iter().position(|n| n == name) {
+        // Reported once, by the entry that closes the cycle first.
+        let mut names: Vec<String> = path[at..].iter().map(|n| format!("`{n}`")).collect();
+        names.push(format!("`{name}`"));
+        errors.push(
+            Diagnostic::error(
+                entry.span,
+                format!("`settings.env` variables refer to each other in a cycle: {}", names.join(" → ")),
+            )
+            .with_help("give one of them a value that does not use the others"),
+        );
+        // Marks the cycle as finished so no other entry reports it again.
+        done.insert(name.to_string(), entry.value.clone());
+        return None;
+    }
+    let Value::Settings(text) = &entry.value else {
+        done.insert(name.to_string(), Value::Unset);
+        return Some(Value::Unset);
+    };
+    path.push(name.to_string());
+    let mut resolved = String::with_capacity(text.len());
+    let mut last = 0;
+    for caps in PLACEHOLDER.captures_iter(text) {
+        let whole = caps.get(0).expect("group 0 always matches");
+        resolved.push_str(&text[last..whole.start()]);
+        last = whole.end();
+        let inner = &caps[1];
+        if inner == name {
+            // `PATH: ${PATH}:/x` extends the OS variable of the same name (expanded above when
+            // it exists); without one the text stays.
+            resolved.push_str(&os_lookup(os_env, inner).unwrap_or_else(|| whole.as_str().to_string()));
+            continue;
+        }
+        match resolve_entry(inner, table, os_env, done, path, errors) {
+            Some(Value::Settings(value)) => resolved.push_str(&value),
+            Some(Value::Unset) => {}
+            // Not a `settings.env` entry (or part of a cycle): the OS environment, else as written.
+            None => match table.contains_key(inner) {
+                false => resolved.push_str(&os_lookup(os_env, inner).unwrap_or_else(|| whole.as_str().to_string())),
+                true => resolved.push_str(whole.as_str()),
+            },
+        }
+    }
+    resolved.push_str(&text[last..]);
+    path.pop();
+    // A cycle closed below may have recorded this entry already; the first result stands.
+    let value = done.entry(name.to_string()).or_insert(Value::Settings(resolved)).clone();
+    Some(value)
 }
 
 /// Python's `os.path.expandvars`: `$NAME` and `${NAME}` from the OS, unknown ones kept.
@@ -155,11 +277,11 @@ fn os_lookup(os_env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<Stri
     os_env(name)
 }
 
-/// Substitutes in every string value below `node`.
-fn walk(node: &mut Node, lookup: &dyn Fn(&str) -> Option<(String, &'static str)>) {
+/// Substitutes in every string value below `node`, recording the placeholders left.
+fn walk(node: &mut Node, lookup: &dyn Fn(&str) -> Option<(String, &'static str)>, unset: &mut Vec<Unset>) {
     match &mut node.kind {
-        NodeKind::Seq(items) => items.iter_mut().for_each(|item| walk(item, lookup)),
-        NodeKind::Map(map) => map.values_mut().for_each(|(_, value)| walk(value, lookup)),
+        NodeKind::Seq(items) => items.iter_mut().for_each(|item| walk(item, lookup, unset)),
+        NodeKind::Map(map) => map.values_mut().for_each(|(_, value)| walk(value, lookup, unset)),
         NodeKind::Str(text) => {
             if !text.contains("${") {
                 return;
@@ -179,6 +301,11 @@ fn walk(node: &mut Node, lookup: &dyn Fn(&str) -> Option<(String, &'static str)>
                         None => caps[0].to_string(),
                     })
                     .into_owned();
+            }
+            for caps in PLACEHOLDER.captures_iter(&current) {
+                if !unset.iter().any(|u| u.span == node.span && u.name == caps[1]) {
+                    unset.push(Unset { name: caps[1].to_string(), span: node.span });
+                }
             }
             if used.is_empty() {
                 return;
@@ -277,6 +404,46 @@ mod tests {
     fn variables_may_refer_to_variables() {
         let (_, root) = run("settings:\n  env:\n    A: ${B}/a\n    B: b\nv: ${A}\n", &[], &[]);
         assert_eq!(root.get("v").unwrap().as_str(), Some("b/a"));
+    }
+
+    #[test]
+    fn chains_of_any_depth_resolve() {
+        let (_, root) = run(
+            "settings:\n  env:\n    A: ${B}\n    B: ${C}/b\n    C: ${D}\n    D: x\nv: ${A}\nurl: http://h/${A}\n",
+            &[],
+            &[],
+        );
+        assert_eq!(root.get("v").unwrap().as_str(), Some("x/b"));
+        assert_eq!(root.get("url").unwrap().as_str(), Some("http://h/x/b"));
+        assert_eq!(root.pointer(["settings", "env", "A"]).and_then(Node::as_str), Some("x/b"));
+    }
+
+    #[test]
+    fn a_cycle_is_an_error() {
+        let mut sources = Sources::new();
+        let text = "settings:\n  env:\n    A: ${B}\n    B: x${A}\n    C: ok\nv: ${C}\n";
+        let id = sources.add_file(Path::new("t.yml"), text.to_string());
+        let mut root = parse_config(&sources, id).unwrap().docs.remove(0);
+        let found = resolve(&mut root, &[], &|_| None, &mut sources, &mut Vec::new());
+        let errors: Vec<String> = found.errors.iter().map(|e| e.one_line(&sources)).collect();
+        assert_eq!(
+            errors,
+            ["t.yml:3:8: error: `settings.env` variables refer to each other in a cycle: `A` → `B` → `A`"]
+        );
+        assert_eq!(root.get("v").unwrap().as_str(), Some("ok"));
+    }
+
+    #[test]
+    fn placeholders_nothing_sets_are_recorded() {
+        let mut sources = Sources::new();
+        let text = "settings:\n  env:\n    H: ${NOPE}\na: ${H}\nb: x${T}y${U}\nc: ${OS}\n";
+        let id = sources.add_file(Path::new("t.yml"), text.to_string());
+        let mut root = parse_config(&sources, id).unwrap().docs.remove(0);
+        let os = |name: &str| (name == "OS").then(|| "set".to_string());
+        let found = resolve(&mut root, &[], &os, &mut sources, &mut Vec::new());
+        let unset: Vec<(&str, &str)> = found.unset.iter().map(|u| (u.name.as_str(), sources.slice(u.span))).collect();
+        assert_eq!(unset, [("NOPE", "${NOPE}"), ("NOPE", "${H}"), ("T", "x${T}y${U}"), ("U", "x${T}y${U}")]);
+        assert_eq!(root.get("a").unwrap().as_str(), Some("${NOPE}"), "Taurus leaves the text");
     }
 
     #[test]

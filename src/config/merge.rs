@@ -12,10 +12,13 @@
 //!
 //! As in Taurus, prefixes are interpreted wherever a mapping is merged into a mapping, including
 //! into an absent key, which is how the first file is merged onto the empty start: there `~key`
-//! and `$key` simply set `key` and `^key` is dropped. They are *not* interpreted inside list items
-//! that are appended, nor inside a mapping that replaces a value of another type (Taurus copies
-//! those verbatim); a `$key` element-wise merge interprets them in the items it merges.
-//! Every node keeps the span of the file that set it.
+//! and `$key` simply set `key` and `^key` is dropped. The same holds for mappings inside lists
+//! (a `~headers` in a request, a `~local` in a `services` entry) and for a mapping that replaces
+//! a value of another type: each is merged onto an empty mapping, as Taurus's
+//! `BetterDict.__ensure_list_type` did when the MMS suites were written. (Later Taurus copies
+//! such items verbatim and strips the prefix only if the item is merged again, e.g. by the
+//! `monitoring` singleton, so elsewhere a `~headers` would be silently ignored.) No prefixed key
+//! survives a merge. Every node keeps the span of the file that set it.
 
 use crate::config::diagnostic::Diagnostic;
 use crate::config::node::{Map, Node, NodeKind};
@@ -24,7 +27,24 @@ use crate::config::node::{Map, Node, NodeKind};
 pub fn merge(dst: &mut Node, src: Node, warnings: &mut Vec<Diagnostic>) {
     match (&mut dst.kind, src.kind) {
         (NodeKind::Map(into), NodeKind::Map(from)) => merge_maps(into, from, warnings),
-        (_, kind) => *dst = Node { kind, ..src },
+        (_, kind) => *dst = normalized(Node { kind, ..src }, warnings),
+    }
+}
+
+/// `node` as it lands in the tree: mappings, at any depth and inside lists too, merged onto an
+/// empty mapping, so their prefixes take effect and are stripped.
+fn normalized(node: Node, warnings: &mut Vec<Diagnostic>) -> Node {
+    match node.kind {
+        NodeKind::Map(from) => {
+            let mut into = Map::new();
+            merge_maps(&mut into, from, warnings);
+            Node { kind: NodeKind::Map(into), ..node }
+        }
+        NodeKind::Seq(items) => {
+            let items = items.into_iter().map(|item| normalized(item, warnings)).collect();
+            Node { kind: NodeKind::Seq(items), ..node }
+        }
+        kind => Node { kind, ..node },
     }
 }
 
@@ -51,30 +71,28 @@ pub fn merge_maps(dst: &mut Map, src: Map, warnings: &mut Vec<Diagnostic>) {
                     }
                 }
                 Some(entry) => {
-                    // A mapping replacing another type is copied verbatim (Taurus: `from_dict`).
-                    *entry = (key_span, Node { kind: NodeKind::Map(from), ..value });
+                    *entry = (key_span, normalized(Node { kind: NodeKind::Map(from), ..value }, warnings));
                 }
                 None => {
-                    let mut fresh = Node { kind: NodeKind::Map(Map::new()), ..value };
-                    if let Some(into) = fresh.as_map_mut() {
-                        merge_maps(into, from, warnings);
-                    }
+                    let fresh = normalized(Node { kind: NodeKind::Map(from), ..value }, warnings);
                     dst.insert(key.to_string(), (key_span, fresh));
                 }
             },
+            // Taurus's `__ensure_list_type`: list items land as merged mappings.
             NodeKind::Seq(items) => match dst.get_mut(key) {
                 Some((_, existing)) if existing.as_seq().is_some() => {
                     if let NodeKind::Seq(left) = &mut existing.kind {
                         if elementwise {
                             merge_elementwise(left, items, key, warnings);
                         } else {
-                            left.extend(items);
+                            left.extend(items.into_iter().map(|item| normalized(item, warnings)));
                         }
                     }
                 }
-                Some(entry) => *entry = (key_span, Node { kind: NodeKind::Seq(items), ..value }),
+                Some(entry) => *entry = (key_span, normalized(Node { kind: NodeKind::Seq(items), ..value }, warnings)),
                 None => {
-                    dst.insert(key.to_string(), (key_span, Node { kind: NodeKind::Seq(items), ..value }));
+                    let node = normalized(Node { kind: NodeKind::Seq(items), ..value }, warnings);
+                    dst.insert(key.to_string(), (key_span, node));
                 }
             },
             kind => {
@@ -104,10 +122,10 @@ fn merge_elementwise(left: &mut Vec<Node>, right: Vec<Node>, key: &str, warnings
                         )
                         .with_label(existing.span, "the item replaced"),
                     );
-                    *existing = Node { kind, ..item };
+                    *existing = normalized(Node { kind, ..item }, warnings);
                 }
             },
-            None => left.push(item),
+            None => left.push(normalized(item, warnings)),
         }
     }
 }
@@ -182,9 +200,28 @@ mod tests {
     }
 
     #[test]
-    fn list_items_and_type_replacements_are_copied_verbatim() {
-        let (_, root, _) = merged(&["l: [{~x: 1}]\ns: text\n", "s: {^y: 1}\n"]);
-        assert_eq!(yaml(&root), "l:\n- ~x: 1\ns:\n  ^y: 1\n");
+    fn prefixes_inside_list_items_and_type_replacements_take_effect() {
+        let (_, root, _) = merged(&[
+            "l: [{~x: 1, ^z: 2, $w: [3]}]\ns: text\n",
+            "s: {^y: 1, ~v: 2}\nl: [[{~deep: {~er: 4}}]]\n$m: [{~a: 1}]\n",
+        ]);
+        assert_eq!(yaml(&root), "l:\n- x: 1\n  w:\n  - 3\n- - deep:\n      er: 4\ns:\n  v: 2\nm:\n- a: 1\n");
+    }
+
+    #[test]
+    fn a_prefixed_key_in_a_request_or_service_entry_is_honoured() {
+        // Issue 10: `~headers` in a request was "unknown key"; MMS's `~local` in a monitoring
+        // entry was "unknown monitoring client".
+        let (sources, root, _) = merged(&[
+            "scenarios:\n  s:\n    requests:\n    - url: /a\n      ~headers: {A: '1'}\n",
+            "services:\n- module: monitoring\n  ~local:\n  - metrics: [cpu]\n",
+        ]);
+        let request = root.pointer(["scenarios", "s", "requests", "0"]).unwrap();
+        assert_eq!(yaml(request), "url: /a\nheaders:\n  A: '1'\n");
+        let service = root.pointer(["services", "0"]).unwrap();
+        assert_eq!(yaml(service), "module: monitoring\nlocal:\n- metrics:\n  - cpu\n");
+        let local = service.key_span("local").unwrap();
+        assert_eq!(sources.slice(local), "~local", "the key still points at what was written");
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     /// Every file read, in order, includes too.
     pub files: Vec<PathBuf>,
+    /// `${NAME}` placeholders that nothing set, left as written (as Taurus does). An error
+    /// about a value holding one is rendered as being about the variable (see [`Loaded::render`]).
+    pub unset: Vec<env::Unset>,
 }
 
 impl Loaded {
@@ -73,13 +76,53 @@ impl Loaded {
     }
 
     /// A diagnostic rendered with source lines and carets.
+    ///
+    /// An error about a value that still holds an unset `${NAME}` is rendered as being about
+    /// the variable, at the placeholder, with the original message as a note: "`${X}` is not a
+    /// threshold" would hide that `X` was never defined.
     pub fn render(&self, d: &Diagnostic) -> String {
-        d.render(&self.sources)
+        self.explain(d).render(&self.sources)
     }
 
-    /// A diagnostic as one `file:line:col: error: message` line.
+    /// A diagnostic as one `file:line:col: error: message` line (explained as by [`Loaded::render`]).
     pub fn one_line(&self, d: &Diagnostic) -> String {
-        d.one_line(&self.sources)
+        self.explain(d).one_line(&self.sources)
+    }
+
+    /// `d`, or, if it is an error inside a value holding an unset placeholder, the error about
+    /// that variable.
+    pub fn explain(&self, d: &Diagnostic) -> Diagnostic {
+        let Some(span) = d.span.filter(|_| d.is_error()) else {
+            return d.clone();
+        };
+        let inside = |u: &&env::Unset| {
+            u.span.source == span.source
+                && u.span.offset <= span.offset
+                && span.offset + span.len <= u.span.offset + u.span.len.max(1)
+        };
+        let candidates: Vec<&env::Unset> = self.unset.iter().filter(inside).collect();
+        let slice = self.sources.slice(span);
+        // The placeholder the error points at, else the first one of the value.
+        let Some(unset) =
+            candidates.iter().find(|u| slice.contains(&format!("${{{}}}", u.name))).or_else(|| candidates.first())
+        else {
+            return d.clone();
+        };
+        let placeholder = format!("${{{}}}", unset.name);
+        let value_text = self.sources.slice(unset.span);
+        let at = match value_text.find(&placeholder) {
+            Some(i) => self.sources.span(unset.span.source, unset.span.offset + i, placeholder.len()),
+            None => span,
+        };
+        let mut explained = Diagnostic::error(
+            at,
+            format!("`{placeholder}` is not set: define it in settings.env, the environment, or an --env-name profile"),
+        )
+        .with_note(format!("the value keeps the text `{placeholder}`, so: {}", d.message));
+        explained.notes.extend(d.notes.iter().cloned());
+        explained.labels = d.labels.clone();
+        explained.help = d.help.clone();
+        explained
     }
 }
 
@@ -123,10 +166,12 @@ pub fn load_with(
     if !loader.errors.is_empty() {
         return Err((loader.errors, loader.sources));
     }
-    let Loader { mut sources, root, mut warnings, files, .. } = loader;
-    let mut root = match root {
-        Some(root) => root,
-        None => {
+    let Loader { mut sources, root, mut warnings, files, first_file, .. } = loader;
+    let mut root = match (root, first_file) {
+        (Some(root), _) => root,
+        // Only empty files: errors about the empty tree point at the first of them.
+        (None, Some(id)) => Node::empty_map(sources.whole(id)),
+        (None, None) => {
             let id = sources.add_pseudo("<empty configuration>", "");
             Node::empty_map(sources.whole(id))
         }
@@ -134,8 +179,11 @@ pub fn load_with(
     if let Err(e) = overrides::apply_all(&mut root, &opts.overrides, &mut sources, &mut warnings) {
         return Err((vec![e], sources));
     }
-    env::substitute(&mut root, &opts.env, os_env, &mut sources, &mut warnings);
-    Ok(Loaded { root, sources, warnings, files })
+    let resolution = env::resolve(&mut root, &opts.env, os_env, &mut sources, &mut warnings);
+    if !resolution.errors.is_empty() {
+        return Err((resolution.errors, sources));
+    }
+    Ok(Loaded { root, sources, warnings, files, unset: resolution.unset })
 }
 
 /// Reads files and merges them into one tree, collecting errors as it goes.
@@ -150,6 +198,8 @@ pub(crate) struct Loader {
     pub(crate) files: Vec<PathBuf>,
     /// Files read, canonicalized, to load each include once.
     canonical: Vec<PathBuf>,
+    /// The first file read, which names the configuration when every file is empty.
+    first_file: Option<SourceId>,
 }
 
 impl Loader {
@@ -172,6 +222,7 @@ impl Loader {
         };
         self.files.push(path.to_path_buf());
         let id = self.sources.add_file(path, text);
+        self.first_file.get_or_insert(id);
         match yaml::parse_config(&self.sources, id) {
             Ok(parsed) => {
                 self.warnings.extend(parsed.warnings);
@@ -417,6 +468,28 @@ settings:
     fn a_span_pointing_nowhere_renders_without_panicking() {
         let d = Diagnostic::error(Span::default(), "built in code");
         assert_eq!(d.render(&Sources::new()), "error: built in code\n  --> <unknown>:0:0\n   |\n");
+    }
+
+    #[test]
+    fn errors_inside_an_unset_placeholder_name_the_variable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("t.yml");
+        fs::write(&file, "a: x ${NOPE} y\nb: ${NOPE}\n").unwrap();
+        let loaded = load_with(&opts(&[&file], &[]), &no_env).unwrap_or_else(|(e, _)| panic!("{e:?}"));
+        let a = loaded.root.get("a").unwrap().span;
+        let d = Diagnostic::error(a, "`x ${NOPE} y` is not a number").with_help("write a number");
+        let explained = loaded.explain(&d);
+        assert_eq!(
+            explained.message,
+            "`${NOPE}` is not set: define it in settings.env, the environment, or an --env-name profile"
+        );
+        assert_eq!((explained.span.unwrap().col, explained.span.unwrap().len), (6, 7), "at the placeholder");
+        assert_eq!(explained.notes, ["the value keeps the text `${NOPE}`, so: `x ${NOPE} y` is not a number"]);
+        assert!(loaded.render(&d).starts_with("error: `${NOPE}` is not set"));
+        // Warnings, and errors about other values, are left alone.
+        let b = loaded.root.key_span("b").unwrap();
+        assert_eq!(loaded.explain(&Diagnostic::error(b, "other")), Diagnostic::error(b, "other"));
+        assert_eq!(loaded.explain(&Diagnostic::warning(a, "w")), Diagnostic::warning(a, "w"));
     }
 
     #[test]

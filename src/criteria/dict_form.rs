@@ -246,8 +246,14 @@ pub fn from_dict(d: DictForm) -> Result<Spec, ParseError> {
         &threshold_text,
         timeframe_name.as_deref(),
     );
+    // Taurus names an empty `label: ''` `avg-rt of >50ms`, with a dangling "of"; the JUnit name
+    // keeps that for compatibility, the criterion's own name leaves it out.
+    let text = match label_raw.as_deref() {
+        Some("") => spec::taurus_name(&subject_text, None, &condition_text, &threshold_text, timeframe_name.as_deref()),
+        _ => taurus_name.clone(),
+    };
     Ok(Spec {
-        text: taurus_name.clone(),
+        text,
         message: d.message,
         subject: subject_text,
         label: label_raw.unwrap_or_default(),
@@ -282,6 +288,7 @@ mod tests {
         .unwrap();
         assert_eq!((s.threshold, s.timeframe_secs, s.label.as_str()), (0.05, 5.0, ""));
         assert_eq!(s.taurus_name, "avg-rt of >50ms for 5s");
+        assert_eq!(s.text, "avg-rt>50ms for 5s", "issue 10: no dangling `of` in the criterion's name");
         let s =
             yaml("{subject: fail, condition: '>', threshold: 80%, timeframe: 3, label: '', stop: true, fail: true}")
                 .unwrap();
@@ -294,6 +301,21 @@ mod tests {
         assert_eq!(s.kind, Kind::Kpi(Subject::Rc("4??".into())));
         // -1 is truthy in Python, so Taurus names it `for -1`.
         assert_eq!(s.taurus_name, "rc4?? of >50% for -1");
+    }
+
+    #[test]
+    fn meaningless_dict_thresholds_are_errors_but_cumulative_timeframes_stay() {
+        let e = yaml("{subject: fail, condition: '>', threshold: 200%}").unwrap_err();
+        assert_eq!(e.field, Some("threshold"));
+        assert_eq!(e.message, "`threshold`: `200%` is more than 100%, which a share of hits never reaches");
+        let e = yaml("{subject: p90, condition: '>', threshold: -1}").unwrap_err();
+        assert_eq!(e.message, "`threshold`: `-1` is negative, but `p90` is a time, never below 0");
+        // Taurus documents `timeframe: -1` (and 0) in the dict form as "cumulative"; that stays.
+        assert!(yaml("{subject: fail, condition: '>', threshold: 5%, timeframe: 0}").unwrap().is_cumulative());
+        // Monitoring metrics are in the source's own units: anything goes.
+        let mon = "{class: bzt.modules.monitoring.MonitoringCriteria, subject: local/cpu, condition: '>', timeframe: 1s, threshold:";
+        assert_eq!(yaml(&format!("{mon} 150%}}")).unwrap().threshold, 150.0);
+        assert_eq!(yaml(&format!("{mon} -5}}")).unwrap().threshold, -5.0);
     }
 
     #[test]

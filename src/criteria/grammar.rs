@@ -448,6 +448,20 @@ fn build(
         })?,
         None => 0.0,
     };
+    if let (Some(l), Some(r)) = (&parts.logic, &parts.timeframe) {
+        if timeframe_secs <= 0.0 {
+            // Taurus reads `for 0s` (or `for -1`) as no timeframe at all: the criterion silently
+            // becomes cumulative. Deliberate fix: say so.
+            return Err(ParseError {
+                span: l.start..r.end,
+                message: format!("`{} {}` is not a timeframe: it must be longer than 0", at(l), at(r)),
+                help: Some(
+                    "leave it out to judge the whole test once at the end, or give a window such as `for 10s`".into(),
+                ),
+                field: None,
+            });
+        }
+    }
     let label_raw = parts.label.as_ref().map_or("", |r| at(r));
     // Taurus keeps spaces between the label and the operator in the label (`of Page >1s` reads
     // `Page `), so the label never matches. Deliberate fix: the label is trimmed; the JUnit name
@@ -498,6 +512,31 @@ mod tests {
                 e
             }
         }
+    }
+
+    /// Issue 10: values Taurus accepts but that can never (or always) trigger.
+    #[test]
+    fn meaningless_thresholds_and_empty_timeframes_are_errors() {
+        let e = err("avg-rt>1s for 0s, stop as failed");
+        assert_eq!(e.message, "`for 0s` is not a timeframe: it must be longer than 0");
+        assert_eq!(e.span, 10..16);
+        assert!(e.help.unwrap().starts_with("leave it out to judge the whole test once at the end"));
+        assert_eq!(err("avg-rt>1s within -1").span, 10..19);
+        let e = err("fail>200%");
+        assert_eq!(
+            (e.message.as_str(), e.span.clone()),
+            ("`200%` is more than 100%, which a share of hits never reaches", 5..9)
+        );
+        assert_eq!(e.help.as_deref(), Some("write a percentage from 0% to 100%, e.g. `fail>5%`"));
+        assert_eq!(err("avg-rt of x>-1ms").message, "`-1ms` is negative, but `avg-rt` is a time, never below 0");
+        assert_eq!(err("hits>-5").message, "`-5` is negative, but `hits` is a count, never below 0");
+        assert_eq!(err("rc500<-1%").message, "`-1%` is negative, but `rc500` is a share of hits, never below 0");
+        assert!(err("avg-rt>1s for 99999999999999999999d").message.contains("duration too large"));
+        // The edges keep their meaning.
+        assert_eq!(ok("fail>=100%").threshold, 100.0);
+        assert_eq!(ok("succ<0%").threshold, 0.0);
+        assert_eq!(ok("avg-rt>0ms for 1s").timeframe_secs, 1.0);
+        assert!(ok("avg-rt>99999999999999999999d").threshold > 1e24, "a threshold is a number, not a duration");
     }
 
     /// The table of verified Taurus parses (reference section 2.2).

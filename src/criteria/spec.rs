@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::config::duration::parse_secs;
+use crate::config::duration::{dehumanize, parse_secs};
 
 use super::subject::Subject;
 
@@ -224,8 +224,9 @@ pub(crate) fn read_threshold(text: &str, kind: &Kind, subject_text: &str) -> Res
             return parse_bytes(number).map(|b| (b, false));
         }
     }
-    match parse_secs(number) {
-        Ok(value) => Ok((value, percent)),
+    // A threshold is a number, not a duration: no limit (`132000000` bytes of memory).
+    match dehumanize(number) {
+        Ok(value) => check_range(value, percent, kind, subject_text, trimmed).map(|()| (value, percent)),
         Err(_) => Err(ValueError {
             message: format!("`{trimmed}` is not a threshold"),
             help: Some(match kind {
@@ -237,6 +238,34 @@ pub(crate) fn read_threshold(text: &str, kind: &Kind, subject_text: &str) -> Res
             }),
         }),
     }
+}
+
+/// Deliberate fix: thresholds a KPI can never cross are errors. Taurus accepts `fail>200%`
+/// (never true) and `avg-rt>-1s` (always true) without a word. Monitoring metrics keep any
+/// value: their units are the source's own, and a process may well use over 100% CPU.
+fn check_range(value: f64, percent: bool, kind: &Kind, subject: &str, text: &str) -> Result<(), ValueError> {
+    let Kind::Kpi(kpi) = kind else {
+        return Ok(());
+    };
+    if value < 0.0 {
+        let what = match kpi.unit(percent) {
+            Unit::Seconds => "a time",
+            Unit::Percent => "a share of hits",
+            Unit::Bytes => "a byte count",
+            Unit::Count | Unit::Raw => "a count",
+        };
+        return Err(ValueError {
+            message: format!("`{text}` is negative, but `{subject}` is {what}, never below 0"),
+            help: Some("write a threshold of 0 or more".into()),
+        });
+    }
+    if percent && value > 100.0 {
+        return Err(ValueError {
+            message: format!("`{text}` is more than 100%, which a share of hits never reaches"),
+            help: Some(format!("write a percentage from 0% to 100%, e.g. `{subject}>5%`")),
+        });
+    }
+    Ok(())
 }
 
 /// Taurus's `get_bytes_count`: one number with an optional unit `b`, `k`/`kb`/`kib` (1024) or
@@ -262,9 +291,12 @@ pub(crate) fn parse_bytes(text: &str) -> Result<f64, ValueError> {
 
 /// Reads a timeframe in seconds (`dehumanize_time`).
 pub(crate) fn read_timeframe(text: &str) -> Result<f64, ValueError> {
-    parse_secs(text).map_err(|_| ValueError {
-        message: format!("`{}` is not a timeframe", text.trim()),
-        help: Some("write a time: a number with an optional unit ms, s, m, h or d, e.g. `10s` or `1m`".into()),
+    parse_secs(text).map_err(|e| match e.too_large {
+        true => ValueError { message: e.to_string(), help: None },
+        false => ValueError {
+            message: format!("`{}` is not a timeframe", text.trim()),
+            help: Some("write a time: a number with an optional unit ms, s, m, h or d, e.g. `10s` or `1m`".into()),
+        },
     })
 }
 
