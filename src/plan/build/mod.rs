@@ -220,3 +220,6 @@ pub(super) fn code_list(names: &[&str]) -> String {
 pub(super) fn did_you_mean_or(word: &str, known: &[&str], fallback: impl FnOnce() -> String) -> String {
     suggest(word, known).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(fallback)
 }
+
+#[cfg(test)]
+mod tests;

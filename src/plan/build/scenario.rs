@@ -144,10 +144,13 @@ impl Builder<'_> {
             }
         }
         if let Some(vars) = &sc.variables {
+            // A name set again (by an included scenario) moves to the end with its new value. The
+            // names of one mapping are unique, so one pass drops the old entries: linear, where a
+            // removal per name was quadratic in the number of variables.
+            scope.variables.retain(|(name, _)| !vars.value.contains_key(name));
             for (k, v) in &vars.value {
                 self.uses(&v.value, v.span, scope);
                 scope.defined.insert(k.clone());
-                scope.variables.retain(|(name, _)| name != k);
                 scope.variables.push((k.clone(), Template::parse(&v.value)));
             }
         }
@@ -304,6 +307,7 @@ impl Builder<'_> {
             return;
         }
         let mut seen = HashSet::new();
+        let mut defined: Option<Vec<&str>> = None;
         for (name, span) in &scope.used {
             if scope.defined.contains(name) || !seen.insert((name.clone(), *span)) {
                 continue;
@@ -316,8 +320,8 @@ impl Builder<'_> {
             if family {
                 continue;
             }
-            let defined: Vec<&str> = scope.defined.iter().map(String::as_str).collect();
-            let help = did_you_mean_or(name, &defined, || {
+            let defined = defined.get_or_insert_with(|| scope.defined.iter().map(String::as_str).collect());
+            let help = did_you_mean_or(name, defined, || {
                 "set it in the scenario's `variables:`, a `data-sources` CSV column, an `extract-*` of a request or `set-variables`; `${NAME}` from `settings.env` or the OS environment is filled in when the file is read".to_string()
             });
             self.error_help(*span, format!("variable `{name}` is never set"), help);
