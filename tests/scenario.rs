@@ -315,6 +315,32 @@ scenarios:
 }
 
 #[test]
+fn json_bodies_keep_the_key_order_of_the_yaml() {
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let yaml = format!(
+        r#"execution:
+- iterations: 1
+  scenario: s
+scenarios:
+  s:
+    requests:
+    - url: {url}/echo/json
+      method: POST
+      body:
+        zeta: 1
+        alpha: {{z: true, a: [2, x]}}
+        mid: ~
+"#,
+        url = demo.url()
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    let log = echo_log(&demo);
+    assert_eq!(log[0]["body"], r#"{"zeta":1,"alpha":{"z":true,"a":[2,"x"]},"mid":null}"#, "{log:?}");
+}
+
+#[test]
 fn logic_blocks_run_in_taurus_order() {
     let demo = DemoTarget::start(&[]);
     let p = Project::new();
