@@ -23,6 +23,7 @@ mod body;
 mod checks;
 mod data;
 mod executions;
+mod limits;
 mod monitoring;
 mod reporting;
 mod requests;

@@ -45,3 +45,75 @@ fn variables_cost_grows_linearly_with_their_count() {
     // Ten times the variables may cost ten times the time, not a hundred (loose for a shared machine).
     assert!(big < Duration::from_secs(2) || big < small * 20, "4,000 variables: {small:?}; 40,000: {big:?}");
 }
+
+const SCENARIO: &str = "scenarios:\n  s:\n    requests:\n    - http://127.0.0.1:9/\n";
+
+#[test]
+fn numbers_no_run_can_afford_are_refused_with_the_limit_and_why() {
+    let e = errors(&format!("execution:\n- concurrency: 10000000\n  hold-for: 1m\n  scenario: s\n{SCENARIO}"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.yaml:2:16: error: `concurrency` is at most 1000000, found 10000000"), "{e:?}");
+    let e = errors(&format!(
+        "execution:\n- concurrency: 5\n  ramp-up: 1m\n  steps: 99999999999\n  scenario: s\n{SCENARIO}"
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.yaml:4:10: error: `steps` is at most 10000, found 99999999999"), "{e:?}");
+    let e = errors(&format!(
+        "execution:\n- throughput: 10\n  hold-for: 1m\n  arrival-rate: true\n  max-vus: 2000000\n  scenario: s\n{SCENARIO}"
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.yaml:5:12: error: `max-vus` is at most 1000000, found 2000000"), "{e:?}");
+    let planned =
+        plan(&format!("execution:\n- concurrency: 5\n  ramp-up: 1m\n  steps: 10000\n  scenario: s\n{SCENARIO}"));
+    assert_eq!(planned.unwrap().executions[0].load.steps, 10_000);
+}
+
+#[test]
+fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
+    use super::limits::{Capacity, Users};
+    let yaml = format!(
+        "execution:\n- concurrency: 3000\n  hold-for: 1m\n  scenario: s\n- concurrency: 1000\n  hold-for: 1m\n  scenario: s\n{SCENARIO}"
+    );
+    let mut sources = Sources::new();
+    let id = sources.add_file(Path::new("t.yaml"), yaml);
+    let root = parse_config(&sources, id).unwrap().docs.remove(0);
+    let loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new() };
+    let check = |capacity: Capacity| {
+        let planned = build(&loaded).unwrap();
+        let mut b = super::Builder {
+            loaded: &loaded,
+            diags: Vec::new(),
+            labels: Default::default(),
+            warnings: Vec::new(),
+            scenarios: Default::default(),
+        };
+        let span = |line| crate::config::source::Span { line, col: 16, ..loaded.root.span };
+        let users: Vec<Users> = planned.executions.iter().zip([2, 5]).map(|(e, l)| Users::of(e, span(l))).collect();
+        b.check_capacity(&users, capacity);
+        b.diags
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{}: {} help: {}",
+                    d.span.unwrap().line,
+                    d.span.unwrap().col,
+                    d.message,
+                    d.help.clone().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(check(Capacity { memory: Some(1 << 30), files: Some((20_000, 20_000)) }), Vec::<String>::new());
+    assert_eq!(
+        check(Capacity { memory: Some(16 << 20), files: None }),
+        ["2:16: 4000 virtual users in 2 executions at once need about 31.2 MB of memory, and 16.0 MB is available help: lower `concurrency` (or `max-vus`), or run on a machine with more memory; see docs/limits.md"]
+    );
+    assert_eq!(
+        check(Capacity { memory: None, files: Some((1024, 8192)) }),
+        ["2:16: 4000 virtual users in 2 executions at once keep a connection each, and this process may open 1024 files (`ulimit -n`) help: raise the limit first (`ulimit -n 4064`; the hard limit is 8192), or lower `concurrency`"]
+    );
+    assert_eq!(
+        check(Capacity { memory: None, files: Some((1024, 2048)) })[0].split(" help: ").nth(1),
+        Some("the hard limit is 2048: lower `concurrency`, or have the administrator raise `nofile`")
+    );
+}
