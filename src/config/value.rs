@@ -92,9 +92,10 @@ keyed!(Rate, |d| match f64::deserialize(d)? {
     n => Err(de::Error::invalid_value(Unexpected::Float(n), &"a finite number, 0 or more")),
 });
 
-/// Virtual users: a whole number, or `{local: N, cloud: M}` of which `suite` runs `local`.
+/// Virtual users: a whole number, or `{local: N, cloud: M}` of which `suite` runs `local`. The
+/// planner, not the type, sets how many are too many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Concurrency(pub u32);
+pub struct Concurrency(pub u64);
 
 keyed!(Concurrency, |d| d.deserialize_any(UsersVisitor));
 
@@ -108,14 +109,14 @@ impl<'de> Visitor<'de> for UsersVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Concurrency, E> {
-        u32::try_from(n).map(Concurrency).map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
+        u64::try_from(n).map(Concurrency).map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Concurrency, A::Error> {
         let mut local = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "local" => local = Some(map.next_value::<u32>()?),
+                "local" => local = Some(map.next_value::<u64>()?),
                 _ => drop(map.next_value::<de::IgnoredAny>()?),
             }
         }

@@ -45,8 +45,11 @@ impl Builder<'_> {
         }
         let mut out = Vec::new();
         let mut users = Vec::new();
+        let mut over_limit = false;
         for item in items {
             if let Some(e) = self.read::<Execution>(item) {
+                let above = |n: Option<u64>| n.is_some_and(|n| n > MAX_VUS);
+                over_limit |= above(e.concurrency.as_ref().map(|c| c.0)) || above(e.max_vus.as_ref().map(|m| m.0));
                 if let Some((plan, span)) = self.execution(e, item, root, criteria) {
                     users.push(Users::of(&plan, span));
                     out.push(plan);
@@ -54,7 +57,7 @@ impl Builder<'_> {
             }
         }
         // Above the fixed limit the error is said already; the machine's limits would only repeat it.
-        if users.iter().all(|u| u.count <= MAX_VUS) {
+        if !over_limit {
             self.check_capacity(&users, Capacity::of_this_machine());
         }
         out
@@ -76,11 +79,11 @@ impl Builder<'_> {
                 );
             }
         }
-        let concurrency = e.concurrency.as_ref().map_or(1, |c| c.0);
+        let concurrency = e.concurrency.as_ref().map_or(1, |c| u32::try_from(c.0.min(MAX_VUS)).unwrap_or(0));
         let time = |t: &Option<Spanned<TimeValue>>| t.as_ref().map(|t| t.0).unwrap_or_default();
         let (ramp_up, hold_for, delay) = (time(&e.ramp_up), time(&e.hold_for), time(&e.delay));
         let iterations = e.iterations.as_ref().map(|n| n.0);
-        self.check_limit("concurrency", e.concurrency.as_ref().map(|c| (u64::from(c.0), c.span)), MAX_VUS, VUS_WHY);
+        self.check_limit("concurrency", e.concurrency.as_ref().map(|c| (c.0, c.span)), MAX_VUS, VUS_WHY);
         self.check_limit("steps", e.steps.as_ref().map(|n| (n.0, n.span)), MAX_STEPS, STEPS_WHY);
         let steps = e.steps.as_ref().map_or(0, |n| u32::try_from(n.0.min(MAX_STEPS)).unwrap_or(0));
         let throughput = e.throughput.as_ref().map(|t| t.0).filter(|t| *t > 0.0);

@@ -117,3 +117,25 @@ fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
         Some("the hard limit is 2048: lower `concurrency`, or have the administrator raise `nofile`")
     );
 }
+
+#[test]
+fn a_url_of_another_scheme_is_named_as_unsupported() {
+    let scenario = |url: &str| format!("execution:\n- scenario: s\nscenarios:\n  s:\n    requests:\n    - {url}\n");
+    let e = errors(&scenario("ftp://127.0.0.1/file"));
+    assert_eq!(e, ["t.yaml:6:7: error: the scheme `ftp` of `ftp://127.0.0.1/file` is not supported: suite sends HTTP and HTTPS only"]);
+    let with_address = "execution:\n- scenario: s\nscenarios:\n  s:\n    default-address: http://127.0.0.1\n    requests:\n    - ws://127.0.0.1/x\n";
+    assert_eq!(
+        errors(with_address),
+        ["t.yaml:7:7: error: the scheme `ws` of `ws://127.0.0.1/x` is not supported: suite sends HTTP and HTTPS only"]
+    );
+    assert!(plan(&scenario("HTTP://127.0.0.1/x")).is_ok());
+}
+
+#[test]
+fn concurrency_past_any_integer_type_gets_the_plan_limit() {
+    let e = errors(&format!("execution:\n- concurrency: 4294967296\n  scenario: s\n{SCENARIO}"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.yaml:2:16: error: `concurrency` is at most 1000000, found 4294967296"), "{e:?}");
+    let e = errors(&format!("execution:\n- concurrency: 1e3\n  scenario: s\n{SCENARIO}"));
+    assert!(e[0].ends_with("found `1e3`, which is a string in YAML 1.1; write 1000"), "{e:?}");
+}
