@@ -13,6 +13,13 @@ pub(super) const MAX_VUS: u64 = 1_000_000;
 /// Most stairs of a stepped ramp-up: a schedule of more steps is a linear ramp in all but cost.
 pub(super) const MAX_STEPS: u64 = 10_000;
 
+/// Most of a response body checks may see (`max-body-seen`): each user may hold that much.
+pub(super) const MAX_BODY_SEEN: u64 = 1 << 30;
+
+/// What checks see of a body when `max-body-seen` is not set: more than most API responses, and
+/// 10,000 users holding it at once still fit in a large machine.
+pub(super) const DEFAULT_BODY_SEEN: usize = 4 << 20;
+
 /// Memory one virtual user holds with a plain HTTP connection (its task, variables, connection
 /// and buffers: 10,000 users measured at 48 MB for the whole process), rounded up.
 const VU_BYTES_PLAIN: u64 = 8 * 1024;

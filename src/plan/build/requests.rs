@@ -48,6 +48,8 @@ impl Builder<'_> {
         };
         let (needs_body, needs_headers, needs_url) =
             (reads(Subject::Body), reads(Subject::Headers), reads(Subject::Url));
+        let seen = self.body_seen(&req.max_body_seen, d.body_seen);
+        let body_limit = if needs_body { seen } else { 0 };
         Some(RequestPlan {
             label,
             method,
@@ -60,6 +62,7 @@ impl Builder<'_> {
             assertions,
             extractors,
             needs_body,
+            body_limit,
             needs_headers,
             needs_url,
         })

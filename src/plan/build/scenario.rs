@@ -10,11 +10,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::HeaderValue;
 
+use super::limits::{DEFAULT_BODY_SEEN, MAX_BODY_SEEN};
 use super::{did_you_mean_or, Builder};
 use crate::config::de::Spanned;
 use crate::config::model::{CookieEntry, Root, Scenario};
 use crate::config::source::Span;
-use crate::config::value::TimeValue;
+use crate::config::value::{ByteSize, TimeValue};
 use crate::config::{Node, NodeKind};
 use crate::criteria::Spec;
 use crate::plan::data::DataSource;
@@ -33,6 +34,8 @@ pub(super) struct Defaults {
     pub(super) keepalive: bool,
     pub(super) follow_redirects: bool,
     pub(super) force_parent_sample: bool,
+    /// The most of a response body checks see (`max-body-seen`).
+    pub(super) body_seen: usize,
 }
 
 impl Default for Defaults {
@@ -45,6 +48,7 @@ impl Default for Defaults {
             keepalive: true,
             follow_redirects: true,
             force_parent_sample: false,
+            body_seen: DEFAULT_BODY_SEEN,
         }
     }
 }
@@ -217,7 +221,24 @@ impl Builder<'_> {
         if let Some(v) = &sc.tls_verify {
             scope.tls_verify &= v.value;
         }
+        d.body_seen = self.body_seen(&sc.max_body_seen, d.body_seen);
         d
+    }
+
+    /// `max-body-seen`, within its limit, or the inherited value.
+    pub(super) fn body_seen(&mut self, size: &Option<Spanned<ByteSize>>, inherited: usize) -> usize {
+        match size {
+            Some(s) if s.0 > MAX_BODY_SEEN => {
+                self.error_help(
+                    s.span,
+                    format!("`max-body-seen` is at most {MAX_BODY_SEEN} bytes (1GB), found {}", s.0),
+                    "every virtual user may hold that much of a response at once; see docs/limits.md",
+                );
+                inherited
+            }
+            Some(s) => usize::try_from(s.0).unwrap_or(usize::MAX),
+            None => inherited,
+        }
     }
 
     pub(super) fn timeouts(

@@ -139,3 +139,31 @@ fn concurrency_past_any_integer_type_gets_the_plan_limit() {
     let e = errors(&format!("execution:\n- concurrency: 1e3\n  scenario: s\n{SCENARIO}"));
     assert!(e[0].ends_with("found `1e3`, which is a string in YAML 1.1; write 1000"), "{e:?}");
 }
+
+#[test]
+fn checks_see_up_to_max_body_seen_of_a_body() {
+    let yaml = "execution:\n- scenario: s\nscenarios:\n  s:\n    max-body-seen: 64KB\n    requests:\n    - url: http://127.0.0.1:9/a\n      assert: [ok]\n    - url: http://127.0.0.1:9/b\n      max-body-seen: 100\n      extract-regexp: {v: {regexp: 'id=(\\d+)'}}\n    - url: http://127.0.0.1:9/c\n      assert: [{contains: [200], subject: http-code}]\n    - http://127.0.0.1:9/d\n";
+    let planned = plan(yaml).unwrap();
+    let limits: Vec<usize> = planned.executions[0]
+        .scenario
+        .steps
+        .iter()
+        .map(|s| match s {
+            crate::plan::Step::Request(r) => r.body_limit,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(limits, [64 << 10, 100, 0, 0]);
+    let default = "execution:\n- scenario: s\nscenarios:\n  s:\n    requests:\n    - url: http://127.0.0.1:9/a\n      assert: [ok]\n";
+    let planned = plan(default).unwrap();
+    let Some(crate::plan::Step::Request(r)) = planned.executions[0].scenario.steps.first() else { unreachable!() };
+    assert_eq!(r.body_limit, 4 << 20);
+    let e = errors(
+        "execution:\n- scenario: s\nscenarios:\n  s:\n    max-body-seen: 2GB\n    requests: [http://127.0.0.1:9/]\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("t.yaml:5:20: error: `max-body-seen` is at most 1073741824 bytes (1GB), found 2147483648"),
+        "{e:?}"
+    );
+}
