@@ -86,6 +86,7 @@ fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
             labels: Default::default(),
             warnings: Vec::new(),
             scenarios: Default::default(),
+            set_aside: Vec::new(),
         };
         let span = |line| crate::config::source::Span { line, col: 16, ..loaded.root.span };
         let users: Vec<Users> = planned.executions.iter().zip([2, 5]).map(|(e, l)| Users::of(e, span(l))).collect();
@@ -166,4 +167,31 @@ fn checks_see_up_to_max_body_seen_of_a_body() {
         e[0].starts_with("t.yaml:5:20: error: `max-body-seen` is at most 1073741824 bytes (1GB), found 2147483648"),
         "{e:?}"
     );
+}
+
+#[test]
+fn every_bad_field_of_an_execution_a_scenario_and_a_request_is_reported() {
+    let yaml = "execution:\n- concurrency: ten\n  hold-for: forever\n  iterations: -1\n  scenario: s\nscenarios:\n  s:\n    timeout: soon\n    keepalive: maybe\n    think_time: 1s\n    requests:\n    - url: http://127.0.0.1:9/\n      follow-redirects: sometimes\n      read-timeout: later\n";
+    let e = errors(yaml);
+    let at: Vec<&str> = e.iter().map(|e| e.split(": error").next().unwrap()).collect();
+    assert_eq!(
+        at,
+        [
+            "t.yaml:8:14",
+            "t.yaml:9:16",
+            "t.yaml:10:5",
+            "t.yaml:2:16",
+            "t.yaml:3:13",
+            "t.yaml:4:15",
+            "t.yaml:13:25",
+            "t.yaml:14:21"
+        ],
+        "{e:#?}"
+    );
+    assert!(e[2].contains("unknown key `think_time` in a scenario"), "{e:#?}");
+    assert!(e[3].contains("`concurrency`: expected a whole number of virtual users"), "{e:#?}");
+    // A bad required value is reported once, not again as missing.
+    let e = errors("execution:\n- scenario: s\nscenarios:\n  s:\n    requests:\n    - url: [a]\n      method: 5\n");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].starts_with("t.yaml:6:12: error: expected a string, found a list"), "{e:#?}");
 }
