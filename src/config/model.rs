@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::de::Spanned;
-use super::value::{Concurrency, Count, OneOrMany, Rate, TimeValue};
+use super::value::{ByteSize, Concurrency, Count, OneOrMany, Rate, TimeValue};
 use super::yaml::Node;
 
 /// A whole (merged) config file.
@@ -133,6 +133,8 @@ pub struct Scenario {
     pub read_timeout: Option<Spanned<TimeValue>>,
     /// suite extension: `false` accepts any server certificate (self-signed test servers).
     pub tls_verify: Option<Spanned<bool>>,
+    /// suite extension: the most of a response body that assertions and extractors see.
+    pub max_body_seen: Option<Spanned<ByteSize>>,
     /// Reuse connections.
     pub keepalive: Option<Spanned<bool>>,
     /// Follow redirects.
@@ -206,6 +208,8 @@ pub struct Request {
     pub keepalive: Option<Spanned<bool>>,
     /// Follow redirects.
     pub follow_redirects: Option<Spanned<bool>>,
+    /// suite extension: the most of the response body that assertions and extractors see.
+    pub max_body_seen: Option<Spanned<ByteSize>>,
     /// Response assertions.
     pub assert: Option<Spanned<Node>>,
     /// JSONPath assertions.

@@ -83,6 +83,43 @@ pub struct Count(pub u64);
 
 keyed!(Count, |d| u64::deserialize(d).map(Count));
 
+/// An amount of memory: a number of bytes, or a number with a unit (`512KB`, `4MB`, `1GB`; powers
+/// of 1024, as `KiB`, `MiB`, `GiB` may also be written).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Reads the text of a size; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let (number, unit) = (&t[..split], t[split..].trim());
+        let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            _ => return Err(format!("`{text}` is not a size: write bytes, or e.g. `512KB`, `4MB`, `1GB`")),
+        };
+        match number.parse::<f64>() {
+            Ok(n) if (n * scale as f64) < u64::MAX as f64 => Ok(ByteSize((n * scale as f64) as u64)),
+            _ => Err(format!("`{text}` is not a size: write bytes, or e.g. `512KB`, `4MB`, `1GB`")),
+        }
+    }
+}
+
+keyed!(ByteSize, |d| {
+    let node = Node::deserialize(d)?;
+    match &node.kind {
+        NodeKind::Int(n) => {
+            u64::try_from(*n).map(ByteSize).map_err(|_| format!("a size cannot be negative, found `{n}`"))
+        }
+        NodeKind::Str(text) => ByteSize::parse(text),
+        _ => Err(format!("expected a size like `4MB` or a number of bytes, found {}", node.describe())),
+    }
+    .map_err(de::Error::custom)
+});
+
 /// A rate such as requests per second: a finite number, 0 or more.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Rate(pub f64);
@@ -92,9 +129,10 @@ keyed!(Rate, |d| match f64::deserialize(d)? {
     n => Err(de::Error::invalid_value(Unexpected::Float(n), &"a finite number, 0 or more")),
 });
 
-/// Virtual users: a whole number, or `{local: N, cloud: M}` of which `suite` runs `local`.
+/// Virtual users: a whole number, or `{local: N, cloud: M}` of which `suite` runs `local`. The
+/// planner, not the type, sets how many are too many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Concurrency(pub u32);
+pub struct Concurrency(pub u64);
 
 keyed!(Concurrency, |d| d.deserialize_any(UsersVisitor));
 
@@ -108,14 +146,14 @@ impl<'de> Visitor<'de> for UsersVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Concurrency, E> {
-        u32::try_from(n).map(Concurrency).map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
+        u64::try_from(n).map(Concurrency).map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Concurrency, A::Error> {
         let mut local = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "local" => local = Some(map.next_value::<u32>()?),
+                "local" => local = Some(map.next_value::<u64>()?),
                 _ => drop(map.next_value::<de::IgnoredAny>()?),
             }
         }
@@ -172,6 +210,7 @@ mod tests {
         concurrency: Option<Concurrency>,
         throughput: Option<Rate>,
         iterations: Option<Count>,
+        max_body_seen: Option<ByteSize>,
         #[serde(default)]
         execution: OneOrMany<Node>,
     }
@@ -203,9 +242,20 @@ mod tests {
             ("throughput: -5", "1:13: error: `throughput`: expected a finite number, 0 or more, found the number `-5`"),
             ("iterations: 1.5", "1:13: error: `iterations`: expected a whole number (0 or more), found the number `1.5`"),
             ("iterations: '3'", "1:13: error: `iterations`: expected a whole number (0 or more), found a string `3`"),
+            ("max-body-seen: 4 megs", "1:16: error: `max-body-seen`: `4 megs` is not a size: write bytes, or e.g. `512KB`, `4MB`, `1GB`"),
+            ("max-body-seen: -1", "1:16: error: `max-body-seen`: a size cannot be negative, found `-1`"),
         ] {
             assert_eq!(read(yaml).unwrap_err(), format!("t.yaml:{error}"), "{yaml}");
         }
+    }
+
+    #[test]
+    fn sizes_are_bytes_or_a_number_with_a_unit() {
+        let size = |yaml: &str| read(yaml).unwrap().max_body_seen.map(|s| s.0);
+        assert_eq!(size("max-body-seen: 100"), Some(100));
+        assert_eq!(size("max-body-seen: 512KB"), Some(512 * 1024));
+        assert_eq!(size("max-body-seen: 1.5 MiB"), Some(3 << 19));
+        assert_eq!(size("max-body-seen: 1gb"), Some(1 << 30));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Running a request's checks on its response: assertions decide whether the sample failed
 //! (with a message saying why), extractors set user variables. JSON is parsed at most once per
-//! response, and only when a check needs it.
+//! response, and only when a check needs it. Checks see at most the request's `body_limit`
+//! bytes of the body (`max-body-seen`); a check that fails on a body cut there says so.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -22,19 +23,40 @@ pub struct Response<'a> {
     pub url: &'a str,
     /// The body parsed as JSON: not tried yet, or the result.
     json: Option<Option<Json>>,
+    /// The limit the body reached, when checks may not see all of it.
+    cut_at: Option<usize>,
     status_text: String,
 }
 
 impl<'a> Response<'a> {
     /// A response view over the received parts.
     pub fn new(status: u16, body: &'a [u8], headers: &'a str, url: &'a str) -> Self {
+        Self::within(status, body, headers, url, usize::MAX)
+    }
+
+    /// A response view whose body is the first `limit` bytes of `body` (the request's
+    /// `body_limit`): the reader keeps no more, and a body that reached the limit is marked so
+    /// that a failed check can say it saw only part of it.
+    pub fn within(status: u16, body: &'a [u8], headers: &'a str, url: &'a str, limit: usize) -> Self {
+        let seen = &body[..body.len().min(limit)];
         Response {
             status,
-            body: String::from_utf8_lossy(body),
+            body: String::from_utf8_lossy(seen),
             headers,
             url,
             json: None,
             status_text: status.to_string(),
+            cut_at: (body.len() >= limit).then_some(limit),
+        }
+    }
+
+    /// " (checks see the first N bytes …)" after a message about a body cut at its limit.
+    fn cut_note(&self, subject: Subject) -> String {
+        match (subject, self.cut_at) {
+            (Subject::Body, Some(limit)) => {
+                format!(" (checks see only the first {limit} bytes of the body: raise `max-body-seen`)")
+            }
+            _ => String::new(),
         }
     }
 
@@ -88,18 +110,20 @@ pub fn assert(a: &Assertion, response: &mut Response<'_>, vars: &HashMap<String,
                         Pattern::Dynamic { template, .. } => template.render(vars).into_owned(),
                         _ => source.clone(),
                     };
-                    return Err(format!("assertion failed: {} {what} `{shown}`", subject.name()));
+                    let note = response.cut_note(*subject);
+                    return Err(format!("assertion failed: {} {what} `{shown}`{note}", subject.name()));
                 }
             }
             Ok(())
         }
         Assertion::JsonPath { path, text, validate, expected, expect_null, invert } => {
+            let note = response.cut_note(Subject::Body);
             let result = match response.json() {
-                None => Err("assertion failed: the body is not JSON".to_string()),
+                None => Err(format!("assertion failed: the body is not JSON{note}")),
                 Some(doc) => {
                     let found = path.query(doc).all();
                     if found.is_empty() {
-                        Err(format!("assertion failed: `{text}` found nothing"))
+                        Err(format!("assertion failed: `{text}` found nothing{note}"))
                     } else if !validate
                         || found.iter().any(|v| (*expect_null && v.is_null()) || matches_expected(v, expected))
                     {
@@ -191,12 +215,12 @@ pub fn extract(
                     ExtractKind::JsonPath { .. } => ("extract-jsonpath", "its JSONPath".to_string()),
                     ExtractKind::Boundary { left, right } => ("extract-boundary", format!("{left}…{right}")),
                 };
-                let place = match &e.source {
-                    Source::Variable(v) => format!("variable `{v}`"),
-                    Source::Response(s) => s.name().to_string(),
+                let (place, note) = match &e.source {
+                    Source::Variable(v) => (format!("variable `{v}`"), String::new()),
+                    Source::Response(s) => (s.name().to_string(), response.cut_note(*s)),
                 };
                 let nth = if e.match_no > 1 { format!(" match {} of", e.match_no) } else { String::new() };
-                Err(format!("{kind} `{}`: found nothing for{nth} `{what}` in the {place}", e.var))
+                Err(format!("{kind} `{}`: found nothing for{nth} `{what}` in the {place}{note}", e.var))
             }
         }
     }
@@ -347,5 +371,48 @@ mod tests {
         let e = assert(&jp("$.missing", false, "", false), &mut r, &vars).unwrap_err();
         assert_eq!(e, "assertion failed: `$.missing` found nothing");
         assert!(assert(&jp("$.missing", false, "", true), &mut r, &vars).is_ok());
+    }
+
+    #[test]
+    fn checks_see_the_body_up_to_its_limit_and_say_when_it_was_cut() {
+        let vars = HashMap::new();
+        let body = br#"{"a": 1, "big": "xxxxxxxxxx", "tail": "END"}"#;
+        let mut r = Response::within(200, body, "", "", 16);
+        assert_eq!(r.body, r#"{"a": 1, "big": "#);
+        let has = |text: &str| Assertion::Contains {
+            subject: Subject::Body,
+            patterns: vec![(Pattern::Text(text.into()), text.into())],
+            not: false,
+            assume_success: false,
+        };
+        assert!(assert(&has("\"a\": 1"), &mut r, &vars).is_ok());
+        let e = assert(&has("END"), &mut r, &vars).unwrap_err();
+        assert_eq!(
+            e,
+            "assertion failed: body does not contain `END` (checks see only the first 16 bytes of the body: raise `max-body-seen`)"
+        );
+        let e = assert(
+            &Assertion::JsonPath {
+                path: compile_jsonpath("$.a").unwrap(),
+                text: "$.a".into(),
+                validate: false,
+                expected: Expected::Text(String::new()),
+                expect_null: false,
+                invert: false,
+            },
+            &mut r,
+            &vars,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("assertion failed: the body is not JSON (checks see only the first 16 bytes"), "{e}");
+        let mut vars = HashMap::new();
+        let mut r = Response::within(200, body, "", "", 16);
+        let e = extract(&regex_extractor("(END)", "$1$", 1, None), &mut r, &mut vars, &mut fastrand::Rng::with_seed(1));
+        assert!(e
+            .unwrap_err()
+            .ends_with("in the body (checks see only the first 16 bytes of the body: raise `max-body-seen`)"));
+        // A body under the limit is whole: no note.
+        let mut r = Response::within(200, body, "", "", 1 << 20);
+        assert_eq!(assert(&has("nope"), &mut r, &vars).unwrap_err(), "assertion failed: body does not contain `nope`");
     }
 }

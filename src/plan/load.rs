@@ -128,10 +128,8 @@ impl RateProfile {
     /// When request number `k` (0-based; fractional counts allowed) is due, seconds from the start.
     pub fn time_of(&self, k: f64) -> f64 {
         let k = k.max(0.0);
-        let seg = match self.segments.iter().rposition(|s| s.before <= k) {
-            Some(i) => &self.segments[i],
-            None => &self.segments[0],
-        };
+        // Segments are in order of `before` (and of `start`): a binary search, as steps may be many.
+        let seg = &self.segments[self.segments.partition_point(|s| s.before <= k).saturating_sub(1)];
         let c = k - seg.before;
         let slope = (seg.r1 - seg.r0) / seg.len;
         let tau = if slope.abs() < 1e-12 {
@@ -149,8 +147,7 @@ impl RateProfile {
     }
 
     fn segment_at_time(&self, t: f64) -> &Segment {
-        let i = self.segments.iter().rposition(|s| s.start <= t).unwrap_or(0);
-        &self.segments[i]
+        &self.segments[self.segments.partition_point(|s| s.start <= t).saturating_sub(1)]
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, Expected, Unexpected};
 
 use crate::config::diagnostic::{list_or, suggestion, Diagnostic};
-use crate::config::node::Node;
+use crate::config::node::{Node, NodeKind};
 use crate::config::source::Span;
 
 /// A deserialization error with the span of the value at fault (set as it bubbles up).
@@ -92,11 +92,11 @@ impl de::Error for Error {
     }
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
-        Error::new(format!("expected {}, found {}", expected(exp), unexpected(unexp)))
+        Error::new(wrong_value(unexp, exp))
     }
 
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
-        Error::new(format!("expected {}, found {}", expected(exp), unexpected(unexp)))
+        Error::new(wrong_value(unexp, exp))
     }
 
     fn invalid_length(len: usize, exp: &dyn Expected) -> Self {
@@ -128,6 +128,77 @@ impl de::Error for Error {
     fn duplicate_field(field: &'static str) -> Self {
         Error::new(format!("duplicate key `{field}`"))
     }
+}
+
+/// "expected …, found …", or what is really wrong when that would mislead: a whole number out of
+/// the range of its field, or a number that YAML 1.1 reads as a string (`1e3`).
+fn wrong_value(unexp: Unexpected<'_>, exp: &dyn Expected) -> String {
+    let type_name = exp.to_string();
+    let number = match unexp {
+        Unexpected::Signed(n) => Some(n as f64),
+        Unexpected::Unsigned(n) => Some(n as f64),
+        Unexpected::Float(f) if f.fract() == 0.0 => Some(f),
+        _ => None,
+    };
+    if let (Some(n), Some((min, max))) = (number, integer_range(&type_name)) {
+        if n > max as f64 {
+            return format!("{} is out of range: at most {max}", unexpected(unexp));
+        }
+        if n < min as f64 && min < 0 {
+            return format!("{} is out of range: at least {min}", unexpected(unexp));
+        }
+    }
+    let expected = expected(exp);
+    if let Unexpected::Str(text) = unexp {
+        if let Some(hint) = yaml11_number_hint(text, &expected) {
+            return format!("expected {expected}, found `{text}`, which is a string in YAML 1.1; {hint}");
+        }
+    }
+    format!("expected {expected}, found {}", unexpected(unexp))
+}
+
+/// The range of serde's integer types, by the name serde's visitors give.
+fn integer_range(type_name: &str) -> Option<(i128, u128)> {
+    Some(match type_name {
+        "u8" => (0, u8::MAX.into()),
+        "u16" => (0, u16::MAX.into()),
+        "u32" => (0, u32::MAX.into()),
+        "u64" | "usize" => (0, u64::MAX.into()),
+        "i8" => (i8::MIN.into(), i8::MAX as u128),
+        "i16" => (i16::MIN.into(), i16::MAX as u128),
+        "i32" => (i32::MIN.into(), i32::MAX as u128),
+        "i64" | "isize" => (i64::MIN.into(), i64::MAX as u128),
+        _ => return None,
+    })
+}
+
+/// How to write a number that YAML 1.1 (PyYAML, Taurus) reads as a string, such as `1e3` (a float
+/// needs a dot, and its exponent a sign): `None` unless a number was expected and `text` is one in
+/// JSON or YAML 1.2 but a string when written plain in YAML 1.1.
+fn yaml11_number_hint(text: &str, expected: &str) -> Option<String> {
+    if !expected.contains("number") || !matches!(crate::config::yaml::resolve_plain(text), NodeKind::Str(_)) {
+        return None;
+    }
+    let digits = text.trim_start_matches(['-', '+']);
+    if !digits.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None; // not `inf`, `nan` or `infinity`, which Rust would parse
+    }
+    let value: f64 = text.replace('_', "").parse().ok().filter(|v: &f64| v.is_finite())?;
+    let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((text, ""));
+    let mantissa = if mantissa.contains('.') { mantissa.to_string() } else { format!("{mantissa}.0") };
+    let float = match exponent {
+        "" => mantissa,
+        e if e.starts_with(['-', '+']) => format!("{mantissa}e{e}"),
+        e => format!("{mantissa}e+{e}"),
+    };
+    let whole = (value.fract() == 0.0 && value.abs() < 1e18).then(|| format!("{}", value as i64));
+    Some(match (whole, expected.contains("whole number")) {
+        (Some(w), true) => format!("write {w}"),
+        (None, true) if value.fract() == 0.0 => "as a whole number it is out of range too".to_string(),
+        (None, true) => "write a whole number".to_string(),
+        (Some(w), false) => format!("write {w} or {float}"),
+        (None, false) => format!("write {float}"),
+    })
 }
 
 /// Serde's "expected" phrases in the words of a config file.

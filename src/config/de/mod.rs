@@ -37,6 +37,50 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> Result<T, Diagnostic> {
     T::deserialize(NodeDe(node)).map_err(|e| e.into_diagnostic(node.span))
 }
 
+/// Like [`from_node`], but a failure reports every value at fault, not only the first: each
+/// error's value is set aside (an unknown key dropped, a bad value read as empty) and the node
+/// read again, until the reading succeeds or an error repeats. The failure carries the value read
+/// without what was set aside, if that succeeded, so that a caller can go on finding errors
+/// elsewhere. Only failures pay for this.
+pub fn from_node_all<T: DeserializeOwned>(node: &Node) -> Result<T, (Vec<Diagnostic>, Option<T>)> {
+    /// Enough to fix a file in one go; past this the rest is noise.
+    const MOST: usize = 100;
+    let first = match from_node(node) {
+        Ok(value) => return Ok(value),
+        Err(d) => d,
+    };
+    let mut errors = vec![first];
+    let mut tree = node.clone();
+    while let Some(span) = errors.last().and_then(|d| d.span).filter(|_| errors.len() < MOST) {
+        if !set_aside(&mut tree, span) {
+            break;
+        }
+        match from_node::<T>(&tree) {
+            Ok(value) => return Err((errors, Some(value))),
+            Err(d) if errors.iter().any(|e| e.span == d.span) => break,
+            Err(d) => errors.push(d),
+        }
+    }
+    Err((errors, None))
+}
+
+/// Drops the mapping entry whose key is at `span`, or empties the value at `span`; false when
+/// there is none (the error cannot be set aside).
+fn set_aside(node: &mut Node, span: Span) -> bool {
+    if node.span == span {
+        node.kind = NodeKind::Null;
+        return true;
+    }
+    match &mut node.kind {
+        NodeKind::Map(map) => match map.iter().position(|(_, (key_span, _))| *key_span == span) {
+            Some(i) => map.shift_remove_index(i).is_some(),
+            None => map.values_mut().any(|(_, value)| set_aside(value, span)),
+        },
+        NodeKind::Seq(items) => items.iter_mut().any(|item| set_aside(item, span)),
+        _ => false,
+    }
+}
+
 /// Adds the node's span to an error its visitor produced.
 fn located<T>(node: &Node, result: Result<T, Error>) -> Result<T, Error> {
     result.map_err(|e| e.at(node))

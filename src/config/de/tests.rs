@@ -92,6 +92,30 @@ fn wrong_type_points_at_the_value() {
 }
 
 #[test]
+fn numbers_out_of_range_and_yaml_1_1_strings_say_what_is_wrong() {
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct S {
+        small: Option<u32>,
+        ratio: Option<f64>,
+    }
+    for (yaml, message) in [
+        ("small: 4294967296", "1:8: error: the number `4294967296` is out of range: at most 4294967295"),
+        ("small: 99999999999999999999", "1:8: error: the number `100000000000000000000` is out of range: at most 4294967295"),
+        ("small: -1", "1:8: error: expected a whole number (0 or more), found the number `-1`"),
+        ("ratio: 1e3", "1:8: error: expected a number, found `1e3`, which is a string in YAML 1.1; write 1000 or 1.0e+3"),
+        ("ratio: 2.5E4", "1:8: error: expected a number, found `2.5E4`, which is a string in YAML 1.1; write 25000 or 2.5e+4"),
+        ("small: 1e3", "1:8: error: expected a whole number (0 or more), found `1e3`, which is a string in YAML 1.1; write 1000"),
+        ("small: 1e30", "1:8: error: expected a whole number (0 or more), found `1e30`, which is a string in YAML 1.1; as a whole number it is out of range too"),
+        ("small: '12'", "1:8: error: expected a whole number (0 or more), found a string `12`"),
+        ("ratio: inf", "1:8: error: expected a number, found a string `inf`"),
+    ] {
+        let (sources, err) = error::<S>(yaml);
+        assert_eq!(err.one_line(&sources), format!("suites/demo_criteria.yaml:{message}"), "{yaml}");
+    }
+}
+
+#[test]
 fn unknown_key_points_at_the_key_with_a_suggestion() {
     let (sources, err) = error::<Root>("execution:\n- concurrency: 10\n  scenario: s\n  hold_for: 10s\n");
     assert_eq!(

@@ -135,7 +135,7 @@ fn body_text(body: &Node, headers: &mut Vec<(String, String)>) -> Option<String>
         NodeKind::Map(m) => {
             let nested = m.values().any(|(_, v)| matches!(v.kind, NodeKind::Map(_) | NodeKind::Seq(_)));
             if nested || content_type.as_deref().is_some_and(|c| c.contains("json")) {
-                return Some(serde_json::to_string(&to_json(body)).unwrap_or_default());
+                return Some(to_json(body));
             }
             if content_type.is_none() {
                 headers.push(("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()));
@@ -144,7 +144,7 @@ fn body_text(body: &Node, headers: &mut Vec<(String, String)>) -> Option<String>
                 m.iter().map(|(k, (_, v))| (k.as_str(), v.scalar_text().unwrap_or_default().into_owned())),
             ))
         }
-        NodeKind::Seq(_) => Some(serde_json::to_string(&to_json(body)).unwrap_or_default()),
+        NodeKind::Seq(_) => Some(to_json(body)),
         _ => body.scalar_text().map(String::from),
     }
 }
@@ -185,17 +185,47 @@ fn guess_mime(file_name: &str) -> &'static str {
     table.get(ext.as_str()).copied().unwrap_or("application/octet-stream")
 }
 
-/// A request body mapping as JSON.
-fn to_json(node: &Node) -> serde_json::Value {
-    use serde_json::Value;
+/// A request body mapping or list as JSON text, keys in the order written: servers and signatures
+/// may depend on it, and `serde_json::Value` would sort them.
+fn to_json(node: &Node) -> String {
+    let mut out = String::new();
+    write_json(node, &mut out);
+    out
+}
+
+fn write_json(node: &Node, out: &mut String) {
+    let string = |s: &str, out: &mut String| out.push_str(&serde_json::Value::from(s).to_string());
     match &node.kind {
-        NodeKind::Null => Value::Null,
-        NodeKind::Bool(b) => Value::Bool(*b),
-        NodeKind::Int(i) => Value::from(*i),
-        NodeKind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
-        NodeKind::Str(s) => Value::String(s.clone()),
-        NodeKind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
-        NodeKind::Map(m) => Value::Object(m.iter().map(|(k, (_, v))| (k.clone(), to_json(v))).collect()),
+        NodeKind::Null => out.push_str("null"),
+        NodeKind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        NodeKind::Int(i) => out.push_str(&i.to_string()),
+        NodeKind::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => out.push_str(&n.to_string()),
+            None => out.push_str("null"),
+        },
+        NodeKind::Str(s) => string(s, out),
+        NodeKind::Seq(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        NodeKind::Map(m) => {
+            out.push('{');
+            for (i, (key, (_, value))) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                string(key, out);
+                out.push(':');
+                write_json(value, out);
+            }
+            out.push('}');
+        }
     }
 }
 
@@ -245,6 +275,12 @@ mod tests {
     #[test]
     fn field_names_are_quoted() {
         assert_eq!(quote_field("a\"b\nc"), "a\\\"b c");
+    }
+
+    #[test]
+    fn json_bodies_keep_the_order_written() {
+        let node = crate::testing::node("{zeta: 1, alpha: {z: true, a: [1.5, 'x\"y']}, mid: null}");
+        assert_eq!(to_json(&node), r#"{"zeta":1,"alpha":{"z":true,"a":[1.5,"x\"y"]},"mid":null}"#);
     }
 
     #[test]

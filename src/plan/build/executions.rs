@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::limits::{Capacity, Users, MAX_STEPS, MAX_VUS};
 use super::{code_list, Builder};
 use crate::config::de::Spanned;
 use crate::config::diagnostic::suggest;
@@ -16,6 +17,14 @@ use crate::plan::{ExecutionPlan, Load};
 
 /// Most virtual users an `arrival-rate` execution runs when `max-vus` is not given.
 const DEFAULT_MAX_VUS: u32 = 100;
+
+/// Why virtual users are limited (the limit itself is in `limits`).
+const VUS_WHY: &str = "each virtual user holds memory and a connection: a million is about 8 GB; \
+                       spread more over several machines";
+
+/// Why steps are limited.
+const STEPS_WHY: &str = "each step is one stair of the rate schedule; \
+                         more stairs than that are a linear ramp-up (leave `steps` out)";
 
 /// Executors whose HTTP `requests:` scenarios `suite` runs natively with the same meaning.
 const NATIVE_EXECUTORS: &[&str] = &["jmeter", "apiritif", "suite"];
@@ -35,10 +44,21 @@ impl Builder<'_> {
             self.error(exec.span, "`execution` is empty: nothing to run");
         }
         let mut out = Vec::new();
+        let mut users = Vec::new();
+        let mut over_limit = false;
         for item in items {
             if let Some(e) = self.read::<Execution>(item) {
-                out.extend(self.execution(e, item, root, criteria));
+                let above = |n: Option<u64>| n.is_some_and(|n| n > MAX_VUS);
+                over_limit |= above(e.concurrency.as_ref().map(|c| c.0)) || above(e.max_vus.as_ref().map(|m| m.0));
+                if let Some((plan, span)) = self.execution(e, item, root, criteria) {
+                    users.push(Users::of(&plan, span));
+                    out.push(plan);
+                }
             }
+        }
+        // Above the fixed limit the error is said already; the machine's limits would only repeat it.
+        if !over_limit {
+            self.check_capacity(&users, Capacity::of_this_machine());
         }
         out
     }
@@ -49,7 +69,7 @@ impl Builder<'_> {
         node: &Node,
         root: &Root,
         criteria: &mut Vec<(Spec, Span)>,
-    ) -> Option<ExecutionPlan> {
+    ) -> Option<(ExecutionPlan, Span)> {
         if let Some(executor) = &e.executor {
             if !NATIVE_EXECUTORS.contains(&executor.value.as_str()) {
                 self.unsupported(
@@ -59,11 +79,13 @@ impl Builder<'_> {
                 );
             }
         }
-        let concurrency = e.concurrency.as_ref().map_or(1, |c| c.0);
+        let concurrency = e.concurrency.as_ref().map_or(1, |c| u32::try_from(c.0.min(MAX_VUS)).unwrap_or(0));
         let time = |t: &Option<Spanned<TimeValue>>| t.as_ref().map(|t| t.0).unwrap_or_default();
         let (ramp_up, hold_for, delay) = (time(&e.ramp_up), time(&e.hold_for), time(&e.delay));
         let iterations = e.iterations.as_ref().map(|n| n.0);
-        let steps = e.steps.as_ref().map_or(0, |n| u32::try_from(n.0).unwrap_or(u32::MAX));
+        self.check_limit("concurrency", e.concurrency.as_ref().map(|c| (c.0, c.span)), MAX_VUS, VUS_WHY);
+        self.check_limit("steps", e.steps.as_ref().map(|n| (n.0, n.span)), MAX_STEPS, STEPS_WHY);
+        let steps = e.steps.as_ref().map_or(0, |n| u32::try_from(n.0.min(MAX_STEPS)).unwrap_or(0));
         let throughput = e.throughput.as_ref().map(|t| t.0).filter(|t| *t > 0.0);
         if steps > 0 && ramp_up.is_zero() {
             if let Some(s) = &e.steps {
@@ -80,7 +102,12 @@ impl Builder<'_> {
         }
         let scenario = self.execution_scenario(&e, node, root, criteria)?;
         let load = Load { concurrency, ramp_up, hold_for, iterations, steps, throughput, delay, max_vus };
-        Some(ExecutionPlan { load, scenario })
+        // The span of the value that sets how many users run at once, for errors about them.
+        let users = match max_vus {
+            Some(_) => e.max_vus.as_ref().map(|m| m.span).or(e.arrival_rate.as_ref().map(|a| a.span)),
+            None => e.concurrency.as_ref().map(|c| c.span),
+        };
+        Some((ExecutionPlan { load, scenario }, users.unwrap_or(node.span)))
     }
 
     /// Keys `suite` names but does not run: `start-at`, and cloud or JMeter settings.
@@ -185,6 +212,10 @@ impl Builder<'_> {
         let default = concurrency.max(DEFAULT_MAX_VUS);
         let cap = match &e.max_vus {
             None => default,
+            Some(m) if m.0 > MAX_VUS => {
+                self.check_limit("max-vus", Some((m.0, m.span)), MAX_VUS, VUS_WHY);
+                default
+            }
             Some(m) => match u32::try_from(m.0).ok().filter(|n| *n >= 1) {
                 Some(n) => n,
                 None => {
@@ -199,6 +230,17 @@ impl Builder<'_> {
             }
         }
         Some(cap)
+    }
+
+    /// Refuses a number above its fixed limit, saying what the limit is and why.
+    fn check_limit(&mut self, key: &str, value: Option<(u64, Span)>, limit: u64, why: &str) {
+        if let Some((n, span)) = value.filter(|(n, _)| *n > limit) {
+            self.error_help(
+                span,
+                format!("`{key}` is at most {limit}, found {n}"),
+                format!("{why}; see docs/limits.md"),
+            );
+        }
     }
 
     /// The scenario `name` under `scenarios:`, or an error (`place` says where it was named).

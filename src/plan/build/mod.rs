@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::scenario::ScenarioPlan;
 use super::Plan;
-use crate::config::de::{from_node, Spanned};
+use crate::config::de::{from_node, from_node_all, Spanned};
 use crate::config::diagnostic::{suggest, Diagnostic};
 use crate::config::model::Root;
 use crate::config::source::Span;
@@ -23,6 +23,7 @@ mod body;
 mod checks;
 mod data;
 mod executions;
+mod limits;
 mod monitoring;
 mod reporting;
 mod requests;
@@ -47,9 +48,22 @@ const TOP_LEVEL: &[&str] = &[
 
 /// Plans a loaded config, or returns every error found.
 pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
-    let mut b =
-        Builder { loaded, diags: Vec::new(), labels: IndexMap::new(), warnings: Vec::new(), scenarios: HashMap::new() };
-    let root: Root = from_node(&b.known_top_level()).map_err(|d| vec![d])?;
+    let mut b = Builder {
+        loaded,
+        diags: Vec::new(),
+        labels: IndexMap::new(),
+        warnings: Vec::new(),
+        scenarios: HashMap::new(),
+        set_aside: Vec::new(),
+    };
+    let root: Root = match from_node_all(&b.known_top_level()) {
+        Ok(root) => root,
+        Err((errors, partial)) => {
+            let root = partial.ok_or_else(|| errors.clone())?;
+            b.set_aside(errors);
+            root
+        }
+    };
     let env = root.settings.env.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect();
     let mut criteria = Vec::new();
     let executions = b.executions(&root, &mut criteria);
@@ -64,6 +78,11 @@ pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
     // A scenario included several times (or by several executions) reports each error once.
     let mut seen = std::collections::HashSet::new();
     b.diags.retain(|d| seen.insert((d.span, d.message.clone())));
+    // A value set aside as wrong may make its mapping look incomplete: that can wait for the fix.
+    let holds_set_aside = |d: &Diagnostic| {
+        d.span.is_some_and(|s| !b.set_aside.contains(&s) && b.set_aside.iter().any(|v| encloses(s, *v)))
+    };
+    b.diags.retain(|d| !holds_set_aside(d));
     if b.diags.is_empty() {
         Ok(Plan {
             executions,
@@ -90,6 +109,8 @@ struct Builder<'a> {
     warnings: Vec<Diagnostic>,
     /// Scenarios already planned, by name (several executions may share one).
     scenarios: HashMap<String, Arc<ScenarioPlan>>,
+    /// Where values were wrong and planning went on without them.
+    set_aside: Vec<Span>,
 }
 
 impl Builder<'_> {
@@ -134,9 +155,23 @@ impl Builder<'_> {
         *self.labels.entry(name.to_string()).or_insert(next)
     }
 
-    /// Reads a typed value from a node the model keeps raw; `None` if it is wrong (reported).
+    /// Reads a typed value from a node the model keeps raw. When values are wrong, every one is
+    /// reported and the value is read without them if it can be (else `None`), so that planning
+    /// goes on to find other errors.
     fn read<T: DeserializeOwned>(&mut self, node: &Node) -> Option<T> {
-        from_node(node).map_err(|d| self.diags.push(d)).ok()
+        match from_node_all(node) {
+            Ok(value) => Some(value),
+            Err((errors, partial)) => {
+                self.set_aside(errors);
+                partial
+            }
+        }
+    }
+
+    /// Reports errors of values that planning goes on without.
+    fn set_aside(&mut self, errors: Vec<Diagnostic>) {
+        self.set_aside.extend(errors.iter().filter_map(|d| d.span));
+        self.diags.extend(errors);
     }
 
     /// The typed value of `key` in a mapping the model keeps as [`Node`]s (a block, an entry):
@@ -202,6 +237,14 @@ impl Builder<'_> {
     }
 }
 
+/// Whether `outer` holds `inner` and more (both in one source).
+fn encloses(outer: Span, inner: Span) -> bool {
+    outer.source == inner.source
+        && outer != inner
+        && outer.offset <= inner.offset
+        && inner.offset + inner.len <= outer.offset + outer.len
+}
+
 /// A list, or a single item standing for a list of one; nothing is an empty list.
 pub(super) fn one_or_many(node: &Node) -> Vec<&Node> {
     match &node.kind {
@@ -220,3 +263,6 @@ pub(super) fn code_list(names: &[&str]) -> String {
 pub(super) fn did_you_mean_or(word: &str, known: &[&str], fallback: impl FnOnce() -> String) -> String {
     suggest(word, known).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(fallback)
 }
+
+#[cfg(test)]
+mod tests;

@@ -48,6 +48,8 @@ impl Builder<'_> {
         };
         let (needs_body, needs_headers, needs_url) =
             (reads(Subject::Body), reads(Subject::Headers), reads(Subject::Url));
+        let seen = self.body_seen(&req.max_body_seen, d.body_seen);
+        let body_limit = if needs_body { seen } else { 0 };
         Some(RequestPlan {
             label,
             method,
@@ -60,6 +62,7 @@ impl Builder<'_> {
             assertions,
             extractors,
             needs_body,
+            body_limit,
             needs_headers,
             needs_url,
         })
@@ -97,7 +100,17 @@ impl Builder<'_> {
     /// The URL: absolute, or a path under `default-address`; checked now unless it has placeholders.
     fn url(&mut self, text: &str, span: Span, d: &Defaults, scope: &mut Scope) -> Option<Value<url::Url>> {
         self.uses(text, span, scope);
-        let url = if text.starts_with("http://") || text.starts_with("https://") || text.starts_with("${") {
+        let url = if let Some(scheme) = scheme(text) {
+            if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+                self.error_help(
+                    span,
+                    format!("the scheme `{scheme}` of `{text}` is not supported: suite sends HTTP and HTTPS only"),
+                    "write an `http://` or `https://` URL",
+                );
+                return None;
+            }
+            text.to_string()
+        } else if text.starts_with("${") {
             text.to_string()
         } else if let Some(base) = &d.address {
             format!("{base}/{}", text.trim_start_matches('/'))
@@ -116,7 +129,11 @@ impl Builder<'_> {
         match url::Url::parse(&url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Some(Value::Fixed(u)),
             Ok(u) => {
-                self.error(span, format!("`{url}`: scheme `{}` is not HTTP or HTTPS", u.scheme()));
+                let scheme = u.scheme();
+                self.error(
+                    span,
+                    format!("the scheme `{scheme}` of `{url}` is not supported: suite sends HTTP and HTTPS only"),
+                );
                 None
             }
             Err(e) => {
@@ -188,4 +205,14 @@ impl Builder<'_> {
         }
         (assertions, extractors)
     }
+}
+
+/// The scheme of an absolute URL (`ftp` in `ftp://host/`): letters, digits, `+`, `-` and `.`
+/// after a letter, then `://`. A path under `default-address` has none.
+fn scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once("://")?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
 }

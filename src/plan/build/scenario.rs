@@ -10,11 +10,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::HeaderValue;
 
+use super::limits::{DEFAULT_BODY_SEEN, MAX_BODY_SEEN};
 use super::{did_you_mean_or, Builder};
 use crate::config::de::Spanned;
 use crate::config::model::{CookieEntry, Root, Scenario};
 use crate::config::source::Span;
-use crate::config::value::TimeValue;
+use crate::config::value::{ByteSize, TimeValue};
 use crate::config::{Node, NodeKind};
 use crate::criteria::Spec;
 use crate::plan::data::DataSource;
@@ -33,6 +34,8 @@ pub(super) struct Defaults {
     pub(super) keepalive: bool,
     pub(super) follow_redirects: bool,
     pub(super) force_parent_sample: bool,
+    /// The most of a response body checks see (`max-body-seen`).
+    pub(super) body_seen: usize,
 }
 
 impl Default for Defaults {
@@ -45,6 +48,7 @@ impl Default for Defaults {
             keepalive: true,
             follow_redirects: true,
             force_parent_sample: false,
+            body_seen: DEFAULT_BODY_SEEN,
         }
     }
 }
@@ -144,10 +148,13 @@ impl Builder<'_> {
             }
         }
         if let Some(vars) = &sc.variables {
+            // A name set again (by an included scenario) moves to the end with its new value. The
+            // names of one mapping are unique, so one pass drops the old entries: linear, where a
+            // removal per name was quadratic in the number of variables.
+            scope.variables.retain(|(name, _)| !vars.value.contains_key(name));
             for (k, v) in &vars.value {
                 self.uses(&v.value, v.span, scope);
                 scope.defined.insert(k.clone());
-                scope.variables.retain(|(name, _)| name != k);
                 scope.variables.push((k.clone(), Template::parse(&v.value)));
             }
         }
@@ -214,7 +221,24 @@ impl Builder<'_> {
         if let Some(v) = &sc.tls_verify {
             scope.tls_verify &= v.value;
         }
+        d.body_seen = self.body_seen(&sc.max_body_seen, d.body_seen);
         d
+    }
+
+    /// `max-body-seen`, within its limit, or the inherited value.
+    pub(super) fn body_seen(&mut self, size: &Option<Spanned<ByteSize>>, inherited: usize) -> usize {
+        match size {
+            Some(s) if s.0 > MAX_BODY_SEEN => {
+                self.error_help(
+                    s.span,
+                    format!("`max-body-seen` is at most {MAX_BODY_SEEN} bytes (1GB), found {}", s.0),
+                    "every virtual user may hold that much of a response at once; see docs/limits.md",
+                );
+                inherited
+            }
+            Some(s) => usize::try_from(s.0).unwrap_or(usize::MAX),
+            None => inherited,
+        }
     }
 
     pub(super) fn timeouts(
@@ -304,6 +328,7 @@ impl Builder<'_> {
             return;
         }
         let mut seen = HashSet::new();
+        let mut defined: Option<Vec<&str>> = None;
         for (name, span) in &scope.used {
             if scope.defined.contains(name) || !seen.insert((name.clone(), *span)) {
                 continue;
@@ -316,8 +341,8 @@ impl Builder<'_> {
             if family {
                 continue;
             }
-            let defined: Vec<&str> = scope.defined.iter().map(String::as_str).collect();
-            let help = did_you_mean_or(name, &defined, || {
+            let defined = defined.get_or_insert_with(|| scope.defined.iter().map(String::as_str).collect());
+            let help = did_you_mean_or(name, defined, || {
                 "set it in the scenario's `variables:`, a `data-sources` CSV column, an `extract-*` of a request or `set-variables`; `${NAME}` from `settings.env` or the OS environment is filled in when the file is read".to_string()
             });
             self.error_help(*span, format!("variable `{name}` is never set"), help);

@@ -1,0 +1,197 @@
+//! Planning whole test files written as YAML: limits, costs and what the plan keeps.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::config::source::Sources;
+use crate::config::yaml::parse_config;
+use crate::config::Loaded;
+use crate::plan::{build, Plan};
+
+/// Plans `yaml` as the file `t.yaml`; errors come back one per line (`t.yaml:3:16: error: …`).
+fn plan(yaml: &str) -> Result<Plan, Vec<String>> {
+    let mut sources = Sources::new();
+    let id = sources.add_file(Path::new("t.yaml"), yaml.to_string());
+    let root = parse_config(&sources, id).unwrap().docs.remove(0);
+    let loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new() };
+    build(&loaded).map_err(|diags| diags.iter().map(|d| loaded.one_line(d)).collect())
+}
+
+/// The errors of planning `yaml`, which must fail.
+fn errors(yaml: &str) -> Vec<String> {
+    plan(yaml).err().unwrap_or_else(|| panic!("planned without errors:\n{yaml}"))
+}
+
+/// A scenario `s` with `n` variables and one request that uses the last one.
+fn with_variables(n: usize) -> String {
+    let mut yaml = String::from("execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    variables:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("      v{i}: x{i}\n"));
+    }
+    yaml.push_str(&format!("    requests:\n    - http://127.0.0.1:9/${{v{}}}\n", n - 1));
+    yaml
+}
+
+#[test]
+fn variables_cost_grows_linearly_with_their_count() {
+    let time = |n: usize| {
+        let yaml = with_variables(n);
+        let start = Instant::now();
+        let planned = plan(&yaml).unwrap();
+        assert_eq!(planned.executions[0].scenario.variables.len(), n);
+        start.elapsed()
+    };
+    let (small, big) = (time(4_000), time(40_000));
+    // Ten times the variables may cost ten times the time, not a hundred (loose for a shared machine).
+    assert!(big < Duration::from_secs(2) || big < small * 20, "4,000 variables: {small:?}; 40,000: {big:?}");
+}
+
+const SCENARIO: &str = "scenarios:\n  s:\n    requests:\n    - http://127.0.0.1:9/\n";
+
+#[test]
+fn numbers_no_run_can_afford_are_refused_with_the_limit_and_why() {
+    let e = errors(&format!("execution:\n- concurrency: 10000000\n  hold-for: 1m\n  scenario: s\n{SCENARIO}"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.yaml:2:16: error: `concurrency` is at most 1000000, found 10000000"), "{e:?}");
+    let e = errors(&format!(
+        "execution:\n- concurrency: 5\n  ramp-up: 1m\n  steps: 99999999999\n  scenario: s\n{SCENARIO}"
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.yaml:4:10: error: `steps` is at most 10000, found 99999999999"), "{e:?}");
+    let e = errors(&format!(
+        "execution:\n- throughput: 10\n  hold-for: 1m\n  arrival-rate: true\n  max-vus: 2000000\n  scenario: s\n{SCENARIO}"
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.yaml:5:12: error: `max-vus` is at most 1000000, found 2000000"), "{e:?}");
+    let planned =
+        plan(&format!("execution:\n- concurrency: 5\n  ramp-up: 1m\n  steps: 10000\n  scenario: s\n{SCENARIO}"));
+    assert_eq!(planned.unwrap().executions[0].load.steps, 10_000);
+}
+
+#[test]
+fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
+    use super::limits::{Capacity, Users};
+    let yaml = format!(
+        "execution:\n- concurrency: 3000\n  hold-for: 1m\n  scenario: s\n- concurrency: 1000\n  hold-for: 1m\n  scenario: s\n{SCENARIO}"
+    );
+    let mut sources = Sources::new();
+    let id = sources.add_file(Path::new("t.yaml"), yaml);
+    let root = parse_config(&sources, id).unwrap().docs.remove(0);
+    let loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new() };
+    let check = |capacity: Capacity| {
+        let planned = build(&loaded).unwrap();
+        let mut b = super::Builder {
+            loaded: &loaded,
+            diags: Vec::new(),
+            labels: Default::default(),
+            warnings: Vec::new(),
+            scenarios: Default::default(),
+            set_aside: Vec::new(),
+        };
+        let span = |line| crate::config::source::Span { line, col: 16, ..loaded.root.span };
+        let users: Vec<Users> = planned.executions.iter().zip([2, 5]).map(|(e, l)| Users::of(e, span(l))).collect();
+        b.check_capacity(&users, capacity);
+        b.diags
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{}: {} help: {}",
+                    d.span.unwrap().line,
+                    d.span.unwrap().col,
+                    d.message,
+                    d.help.clone().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(check(Capacity { memory: Some(1 << 30), files: Some((20_000, 20_000)) }), Vec::<String>::new());
+    assert_eq!(
+        check(Capacity { memory: Some(16 << 20), files: None }),
+        ["2:16: 4000 virtual users in 2 executions at once need about 31.2 MB of memory, and 16.0 MB is available help: lower `concurrency` (or `max-vus`), or run on a machine with more memory; see docs/limits.md"]
+    );
+    assert_eq!(
+        check(Capacity { memory: None, files: Some((1024, 8192)) }),
+        ["2:16: 4000 virtual users in 2 executions at once keep a connection each, and this process may open 1024 files (`ulimit -n`) help: raise the limit first (`ulimit -n 4064`; the hard limit is 8192), or lower `concurrency`"]
+    );
+    assert_eq!(
+        check(Capacity { memory: None, files: Some((1024, 2048)) })[0].split(" help: ").nth(1),
+        Some("the hard limit is 2048: lower `concurrency`, or have the administrator raise `nofile`")
+    );
+}
+
+#[test]
+fn a_url_of_another_scheme_is_named_as_unsupported() {
+    let scenario = |url: &str| format!("execution:\n- scenario: s\nscenarios:\n  s:\n    requests:\n    - {url}\n");
+    let e = errors(&scenario("ftp://127.0.0.1/file"));
+    assert_eq!(e, ["t.yaml:6:7: error: the scheme `ftp` of `ftp://127.0.0.1/file` is not supported: suite sends HTTP and HTTPS only"]);
+    let with_address = "execution:\n- scenario: s\nscenarios:\n  s:\n    default-address: http://127.0.0.1\n    requests:\n    - ws://127.0.0.1/x\n";
+    assert_eq!(
+        errors(with_address),
+        ["t.yaml:7:7: error: the scheme `ws` of `ws://127.0.0.1/x` is not supported: suite sends HTTP and HTTPS only"]
+    );
+    assert!(plan(&scenario("HTTP://127.0.0.1/x")).is_ok());
+}
+
+#[test]
+fn concurrency_past_any_integer_type_gets_the_plan_limit() {
+    let e = errors(&format!("execution:\n- concurrency: 4294967296\n  scenario: s\n{SCENARIO}"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.yaml:2:16: error: `concurrency` is at most 1000000, found 4294967296"), "{e:?}");
+    let e = errors(&format!("execution:\n- concurrency: 1e3\n  scenario: s\n{SCENARIO}"));
+    assert!(e[0].ends_with("found `1e3`, which is a string in YAML 1.1; write 1000"), "{e:?}");
+}
+
+#[test]
+fn checks_see_up_to_max_body_seen_of_a_body() {
+    let yaml = "execution:\n- scenario: s\nscenarios:\n  s:\n    max-body-seen: 64KB\n    requests:\n    - url: http://127.0.0.1:9/a\n      assert: [ok]\n    - url: http://127.0.0.1:9/b\n      max-body-seen: 100\n      extract-regexp: {v: {regexp: 'id=(\\d+)'}}\n    - url: http://127.0.0.1:9/c\n      assert: [{contains: [200], subject: http-code}]\n    - http://127.0.0.1:9/d\n";
+    let planned = plan(yaml).unwrap();
+    let limits: Vec<usize> = planned.executions[0]
+        .scenario
+        .steps
+        .iter()
+        .map(|s| match s {
+            crate::plan::Step::Request(r) => r.body_limit,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(limits, [64 << 10, 100, 0, 0]);
+    let default = "execution:\n- scenario: s\nscenarios:\n  s:\n    requests:\n    - url: http://127.0.0.1:9/a\n      assert: [ok]\n";
+    let planned = plan(default).unwrap();
+    let Some(crate::plan::Step::Request(r)) = planned.executions[0].scenario.steps.first() else { unreachable!() };
+    assert_eq!(r.body_limit, 4 << 20);
+    let e = errors(
+        "execution:\n- scenario: s\nscenarios:\n  s:\n    max-body-seen: 2GB\n    requests: [http://127.0.0.1:9/]\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("t.yaml:5:20: error: `max-body-seen` is at most 1073741824 bytes (1GB), found 2147483648"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn every_bad_field_of_an_execution_a_scenario_and_a_request_is_reported() {
+    let yaml = "execution:\n- concurrency: ten\n  hold-for: forever\n  iterations: -1\n  scenario: s\nscenarios:\n  s:\n    timeout: soon\n    keepalive: maybe\n    think_time: 1s\n    requests:\n    - url: http://127.0.0.1:9/\n      follow-redirects: sometimes\n      read-timeout: later\n";
+    let e = errors(yaml);
+    let at: Vec<&str> = e.iter().map(|e| e.split(": error").next().unwrap()).collect();
+    assert_eq!(
+        at,
+        [
+            "t.yaml:8:14",
+            "t.yaml:9:16",
+            "t.yaml:10:5",
+            "t.yaml:2:16",
+            "t.yaml:3:13",
+            "t.yaml:4:15",
+            "t.yaml:13:25",
+            "t.yaml:14:21"
+        ],
+        "{e:#?}"
+    );
+    assert!(e[2].contains("unknown key `think_time` in a scenario"), "{e:#?}");
+    assert!(e[3].contains("`concurrency`: expected a whole number of virtual users"), "{e:#?}");
+    // A bad required value is reported once, not again as missing.
+    let e = errors("execution:\n- scenario: s\nscenarios:\n  s:\n    requests:\n    - url: [a]\n      method: 5\n");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].starts_with("t.yaml:6:12: error: expected a string, found a list"), "{e:#?}");
+}
