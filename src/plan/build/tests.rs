@@ -13,7 +13,7 @@ fn plan(yaml: &str) -> Result<Plan, Vec<String>> {
     let mut sources = Sources::new();
     let id = sources.add_file(Path::new("t.yaml"), yaml.to_string());
     let root = parse_config(&sources, id).unwrap().docs.remove(0);
-    let loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new() };
+    let loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new(), unset: Vec::new() };
     build(&loaded).map_err(|diags| diags.iter().map(|d| loaded.one_line(d)).collect())
 }
 
@@ -77,7 +77,7 @@ fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
     let mut sources = Sources::new();
     let id = sources.add_file(Path::new("t.yaml"), yaml);
     let root = parse_config(&sources, id).unwrap().docs.remove(0);
-    let loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new() };
+    let loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new(), unset: Vec::new() };
     let check = |capacity: Capacity| {
         let planned = build(&loaded).unwrap();
         let mut b = super::Builder {
