@@ -13,6 +13,7 @@ pub mod config;
 pub mod criteria;
 pub mod discover;
 pub mod engine;
+pub mod fsutil;
 pub mod monit;
 pub mod monitoring;
 pub mod outcome;

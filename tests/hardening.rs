@@ -125,3 +125,25 @@ fn the_first_interrupt_ends_a_body_that_never_ends() {
     assert!(out.elapsed < Duration::from_secs(10), "{:?}\n{out}", out.elapsed);
     assert!(out.run_dir().join("endless/final_stats.csv").exists(), "{out}");
 }
+
+/// A FIFO, `/dev/zero` and a folder link loop among the test files: each file named in a clear
+/// error, the good test still run once, and nothing hangs.
+#[test]
+fn special_files_and_link_loops_among_test_files_are_errors_not_hangs() {
+    use std::os::unix::fs::symlink;
+    let p = Project::new();
+    p.file(
+        "t/good.yaml",
+        "execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    requests: [http://127.0.0.1:9/]\n",
+    );
+    let t = p.path().join("t");
+    assert!(std::process::Command::new("mkfifo").arg(t.join("fifo.yaml")).status().unwrap().success());
+    symlink("/dev/zero", t.join("zero.yaml")).unwrap();
+    symlink(".", t.join("self")).unwrap();
+    let out = p.suite(&["run", "-t", "t"], Duration::from_secs(30));
+    assert_eq!(out.code, 1, "{out}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("`t/fifo.yaml` is not a regular file but a FIFO"), "{out}");
+    assert!(all.contains("`t/zero.yaml` is not a regular file but a character device"), "{out}");
+    assert_eq!(crate::util::count(&out.stdout, "-- good ("), 1, "{out}");
+}
