@@ -147,3 +147,35 @@ fn special_files_and_link_loops_among_test_files_are_errors_not_hangs() {
     assert!(all.contains("`t/zero.yaml` is not a regular file but a character device"), "{out}");
     assert_eq!(crate::util::count(&out.stdout, "-- good ("), 1, "{out}");
 }
+
+/// A fake agent on 127.0.0.1 that answers `test` with a line that does not end (8 MiB here, to
+/// keep the machine safe however the client behaves): the source gives up at once with a
+/// warning naming the cause, instead of buffering the line until the handshake times out.
+#[test]
+fn an_agent_that_never_ends_a_line_is_given_up() {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut greeting = [0u8; 5];
+                let _ = stream.read_exact(&mut greeting);
+                let block = vec![b'x'; 64 * 1024];
+                for _ in 0..128 {
+                    if stream.write_all(&block).is_err() {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(30));
+            });
+        }
+    });
+    let p = Project::new();
+    let yaml = format!(
+        "execution:\n- concurrency: 1\n  hold-for: 2s\n  scenario: s\nscenarios:\n  s:\n    think-time: 200ms\n    requests: [http://127.0.0.1:9/]\nservices:\n- module: monitoring\n  server-agent:\n  - address: 127.0.0.1:{port}\n    label: liar\n    metrics: [cpu]\n"
+    );
+    p.file("t/liar.yaml", &yaml);
+    let out = p.suite(&["run", "-t", "t"], Duration::from_secs(60));
+    assert!(out.stderr.contains("warning") && out.stderr.contains("line longer than 64 KiB"), "{out}");
+}
