@@ -20,6 +20,7 @@ pub mod prometheus;
 pub mod protocol;
 pub mod server;
 
+mod file;
 mod procfs;
 mod tree;
 

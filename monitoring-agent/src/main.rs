@@ -22,7 +22,7 @@ use tokio::sync::watch;
 #[command(name = "monitoring-agent", version, about, long_about)]
 struct Cli {
     /// Address to listen on for ServerAgent clients. Loopback by default; use e.g. 0.0.0.0:9009 to accept remote
-    /// clients (the agent has no authentication).
+    /// clients (the agent has no authentication, so it warns on any address that is not loopback).
     #[arg(long, value_name = "ADDR", default_value = monitoring_agent::DEFAULT_BIND)]
     bind: String,
 
@@ -48,9 +48,14 @@ struct Cli {
     #[arg(long, value_name = "ADDR")]
     http: Option<String>,
 
-    /// Most ServerAgent clients served at once; extra connections get an error line and are closed.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_clients)]
+    /// Most ServerAgent clients served at once (at least 1); extra connections get an error line and are closed.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_clients, value_parser = parse_max_clients)]
     max_clients: usize,
+
+    /// Let pid 1 be the frontend (a model server running as a container's init). Refused by default: on a host
+    /// every process descends from pid 1, so all of them would count as workers.
+    #[arg(long)]
+    allow_pid_1: bool,
 
     /// Let a client stop the agent with `shutdown` (refused by default).
     #[arg(long)]
@@ -67,6 +72,14 @@ struct Cli {
 
 fn parse_regex(s: &str) -> Result<Regex, String> {
     Regex::new(s).map_err(|e| e.to_string())
+}
+
+fn parse_max_clients(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (0 would refuse every client)".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -93,7 +106,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// The agent has no authentication: say so when it is reachable from elsewhere.
+fn warn_unless_loopback(addr: std::net::SocketAddr, what: &str) {
+    if let Some(warning) = exposure_warning(addr, what) {
+        eprintln!("monitoring-agent: {warning}");
+    }
+}
+
+fn exposure_warning(addr: std::net::SocketAddr, what: &str) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "warning: {what} on {addr}, which is not a loopback address: anyone who can reach it can read this \
+             host's process and system figures (there is no authentication)"
+        )
+    })
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
+    if cli.frontend_pid == Some(1) && !cli.allow_pid_1 {
+        return Err("--frontend-pid 1 is init: every process on the host would count as a worker; pass \
+                    --allow-pid-1 if the model server really is pid 1 (in a container)"
+            .to_string());
+    }
     let frontend = match (cli.frontend_pid, cli.frontend_pid_file, cli.frontend_match) {
         (Some(pid), _, _) => Frontend::Pid(pid),
         (_, Some(path), _) => Frontend::PidFile(path),
@@ -103,7 +137,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     if !(cli.rescan.is_finite() && cli.rescan > 0.0) {
         return Err(format!("--rescan must be a positive number of seconds, not {}", cli.rescan));
     }
-    let selector = Selector { frontend, worker_match: cli.worker_match };
+    let selector = Selector { frontend, worker_match: cli.worker_match, allow_pid_1: cli.allow_pid_1 };
     let collector =
         SharedCollector::new(Collector::new(selector).with_rescan_interval(Duration::from_secs_f64(cli.rescan)));
 
@@ -115,11 +149,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     // Tests and scripts read this line to learn the port (with `--bind 127.0.0.1:0`).
     println!("monitoring-agent listening on {addr}");
+    warn_unless_loopback(addr, "listening");
     let (stop_tx, stop_rx) = watch::channel(false);
     let http_task = match http {
         Some(listener) => {
             let http_addr = listener.local_addr().map_err(|e| e.to_string())?;
             println!("monitoring-agent serving http://{http_addr}/metrics");
+            warn_unless_loopback(http_addr, "serving /metrics");
             let mut stop = stop_rx.clone();
             let stopped = async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -156,4 +192,20 @@ async fn signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_address_but_loopback_is_warned_about() {
+        for addr in ["0.0.0.0:9009", "[::]:9009", "192.0.2.1:9009"] {
+            let warning = exposure_warning(addr.parse().unwrap(), "listening").unwrap_or_default();
+            assert!(warning.contains("not a loopback address"), "{addr}: {warning}");
+        }
+        for addr in ["127.0.0.1:9009", "127.1.2.3:0", "[::1]:9009"] {
+            assert_eq!(exposure_warning(addr.parse().unwrap(), "listening"), None, "{addr}");
+        }
+    }
 }

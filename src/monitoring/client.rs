@@ -41,7 +41,8 @@ pub async fn run(address: String, mut ctx: Context) {
         Ok(Err(e)) => return ctx.unavailable(format!("agent at {address}: {e}")),
         Err(_) => return ctx.unavailable(format!("agent at {address} did not answer `test` within {HANDSHAKE:?}")),
     }
-    let interval = monitoring_agent::protocol::interval_secs(ctx.source.interval.as_secs_f64()).unwrap_or(1);
+    let asked = ctx.source.interval.as_secs_f64().min(protocol::MAX_INTERVAL_SECS as f64);
+    let interval = protocol::interval_secs(asked).unwrap_or(1);
     let request = format!("interval:{interval}\nmetrics:{}\n", ctx.source.metrics.join("\t"));
     if let Err(e) = write.write_all(request.as_bytes()).await {
         return ctx.unavailable(format!("agent at {address}: {e}"));
