@@ -85,10 +85,7 @@ fn parse_max_clients(s: &str) -> Result<usize, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.list_metrics {
-        for (name, unit) in metric::catalogue() {
-            println!("{name:<32} {unit}");
-        }
-        return ExitCode::SUCCESS;
+        return list_metrics();
     }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -101,6 +98,21 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the catalogue; a reader that goes away (`| head`) ends it quietly, as it does for `ls` or `grep`.
+fn list_metrics() -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = metric::catalogue().into_iter().try_for_each(|(name, unit)| writeln!(out, "{name:<32} {unit}"));
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot print the metrics: {e}");
             ExitCode::FAILURE
         }
     }

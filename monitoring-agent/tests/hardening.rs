@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Agent;
@@ -12,6 +12,21 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn agent_cmd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_monitoring-agent"))
+}
+
+/// `--list-metrics | head`: the reader goes away, the agent ends quietly with success.
+#[test]
+fn list_metrics_into_a_closed_pipe_exits_quietly() {
+    let mut child = agent_cmd()
+        .arg("--list-metrics")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn monitoring-agent");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
