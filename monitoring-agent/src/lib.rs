@@ -21,6 +21,8 @@ pub mod protocol;
 pub mod server;
 
 mod file;
+#[cfg(test)]
+mod fuzz;
 mod procfs;
 mod tree;
 
