@@ -153,6 +153,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let collector =
         SharedCollector::new(Collector::new(selector).with_rescan_interval(Duration::from_secs_f64(cli.rescan)));
 
+    let stop_signal = signal();
     let listener = TcpListener::bind(&cli.bind).await.map_err(|e| format!("cannot listen on `{}`: {e}", cli.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let http = match &cli.http {
@@ -181,7 +182,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         allow_shutdown: cli.allow_shutdown,
         ..Options::default()
     };
-    let served = server::serve(listener, collector, options, signal()).await;
+    let served = server::serve(listener, collector, options, stop_signal).await;
     let _ = stop_tx.send(true);
     if let Some(task) = http_task {
         let _ = task.await;
@@ -190,20 +191,26 @@ async fn run(cli: Cli) -> Result<(), String> {
     served.map_err(|e| e.to_string())
 }
 
-/// Completes on SIGTERM or SIGINT (Ctrl-C).
-async fn signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed by this call, not when the future is
+/// first polled: a signal arriving right after the address line is printed must stop the agent gracefully, not
+/// kill it.
+fn signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-            return;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -128,3 +128,15 @@ fn pid_file_problems_are_warned_once_and_the_frontend_is_absent() {
     let _ = frontend.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIGTERM as soon as the address line is out (a supervisor stopping a just-started agent): a graceful stop,
+/// never death by the signal's default action.
+#[test]
+fn sigterm_right_after_the_address_line_stops_gracefully() {
+    for _ in 0..5 {
+        let mut agent = Agent::start(&[]);
+        Command::new("kill").args(["-TERM", &agent.pid().to_string()]).status().unwrap();
+        let status = agent.wait_exit(WAIT).expect("agent exited on SIGTERM");
+        assert!(status.success(), "{status:?}");
+    }
+}
