@@ -123,7 +123,10 @@ fn pid_file_problems_are_warned_once_and_the_frontend_is_absent() {
     std::fs::write(&pid_file, format!("{}\n", frontend.id())).unwrap();
     let found = common::eventually(WAIT, || (agent.single(&names)[0] == 1.0).then_some(()));
     assert!(found.is_some(), "{:?}", agent.log());
-    assert_eq!(warned(&format!("frontend found: pid {}", frontend.id())), 1, "{:?}", agent.log());
+    // The log line travels through a pipe; it may follow the value line.
+    let news = format!("frontend found: pid {}", frontend.id());
+    assert!(agent.wait_log(&news, WAIT), "{:?}", agent.log());
+    assert_eq!(warned(&news), 1, "{:?}", agent.log());
     let _ = frontend.kill();
     let _ = frontend.wait();
     let _ = std::fs::remove_dir_all(&dir);
