@@ -95,7 +95,27 @@ fn is_config_file(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
+/// Collects test files below `dir`. Symbolic links are followed, but each folder and each file
+/// is taken once, by its canonical path: a link back up the tree (or to itself) would otherwise
+/// be walked until the path grows too long, and its tests would run again at every level.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let mut seen = Seen::default();
+    seen.first(dir);
+    walk_below(dir, &mut seen, out)
+}
+
+/// Canonical paths already walked (folders) or listed (files).
+#[derive(Default)]
+struct Seen(std::collections::HashSet<PathBuf>);
+
+impl Seen {
+    /// Whether `path` is met for the first time (paths that cannot be resolved count as new).
+    fn first(&mut self, path: &Path) -> bool {
+        path.canonicalize().map_or(true, |c| self.0.insert(c))
+    }
+}
+
+fn walk_below(dir: &Path, seen: &mut Seen, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Read { path: dir.to_path_buf(), source })?;
     let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
@@ -107,11 +127,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     for path in entries {
         if path.is_dir() {
             // Environment profiles are merged into tests, never run on their own.
-            if path.file_name().is_some_and(|n| n == "environments") {
+            if path.file_name().is_some_and(|n| n == "environments") || !seen.first(&path) {
                 continue;
             }
-            walk(&path, out)?;
-        } else if is_config_file(&path) && (!has_own_test || is_mms_layout(&path)) {
+            walk_below(&path, seen, out)?;
+        } else if is_config_file(&path) && (!has_own_test || is_mms_layout(&path)) && seen.first(&path) {
             out.push(path);
         }
     }
@@ -159,5 +179,31 @@ mod tests {
         assert!(environment_file(&root.join("inference/inference.yaml"), "xlarge").is_some());
         assert!(environment_file(&root.join("inference/inference.yaml"), "small").is_none());
         assert!(matches!(find(root, "[", None, &skip), Err(Error::Glob { .. })));
+    }
+
+    /// Links back up the tree, to themselves, or to a file already listed: each test once, fast.
+    #[test]
+    fn symlink_loops_and_self_links_list_each_test_once() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        touch(root, "a_criteria.yaml");
+        touch(root, "sub/b_criteria.yaml");
+        symlink(".", root.join("self")).unwrap();
+        symlink("..", root.join("sub/up")).unwrap();
+        symlink("../sub", root.join("sub/loop")).unwrap();
+        symlink("a_criteria.yaml", root.join("same_criteria.yaml")).unwrap();
+        // A link to a folder outside the test dir is followed (once).
+        let elsewhere = tempfile::tempdir().unwrap();
+        touch(elsewhere.path(), "c_criteria.yaml");
+        symlink(elsewhere.path(), root.join("linked")).unwrap();
+        symlink(elsewhere.path(), root.join("linked-again")).unwrap();
+        let started = std::time::Instant::now();
+        let found = find(root, "*criteria*.yaml", None, &[]).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        let rel: Vec<_> = found.iter().map(|t| t.path.strip_prefix(root).unwrap().to_path_buf()).collect();
+        let expected: Vec<PathBuf> =
+            ["a_criteria.yaml", "linked/c_criteria.yaml", "sub/b_criteria.yaml"].iter().map(PathBuf::from).collect();
+        assert_eq!(rel, expected);
     }
 }

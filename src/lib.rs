@@ -14,6 +14,7 @@ pub mod config;
 pub mod criteria;
 pub mod discover;
 pub mod engine;
+pub mod fsutil;
 pub mod monitoring;
 pub mod outcome;
 pub mod plan;

@@ -6,6 +6,7 @@ mod bad_input;
 mod config_hardening;
 mod criteria_timing;
 mod fuzz;
+mod hardening;
 mod http_wire;
 mod lifecycle;
 mod monitoring;

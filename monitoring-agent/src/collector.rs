@@ -169,6 +169,12 @@ impl Collector {
         self.last_sample.map(|t| t.elapsed())
     }
 
+    /// A new problem finding the frontend (pid file empty or naming a process that is not running, pid 1
+    /// refused, ...) or the news that it was found after one; each is given once, for the caller to log.
+    pub fn take_warning(&mut self) -> Option<String> {
+        self.tree.take_warning()
+    }
+
     /// Refreshes what `metrics` need, then returns their values in order. Never fails: what cannot be read is 0.
     pub fn sample(&mut self, metrics: &[Metric]) -> Vec<f64> {
         let needs = Needs::of(metrics);
@@ -370,9 +376,14 @@ impl SharedCollector {
         SharedCollector(Arc::new(Mutex::new(collector)))
     }
 
-    /// [`Collector::sample`] under the lock.
+    /// [`Collector::sample`] under the lock; a frontend warning it raised goes to the log.
     pub fn sample(&self, metrics: &[Metric]) -> Vec<f64> {
-        self.lock().sample(metrics)
+        let mut collector = self.lock();
+        let values = collector.sample(metrics);
+        if let Some(warning) = collector.take_warning() {
+            crate::server::log(&format!("warning: {warning}"));
+        }
+        values
     }
 
     /// [`Collector::last_sample_age`] under the lock.
@@ -402,7 +413,7 @@ mod tests {
 
     #[test]
     fn no_frontend_means_zero_processes() {
-        let mut c = Collector::new(Selector { frontend: Frontend::None, worker_match: None });
+        let mut c = Collector::new(Selector { frontend: Frontend::None, worker_match: None, allow_pid_1: false });
         let metrics: Vec<Metric> = ["total_processes", "total_workers", "sum_all_memory_rss", "frontend_threads"]
             .iter()
             .filter_map(|n| Metric::parse(n).ok())
@@ -413,7 +424,7 @@ mod tests {
     #[test]
     fn own_process_as_frontend() {
         let me = std::process::id();
-        let mut c = Collector::new(Selector { frontend: Frontend::Pid(me), worker_match: None });
+        let mut c = Collector::new(Selector { frontend: Frontend::Pid(me), worker_match: None, allow_pid_1: false });
         let metrics: Vec<Metric> = ["total_processes", "frontend_threads", "frontend_memory_rss", "mem", "disk-space"]
             .iter()
             .filter_map(|n| Metric::parse(n).ok())

@@ -20,6 +20,9 @@ pub mod prometheus;
 pub mod protocol;
 pub mod server;
 
+mod file;
+#[cfg(test)]
+mod fuzz;
 mod procfs;
 mod tree;
 

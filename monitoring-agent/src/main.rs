@@ -22,7 +22,7 @@ use tokio::sync::watch;
 #[command(name = "monitoring-agent", version, about, long_about)]
 struct Cli {
     /// Address to listen on for ServerAgent clients. Loopback by default; use e.g. 0.0.0.0:9009 to accept remote
-    /// clients (the agent has no authentication).
+    /// clients (the agent has no authentication, so it warns on any address that is not loopback).
     #[arg(long, value_name = "ADDR", default_value = monitoring_agent::DEFAULT_BIND)]
     bind: String,
 
@@ -48,9 +48,14 @@ struct Cli {
     #[arg(long, value_name = "ADDR")]
     http: Option<String>,
 
-    /// Most ServerAgent clients served at once; extra connections get an error line and are closed.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_clients)]
+    /// Most ServerAgent clients served at once (at least 1); extra connections get an error line and are closed.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_clients, value_parser = parse_max_clients)]
     max_clients: usize,
+
+    /// Let pid 1 be the frontend (a model server running as a container's init). Refused by default: on a host
+    /// every process descends from pid 1, so all of them would count as workers.
+    #[arg(long)]
+    allow_pid_1: bool,
 
     /// Let a client stop the agent with `shutdown` (refused by default).
     #[arg(long)]
@@ -69,13 +74,18 @@ fn parse_regex(s: &str) -> Result<Regex, String> {
     Regex::new(s).map_err(|e| e.to_string())
 }
 
+fn parse_max_clients(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (0 would refuse every client)".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.list_metrics {
-        for (name, unit) in metric::catalogue() {
-            println!("{name:<32} {unit}");
-        }
-        return ExitCode::SUCCESS;
+        return list_metrics();
     }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -93,7 +103,43 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints the catalogue; a reader that goes away (`| head`) ends it quietly, as it does for `ls` or `grep`.
+fn list_metrics() -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = metric::catalogue().into_iter().try_for_each(|(name, unit)| writeln!(out, "{name:<32} {unit}"));
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot print the metrics: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The agent has no authentication: say so when it is reachable from elsewhere.
+fn warn_unless_loopback(addr: std::net::SocketAddr, what: &str) {
+    if let Some(warning) = exposure_warning(addr, what) {
+        eprintln!("monitoring-agent: {warning}");
+    }
+}
+
+fn exposure_warning(addr: std::net::SocketAddr, what: &str) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "warning: {what} on {addr}, which is not a loopback address: anyone who can reach it can read this \
+             host's process and system figures (there is no authentication)"
+        )
+    })
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
+    if cli.frontend_pid == Some(1) && !cli.allow_pid_1 {
+        return Err("--frontend-pid 1 is init: every process on the host would count as a worker; pass \
+                    --allow-pid-1 if the model server really is pid 1 (in a container)"
+            .to_string());
+    }
     let frontend = match (cli.frontend_pid, cli.frontend_pid_file, cli.frontend_match) {
         (Some(pid), _, _) => Frontend::Pid(pid),
         (_, Some(path), _) => Frontend::PidFile(path),
@@ -103,10 +149,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     if !(cli.rescan.is_finite() && cli.rescan > 0.0) {
         return Err(format!("--rescan must be a positive number of seconds, not {}", cli.rescan));
     }
-    let selector = Selector { frontend, worker_match: cli.worker_match };
+    let selector = Selector { frontend, worker_match: cli.worker_match, allow_pid_1: cli.allow_pid_1 };
     let collector =
         SharedCollector::new(Collector::new(selector).with_rescan_interval(Duration::from_secs_f64(cli.rescan)));
 
+    let stop_signal = signal();
     let listener = TcpListener::bind(&cli.bind).await.map_err(|e| format!("cannot listen on `{}`: {e}", cli.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let http = match &cli.http {
@@ -115,11 +162,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     // Tests and scripts read this line to learn the port (with `--bind 127.0.0.1:0`).
     println!("monitoring-agent listening on {addr}");
+    warn_unless_loopback(addr, "listening");
     let (stop_tx, stop_rx) = watch::channel(false);
     let http_task = match http {
         Some(listener) => {
             let http_addr = listener.local_addr().map_err(|e| e.to_string())?;
             println!("monitoring-agent serving http://{http_addr}/metrics");
+            warn_unless_loopback(http_addr, "serving /metrics");
             let mut stop = stop_rx.clone();
             let stopped = async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -133,7 +182,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         allow_shutdown: cli.allow_shutdown,
         ..Options::default()
     };
-    let served = server::serve(listener, collector, options, signal()).await;
+    let served = server::serve(listener, collector, options, stop_signal).await;
     let _ = stop_tx.send(true);
     if let Some(task) = http_task {
         let _ = task.await;
@@ -142,18 +191,40 @@ async fn run(cli: Cli) -> Result<(), String> {
     served.map_err(|e| e.to_string())
 }
 
-/// Completes on SIGTERM or SIGINT (Ctrl-C).
-async fn signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed by this call, not when the future is
+/// first polled: a signal arriving right after the address line is printed must stop the agent gracefully, not
+/// kill it.
+fn signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-            return;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_address_but_loopback_is_warned_about() {
+        for addr in ["0.0.0.0:9009", "[::]:9009", "192.0.2.1:9009"] {
+            let warning = exposure_warning(addr.parse().unwrap(), "listening").unwrap_or_default();
+            assert!(warning.contains("not a loopback address"), "{addr}: {warning}");
+        }
+        for addr in ["127.0.0.1:9009", "127.1.2.3:0", "[::1]:9009"] {
+            assert_eq!(exposure_warning(addr.parse().unwrap(), "listening"), None, "{addr}");
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! test                          → "Yep\n"
-//! interval:1                    (seconds; fractions are rounded up, minimum 1)
+//! interval:1                    (seconds, over 0 and at most a day; fractions are rounded up, minimum 1)
 //! metrics:cpu\tmem\ttotal_workers   → one line per interval: "12.5\t40.1\t3\t\n"
 //! metrics-single:cpu            → one line now
 //! exit                          → the agent closes this connection
@@ -65,10 +65,14 @@ pub fn parse_command(line: &str) -> Command {
     }
 }
 
-/// Whole seconds for an `interval:` value: fractions round up, minimum 1 s, at most a day; `None` for NaN,
-/// infinity, zero or negative values.
+/// Longest `interval:` accepted, in seconds (a day).
+pub const MAX_INTERVAL_SECS: u64 = 86_400;
+
+/// Whole seconds for an `interval:` value: fractions round up, minimum 1 s; `None` for NaN, infinity, zero,
+/// negative values and values over [`MAX_INTERVAL_SECS`] (a client asking for more has made a mistake worth an
+/// error line rather than a silent day).
 pub fn interval_secs(value: f64) -> Option<u64> {
-    (value.is_finite() && value > 0.0).then(|| value.ceil().clamp(1.0, 86_400.0) as u64)
+    (value > 0.0 && value <= MAX_INTERVAL_SECS as f64).then(|| value.ceil().max(1.0) as u64)
 }
 
 /// One value line: each value formatted for its metric, each followed by a TAB, then `\n`. A value that is not
@@ -243,6 +247,10 @@ mod tests {
         assert_eq!(interval_secs(0.0), None);
         assert_eq!(interval_secs(-1.0), None);
         assert_eq!(interval_secs(f64::NAN), None);
-        assert_eq!(interval_secs(1e12), Some(86_400));
+        assert_eq!(interval_secs(86_400.0), Some(86_400));
+        // Over a day is a mistake, not a day: refused (it was clamped silently).
+        assert_eq!(interval_secs(86_400.5), None);
+        assert_eq!(interval_secs(1e30), None);
+        assert_eq!(interval_secs(f64::INFINITY), None);
     }
 }

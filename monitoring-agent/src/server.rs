@@ -310,7 +310,12 @@ impl Client {
                     Ok(())
                 }
                 None => {
-                    self.error(&format!("invalid interval in `{}`: expected seconds ≥ 1", shown(line))).await;
+                    let max = protocol::MAX_INTERVAL_SECS;
+                    self.error(&format!(
+                        "invalid interval in `{}`: expected seconds, over 0 and at most {max}",
+                        shown(line)
+                    ))
+                    .await;
                     Ok(())
                 }
             },

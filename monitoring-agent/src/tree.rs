@@ -39,7 +39,13 @@ pub struct Selector {
     pub frontend: Frontend,
     /// Only descendants whose command line matches count as workers (all descendants when `None`).
     pub worker_match: Option<Regex>,
+    /// Let pid 1 be the frontend. Off by default: on a host, every process descends from init, so all of them
+    /// would count as workers; in a container the model server may really be pid 1.
+    pub allow_pid_1: bool,
 }
+
+/// Largest pid file read (a pid is a few bytes).
+const PID_FILE_CAP: u64 = 4096;
 
 /// One tracked process with its latest counters.
 #[derive(Debug)]
@@ -98,6 +104,10 @@ pub(crate) struct Tree {
     force_scan: bool,
     /// Pids the agent must never pick as frontend: itself and its ancestors.
     excluded: HashSet<u32>,
+    /// Why there is no frontend, as last warned (each problem is warned once, not at every poll).
+    problem: Option<String>,
+    /// A warning not yet taken by [`Tree::take_warning`].
+    warning: Option<String>,
 }
 
 impl Tree {
@@ -112,6 +122,8 @@ impl Tree {
             last_scan: None,
             force_scan: true,
             excluded: HashSet::new(),
+            problem: None,
+            warning: None,
         }
     }
 
@@ -125,6 +137,11 @@ impl Tree {
 
     pub fn reader(&mut self) -> &mut Reader {
         &mut self.reader
+    }
+
+    /// A new problem finding the frontend (or the news that it was found after one), once.
+    pub fn take_warning(&mut self) -> Option<String> {
+        self.warning.take()
     }
 
     /// Brings the frontend and the known descendants up to date and reads what `needs` asks for.
@@ -166,8 +183,11 @@ impl Tree {
             let superseded = alive
                 && scan_due
                 && match &self.selector.frontend {
-                    Frontend::PidFile(path) => read_pid_file(path)
-                        .is_some_and(|pid| pid != front.pid && self.reader.stat(pid).is_some_and(|s| !s.is_zombie())),
+                    Frontend::PidFile(path) => read_pid_file(path).is_ok_and(|pid| {
+                        pid != front.pid
+                            && (pid != 1 || self.selector.allow_pid_1)
+                            && self.reader.stat(pid).is_some_and(|s| !s.is_zombie())
+                    }),
                     _ => false,
                 };
             if alive && !superseded {
@@ -177,21 +197,41 @@ impl Tree {
             self.known.clear();
             self.force_scan = true;
         }
-        let found = match &self.selector.frontend {
-            Frontend::None => None,
-            Frontend::Pid(pid) => Some(*pid),
-            Frontend::PidFile(path) => read_pid_file(path),
+        let (found, source) = match &self.selector.frontend {
+            Frontend::None => return,
+            Frontend::Pid(pid) => (Ok(*pid), "--frontend-pid".to_string()),
+            Frontend::PidFile(path) => {
+                let source = format!("frontend pid file `{}`", path.display());
+                (read_pid_file(path).map_err(|why| format!("{source} {why}")), source)
+            }
             Frontend::Match(re) => {
                 let re = re.clone();
-                self.find_oldest_match(&re)
+                let found = self.find_oldest_match(&re).ok_or_else(|| format!("no process matches `{re}`"));
+                (found, format!("--frontend-match `{re}`"))
             }
         };
-        if let Some(pid) = found {
-            if let Some(stat) = self.reader.stat(pid).filter(|s| !s.is_zombie()) {
-                self.frontend = Some(Proc::new(pid, stat));
-                self.known.clear();
-                self.force_scan = true;
-            }
+        let problem = match found {
+            Ok(1) if !self.selector.allow_pid_1 => format!(
+                "{source} names pid 1 (init), under which every process on the host would count as a worker; \
+                 pass --allow-pid-1 if the model server really is pid 1 (in a container)"
+            ),
+            Ok(pid) => match self.reader.stat(pid).filter(|s| !s.is_zombie()) {
+                Some(stat) => {
+                    self.frontend = Some(Proc::new(pid, stat));
+                    self.known.clear();
+                    self.force_scan = true;
+                    if self.problem.take().is_some() {
+                        self.warning = Some(format!("frontend found: pid {pid}"));
+                    }
+                    return;
+                }
+                None => format!("{source} names pid {pid}, which is not running"),
+            },
+            Err(why) => why,
+        };
+        if self.problem.as_ref() != Some(&problem) {
+            self.warning = Some(format!("{problem}; the frontend is reported absent (process metrics are 0)"));
+            self.problem = Some(problem);
         }
     }
 
@@ -209,7 +249,7 @@ impl Tree {
         }
         let mut best: Option<(u64, u32)> = None;
         for pid in self.reader.pids() {
-            if self.excluded.contains(&pid) {
+            if self.excluded.contains(&pid) || (pid == 1 && !self.selector.allow_pid_1) {
                 continue;
             }
             let Some(cmd) = self.reader.cmdline(pid) else { continue };
@@ -339,8 +379,13 @@ fn read_extras(reader: &mut Reader, p: &mut Proc, needs: ProcNeeds, clk_tck: f64
     }
 }
 
-/// The first integer in the file, or `None`.
-fn read_pid_file(path: &std::path::Path) -> Option<u32> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.split_whitespace().next()?.parse().ok().filter(|p| *p > 0)
+/// The first word of the file as a pid, or why there is none (to follow "frontend pid file `x`").
+fn read_pid_file(path: &std::path::Path) -> Result<u32, String> {
+    let bytes = crate::file::read_regular(path, PID_FILE_CAP).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&bytes);
+    let Some(word) = text.split_whitespace().next() else { return Err("holds no pid".to_string()) };
+    match word.parse::<u32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(format!("holds `{}`, not a pid", word.escape_debug().take(32).collect::<String>())),
+    }
 }

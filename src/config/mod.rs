@@ -206,15 +206,12 @@ impl Loader {
     /// Reads, parses and merges one file; `origin` is the `included-configs` item naming it.
     pub(crate) fn load_file(&mut self, path: &Path, origin: Option<Span>) {
         self.canonical.push(canonical(path));
-        let text = match std::fs::read(path) {
+        let text = match crate::fsutil::read_regular(path, crate::fsutil::CONFIG_CAP) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => return self.fail(origin, format!("config file `{}` is not UTF-8 text", path.display())),
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return self.fail(origin, format!("config file `{}` does not exist", path.display()))
-            }
-            Err(e) => return self.fail(origin, format!("cannot read config file `{}`: {e}", path.display())),
+            Err(e) => return self.fail(origin, format!("config file {e}")),
         };
         let text = match text.strip_prefix('\u{feff}') {
             Some(rest) => rest.to_string(),

@@ -60,5 +60,25 @@ pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
             }
         }
     }
-    while tasks.join_next().await.is_some() {}
+    let all_done = async { while tasks.join_next().await.is_some() {} };
+    tokio::pin!(all_done);
+    let Some(end) = load_end(executions, ctx.started) else { return all_done.await };
+    tokio::select! {
+        _ = &mut all_done => return,
+        _ = tokio::time::sleep_until(end.into()) => {}
+    }
+    // Time is up: users send nothing more, and a request still in flight (a server that never
+    // finishes its body, with a long or no read timeout) gets the runner's stop grace period and
+    // is then abandoned, as on Ctrl-C, rather than holding the test forever.
+    ctx.stop.advance(stop::Phase::Stopping);
+    all_done.await
+}
+
+/// When the last execution's time is up; None if any execution runs by iterations alone (it
+/// ends when its users do).
+fn load_end(executions: &[ExecutionPlan], started: Instant) -> Option<Instant> {
+    executions
+        .iter()
+        .map(|e| (!e.load.duration().is_zero()).then(|| started + e.load.delay + e.load.duration()))
+        .try_fold(started, |end, e| e.map(|e| end.max(e)))
 }

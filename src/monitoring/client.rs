@@ -3,6 +3,7 @@
 //! Framing and value parsing come from `monitoring_agent::protocol`, the one definition the agent
 //! and this client share.
 
+use std::io;
 use std::time::Duration;
 
 use monitoring_agent::protocol;
@@ -26,20 +27,22 @@ pub async fn run(address: String, mut ctx: Context) {
     };
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
-    let mut line = String::new();
+    let mut line = Vec::new();
     let greeting = async {
         write.write_all(protocol::GREETING.as_bytes()).await?;
-        lines.read_line(&mut line).await
+        read_capped(&mut lines, &mut line).await
     };
     match timeout(HANDSHAKE, greeting).await {
-        Ok(Ok(_)) if line == protocol::REPLY => {}
+        Ok(Ok(_)) if line == protocol::REPLY.as_bytes() => {}
         Ok(Ok(_)) => {
-            return ctx.unavailable(format!("{address} is not a ServerAgent: it answered {:?} to `test`", line))
+            let answer = String::from_utf8_lossy(&line);
+            return ctx.unavailable(format!("{address} is not a ServerAgent: it answered {answer:?} to `test`"));
         }
         Ok(Err(e)) => return ctx.unavailable(format!("agent at {address}: {e}")),
         Err(_) => return ctx.unavailable(format!("agent at {address} did not answer `test` within {HANDSHAKE:?}")),
     }
-    let interval = monitoring_agent::protocol::interval_secs(ctx.source.interval.as_secs_f64()).unwrap_or(1);
+    let asked = ctx.source.interval.as_secs_f64().min(protocol::MAX_INTERVAL_SECS as f64);
+    let interval = protocol::interval_secs(asked).unwrap_or(1);
     let request = format!("interval:{interval}\nmetrics:{}\n", ctx.source.metrics.join("\t"));
     if let Err(e) = write.write_all(request.as_bytes()).await {
         return ctx.unavailable(format!("agent at {address}: {e}"));
@@ -62,7 +65,8 @@ pub async fn run(address: String, mut ctx: Context) {
             }
             Ok(Ok(0)) => return ctx.unavailable(format!("agent at {address} closed the connection")),
             Ok(Ok(_)) => {
-                let text = line.trim_end_matches(['\n', '\r']);
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches(['\n', '\r']);
                 let values = protocol::parse_values(text);
                 let wanted = ctx.source.metrics.len();
                 if values.len() < wanted || values[..wanted].iter().any(Option::is_none) {
@@ -76,11 +80,9 @@ pub async fn run(address: String, mut ctx: Context) {
     let _ = timeout(HANDSHAKE, write.write_all(b"exit\n")).await;
 }
 
-/// Reads one line, failing on lines longer than [`MAX_LINE`] so a broken agent cannot exhaust memory.
-async fn read_capped(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-    line: &mut String,
-) -> std::io::Result<usize> {
+/// Reads one line (with its `\n`) into `line`, failing on lines longer than [`MAX_LINE`], so an
+/// agent that never ends a line cannot exhaust memory, during the handshake or after it.
+async fn read_capped(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, line: &mut Vec<u8>) -> io::Result<usize> {
     let mut total = 0;
     loop {
         let buf = reader.fill_buf().await?;
@@ -92,14 +94,15 @@ async fn read_capped(
             None => (buf, false),
         };
         let n = chunk.len();
-        line.push_str(&String::from_utf8_lossy(chunk));
+        if total + n > MAX_LINE + 1 {
+            let message = format!("it sent a line longer than {} KiB", MAX_LINE / 1024);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+        }
+        line.extend_from_slice(chunk);
         reader.consume(n);
         total += n;
         if done {
             return Ok(total);
-        }
-        if total > MAX_LINE {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "line too long"));
         }
     }
 }

@@ -28,7 +28,7 @@ pub async fn run(mut ctx: Context) {
         Ok(m) => m,
         Err(e) => return ctx.unavailable(format!("{e}")),
     };
-    let mut collector = Some(Collector::new(Selector { frontend, worker_match }));
+    let mut collector = Some(Collector::new(Selector { frontend, worker_match, allow_pid_1: false }));
     let mut tick = tokio::time::interval(ctx.source.interval.max(std::time::Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -41,11 +41,15 @@ pub async fn run(mut ctx: Context) {
         // Reading /proc blocks; keep it off the runtime's worker threads.
         match tokio::task::spawn_blocking(move || {
             let values = c.sample(&wanted);
-            (c, values)
+            let warning = c.take_warning();
+            (c, values, warning)
         })
         .await
         {
-            Ok((c, values)) => {
+            Ok((c, values, warning)) => {
+                if let Some(w) = warning {
+                    eprintln!("warning: monitoring source `{}`: {w}", ctx.source.label);
+                }
                 collector = Some(c);
                 ctx.emit(values);
             }

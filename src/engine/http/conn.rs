@@ -91,7 +91,7 @@ pub struct Exchange<'a> {
     pub want_body: bool,
     /// Keep the status line and headers as text (a check reads them).
     pub want_headers: bool,
-    /// Longest wait for the next bytes (zero: none).
+    /// Longest wait for the whole response, from the request sent to its last byte (zero: none).
     pub read_timeout: Duration,
     /// Start of the whole sample, for time to first byte.
     pub start: Instant,
@@ -203,14 +203,29 @@ async fn plain(stream: &mut TcpStream, x: &Exchange<'_>) -> Result<Answer, (Fail
     }
     let mut reader = Reader::new(x.head_request, x.want_body, x.want_headers);
     let mut answer = Answer::default();
+    // One timer for the whole response, not one per read: a body that never ends cannot hold the
+    // user however steadily its bytes come, and a response read in one piece costs one timer.
+    match limit(x.read_timeout, read_plain(stream, x, &mut reader, &mut answer)).await {
+        Some(Ok(reuse)) => {
+            answer.reuse = reuse;
+            Ok(answer)
+        }
+        Some(Err(e)) => Err(e),
+        None => Err((read_timeout(&reader, x.read_timeout), true)),
+    }
+}
+
+/// Reads one response into `answer`; returns whether the connection can be reused.
+async fn read_plain(
+    stream: &TcpStream,
+    x: &Exchange<'_>,
+    reader: &mut Reader,
+    answer: &mut Answer,
+) -> Result<bool, (Failure, bool)> {
     loop {
         // Readiness first: after a complete response the socket's readiness was cleared (below),
         // so a read before the reply comes would only cost a syscall to learn "would block".
-        match limit(x.read_timeout, stream.readable()).await {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err((Failure::io(&e), reader.bytes > 0)),
-            None => return Err((read_timeout(&reader, x.read_timeout), true)),
-        }
+        stream.readable().await.map_err(|e| (Failure::io(&e), reader.bytes > 0))?;
         let step = SCRATCH.with_borrow_mut(|buf| match stream.try_read(buf) {
             Ok(0) => Ok(Some((reader.eof(), false))),
             Ok(n) => Ok(Some((reader.feed(&buf[..n], &mut answer.head, &mut answer.body), n < buf.len()))),
@@ -219,16 +234,20 @@ async fn plain(stream: &mut TcpStream, x: &Exchange<'_>) -> Result<Answer, (Fail
         });
         match step {
             Ok(Some((progress, drained))) => {
-                if let Some(done) = advance(&reader, progress, &mut answer, x)? {
+                if let Some(done) = advance(reader, progress, answer, x)? {
                     if drained {
                         // A short read emptied the receive queue: clear the readiness without
                         // another read. Anything arriving later raises a new event, so no
                         // wake-up is lost.
                         let _ = stream.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
                     }
-                    answer.reuse = done;
-                    return Ok(answer);
+                    return Ok(done);
                 }
+                // `readable` does not count against tokio's cooperative budget: while a server
+                // keeps the socket readable this loop would never yield, and neither the
+                // deadline nor a stop could end it. A response that needs another read pays
+                // for it here (a counter, no timer).
+                tokio::task::consume_budget().await;
             }
             Ok(None) => {} // readiness was stale; try_read cleared it
             Err(e) => return Err((Failure::io(&e), reader.bytes > 0)),
@@ -250,17 +269,25 @@ async fn tls_h1(
     write.await.map_err(|e| (Failure::io(&e), false))?;
     let mut reader = Reader::new(x.head_request, x.want_body, x.want_headers);
     let mut answer = Answer::default();
-    loop {
-        let progress = match limit(x.read_timeout, stream.read(buf)).await {
-            None => return Err((read_timeout(&reader, x.read_timeout), true)),
-            Some(Err(e)) => return Err((Failure::io(&e), reader.bytes > 0)),
-            Some(Ok(0)) => reader.eof(),
-            Some(Ok(n)) => reader.feed(&buf[..n], &mut answer.head, &mut answer.body),
-        };
-        if let Some(done) = advance(&reader, progress, &mut answer, x)? {
-            answer.reuse = done;
-            return Ok(answer);
+    let read = async {
+        loop {
+            let progress = match stream.read(buf).await {
+                Err(e) => return Err((Failure::io(&e), reader.bytes > 0)),
+                Ok(0) => reader.eof(),
+                Ok(n) => reader.feed(&buf[..n], &mut answer.head, &mut answer.body),
+            };
+            if let Some(done) = advance(&reader, progress, &mut answer, x)? {
+                return Ok(done);
+            }
         }
+    };
+    match limit(x.read_timeout, read).await {
+        Some(Ok(reuse)) => {
+            answer.reuse = reuse;
+            Ok(answer)
+        }
+        Some(Err(e)) => Err(e),
+        None => Err((read_timeout(&reader, x.read_timeout), true)),
     }
 }
 
@@ -291,7 +318,7 @@ fn advance(
 
 fn read_timeout(reader: &Reader, t: Duration) -> Failure {
     let message = if reader.has_head() {
-        format!("the response stalled for {} (read timeout)", secs(t))
+        format!("the response did not complete within {} (read timeout)", secs(t))
     } else {
         format!("no response within {}", secs(t))
     };
@@ -317,50 +344,48 @@ async fn h2(
 ) -> Result<Answer, (Failure, bool)> {
     let request = (x.h2)().map_err(|e| (Failure::new(ErrorKind::Transport, e), false))?;
     send.ready().await.map_err(|e| (Failure::chain(&e), false))?;
-    let response = match limit(x.read_timeout, send.send_request(request)).await {
-        None => {
-            return Err((
-                Failure::new(ErrorKind::Timeout, format!("no response within {}", secs(x.read_timeout))),
-                true,
-            ))
-        }
-        Some(Err(e)) => return Err((Failure::chain(&e), true)),
-        Some(Ok(r)) => r,
-    };
-    let mut answer = Answer { ttfb_us: micros(x.start).max(1), reuse: true, ..Answer::default() };
-    let (parts, mut body) = response.into_parts();
-    answer.head.status = parts.status.as_u16();
-    answer.head.location =
-        parts.headers.get(http::header::LOCATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    answer.bytes = (13 + header_bytes + 2) as u64;
-    if x.want_headers {
-        let reason = parts.status.canonical_reason().unwrap_or("");
-        let mut text = format!("HTTP/2 {} {reason}\n", parts.status.as_u16());
-        for (name, value) in &parts.headers {
-            wire::push_title_case(&mut text, name.as_str());
-            text.push_str(": ");
-            text.push_str(&String::from_utf8_lossy(value.as_bytes()));
-            text.push('\n');
-        }
-        answer.head.text = text;
-    }
-    loop {
-        match limit(x.read_timeout, body.frame()).await {
-            None => {
-                let message = format!("the response stalled for {} (read timeout)", secs(x.read_timeout));
-                return Err((Failure::new(ErrorKind::Timeout, message), true));
+    let mut answer = Answer { reuse: true, ..Answer::default() };
+    let exchange = async {
+        let response = send.send_request(request).await.map_err(|e| (Failure::chain(&e), true))?;
+        answer.ttfb_us = micros(x.start).max(1);
+        let (parts, mut body) = response.into_parts();
+        answer.head.status = parts.status.as_u16();
+        answer.head.location =
+            parts.headers.get(http::header::LOCATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+        answer.bytes = (13 + header_bytes + 2) as u64;
+        if x.want_headers {
+            let reason = parts.status.canonical_reason().unwrap_or("");
+            let mut text = format!("HTTP/2 {} {reason}\n", parts.status.as_u16());
+            for (name, value) in &parts.headers {
+                wire::push_title_case(&mut text, name.as_str());
+                text.push_str(": ");
+                text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                text.push('\n');
             }
-            Some(None) => return Ok(answer),
-            Some(Some(Err(e))) => return Err((Failure::chain(&e), true)),
-            Some(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    answer.bytes += data.len() as u64;
-                    if x.want_body {
-                        answer.body.extend_from_slice(&data);
-                    }
+            answer.head.text = text;
+        }
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| (Failure::chain(&e), true))?;
+            if let Ok(data) = frame.into_data() {
+                answer.bytes += data.len() as u64;
+                if x.want_body {
+                    answer.body.extend_from_slice(&data);
                 }
             }
+        }
+        Ok(())
+    };
+    match limit(x.read_timeout, exchange).await {
+        Some(Ok(())) => Ok(answer),
+        Some(Err(e)) => Err(e),
+        None => {
+            let message = if answer.ttfb_us == 0 {
+                format!("no response within {}", secs(x.read_timeout))
+            } else {
+                format!("the response did not complete within {} (read timeout)", secs(x.read_timeout))
+            };
+            Err((Failure::new(ErrorKind::Timeout, message), true))
         }
     }
 }

@@ -9,6 +9,8 @@
 
 mod conn;
 pub mod cookies;
+#[cfg(test)]
+mod fuzz;
 mod tls;
 pub mod wire;
 
