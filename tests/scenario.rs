@@ -341,7 +341,6 @@ scenarios:
 }
 
 #[test]
-#[ignore = "needs the engine to keep at most `RequestPlan::body_limit` bytes (engine/http, engine/vu.rs)"]
 fn checks_see_only_max_body_seen_of_a_large_body() {
     let demo = DemoTarget::start(&[]);
     let p = Project::new();

@@ -350,7 +350,7 @@ impl User<'_> {
                 return sample;
             }
         };
-        let want = Want { body: r.needs_body, headers: r.needs_headers, url: r.needs_url };
+        let want = Want { body: r.body_limit, headers: r.needs_headers, url: r.needs_url };
         tokio::select! {
             mut out = self.client.send(request, r.follow_redirects, r.timeouts, want) => {
                 sample.elapsed_us = out.elapsed_us;
@@ -386,7 +386,7 @@ impl User<'_> {
             }
             return;
         }
-        let mut response = Response::new(out.status, &out.body, &out.headers, &out.url);
+        let mut response = Response::within(out.status, &out.body, &out.headers, &out.url, r.body_limit);
         for e in &r.extractors {
             if let Err(message) = checks::extract(e, &mut response, &mut self.vars, &mut self.rng) {
                 if sample.error_kind.is_none() {

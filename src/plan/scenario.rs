@@ -295,9 +295,6 @@ pub struct RequestPlan {
     pub assertions: Vec<Assertion>,
     /// Values taken from the response into user variables.
     pub extractors: Vec<Extractor>,
-    /// Whether a check reads the response body (otherwise it is only counted, never kept); the
-    /// same as `body_limit > 0`.
-    pub needs_body: bool,
     /// The most bytes of the response body that checks see (`max-body-seen`), 0 when none reads
     /// it: the reader keeps that many and only counts the rest, so a large body costs no memory.
     pub body_limit: usize,

@@ -87,8 +87,8 @@ pub struct Exchange<'a> {
     pub h2: &'a (dyn Fn() -> Result<http::Request<Full<Bytes>>, String> + Sync),
     /// HEAD request: the response has no body.
     pub head_request: bool,
-    /// Keep the response body (a check reads it).
-    pub want_body: bool,
+    /// The most response body bytes to keep (0: none, no check reads it).
+    pub want_body: usize,
     /// Keep the status line and headers as text (a check reads them).
     pub want_headers: bool,
     /// Longest wait for the whole response, from the request sent to its last byte (zero: none).
@@ -369,9 +369,8 @@ async fn h2(
             let frame = frame.map_err(|e| (Failure::chain(&e), true))?;
             if let Ok(data) = frame.into_data() {
                 answer.bytes += data.len() as u64;
-                if x.want_body {
-                    answer.body.extend_from_slice(&data);
-                }
+                let room = x.want_body.saturating_sub(answer.body.len());
+                answer.body.extend_from_slice(&data[..data.len().min(room)]);
             }
         }
         Ok(())

@@ -82,7 +82,7 @@ fn read(wire: &[u8], cuts: &[usize], head_request: bool) -> Result<Read, TestCas
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
     points.push(wire.len());
     points.sort_unstable();
-    let mut r = Reader::new(head_request, true, true);
+    let mut r = Reader::new(head_request, usize::MAX, true);
     let (mut head, mut body) = (Head::default(), Vec::new());
     let mut fed = 0;
     let mut outcome = Ok(Progress::More);

@@ -42,8 +42,8 @@ pub struct ClientOptions {
 /// What the caller wants kept from a response besides its size and timings.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Want {
-    /// The body bytes.
-    pub body: bool,
+    /// The most body bytes to keep (0: none); the rest is only counted.
+    pub body: usize,
     /// The status line and headers as text.
     pub headers: bool,
     /// The final URL.

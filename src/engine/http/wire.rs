@@ -104,7 +104,8 @@ pub struct Reader {
     partial: Vec<u8>,
     /// The request was HEAD: the response has no body whatever its headers say.
     head_request: bool,
-    want_body: bool,
+    /// The most body bytes to keep (0: none).
+    want_body: usize,
     want_headers: bool,
     /// Connection stays open after this response.
     reuse: bool,
@@ -137,7 +138,7 @@ enum Chunk {
 
 impl Reader {
     /// A reader for the response to a request; `head_request` for HEAD.
-    pub fn new(head_request: bool, want_body: bool, want_headers: bool) -> Self {
+    pub fn new(head_request: bool, want_body: usize, want_headers: bool) -> Self {
         Reader {
             state: State::Head,
             partial: Vec::new(),
@@ -219,9 +220,8 @@ impl Reader {
 
     fn take_body(&mut self, data: &[u8], body: &mut Vec<u8>) {
         self.bytes += data.len() as u64;
-        if self.want_body {
-            body.extend_from_slice(data);
-        }
+        let room = self.want_body.saturating_sub(body.len());
+        body.extend_from_slice(&data[..data.len().min(room)]);
     }
 
     /// Parses the head from `data` (after any partial head); returns the bytes of `data` used,
@@ -412,7 +412,7 @@ mod tests {
     use super::*;
 
     /// Feeds `wire` to a reader in pieces of `step` bytes.
-    fn read(wire: &[u8], step: usize, want_body: bool) -> (Result<Progress, WireError>, Head, Vec<u8>, u64) {
+    fn read(wire: &[u8], step: usize, want_body: usize) -> (Result<Progress, WireError>, Head, Vec<u8>, u64) {
         let mut r = Reader::new(false, want_body, true);
         let mut head = Head::default();
         let mut body = Vec::new();
@@ -430,13 +430,15 @@ mod tests {
     fn content_length_bodies_in_any_split() {
         let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-type: text/plain\r\n\r\nhello";
         for step in [1, 2, 7, 30, wire.len()] {
-            let (p, head, body, bytes) = read(wire, step, true);
+            let (p, head, body, bytes) = read(wire, step, usize::MAX);
             assert_eq!(p, Ok(Progress::Done { reuse: true }), "step {step}");
             assert_eq!((head.status, body.as_slice(), bytes), (200, &b"hello"[..], wire.len() as u64));
             assert_eq!(head.text, "HTTP/1.1 200 OK\nContent-Length: 5\nContent-Type: text/plain\n");
         }
-        // Bodies nobody reads are only counted.
-        let (_, _, body, bytes) = read(wire, 3, false);
+        // Bodies nobody reads are only counted, and bodies checks read are kept up to their limit.
+        let (_, _, body, bytes) = read(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 2, 3);
+        assert_eq!((body.as_slice(), bytes), (&b"hel"[..], 43));
+        let (_, _, body, bytes) = read(wire, 3, 0);
         assert!(body.is_empty() && bytes == wire.len() as u64);
     }
 
@@ -444,12 +446,12 @@ mod tests {
     fn chunked_bodies_with_extensions_and_trailers() {
         let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n7\r\n, world\r\n0\r\nX-T: 1\r\n\r\n";
         for step in [1, 3, 11, wire.len()] {
-            let (p, _, body, bytes) = read(wire, step, true);
+            let (p, _, body, bytes) = read(wire, step, usize::MAX);
             assert_eq!(p, Ok(Progress::Done { reuse: true }), "step {step}");
             assert_eq!(body, b"hello, world");
             assert_eq!(bytes, wire.len() as u64);
         }
-        let (p, ..) = read(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 100, false);
+        let (p, ..) = read(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 100, 0);
         assert!(p.unwrap_err().to_string().contains("chunk size `zz`"));
     }
 
@@ -457,7 +459,7 @@ mod tests {
     fn every_two_piece_split_reads_the_same() {
         let wire: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX: y\r\n\r\n3\r\nabc\r\n10;e=1\r\n0123456789abcdef\r\n0\r\nT: 1\r\n\r\n";
         for cut in 0..=wire.len() {
-            let mut r = Reader::new(false, true, false);
+            let mut r = Reader::new(false, usize::MAX, false);
             let (mut head, mut body) = (Head::default(), Vec::new());
             let first = r.feed(&wire[..cut], &mut head, &mut body);
             let second = r.feed(&wire[cut..], &mut head, &mut body);
@@ -469,29 +471,29 @@ mod tests {
 
     #[test]
     fn connection_reuse_rules() {
-        let (p, ..) = read(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", 100, false);
+        let (p, ..) = read(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", 100, 0);
         assert_eq!(p, Ok(Progress::Done { reuse: false }));
-        let (p, ..) = read(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 100, false);
+        let (p, ..) = read(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 100, 0);
         assert_eq!(p, Ok(Progress::Done { reuse: false }));
-        let (p, ..) = read(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", 100, false);
+        let (p, ..) = read(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", 100, 0);
         assert_eq!(p, Ok(Progress::Done { reuse: true }));
         // No length: the body runs until the server closes.
-        let mut r = Reader::new(false, true, false);
+        let mut r = Reader::new(false, usize::MAX, false);
         let (mut head, mut body) = (Head::default(), Vec::new());
         assert_eq!(r.feed(b"HTTP/1.1 200 OK\r\n\r\nabc", &mut head, &mut body), Ok(Progress::More));
         assert_eq!(r.eof(), Ok(Progress::Done { reuse: false }));
         assert_eq!(body, b"abc");
         // Extra bytes after a complete response: not reused.
-        let (p, ..) = read(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab", 100, false);
+        let (p, ..) = read(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab", 100, 0);
         assert_eq!(p, Ok(Progress::Done { reuse: false }));
     }
 
     #[test]
     fn interim_responses_and_head_requests_have_no_body() {
         let (p, head, ..) =
-            read(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 7, false);
+            read(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 7, 0);
         assert_eq!((p, head.status), (Ok(Progress::Done { reuse: true }), 201));
-        let mut r = Reader::new(true, false, false);
+        let mut r = Reader::new(true, 0, false);
         let (mut head, mut body) = (Head::default(), Vec::new());
         let p = r.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", &mut head, &mut body);
         assert_eq!(p, Ok(Progress::Done { reuse: true }));
@@ -499,15 +501,15 @@ mod tests {
 
     #[test]
     fn early_close_and_garbage_are_errors() {
-        let mut r = Reader::new(false, false, false);
+        let mut r = Reader::new(false, 0, false);
         assert!(r.eof().unwrap_err().to_string().contains("without a response"));
-        let mut r = Reader::new(false, false, false);
+        let mut r = Reader::new(false, 0, false);
         let (mut head, mut body) = (Head::default(), Vec::new());
         r.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab", &mut head, &mut body).unwrap();
         assert!(r.eof().unwrap_err().to_string().contains("before the response was complete"));
-        let (p, ..) = read(b"SSH-2.0-OpenSSH\r\n\r\n", 100, false);
+        let (p, ..) = read(b"SSH-2.0-OpenSSH\r\n\r\n", 100, 0);
         assert!(p.is_err());
-        let (p, ..) = read(b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n", 5, false);
+        let (p, ..) = read(b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n", 5, 0);
         assert!(p.is_ok());
     }
 

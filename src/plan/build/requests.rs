@@ -61,7 +61,6 @@ impl Builder<'_> {
             follow_redirects: req.follow_redirects.as_ref().map_or(d.follow_redirects, |f| f.value),
             assertions,
             extractors,
-            needs_body,
             body_limit,
             needs_headers,
             needs_url,
