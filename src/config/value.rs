@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Deserialize;
 
-use super::duration::parse_secs;
+use super::duration::{parse_secs, within_limit};
 use super::node::{Node, NodeKind};
 
 /// The private newtype name through which a value asks for its key in front of its errors.
@@ -60,10 +60,12 @@ impl TimeValue {
     }
 
     fn from_secs(secs: f64, text: &str) -> Result<Self, String> {
-        match secs.is_finite() && secs >= 0.0 {
-            true => Ok(TimeValue(Duration::from_secs_f64(secs))),
-            false => Err(format!("`{text}` is not a finite, non-negative time value")),
+        if !(secs.is_finite() && secs >= 0.0) {
+            return Err(format!("`{text}` is not a finite, non-negative time value"));
         }
+        // A time written as a number skips the text parser: the same limit applies.
+        let secs = within_limit(secs, text).map_err(|e| e.to_string())?;
+        Ok(TimeValue(Duration::from_secs_f64(secs)))
     }
 }
 

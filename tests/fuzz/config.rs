@@ -303,17 +303,8 @@ fn input() -> impl Strategy<Value = (Vec<String>, Vec<String>)> {
     (prop::collection::vec(document(), 1..4), overrides())
 }
 
-/// Panics found in code this harness does not own, reported and awaiting a fix there: the
-/// harness counts them and goes on looking for others. Each has an ignored regression test
-/// below; remove the entry when that test passes.
-const KNOWN: &[(&str, &str)] = &[(
-    "cannot convert float seconds to Duration",
-    "src/plan: a time written as a YAML float (`hold-for: 1.0e+30`) reaches Duration::from_secs_f64 unchecked",
-)];
-
 #[test]
 fn load_merge_and_plan_never_panic() {
-    let known = std::cell::Cell::new(0u64);
     let dir = tempfile::tempdir().unwrap();
     let os_env = |name: &str| match name {
         "PORT" => Some("8080".to_string()),
@@ -334,16 +325,9 @@ fn load_merge_and_plan_never_panic() {
         let options = LoadOptions { files, overrides, env: vec![("TAURUS_ARTIFACTS_DIR".into(), "/tmp/art".into())] };
         match catch_quietly(|| load_and_plan(&options, &os_env)) {
             Ok(()) => Ok(()),
-            Err(message) if KNOWN.iter().any(|(m, _)| message.contains(m)) => {
-                known.set(known.get() + 1);
-                Ok(())
-            }
             Err(message) => Err(TestCaseError::fail(format!("panicked: {message}"))),
         }
     });
-    if known.get() > 0 {
-        let _ = writeln!(std::io::stderr(), "fuzz config: {} inputs hit a known panic ({})", known.get(), KNOWN[0].1);
-    }
 }
 
 /// What `suite validate` does with a configuration, every diagnostic rendered.
@@ -363,9 +347,9 @@ fn load_and_plan(options: &LoadOptions, os_env: &dyn Fn(&str) -> Option<String>)
     }
 }
 
-/// The known panic above; ignored until `src/plan` checks numeric times (see `KNOWN`).
+/// Found by the harness: a time written as a YAML float once reached `Duration::from_secs_f64`
+/// unchecked and panicked.
 #[test]
-#[ignore = "known panic in src/plan, owned elsewhere: a YAML float time reaches Duration::from_secs_f64"]
 fn a_float_time_value_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     for key in ["hold-for", "ramp-up"] {
@@ -373,6 +357,9 @@ fn a_float_time_value_is_an_error() {
         let text = VALID.replace("hold-for: 2s", "hold-for: 2").replace("hold-for: 2", &format!("{key}: 1.0e+30"));
         std::fs::write(&path, text).unwrap();
         let options = LoadOptions { files: vec![path], ..LoadOptions::default() };
-        load_and_plan(&options, &|_| None);
+        let loaded = load_with(&options, &|_| None).unwrap_or_else(|_| panic!("{key}: the config loads"));
+        let diags = suite::plan::build(&loaded).err().unwrap_or_else(|| panic!("{key}: 1.0e+30 must be refused"));
+        let text: Vec<String> = diags.iter().map(|d| loaded.render(d)).collect();
+        assert!(text.iter().any(|t| t.contains("too large")), "{key}: {text:?}");
     }
 }
