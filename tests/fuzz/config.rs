@@ -6,7 +6,6 @@
 //!
 //! Property: nothing panics (errors are fine).
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use proptest::prelude::*;
