@@ -1,4 +1,4 @@
-//! Reading the files a user names (test files, includes, and later body files and data sources):
+//! Reading the files a user names (test files, includes, body files, uploads and data sources):
 //! only regular files, and only up to a size cap, so a FIFO, `/dev/zero` or a runaway file gives a
 //! clear error naming the file instead of a hang or a full memory.
 
@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 /// Largest config file read (a Taurus test file is a few KiB; a generated one may be larger).
 pub const CONFIG_CAP: u64 = 16 * 1024 * 1024;
+/// Largest file a scenario names (body file, upload, data source): each is held in memory for
+/// the whole test.
+pub const DATA_CAP: u64 = 256 * 1024 * 1024;
 
 /// Why a file was not read. Every message starts with the file's name in backticks, so callers
 /// can say what the file was for: "config file `x.yaml` is not a regular file but a FIFO".
@@ -44,6 +47,18 @@ pub enum ReadError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl ReadError {
+    /// What is wrong, without the file's name (for messages that name it already).
+    pub fn reason(&self) -> String {
+        match self {
+            ReadError::NotFound { .. } => "no such file".to_string(),
+            ReadError::NotRegular { kind, .. } => format!("not a regular file but {kind}"),
+            ReadError::TooLarge { cap, .. } => format!("larger than {} MiB", cap / (1024 * 1024)),
+            ReadError::Io { source, .. } => source.to_string(),
+        }
+    }
 }
 
 /// Reads `path` whole if it is a regular file of at most `cap` bytes (symlinks followed).

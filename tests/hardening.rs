@@ -65,18 +65,11 @@ scenarios:
     )
 }
 
-/// `label` → `column` of final_stats.csv.
+/// `label` → `column` of final_stats.csv (0 when the column is absent).
 fn stat(out: &crate::util::Output, test: &str, label: &str, column: &str) -> f64 {
-    let path = out.run_dir().join(test).join("final_stats.csv");
-    let mut reader = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}\n{out}", path.display()));
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
-    let at = |name: &str| header.iter().position(|h| h == name);
-    for row in reader.records().map(Result::unwrap) {
-        if &row[at("label").unwrap()] == label {
-            return at(column).and_then(|i| row[i].parse().ok()).unwrap_or(0.0);
-        }
-    }
-    panic!("no label `{label}` in {}\n{out}", path.display())
+    let rows = crate::util::artifacts::final_stats(&out.run_dir().join(test).join("final_stats.csv"));
+    let row = rows.iter().find(|r| r["label"] == label).unwrap_or_else(|| panic!("no label `{label}`\n{out}"));
+    row.get(column).and_then(|v| v.parse().ok()).unwrap_or(0.0)
 }
 
 /// The read timeout bounds the whole response, not the wait between two bytes.
@@ -146,6 +139,51 @@ fn special_files_and_link_loops_among_test_files_are_errors_not_hangs() {
     assert!(all.contains("`t/fifo.yaml` is not a regular file but a FIFO"), "{out}");
     assert!(all.contains("`t/zero.yaml` is not a regular file but a character device"), "{out}");
     assert_eq!(crate::util::count(&out.stdout, "-- good ("), 1, "{out}");
+}
+
+/// A TLS handshake that never completes is reported as such, not as a connect that timed out.
+#[test]
+fn a_stalled_tls_handshake_is_named() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream); // accept, never answer the ClientHello
+        }
+    });
+    let p = Project::new();
+    p.file(
+        "t/tls.yaml",
+        &format!("execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    timeout: 500ms\n    requests:\n    - url: https://127.0.0.1:{port}/\n      label: stalled\n"),
+    );
+    let out = p.suite(&["run", "-t", "t"], Duration::from_secs(30));
+    assert_eq!(stat(&out, "tls", "stalled", "rc_Timeout"), 1.0, "{out}");
+    let seconds = std::fs::read_to_string(out.run_dir().join("tls").join("seconds.jsonl")).unwrap();
+    assert!(seconds.contains("TLS handshake timed out after 0.5s"), "{seconds}");
+    assert!(!seconds.contains("connect timed out"), "{seconds}");
+}
+
+/// Files a scenario names (body file, upload, data source) are read the same way: a FIFO or
+/// `/dev/zero` is an error at the path in the config, before any request, not a hang.
+#[test]
+fn special_files_named_by_a_scenario_are_errors_not_hangs() {
+    use std::os::unix::fs::symlink;
+    let p = Project::new();
+    p.file(
+        "t/files.yaml",
+        "execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    data-sources: [rows.csv]\n    requests:\n    - url: http://127.0.0.1:9/\n      method: POST\n      body-file: body.bin\n    - url: http://127.0.0.1:9/up\n      method: POST\n      upload-files:\n      - param: f\n        path: up.bin\n",
+    );
+    let t = p.path().join("t");
+    assert!(std::process::Command::new("mkfifo").arg(t.join("body.bin")).status().unwrap().success());
+    assert!(std::process::Command::new("mkfifo").arg(t.join("rows.csv")).status().unwrap().success());
+    symlink("/dev/zero", t.join("up.bin")).unwrap();
+    let out = p.suite(&["run", "-t", "t"], Duration::from_secs(30));
+    assert_eq!(out.code, 1, "{out}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("cannot read body-file `body.bin`: not a regular file but a FIFO"), "{out}");
+    assert!(all.contains("cannot read data source `rows.csv`: not a regular file but a FIFO"), "{out}");
+    assert!(all.contains("cannot read upload file `up.bin`: not a regular file but a character device"), "{out}");
 }
 
 /// A fake agent on 127.0.0.1 that answers `test` with a line that does not end (8 MiB here, to

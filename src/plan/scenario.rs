@@ -157,7 +157,7 @@ pub enum ThinkTime {
 pub struct Timeouts {
     /// Time allowed to open the connection (TCP and TLS).
     pub connect: Duration,
-    /// Time allowed between bytes of the response (and until its headers start).
+    /// Time allowed for the whole response, from the request sent to its last byte.
     pub read: Duration,
 }
 

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -117,9 +118,14 @@ impl Conn {
     pub async fn open(url: &Url, origin: Origin, tls_verify: bool, timeout: Duration) -> Result<Conn, Failure> {
         // Boxed: TLS and HTTP/2 handshakes are large futures, and a user opens connections
         // rarely; inline they would make every idle user's task as big as the largest one.
-        let io = match limit(timeout, Box::pin(connect(url, &origin, tls_verify))).await {
+        let stage = AtomicU8::new(0);
+        let io = match limit(timeout, Box::pin(connect(url, &origin, tls_verify, &stage))).await {
             Some(r) => r?,
-            None => return Err(Failure::new(ErrorKind::Timeout, format!("connect timed out after {}", secs(timeout)))),
+            None => {
+                // Say which step stalled: a TLS handshake that never completes is not a refused connect.
+                let step = STAGES[stage.load(Ordering::Relaxed) as usize];
+                return Err(Failure::new(ErrorKind::Timeout, format!("{step} timed out after {}", secs(timeout))));
+            }
         };
         Ok(Conn { origin, served: 0, io })
     }
@@ -146,7 +152,10 @@ impl Conn {
     }
 }
 
-async fn connect(url: &Url, origin: &Origin, tls_verify: bool) -> Result<Io, Failure> {
+/// The steps of opening a connection, as `connect` reaches them (for the time-out message).
+const STAGES: [&str; 3] = ["connect", "TLS handshake", "HTTP/2 handshake"];
+
+async fn connect(url: &Url, origin: &Origin, tls_verify: bool, stage: &AtomicU8) -> Result<Io, Failure> {
     let addrs: Vec<SocketAddr> = match url.host() {
         Some(Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), origin.port)],
         Some(Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), origin.port)],
@@ -179,8 +188,10 @@ async fn connect(url: &Url, origin: &Origin, tls_verify: bool) -> Result<Io, Fai
     let config = tls::config(tls_verify).map_err(|e| Failure::new(ErrorKind::Tls, e))?;
     let name = rustls::pki_types::ServerName::try_from(origin.host.trim_matches(|c| c == '[' || c == ']').to_string())
         .map_err(|e| Failure::new(ErrorKind::Tls, format!("TLS: invalid server name `{}`: {e}", origin.host)))?;
+    stage.store(1, Ordering::Relaxed);
     let stream = tokio_rustls::TlsConnector::from(config).connect(name, stream).await.map_err(|e| Failure::io(&e))?;
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        stage.store(2, Ordering::Relaxed);
         let (send, conn) = hyper::client::conn::http2::handshake(
             hyper_util::rt::TokioExecutor::new(),
             hyper_util::rt::TokioIo::new(stream),

@@ -210,12 +210,12 @@ impl Builder<'_> {
     /// Reads a file named in the config, or reports why it cannot.
     pub(super) fn read_file(&mut self, text: &str, span: Span, what: &str) -> Option<Vec<u8>> {
         let path = self.resolve_path(text, span);
-        match std::fs::read(&path) {
+        match crate::fsutil::read_regular(&path, crate::fsutil::DATA_CAP) {
             Ok(bytes) => Some(bytes),
             Err(e) => {
                 self.error_help(
                     span,
-                    format!("cannot read {what} `{text}`: {e}"),
+                    format!("cannot read {what} `{text}`: {}", e.reason()),
                     format!("looked for `{}`; relative paths start at the folder of the file that names them, then the current folder", path.display()),
                 );
                 None
