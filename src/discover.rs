@@ -19,7 +19,7 @@ pub struct TestFile {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The glob does not parse.
-    #[error("invalid glob `{pattern}`: {source}")]
+    #[error("invalid glob `{pattern}`")]
     Glob {
         /// The pattern given.
         pattern: String,
@@ -27,7 +27,7 @@ pub enum Error {
         source: globset::Error,
     },
     /// The folder cannot be read.
-    #[error("cannot read test folder `{path}`: {source}")]
+    #[error("cannot read test folder `{path}`")]
     Read {
         /// The folder.
         path: PathBuf,

@@ -101,6 +101,15 @@ fn no_test_files_found() {
 }
 
 #[test]
+fn a_missing_test_folder_is_named_and_its_cause_said_once() {
+    let p = Project::new();
+    let out = p.suite(&["run", "-t", "nowhere"], LIMIT);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("cannot read test folder `nowhere`"), "{out}");
+    assert_eq!(crate::util::count(&out.stderr, "(os error 2)"), 1, "{out}");
+}
+
+#[test]
 fn unreachable_target_gives_failed_samples_that_criteria_judge() {
     // Port 9 (discard) is closed on a test machine: every request is refused.
     let yaml = "execution:\n- concurrency: 2\n  iterations: 5\n  scenario: s\nscenarios:\n  s:\n    requests:\n    - url: http://127.0.0.1:9/\n      label: down\nreporting:\n- module: passfail\n  criteria:\n  - fail of down>0%\n";
