@@ -38,7 +38,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut run = RunArtifacts::create(&args.artifacts_dir, args.env_name.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
     let run_dir = run.dir().to_path_buf();
-    println!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
+    crate::outln!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
 
     let settings = match agent_settings(&args, global.as_deref(), &run_dir) {
         Ok(settings) => settings,
@@ -56,14 +56,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
         let files = config_files(global.as_deref(), test, args.env_name.as_deref());
         let result = test::run(test, files, &args.overrides, &run.test(&test.name), &interrupt).await;
-        print!("{}", console::test_summary(run.finished(result)));
+        crate::out!("{}", console::test_summary(run.finished(result)));
         run.write_reports().map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
     }
     let outcome = run.report().outcome();
     run.end(outcome.code()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
-    print!("{}", console::run_summary(run.report()));
-    println!("JUnit: {}", run_dir.join("junit.xml").display());
-    println!("Report: {}", run_dir.join("report.html").display());
+    crate::out!("{}", console::run_summary(run.report()));
+    crate::outln!("JUnit: {}", run_dir.join("junit.xml").display());
+    crate::outln!("Report: {}", run_dir.join("report.html").display());
     Ok(outcome)
 }
 
@@ -157,7 +157,7 @@ fn start_agent(args: &RunArgs, settings: Option<AgentSettings>, run_dir: &Path) 
     match settings {
         Some(s) => {
             let agent = Agent::start(&s, &run_dir.join("monitoring-agent.log")).map_err(anyhow::Error::msg)?;
-            println!("monitoring-agent listening on {} for this run", agent.address);
+            crate::outln!("monitoring-agent listening on {} for this run", agent.address);
             Ok(Some(agent))
         }
         None if args.monit && !args.no_monit => anyhow::bail!(
@@ -197,14 +197,14 @@ pub fn render_reports(args: ReportArgs) -> Outcome {
     match report::rebuild(&args.run_dir) {
         Ok(run) => {
             for test in &run.tests {
-                println!("{}: {}", test.name, test.state());
+                crate::outln!("{}: {}", test.name, test.state());
                 for note in &test.notes {
                     eprintln!("warning: {}: {note}", test.name);
                 }
             }
-            println!("run {}: {}", run.run_id, run.state());
-            println!("Report: {}", args.run_dir.join("report.html").display());
-            println!("Summary: {}", args.run_dir.join("summary.json").display());
+            crate::outln!("run {}: {}", run.run_id, run.state());
+            crate::outln!("Report: {}", args.run_dir.join("report.html").display());
+            crate::outln!("Summary: {}", args.run_dir.join("summary.json").display());
             Outcome::Passed
         }
         Err(e) => {
@@ -230,7 +230,7 @@ pub fn validate(args: ValidateArgs) -> Outcome {
     }
     // The merged config is printed even when planning fails: it shows what the checks saw.
     if !args.quiet {
-        print!("{}", loaded.effective_yaml());
+        crate::out!("{}", loaded.effective_yaml());
     }
     match build_plan(&loaded) {
         Ok(plan) => {

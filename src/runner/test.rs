@@ -23,7 +23,7 @@ pub(super) async fn run(
 ) -> TestReport {
     let started = Instant::now();
     let mut report = TestReport::new(&test.name, &test.path, report::run_id::unix_now());
-    println!("\n-- {} ({})", test.name, test.path.display());
+    crate::outln!("\n-- {} ({})", test.name, test.path.display());
     let plan = match plan(&mut report, files, overrides, out) {
         Ok(plan) => plan,
         Err(error) => return fail(report, error, started),
@@ -39,7 +39,7 @@ pub(super) async fn run(
         error.get_or_insert(e);
     }
     if let Some(by) = &report.stopped_by {
-        println!("stopped early by {by}");
+        crate::outln!("stopped early by {by}");
     }
     judge(&mut report, criteria, error, interrupt.count() > 0);
     report.duration_secs = started.elapsed().as_secs_f64();

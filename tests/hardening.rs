@@ -1,0 +1,87 @@
+//! Issue 10, hardening: a closed stdout, runs sharing an artifacts folder, tests sharing a name,
+//! files that cannot be written, Ctrl-C during a foreground command, sequential executions, and
+//! the defaults `run` and `validate` share.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{bin, DemoTarget, Project};
+
+fn alive(pid: &str) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ")
+}
+
+/// Waits (up to 10 s) for a pid file to be written, and returns the pid.
+fn wait_pid(path: &Path) -> String {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pid = std::fs::read_to_string(path).unwrap_or_default().trim().to_string();
+        if !pid.is_empty() || Instant::now() > until {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run folders in an artifacts folder (`latest` left out).
+fn run_dirs(artifacts: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(artifacts)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.ends_with("latest"))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Runs `suite` in `cwd`, reads `lines` lines of its stdout and closes it; returns the exit code
+/// and stderr.
+fn suite_with_stdout_closed_after(cwd: &Path, args: &[&str], lines: usize) -> (i32, String) {
+    let mut child = Command::new(bin("suite"))
+        .current_dir(cwd)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("suite starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..lines {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+    }
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn r10_closed_stdout_stops_the_printing_not_the_run() {
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "0", "--models", "m"]);
+    let p = Project::new();
+    let pidfile = p.path().join("bg.pid");
+    let yaml = format!(
+        "execution:\n- concurrency: 1\n  hold-for: 2s\n  scenario: s\nscenarios:\n  s:\n    requests: ['{}/ping']\nservices:\n- module: shellexec\n  startup:\n  - command: echo $$ > {} && exec demo-target --bind 127.0.0.1 --port 0 --workers 1\n    background: true\nreporting:\n- module: passfail\n  criteria: ['fail>0%, stop as failed']\n",
+        target.url(),
+        pidfile.display()
+    );
+    p.file("t/a.yaml", &yaml);
+    p.file("t/b.yaml", &yaml);
+    let (code, stderr) = suite_with_stdout_closed_after(p.path(), &["run", "-t", "t", "-a", "reports"], 1);
+    assert_eq!(code, 0, "the verdict, not a panic:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let runs = run_dirs(&p.path().join("reports"));
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    for file in ["junit.xml", "report.html", "summary.json", "a/final_stats.csv", "b/final_stats.csv"] {
+        assert!(runs[0].join(file).is_file(), "{file} is missing:\n{stderr}");
+    }
+    assert!(!alive(&wait_pid(&pidfile)), "the background demo-target is still running");
+
+    // `validate` prints the effective config: a reader gone before it starts is no error either.
+    let (code, stderr) = suite_with_stdout_closed_after(p.path(), &["validate", "t/a.yaml"], 0);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("ok: 1 execution(s)"), "{stderr}");
+}
