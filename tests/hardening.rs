@@ -85,3 +85,53 @@ fn r10_closed_stdout_stops_the_printing_not_the_run() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("ok: 1 execution(s)"), "{stderr}");
 }
+
+#[test]
+fn r10_runs_started_together_get_their_own_folders() {
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "0", "--models", "m"]);
+    let p = Project::new();
+    for name in ["one", "two"] {
+        let yaml = format!(
+            "execution:\n- concurrency: 1\n  iterations: 3\n  scenario: s\nscenarios:\n  s:\n    requests: ['{}/ping']\n",
+            target.url()
+        );
+        p.file(&format!("{name}/{name}.yaml"), &yaml);
+    }
+    // Both start early in the same second: their run ids (to the second) are the same.
+    while std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().subsec_millis() > 300 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let spawn = |name: &str| {
+        Command::new(bin("suite"))
+            .current_dir(p.path())
+            .args(["run", "-t", name, "-a", "reports"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let runs = [spawn("one"), spawn("two")];
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let dirs = run_dirs(&p.path().join("reports"));
+    assert_eq!(dirs.len(), 2, "two runs, two folders: {dirs:?}");
+    let mut tests: Vec<String> = dirs
+        .iter()
+        .map(|dir| {
+            let junit = crate::util::Junit::read(&dir.join("junit.xml"));
+            assert_eq!(junit.count("testsuite"), 1, "{junit}");
+            let summary = crate::util::artifacts::summary(&dir.join("summary.json"));
+            let names: Vec<&str> =
+                summary["tests"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+            assert_eq!(names.len(), 1, "{summary}");
+            assert!(dir.join(names[0]).join("final_stats.csv").is_file());
+            names[0].to_string()
+        })
+        .collect();
+    tests.sort();
+    assert_eq!(tests, ["one", "two"]);
+    let latest = std::fs::read_link(p.path().join("reports/latest")).unwrap();
+    assert!(dirs.iter().any(|d| d.ends_with(&latest)), "latest -> {}", latest.display());
+}

@@ -25,15 +25,13 @@ pub struct RunArtifacts {
 }
 
 impl RunArtifacts {
-    /// Creates `<root>/<run id>` and points `<root>/latest` at it.
+    /// Creates `<root>/<run id>`, a folder no other run has (see [`run_id::create_dir`]), and
+    /// points `<root>/latest` at it.
     pub fn create(root: &Path, env_name: Option<&str>) -> Result<Self, Error> {
         let git_sha = run_id::git_short_sha();
-        let id = run_id::new(env_name, git_sha.as_deref());
-        let dir = root.join(&id);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let link = root.join("latest");
-        let _ = std::fs::remove_file(&link);
-        let _ = std::os::unix::fs::symlink(&id, &link);
+        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let (id, dir) = run_id::create_dir(root, &run_id::new(env_name, git_sha.as_deref()))?;
+        point_latest(root, &id);
         let report = RunReport {
             run_id: id,
             env_name: env_name.map(str::to_string),
@@ -171,6 +169,18 @@ impl TestArtifacts {
             }
             warn_on_error(&path, std::fs::write(&path, xml));
         }
+    }
+}
+
+/// Points `<root>/latest` at the run folder `id`: a new link renamed over the old one, so a run
+/// started at the same time never finds it missing or makes it fail.
+fn point_latest(root: &Path, id: &str) {
+    let tmp = root.join(format!(".latest.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let linked = std::os::unix::fs::symlink(id, &tmp).and_then(|()| std::fs::rename(&tmp, root.join("latest")));
+    if let Err(e) = linked {
+        let _ = std::fs::remove_file(&tmp);
+        eprintln!("warning: cannot point `{}` at {id}: {e}", root.join("latest").display());
     }
 }
 
