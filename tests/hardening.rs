@@ -135,3 +135,26 @@ fn r10_runs_started_together_get_their_own_folders() {
     let latest = std::fs::read_link(p.path().join("reports/latest")).unwrap();
     assert!(dirs.iter().any(|d| d.ends_with(&latest)), "latest -> {}", latest.display());
 }
+
+#[test]
+fn r10_tests_sharing_a_file_name_get_their_own_folders() {
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "0", "--models", "m"]);
+    let p = Project::new();
+    for (folder, iterations) in [("x", 2), ("y", 3)] {
+        let yaml = format!(
+            "execution:\n- concurrency: 1\n  iterations: {iterations}\n  scenario: s\nscenarios:\n  s:\n    requests: ['{}/ping']\n",
+            target.url()
+        );
+        p.file(&format!("t/{folder}/ping.yaml"), &yaml);
+    }
+    let out = p.suite(&["run", "-t", "t"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out}");
+    let run = out.run_dir();
+    for (name, hits) in [("x-ping", "2"), ("y-ping", "3")] {
+        let rows = crate::util::artifacts::final_stats(&run.join(name).join("final_stats.csv"));
+        assert_eq!(rows.last().unwrap()["succ"], hits, "{name}: {rows:?}");
+    }
+    assert!(!run.join("ping").exists(), "no shared `ping` folder");
+    let junit = out.junit();
+    assert_eq!((junit.suites_named("x-ping"), junit.suites_named("y-ping")), (1, 1), "{junit}");
+}

@@ -6,6 +6,7 @@
 //! runs one test file, `load` its load phase, and `Interrupt` watches for Ctrl-C.
 
 mod load;
+mod names;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -25,8 +26,9 @@ use crate::services::agent::{Agent, AgentSettings};
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let interrupt = Interrupt::install();
     let global = global_config(&args)?;
-    let tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), global.as_slice())
+    let mut tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), global.as_slice())
         .with_context(|| format!("cannot look for tests in `{}`", args.test_dir.display()))?;
+    names::make_unique(&mut tests, &args.test_dir);
     if tests.is_empty() {
         anyhow::bail!(
             "no test files in `{}` match `{}`{} (patterns match file names like `x_criteria.yaml`, paths below the test dir, and MMS folder names)",
