@@ -158,3 +158,41 @@ fn r10_tests_sharing_a_file_name_get_their_own_folders() {
     let junit = out.junit();
     assert_eq!((junit.suites_named("x-ping"), junit.suites_named("y-ping")), (1, 1), "{junit}");
 }
+
+#[test]
+fn r10_files_that_cannot_be_written_are_named_and_fail_the_run() {
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "0", "--models", "m"]);
+    let p = Project::new();
+    // A folder where a file should go stands for a full disk: the write fails, portably, as any user.
+    let yaml = format!(
+        "execution:\n- concurrency: 1\n  iterations: 3\n  scenario: s\nscenarios:\n  s:\n    requests: ['{}/ping']\nservices:\n- module: shellexec\n  prepare:\n  - mkdir ${{TAURUS_ARTIFACTS_DIR}}/xunit.xml ${{TAURUS_ARTIFACTS_DIR}}/../summary.json\nreporting:\n- module: passfail\n  criteria: ['fail>50%']\n",
+        target.url()
+    );
+    p.file("t/full.yaml", &yaml);
+    p.file("t/next.yaml", &yaml.replace("  prepare:\n  - mkdir", "  prepare:\n  - true || mkdir"));
+    let out = p.suite(&["run", "-t", "t"], Duration::from_secs(60));
+    assert_eq!(out.code, 1, "{out}");
+    let error = out.stderr.split("error: 2 file(s) could not be written").nth(1).unwrap_or_else(|| panic!("{out}"));
+    let run = out.run_dir();
+    for unwritten in [run.join("summary.json"), run.join("full/xunit.xml")] {
+        assert!(
+            error.contains(&format!("  {}: ", unwritten.display())),
+            "{} is not named:\n{out}",
+            unwritten.display()
+        );
+    }
+    // Everything else was written, whole, and no temporary file is left.
+    let junit = out.junit();
+    junit.assert_schema_valid();
+    assert_eq!(junit.count("testsuite"), 2, "{junit}");
+    for file in ["report.html", "run.json", "full/final_stats.csv", "full/test.json", "next/xunit.xml"] {
+        assert!(std::fs::metadata(run.join(file)).is_ok_and(|m| m.is_file() && m.len() > 0), "{file}\n{out}");
+    }
+    let leftovers: Vec<_> = [run.clone(), run.join("full")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap().filter_map(Result::ok))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .map(|e| e.path())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

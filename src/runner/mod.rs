@@ -59,14 +59,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         let files = config_files(global.as_deref(), test, args.env_name.as_deref());
         let result = test::run(test, files, &args.overrides, &run.test(&test.name), &interrupt).await;
         crate::out!("{}", console::test_summary(run.finished(result)));
-        run.write_reports().map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
+        run.write_reports();
     }
-    let outcome = run.report().outcome();
-    run.end(outcome.code()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
+    // A file that could not be written fails the run (1) but keeps the tests' verdicts in the rest.
+    let unwritten_yet = |run: &RunArtifacts| if run.unwritten().is_empty() { Outcome::Passed } else { Outcome::Error };
+    let outcome = run.report().outcome().worst(unwritten_yet(&run));
+    run.end(outcome.code());
     crate::out!("{}", console::run_summary(run.report()));
     crate::outln!("JUnit: {}", run_dir.join("junit.xml").display());
     crate::outln!("Report: {}", run_dir.join("report.html").display());
-    Ok(outcome)
+    let unwritten = run.unwritten();
+    if !unwritten.is_empty() {
+        eprintln!("error: {} file(s) could not be written (everything else was):", unwritten.len());
+        for (path, why) in &unwritten {
+            eprintln!("  {}: {why}", path.display());
+        }
+    }
+    Ok(outcome.worst(unwritten_yet(&run)))
 }
 
 /// Watches for Ctrl-C and SIGTERM; the first asks for a graceful stop, the second aborts.
