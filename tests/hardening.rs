@@ -196,3 +196,39 @@ fn r10_files_that_cannot_be_written_are_named_and_fail_the_run() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn r10_ctrl_c_during_a_foreground_prepare_command_ends_it() {
+    let p = Project::new();
+    let pidfile = p.path().join("sleep.pid");
+    let yaml = format!(
+        "execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    requests: ['http://127.0.0.1:9/']\nservices:\n- module: shellexec\n  prepare:\n  - sleep 30 & echo $! > {}; wait\n",
+        pidfile.display()
+    );
+    p.file("t/prep.yaml", &yaml);
+    let mut child = Command::new(bin("suite"))
+        .current_dir(p.path())
+        .args(["run", "-t", "t", "-a", "reports"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = wait_pid(&pidfile);
+    assert!(alive(&pid), "the prepare command runs");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(10), "suite did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    let until = Instant::now() + Duration::from_secs(2);
+    while alive(&pid) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(&pid), "the prepare command's `sleep 30` is still running");
+}
