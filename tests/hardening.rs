@@ -232,3 +232,54 @@ fn r10_ctrl_c_during_a_foreground_prepare_command_ends_it() {
     }
     assert!(!alive(&pid), "the prepare command's `sleep 30` is still running");
 }
+
+#[test]
+fn r10_validate_merges_what_run_merges() {
+    let p = Project::new();
+    p.file("tests/global_config.yaml", "settings:\n  env:\n    P90: 0ms\n");
+    p.file(
+        "tests/inference/inference.yaml",
+        "execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    requests: ['http://127.0.0.1:9/']\nreporting:\n- module: passfail\n  criteria: ['p90>${P90}']\n",
+    );
+    p.file("tests/inference/environments/relaxed.yaml", "settings:\n  env:\n    P90: 5s\n");
+    let out =
+        p.suite(&["validate", "tests/inference/inference.yaml", "--env-name", "relaxed"], Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("p90>5s"), "the environment profile is merged:\n{out}");
+    // Without a profile the global config found beside the MMS folder supplies the value.
+    let out = p.suite(&["validate", "tests/inference/inference.yaml"], Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("p90>0ms"), "the global config is merged:\n{out}");
+}
+
+#[test]
+fn r10_run_finds_yml_and_json_tests_by_default_but_never_configs() {
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "0", "--models", "m"]);
+    let p = Project::new();
+    let yaml = format!(
+        "execution:\n- concurrency: 1\n  iterations: 1\n  scenario: s\nscenarios:\n  s:\n    requests: ['{}/ping']\n",
+        target.url()
+    );
+    let json = format!(
+        r#"{{"execution": [{{"concurrency": 1, "iterations": 1, "scenario": "s"}}], "scenarios": {{"s": {{"requests": ["{}/ping"]}}}}}}"#,
+        target.url()
+    );
+    p.file("t/a.yaml", &yaml);
+    p.file("t/b.yml", &yaml);
+    p.file("t/c.json", &json);
+    p.file("t/d/d.yaml", &yaml);
+    p.file("t/d/environments/big.yaml", "settings:\n  env:\n    X: 1\n");
+    p.file("t/global_config.yaml", "settings:\n  env:\n    X: 0\n");
+    p.file("other/global.yaml", "settings:\n  env:\n    X: 0\n");
+    // With the default global config, and with another one named: `t/global_config.yaml` is no test.
+    for args in [&["run", "-t", "t"][..], &["run", "-t", "t", "-g", "other/global.yaml"]] {
+        let out = p.suite(args, Duration::from_secs(60));
+        assert_eq!(out.code, 0, "{out}");
+        let junit = out.junit();
+        assert_eq!(junit.count("testsuite"), 4, "{junit}");
+        for name in ["a", "b", "c", "d"] {
+            assert_eq!(junit.suites_named(name), 1, "{name}: {junit}");
+        }
+        std::fs::remove_dir_all(p.path().join("reports")).unwrap();
+    }
+}

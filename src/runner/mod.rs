@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
 use crate::config::{self, LoadOptions, Loaded};
-use crate::discover::{self, TestFile};
+use crate::discover;
 use crate::outcome::Outcome;
 use crate::plan::{self, Plan};
 use crate::report::{self, console, RunArtifacts};
@@ -26,7 +26,10 @@ use crate::services::agent::{Agent, AgentSettings};
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let interrupt = Interrupt::install();
     let global = global_config(&args)?;
-    let mut tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), global.as_slice())
+    // A `global_config.yaml` in the test dir is never a test, also when `-g` names another one.
+    let never_tests = [global.clone(), Some(args.test_dir.join(GLOBAL_CONFIG))];
+    let never_tests: Vec<PathBuf> = never_tests.into_iter().flatten().collect();
+    let mut tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), &never_tests)
         .with_context(|| format!("cannot look for tests in `{}`", args.test_dir.display()))?;
     names::make_unique(&mut tests, &args.test_dir);
     if tests.is_empty() {
@@ -56,7 +59,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             run.not_run(test, "not run: the run was interrupted");
             continue;
         }
-        let files = config_files(global.as_deref(), test, args.env_name.as_deref());
+        let files = config_files(global.as_deref(), &test.path, args.env_name.as_deref());
         let result = test::run(test, files, &args.overrides, &run.test(&test.name), &interrupt).await;
         crate::out!("{}", console::test_summary(run.finished(result)));
         run.write_reports();
@@ -125,27 +128,36 @@ impl Interrupt {
     }
 }
 
+/// The global config's file name, looked for when `--global-config` is not given.
+const GLOBAL_CONFIG: &str = "global_config.yaml";
+
 /// The global config: `--global-config`, else `global_config.yaml` here or in the test folder.
 fn global_config(args: &RunArgs) -> anyhow::Result<Option<PathBuf>> {
-    Ok(match &args.global_config {
+    find_global(args.global_config.as_ref(), [PathBuf::from(GLOBAL_CONFIG), args.test_dir.join(GLOBAL_CONFIG)])
+}
+
+/// `given` (which must exist), else the first of `candidates` that is a file.
+fn find_global(
+    given: Option<&PathBuf>,
+    candidates: impl IntoIterator<Item = PathBuf>,
+) -> anyhow::Result<Option<PathBuf>> {
+    Ok(match given {
         Some(path) => {
             anyhow::ensure!(path.is_file(), "global config `{}` does not exist", path.display());
             Some(path.clone())
         }
-        None => [PathBuf::from("global_config.yaml"), args.test_dir.join("global_config.yaml")]
-            .into_iter()
-            .find(|p| p.is_file()),
+        None => candidates.into_iter().find(|p| p.is_file()),
     })
 }
 
 /// The files merged into a test's config: the global config, the test, its environment file.
-fn config_files(global: Option<&Path>, test: &TestFile, env: Option<&str>) -> Vec<PathBuf> {
+fn config_files(global: Option<&Path>, test: &Path, env: Option<&str>) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = global.into_iter().map(Path::to_path_buf).collect();
-    files.push(test.path.clone());
+    files.push(test.to_path_buf());
     if let Some(env) = env {
-        match discover::environment_file(&test.path, env) {
+        match discover::environment_file(test, env) {
             Some(f) => files.push(f),
-            None => eprintln!("note: {} has no `environments/{env}.yaml`; running it without one", test.path.display()),
+            None => eprintln!("note: {} has no `environments/{env}.yaml`; using it without one", test.display()),
         }
     }
     files
@@ -203,6 +215,21 @@ fn build_plan(loaded: &Loaded) -> Result<Plan, String> {
     Ok(plan)
 }
 
+/// The files `suite validate` merges, in order.
+fn validate_files(args: &ValidateArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let first_dir = args.files.first().and_then(|f| f.parent()).unwrap_or(Path::new(""));
+    let beside = [Some(first_dir), first_dir.parent()].into_iter().flatten().map(|d| d.join(GLOBAL_CONFIG));
+    let global = find_global(args.global_config.as_ref(), std::iter::once(PathBuf::from(GLOBAL_CONFIG)).chain(beside))?;
+    // The global config named as a file to check is not merged under itself.
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+    let global = global.filter(|g| !args.files.iter().any(|f| same(f, g)));
+    let (last, rest) = args.files.split_last().context("no file to validate")?;
+    let mut files: Vec<PathBuf> = global.iter().cloned().collect();
+    files.extend(rest.iter().cloned());
+    files.extend(config_files(None, last, args.env_name.as_deref()));
+    Ok(files)
+}
+
 /// `suite report`: renders the run folder's report.html and summary.json again from its files.
 pub fn render_reports(args: ReportArgs) -> Outcome {
     match report::rebuild(&args.run_dir) {
@@ -225,10 +252,17 @@ pub fn render_reports(args: ReportArgs) -> Outcome {
     }
 }
 
-/// `suite validate`: load, merge and plan the files without sending load.
+/// `suite validate`: load, merge and plan the files without sending load. The files merged are
+/// those `suite run` would merge: the global config (found the same way), the files, and the
+/// last file's environment profile.
 pub fn validate(args: ValidateArgs) -> Outcome {
-    let mut files: Vec<PathBuf> = args.global_config.iter().cloned().collect();
-    files.extend(args.files.iter().cloned());
+    let files = match validate_files(&args) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Outcome::Error;
+        }
+    };
     let loaded = match load_with(LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() }) {
         Ok(l) => l,
         Err(text) => {
