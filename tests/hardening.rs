@@ -283,3 +283,31 @@ fn r10_run_finds_yml_and_json_tests_by_default_but_never_configs() {
         std::fs::remove_dir_all(p.path().join("reports")).unwrap();
     }
 }
+
+#[test]
+fn r10_sequential_executions_run_one_after_another() {
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "0", "--models", "m"]);
+    let p = Project::new();
+    let execution = |name: &str| format!("- concurrency: 2\n  throughput: 20\n  hold-for: 2s\n  scenario: {name}\n");
+    let scenario =
+        |name: &str| format!("  {name}:\n    requests: [{{url: '{}/echo/{name}', label: {name}}}]\n", target.url());
+    let yaml = format!(
+        "execution:\n{}{}scenarios:\n{}{}modules:\n  local:\n    sequential: true\nreporting:\n- module: passfail\n  criteria: ['hits of second<1']\n",
+        execution("first"),
+        execution("second"),
+        scenario("first"),
+        scenario("second"),
+    );
+    p.file("t/seq.yaml", &yaml);
+    let out = p.suite(&["run", "-t", "t"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "the criterion judges the second execution too: {out}");
+    // The server saw every request of the first execution before any of the second.
+    let (_, log) = target.request("GET", "/echo-log");
+    let (last_first, first_second) = (log.rfind("/echo/first"), log.find("/echo/second"));
+    assert!(last_first.is_some() && first_second.is_some(), "{log}");
+    assert!(last_first < first_second, "the executions overlapped: {log}");
+    // Each ran its own 2 s hold-for, one after the other.
+    assert!(out.elapsed >= Duration::from_secs(4), "{:?}", out.elapsed);
+    let junit = out.junit();
+    assert_eq!(junit.count("failure"), 0, "{junit}");
+}

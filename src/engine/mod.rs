@@ -15,7 +15,7 @@ mod vu;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 pub use recorder::Recorder;
 pub use stop::Stop;
@@ -48,15 +48,37 @@ impl Context {
 }
 
 /// Runs every execution to its end (or until stopped) and returns when all virtual users are done.
-pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
-    let mut tasks = tokio::task::JoinSet::new();
+/// Executions run at the same time, or, `sequential` (Taurus's `modules.local.sequential`), one
+/// after another: each starts when every user of the one before has finished, with its `delay`,
+/// ramp-up and hold-for counted from then; once the test is told to stop, none starts.
+pub async fn run(executions: &[ExecutionPlan], sequential: bool, ctx: Context) {
+    if !sequential {
+        return run_together(executions.iter().enumerate(), Duration::ZERO, &ctx).await;
+    }
     for (number, exec) in executions.iter().enumerate() {
-        let shared = Arc::new(execution::Execution::new(exec, number));
+        if ctx.stop.phase() != stop::Phase::Running {
+            break;
+        }
+        run_together(std::iter::once((number, exec)), ctx.started.elapsed(), &ctx).await;
+    }
+}
+
+/// Runs `executions` (numbered) at the same time, starting `offset` into the test.
+async fn run_together<'a>(
+    executions: impl Iterator<Item = (usize, &'a ExecutionPlan)>,
+    offset: Duration,
+    ctx: &Context,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (number, exec) in executions {
+        let mut shared = execution::Execution::new(exec, number);
+        shared.load.delay += offset;
+        let shared = Arc::new(shared);
         if exec.load.is_open() {
             tasks.spawn(pacing::arrivals(shared, ctx.clone()));
         } else {
             for index in 0..exec.load.concurrency {
-                execution::spawn(&mut tasks, index, &shared, &ctx, None);
+                execution::spawn(&mut tasks, index, &shared, ctx, None);
             }
         }
     }
