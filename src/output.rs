@@ -1,5 +1,5 @@
-//! The console writer: everything `suite` prints on stdout goes through [`print`] (the [`out!`]
-//! and [`outln!`] macros), so a stdout that closes early (`suite run | head -2`) stops the
+//! The console writer: everything `suite` prints on stdout goes through [`print()`] (the [`out!`](crate::out!)
+//! and [`outln!`](crate::outln!) macros), so a stdout that closes early (`suite run | head -2`) stops the
 //! printing, never the run: the load, the services' shutdown and every file are still done, and
 //! the exit code is still the run's verdict.
 //!
@@ -30,7 +30,7 @@ pub fn closed() -> bool {
     CLOSED.load(Ordering::Relaxed)
 }
 
-/// `print!` through [`print`]: never panics when stdout is closed.
+/// `print!` through [`print()`]: never panics when stdout is closed.
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {
@@ -38,7 +38,7 @@ macro_rules! out {
     };
 }
 
-/// `println!` through [`print`]: never panics when stdout is closed.
+/// `println!` through [`print()`]: never panics when stdout is closed.
 #[macro_export]
 macro_rules! outln {
     () => {
