@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// Run declarative performance-regression suites (Taurus YAML) with pass/fail criteria.
 ///
-/// Exit codes: 0 all criteria passed, 1 configuration or runtime error, 2 interrupted (Ctrl-C),
-/// 3 a pass/fail criterion failed.
+/// Exit codes: 0 all criteria passed, 1 configuration or runtime error (or a report file that
+/// could not be written), 2 interrupted (Ctrl-C), 3 a pass/fail criterion failed.
 #[derive(Debug, Parser)]
 #[command(name = "suite", version, about, long_about)]
 pub struct Cli {
