@@ -311,3 +311,62 @@ fn r10_sequential_executions_run_one_after_another() {
     let junit = out.junit();
     assert_eq!(junit.count("failure"), 0, "{junit}");
 }
+
+/// A small tmpfs mounted for one test; unmounted on drop. `None` (the test is skipped, saying
+/// so) when this process may not mount one (not root, or a container without the capability).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root); the portable test covers the same code");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: unmounts even if a process still has a file open there.
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn r10_a_full_disk_keeps_the_reports_already_written() {
+    let Some(disk) = SmallDisk::mount("8m") else { return };
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "0", "--models", "m"]);
+    let p = Project::new();
+    let yaml = format!(
+        "execution:\n- concurrency: 1\n  iterations: 3\n  scenario: s\nscenarios:\n  s:\n    requests: ['{}/ping']\n",
+        target.url()
+    );
+    p.file("t/a.yaml", &yaml);
+    // The second test fills the disk before it starts: everything written after that fails.
+    let fill = "services:\n- module: shellexec\n  prepare:\n  - head -c 100M /dev/zero > ${TAURUS_ARTIFACTS_DIR}/../filler || true\n";
+    p.file("t/b.yaml", &format!("{yaml}{fill}"));
+    let artifacts = disk.dir.path().join("reports");
+    let out = crate::util::run_suite(p.path(), &["run", "-t", "t"], &artifacts, Duration::from_secs(60), None);
+    assert_eq!(out.code, 1, "{out}");
+    let run = out.run_dir();
+    let error = out.stderr.split("could not be written").nth(1).unwrap_or_else(|| panic!("{out}"));
+    for file in ["junit.xml", "report.html", "summary.json", "b/final_stats.csv"] {
+        assert!(error.contains(&format!("  {}: ", run.join(file).display())), "{file} is not named:\n{out}");
+    }
+    // What the first test left is whole: the run's reports as they were after it.
+    let junit = out.junit();
+    assert_eq!((junit.suites_named("a"), junit.suites_named("b")), (1, 0), "{junit}");
+    crate::util::artifacts::summary(&run.join("summary.json"));
+    assert!(std::fs::metadata(run.join("report.html")).unwrap().len() > 0);
+    assert!(run.join("a/final_stats.csv").is_file());
+}
