@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// Run declarative performance-regression suites (Taurus YAML) with pass/fail criteria.
 ///
-/// Exit codes: 0 all criteria passed, 1 configuration or runtime error, 2 interrupted (Ctrl-C),
-/// 3 a pass/fail criterion failed.
+/// Exit codes: 0 all criteria passed, 1 configuration or runtime error (or a report file that
+/// could not be written), 2 interrupted (Ctrl-C), 3 a pass/fail criterion failed.
 #[derive(Debug, Parser)]
 #[command(name = "suite", version, about, long_about)]
 pub struct Cli {
@@ -39,6 +39,9 @@ Reports go to <artifacts-dir>/<run-id>/: junit.xml, report.html, summary.json, a
 effective.yml, kpi.csv, final_stats.csv, xunit.xml, monitoring logs and shell command output.
 `suite report <artifacts-dir>/latest` renders report.html and summary.json again.";
 
+/// Test files `suite run` looks for by default: every candidate the README names.
+pub const DEFAULT_PATTERN: &str = "*.{yaml,yml,json}";
+
 /// Options of `suite run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -46,8 +49,9 @@ pub struct RunArgs {
     #[arg(short = 't', long, default_value = "suites")]
     pub test_dir: PathBuf,
     /// Glob selecting test files, matched against the file name, its path below the test dir, and
-    /// (MMS layout `<name>/<name>.yaml`) the folder name.
-    #[arg(short = 'p', long, default_value = "*.yaml")]
+    /// (MMS layout `<name>/<name>.yaml`) the folder name. `global_config.yaml` and
+    /// `environments/` folders are never tests.
+    #[arg(short = 'p', long, default_value = DEFAULT_PATTERN)]
     pub pattern: String,
     /// Glob of test files to leave out (matched the same way).
     #[arg(short = 'x', long)]
@@ -81,9 +85,13 @@ pub struct ValidateArgs {
     /// Test files, merged left to right (as Taurus merges several configs).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Config merged under the files (not merged unless given).
+    /// Config merged under the files [default, as `suite run` does: `global_config.yaml` in the
+    /// current folder, else beside the first file or one folder up (MMS layout), if present].
     #[arg(short = 'g', long)]
     pub global_config: Option<PathBuf>,
+    /// Environment profile: `environments/<NAME>.yaml` beside the last file is merged on top.
+    #[arg(short = 'e', long)]
+    pub env_name: Option<String>,
     /// Override a config value, applied last (see `suite run --help`).
     #[arg(short = 'o', long = "option", value_name = "PATH=VALUE")]
     pub overrides: Vec<String>,

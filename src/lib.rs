@@ -6,7 +6,11 @@
 //! each) → [`aggregate`] (per-second, per-label KPIs in HDR histograms) → [`criteria`] (Taurus
 //! pass/fail verdicts, judged every second) → [`report`] (JUnit, CSV, console). [`sample`] sits
 //! beside the stages because every stage after the engine reads it; no stage imports one below it.
-//! [`runner`] is the only module that drives every stage; [`outcome`] holds the exit codes.
+//! [`runner`] is the only module that drives every stage; [`outcome`] holds the exit codes;
+//! [`output`] is the one way to stdout.
+
+// Stdout may close early (`suite run | head`): printing goes through `output`, which never panics.
+#![cfg_attr(not(test), warn(clippy::print_stdout))]
 
 pub mod aggregate;
 pub mod cli;
@@ -17,6 +21,7 @@ pub mod engine;
 pub mod fsutil;
 pub mod monitoring;
 pub mod outcome;
+pub mod output;
 pub mod plan;
 pub mod report;
 pub mod runner;

@@ -12,6 +12,7 @@ mod lifecycle;
 mod monitoring;
 mod open_model;
 mod reports;
+mod run_hardening;
 mod scenario;
 mod shipped;
 mod validate;

@@ -15,7 +15,7 @@ mod vu;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 pub use recorder::Recorder;
 pub use stop::Stop;
@@ -48,21 +48,52 @@ impl Context {
 }
 
 /// Runs every execution to its end (or until stopped) and returns when all virtual users are done.
-pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
-    let mut tasks = tokio::task::JoinSet::new();
+/// Executions run at the same time, or, `sequential` (Taurus's `modules.local.sequential`), one
+/// after another: each starts when every user of the one before has finished, with its `delay`,
+/// ramp-up and hold-for counted from then; once the test is told to stop, none starts.
+pub async fn run(executions: &[ExecutionPlan], sequential: bool, ctx: Context) {
+    if !sequential {
+        return run_together(executions.iter().enumerate(), Duration::ZERO, true, &ctx).await;
+    }
     for (number, exec) in executions.iter().enumerate() {
-        let shared = Arc::new(execution::Execution::new(exec, number));
+        if ctx.stop.phase() != stop::Phase::Running {
+            break;
+        }
+        let last = number + 1 == executions.len();
+        run_together(std::iter::once((number, exec)), ctx.started.elapsed(), last, &ctx).await;
+    }
+}
+
+/// Runs `executions` (numbered) at the same time, starting `offset` into the test. When they
+/// are the `last` to run, their time being up stops the test's load; an earlier group of a
+/// sequential test lets its requests in flight finish (within their read timeout) first.
+async fn run_together<'a>(
+    executions: impl Iterator<Item = (usize, &'a ExecutionPlan)>,
+    offset: Duration,
+    last: bool,
+    ctx: &Context,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    // When the last execution's time is up; None if any runs by iterations alone (it ends when
+    // its users do).
+    let mut end = Some(ctx.started);
+    for (number, exec) in executions {
+        let mut shared = execution::Execution::new(exec, number);
+        shared.load.delay += offset;
+        let duration = shared.load.duration();
+        end = end.zip((!duration.is_zero()).then(|| ctx.started + shared.load.delay + duration)).map(|(a, b)| a.max(b));
+        let shared = Arc::new(shared);
         if exec.load.is_open() {
             tasks.spawn(pacing::arrivals(shared, ctx.clone()));
         } else {
             for index in 0..exec.load.concurrency {
-                execution::spawn(&mut tasks, index, &shared, &ctx, None);
+                execution::spawn(&mut tasks, index, &shared, ctx, None);
             }
         }
     }
     let all_done = async { while tasks.join_next().await.is_some() {} };
     tokio::pin!(all_done);
-    let Some(end) = load_end(executions, ctx.started) else { return all_done.await };
+    let Some(end) = end.filter(|_| last) else { return all_done.await };
     tokio::select! {
         _ = &mut all_done => return,
         _ = tokio::time::sleep_until(end.into()) => {}
@@ -72,13 +103,4 @@ pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
     // is then abandoned, as on Ctrl-C, rather than holding the test forever.
     ctx.stop.advance(stop::Phase::Stopping);
     all_done.await
-}
-
-/// When the last execution's time is up; None if any execution runs by iterations alone (it
-/// ends when its users do).
-fn load_end(executions: &[ExecutionPlan], started: Instant) -> Option<Instant> {
-    executions
-        .iter()
-        .map(|e| (!e.load.duration().is_zero()).then(|| started + e.load.delay + e.load.duration()))
-        .try_fold(started, |end, e| e.map(|e| end.max(e)))
 }

@@ -23,8 +23,10 @@ use crate::criteria::Spec;
 /// Everything one test file asks for.
 #[derive(Debug)]
 pub struct Plan {
-    /// Executions that run at the same time.
+    /// Executions that run at the same time, or one after another when `sequential`.
     pub executions: Vec<ExecutionPlan>,
+    /// `modules.local.sequential` (Taurus): each execution starts when the one before ended.
+    pub sequential: bool,
     /// Label names; samples refer to them by index.
     pub labels: Vec<String>,
     /// Pass/fail criteria, in the order they were configured.

@@ -6,12 +6,18 @@
 //! - [`TestArtifacts`]: one test's folder: `test.json` while it runs, `effective.yml`, and when it
 //!   ends `final_stats.csv`, `xunit.xml` and the files its `junit-xml` reporters ask for.
 //! - [`Streams`]: `kpi.csv`, `seconds.jsonl` and `monitoring.jsonl`, a line as each second closes.
+//!
+//! Whole files are written atomically (a temporary file renamed over the old one), so a full disk
+//! leaves the previous version, never an empty or half file. A file that cannot be written is
+//! reported on stderr when it happens and the run goes on; [`RunArtifacts::unwritten`] lists them
+//! all at the end (the runner then exits 1).
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::store::{self, MonitoringLog, PlannedTest, SecondsLog};
-use super::{csv, junit, run_id, Error, RunReport, TestReport};
+use super::{csv, junit, run_id, views, Error, RunReport, TestReport};
 use crate::aggregate::Second;
 use crate::discover::TestFile;
 use crate::monitoring::Event;
@@ -22,18 +28,17 @@ pub struct RunArtifacts {
     dir: PathBuf,
     planned: Vec<PlannedTest>,
     report: RunReport,
+    unwritten: Unwritten,
 }
 
 impl RunArtifacts {
-    /// Creates `<root>/<run id>` and points `<root>/latest` at it.
+    /// Creates `<root>/<run id>`, a folder no other run has (see [`run_id::create_dir`]), and
+    /// points `<root>/latest` at it.
     pub fn create(root: &Path, env_name: Option<&str>) -> Result<Self, Error> {
         let git_sha = run_id::git_short_sha();
-        let id = run_id::new(env_name, git_sha.as_deref());
-        let dir = root.join(&id);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let link = root.join("latest");
-        let _ = std::fs::remove_file(&link);
-        let _ = std::os::unix::fs::symlink(&id, &link);
+        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let (id, dir) = run_id::create_dir(root, &run_id::new(env_name, git_sha.as_deref()))?;
+        point_latest(root, &id);
         let report = RunReport {
             run_id: id,
             env_name: env_name.map(str::to_string),
@@ -43,7 +48,7 @@ impl RunArtifacts {
             exit_code: None,
             tests: Vec::new(),
         };
-        Ok(RunArtifacts { dir, planned: Vec::new(), report })
+        Ok(RunArtifacts { dir, planned: Vec::new(), report, unwritten: Unwritten::default() })
     }
 
     /// The run folder.
@@ -67,7 +72,7 @@ impl RunArtifacts {
 
     /// The folder of the test named `name`.
     pub fn test(&self, name: &str) -> TestArtifacts {
-        TestArtifacts { dir: self.dir.join(name) }
+        TestArtifacts { dir: self.dir.join(name), unwritten: self.unwritten.clone() }
     }
 
     /// Adds a test that never started.
@@ -80,7 +85,8 @@ impl RunArtifacts {
     /// that fails.
     pub fn finished(&mut self, result: TestReport) -> &TestReport {
         let dir = self.dir.join(&result.name);
-        let test = if warn(store::write_test(&dir, &result, true), "cannot write the test's record") {
+        let written = store::write_test(&dir, &result, true);
+        let test = if self.unwritten.check(&dir.join(store::TEST_FILE), written) {
             store::load_test(&dir, &result.name, &result.file).unwrap_or_else(|e| {
                 eprintln!("warning: cannot read the test's results back: {e}");
                 result
@@ -93,29 +99,74 @@ impl RunArtifacts {
     }
 
     /// Ends the run with its exit code and writes its record and reports a last time.
-    pub fn end(&mut self, exit_code: u8) -> Result<(), Error> {
+    pub fn end(&mut self, exit_code: u8) {
         self.report.exit_code = Some(exit_code);
         self.write_record();
-        self.write_reports()
+        self.write_reports();
     }
 
-    /// Writes the run's `junit.xml`, then `report.html` and `summary.json`.
-    pub fn write_reports(&self) -> Result<(), Error> {
+    /// Writes the run's `junit.xml`, `report.html` and `summary.json`, each on its own: one that
+    /// cannot be written does not keep the others from being written.
+    pub fn write_reports(&self) {
         let path = self.dir.join("junit.xml");
-        std::fs::write(&path, junit::run_xml(&self.report)).map_err(|e| Error::io(&path, e))?;
-        // The HTML report and summary.json are for people and scripts; CI's verdict does not wait on them.
-        warn(super::write_views(&self.dir, &self.report), "cannot write the run's report");
-        Ok(())
+        self.unwritten.check(&path, store::write_atomic(&path, junit::run_xml(&self.report).as_bytes()));
+        for view in views() {
+            let path = self.dir.join(view.file_name());
+            let written = view.render(&self.report).and_then(|bytes| store::write_atomic(&path, &bytes));
+            self.unwritten.check(&path, written);
+        }
+    }
+
+    /// The files of the run that could not be written (or not wholly), with why, in the order met.
+    pub fn unwritten(&self) -> Vec<(PathBuf, String)> {
+        self.unwritten.list()
     }
 
     fn write_record(&self) {
-        warn(store::write_run(&self.dir, &self.report, &self.planned), "cannot write the run's record");
+        let path = self.dir.join(store::RUN_FILE);
+        self.unwritten.check(&path, store::write_run(&self.dir, &self.report, &self.planned));
+    }
+}
+
+/// The files a run could not write, shared by the run and its tests. A file that failed and was
+/// written later (the run's reports are rewritten after every test) is no longer listed.
+#[derive(Clone, Default)]
+struct Unwritten(Arc<Mutex<Vec<(PathBuf, String)>>>);
+
+impl Unwritten {
+    /// Notes how writing `path` went, with a warning when it failed; true when it worked.
+    fn check(&self, path: &Path, written: Result<(), Error>) -> bool {
+        let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|(p, _)| p != path);
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                let why = why(&e);
+                eprintln!("warning: cannot write `{}`: {why}", path.display());
+                list.push((path.to_path_buf(), why));
+                false
+            }
+        }
+    }
+
+    /// Notes that a streamed file lost a line (it stays listed: it has a gap); warns the first time.
+    fn gap(&self, path: &Path, e: impl Display) {
+        let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !list.iter().any(|(p, _)| p == path) {
+            eprintln!("warning: cannot write `{}`: {e}", path.display());
+            list.push((path.to_path_buf(), format!("incomplete: {e}")));
+        }
+    }
+
+    fn list(&self) -> Vec<(PathBuf, String)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 /// One test's folder in the run folder.
 pub struct TestArtifacts {
     dir: PathBuf,
+    unwritten: Unwritten,
 }
 
 impl TestArtifacts {
@@ -132,13 +183,13 @@ impl TestArtifacts {
     /// Writes the record of a test that is running (not judged yet): what a killed runner leaves
     /// is marked incomplete.
     pub fn running(&self, report: &TestReport) {
-        warn(store::write_test(&self.dir, report, false), "cannot write the test's record");
+        self.unwritten.check(&self.dir.join(store::TEST_FILE), store::write_test(&self.dir, report, false));
     }
 
     /// Writes `effective.yml`, the merged config the test ran with.
     pub fn effective(&self, yaml: &str) {
         let path = self.dir.join("effective.yml");
-        warn_on_error(&path, std::fs::write(&path, yaml));
+        self.unwritten.check(&path, store::write_atomic(&path, yaml.as_bytes()));
     }
 
     /// Opens the streams of the load phase; `monitoring.jsonl` only when the test monitors something.
@@ -146,14 +197,14 @@ impl TestArtifacts {
         let kpi_path = self.dir.join("kpi.csv");
         let kpi = csv::KpiCsv::create(&kpi_path).map_err(|e| format!("cannot create `{}`: {e}", kpi_path.display()))?;
         let seconds = Some(SecondsLog::create(&self.dir.join(store::SECONDS_FILE)).map_err(|e| e.to_string())?);
+        let monitoring_path = self.dir.join(store::MONITORING_FILE);
         let monitoring = if monitoring {
-            MonitoringLog::create(&self.dir.join(store::MONITORING_FILE))
-                .map_err(|e| eprintln!("warning: monitoring values will not be in the report: {e}"))
-                .ok()
+            MonitoringLog::create(&monitoring_path).map_err(|e| self.unwritten.gap(&monitoring_path, why(&e))).ok()
         } else {
             None
         };
-        Ok(Streams { kpi, seconds, monitoring })
+        let unwritten = self.unwritten.clone();
+        Ok(Streams { kpi, kpi_path, seconds, monitoring, monitoring_path, dir: self.dir.clone(), unwritten })
     }
 
     /// Writes what a finished test leaves in files besides its record: `final_stats.csv` (also to
@@ -161,43 +212,63 @@ impl TestArtifacts {
     pub fn write(&self, report: &TestReport, final_stats_csv: Option<&Path>, reporters: &[JunitReporter]) {
         let stats = self.dir.join("final_stats.csv");
         for path in std::iter::once(stats.as_path()).chain(final_stats_csv) {
-            warn_on_error(path, csv::write_final_stats(path, &report.totals));
+            let written = store::write_atomic_with(path, |tmp| csv::write_final_stats(tmp, &report.totals));
+            self.unwritten.check(path, written);
         }
         let xunit = self.dir.join("xunit.xml");
-        warn_on_error(&xunit, std::fs::write(&xunit, junit::test_xml(report)));
+        self.unwritten.check(&xunit, store::write_atomic(&xunit, junit::test_xml(report).as_bytes()));
         for (path, xml) in junit::reporter_files(report, reporters, &self.dir) {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 let _ = std::fs::create_dir_all(parent);
             }
-            warn_on_error(&path, std::fs::write(&path, xml));
+            self.unwritten.check(&path, store::write_atomic(&path, xml.as_bytes()));
         }
     }
 }
 
-fn warn_on_error(path: &Path, written: std::io::Result<()>) {
-    warn(written, format_args!("cannot write `{}`", path.display()));
+/// Points `<root>/latest` at the run folder `id`: a new link renamed over the old one, so a run
+/// started at the same time never finds it missing or makes it fail.
+fn point_latest(root: &Path, id: &str) {
+    let tmp = root.join(format!(".latest.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let linked = std::os::unix::fs::symlink(id, &tmp).and_then(|()| std::fs::rename(&tmp, root.join("latest")));
+    if let Err(e) = linked {
+        let _ = std::fs::remove_file(&tmp);
+        eprintln!("warning: cannot point `{}` at {id}: {e}", root.join("latest").display());
+    }
 }
 
-/// Prints a warning when a write failed (the run goes on without that file); true when it worked.
-fn warn(written: Result<(), impl Display>, what: impl Display) -> bool {
-    written.map_err(|e| eprintln!("warning: {what}: {e}")).is_ok()
+/// What went wrong, without the path the caller names anyway.
+fn why(e: &Error) -> String {
+    match e {
+        Error::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The files a test's load phase streams into, a line at a time. A stream that fails once is
-/// dropped with a warning; `kpi.csv` keeps trying.
+/// dropped with a warning (and listed as incomplete); `kpi.csv` keeps trying.
 pub struct Streams {
     kpi: csv::KpiCsv,
+    kpi_path: PathBuf,
     seconds: Option<SecondsLog>,
     monitoring: Option<MonitoringLog>,
+    monitoring_path: PathBuf,
+    dir: PathBuf,
+    unwritten: Unwritten,
 }
 
 impl Streams {
     /// Writes a closed second to `kpi.csv` and `seconds.jsonl`; `vus` is the number of active
     /// virtual users when it closed.
     pub fn second(&mut self, second: &Second, vus: u64) {
-        warn(self.kpi.write(second), "cannot write kpi.csv");
+        if let Err(e) = self.kpi.write(second) {
+            self.unwritten.gap(&self.kpi_path, e);
+        }
         if let Some(log) = &mut self.seconds {
-            if !warn(log.write(second, vus), "the report will lack the seconds from here on") {
+            if let Err(e) = log.write(second, vus) {
+                let path = self.dir.join(store::SECONDS_FILE);
+                self.unwritten.gap(&path, format_args!("{}; the report will lack the seconds from here on", why(&e)));
                 self.seconds = None;
             }
         }
@@ -211,7 +282,10 @@ impl Streams {
             Event::Sample(s) => log.sample(s.ts, &s.source, &s.values),
             Event::Unavailable { source, reason } => log.unavailable(elapsed_secs, source, reason),
         };
-        if !warn(written, "monitoring values will not be in the report") {
+        if let Err(e) = written {
+            let why = why(&e);
+            self.unwritten
+                .gap(&self.monitoring_path, format_args!("{why}; monitoring values will not be in the report"));
             self.monitoring = None;
         }
     }

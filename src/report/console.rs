@@ -66,7 +66,7 @@ impl Progress {
                 bar.set_position(elapsed);
                 bar.set_message(line());
             }
-            None if elapsed.is_multiple_of(self.every) => println!("{}", line()),
+            None if elapsed.is_multiple_of(self.every) => crate::outln!("{}", line()),
             None => {}
         }
     }

@@ -1,6 +1,9 @@
 //! The run folder's name and the dates reports print: time, environment and git short sha, in UTC.
 
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::Error;
 
 /// Run folder name: time, environment and git short sha (when in a git tree).
 pub fn new(env: Option<&str>, sha: Option<&str>) -> String {
@@ -11,6 +14,22 @@ pub fn new(env: Option<&str>, sha: Option<&str>) -> String {
         id.push_str(part);
     }
     id
+}
+
+/// Creates the run folder `<root>/<id>`, or, when another run already has that name (two runs
+/// started in the same second), `<id>-2`, `<id>-3`, ...: creation is exclusive (`create_dir`), so
+/// two runs never share a folder. Returns the id used and the folder.
+pub fn create_dir(root: &Path, id: &str) -> Result<(String, PathBuf), Error> {
+    for n in 1u32.. {
+        let unique = if n == 1 { id.to_string() } else { format!("{id}-{n}") };
+        let dir = root.join(&unique);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((unique, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+    }
+    unreachable!("some suffix is free")
 }
 
 /// The short sha of the working tree's `HEAD`, when `suite` runs in a git tree.
@@ -69,5 +88,13 @@ mod tests {
     fn civil_dates() {
         assert_eq!(civil(0), ("19700101".to_string(), "000000".to_string()));
         assert_eq!(civil(1_795_369_592), ("20261122".to_string(), "174632".to_string()));
+    }
+
+    #[test]
+    fn run_folders_are_never_shared() {
+        let root = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = (0..3).map(|_| create_dir(root.path(), "20261122_174632").unwrap().0).collect();
+        assert_eq!(ids, ["20261122_174632", "20261122_174632-2", "20261122_174632-3"]);
+        assert!(root.path().join("20261122_174632-3").is_dir());
     }
 }

@@ -6,6 +6,7 @@
 //! runs one test file, `load` its load phase, and `Interrupt` watches for Ctrl-C.
 
 mod load;
+mod names;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
 use crate::config::{self, LoadOptions, Loaded};
-use crate::discover::{self, TestFile};
+use crate::discover;
 use crate::outcome::Outcome;
 use crate::plan::{self, Plan};
 use crate::report::{self, console, RunArtifacts};
@@ -25,8 +26,12 @@ use crate::services::agent::{Agent, AgentSettings};
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let interrupt = Interrupt::install();
     let global = global_config(&args)?;
-    let tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), global.as_slice())
+    // A `global_config.yaml` in the test dir is never a test, also when `-g` names another one.
+    let never_tests = [global.clone(), Some(args.test_dir.join(GLOBAL_CONFIG))];
+    let never_tests: Vec<PathBuf> = never_tests.into_iter().flatten().collect();
+    let mut tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), &never_tests)
         .with_context(|| format!("cannot look for tests in `{}`", args.test_dir.display()))?;
+    names::make_unique(&mut tests, &args.test_dir);
     if tests.is_empty() {
         anyhow::bail!(
             "no test files in `{}` match `{}`{} (patterns match file names like `x_criteria.yaml`, paths below the test dir, and MMS folder names)",
@@ -38,7 +43,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut run = RunArtifacts::create(&args.artifacts_dir, args.env_name.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
     let run_dir = run.dir().to_path_buf();
-    println!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
+    crate::outln!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
 
     let settings = match agent_settings(&args, global.as_deref(), &run_dir) {
         Ok(settings) => settings,
@@ -54,17 +59,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             run.not_run(test, "not run: the run was interrupted");
             continue;
         }
-        let files = config_files(global.as_deref(), test, args.env_name.as_deref());
+        let files = config_files(global.as_deref(), &test.path, args.env_name.as_deref());
         let result = test::run(test, files, &args.overrides, &run.test(&test.name), &interrupt).await;
-        print!("{}", console::test_summary(run.finished(result)));
-        run.write_reports().map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
+        crate::out!("{}", console::test_summary(run.finished(result)));
+        run.write_reports();
     }
-    let outcome = run.report().outcome();
-    run.end(outcome.code()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
-    print!("{}", console::run_summary(run.report()));
-    println!("JUnit: {}", run_dir.join("junit.xml").display());
-    println!("Report: {}", run_dir.join("report.html").display());
-    Ok(outcome)
+    // A file that could not be written fails the run (1) but keeps the tests' verdicts in the rest.
+    let unwritten_yet = |run: &RunArtifacts| if run.unwritten().is_empty() { Outcome::Passed } else { Outcome::Error };
+    let outcome = run.report().outcome().worst(unwritten_yet(&run));
+    run.end(outcome.code());
+    crate::out!("{}", console::run_summary(run.report()));
+    crate::outln!("JUnit: {}", run_dir.join("junit.xml").display());
+    crate::outln!("Report: {}", run_dir.join("report.html").display());
+    let unwritten = run.unwritten();
+    if !unwritten.is_empty() {
+        eprintln!("error: {} file(s) could not be written (everything else was):", unwritten.len());
+        for (path, why) in &unwritten {
+            eprintln!("  {}: {why}", path.display());
+        }
+    }
+    Ok(outcome.worst(unwritten_yet(&run)))
 }
 
 /// Watches for Ctrl-C and SIGTERM; the first asks for a graceful stop, the second aborts.
@@ -114,27 +128,36 @@ impl Interrupt {
     }
 }
 
+/// The global config's file name, looked for when `--global-config` is not given.
+const GLOBAL_CONFIG: &str = "global_config.yaml";
+
 /// The global config: `--global-config`, else `global_config.yaml` here or in the test folder.
 fn global_config(args: &RunArgs) -> anyhow::Result<Option<PathBuf>> {
-    Ok(match &args.global_config {
+    find_global(args.global_config.as_ref(), [PathBuf::from(GLOBAL_CONFIG), args.test_dir.join(GLOBAL_CONFIG)])
+}
+
+/// `given` (which must exist), else the first of `candidates` that is a file.
+fn find_global(
+    given: Option<&PathBuf>,
+    candidates: impl IntoIterator<Item = PathBuf>,
+) -> anyhow::Result<Option<PathBuf>> {
+    Ok(match given {
         Some(path) => {
             anyhow::ensure!(path.is_file(), "global config `{}` does not exist", path.display());
             Some(path.clone())
         }
-        None => [PathBuf::from("global_config.yaml"), args.test_dir.join("global_config.yaml")]
-            .into_iter()
-            .find(|p| p.is_file()),
+        None => candidates.into_iter().find(|p| p.is_file()),
     })
 }
 
 /// The files merged into a test's config: the global config, the test, its environment file.
-fn config_files(global: Option<&Path>, test: &TestFile, env: Option<&str>) -> Vec<PathBuf> {
+fn config_files(global: Option<&Path>, test: &Path, env: Option<&str>) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = global.into_iter().map(Path::to_path_buf).collect();
-    files.push(test.path.clone());
+    files.push(test.to_path_buf());
     if let Some(env) = env {
-        match discover::environment_file(&test.path, env) {
+        match discover::environment_file(test, env) {
             Some(f) => files.push(f),
-            None => eprintln!("note: {} has no `environments/{env}.yaml`; running it without one", test.path.display()),
+            None => eprintln!("note: {} has no `environments/{env}.yaml`; using it without one", test.display()),
         }
     }
     files
@@ -157,7 +180,7 @@ fn start_agent(args: &RunArgs, settings: Option<AgentSettings>, run_dir: &Path) 
     match settings {
         Some(s) => {
             let agent = Agent::start(&s, &run_dir.join("monitoring-agent.log")).map_err(anyhow::Error::msg)?;
-            println!("monitoring-agent listening on {} for this run", agent.address);
+            crate::outln!("monitoring-agent listening on {} for this run", agent.address);
             Ok(Some(agent))
         }
         None if args.monit && !args.no_monit => anyhow::bail!(
@@ -192,19 +215,34 @@ fn build_plan(loaded: &Loaded) -> Result<Plan, String> {
     Ok(plan)
 }
 
+/// The files `suite validate` merges, in order.
+fn validate_files(args: &ValidateArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let first_dir = args.files.first().and_then(|f| f.parent()).unwrap_or(Path::new(""));
+    let beside = [Some(first_dir), first_dir.parent()].into_iter().flatten().map(|d| d.join(GLOBAL_CONFIG));
+    let global = find_global(args.global_config.as_ref(), std::iter::once(PathBuf::from(GLOBAL_CONFIG)).chain(beside))?;
+    // The global config named as a file to check is not merged under itself.
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+    let global = global.filter(|g| !args.files.iter().any(|f| same(f, g)));
+    let (last, rest) = args.files.split_last().context("no file to validate")?;
+    let mut files: Vec<PathBuf> = global.iter().cloned().collect();
+    files.extend(rest.iter().cloned());
+    files.extend(config_files(None, last, args.env_name.as_deref()));
+    Ok(files)
+}
+
 /// `suite report`: renders the run folder's report.html and summary.json again from its files.
 pub fn render_reports(args: ReportArgs) -> Outcome {
     match report::rebuild(&args.run_dir) {
         Ok(run) => {
             for test in &run.tests {
-                println!("{}: {}", test.name, test.state());
+                crate::outln!("{}: {}", test.name, test.state());
                 for note in &test.notes {
                     eprintln!("warning: {}: {note}", test.name);
                 }
             }
-            println!("run {}: {}", run.run_id, run.state());
-            println!("Report: {}", args.run_dir.join("report.html").display());
-            println!("Summary: {}", args.run_dir.join("summary.json").display());
+            crate::outln!("run {}: {}", run.run_id, run.state());
+            crate::outln!("Report: {}", args.run_dir.join("report.html").display());
+            crate::outln!("Summary: {}", args.run_dir.join("summary.json").display());
             Outcome::Passed
         }
         Err(e) => {
@@ -214,10 +252,17 @@ pub fn render_reports(args: ReportArgs) -> Outcome {
     }
 }
 
-/// `suite validate`: load, merge and plan the files without sending load.
+/// `suite validate`: load, merge and plan the files without sending load. The files merged are
+/// those `suite run` would merge: the global config (found the same way), the files, and the
+/// last file's environment profile.
 pub fn validate(args: ValidateArgs) -> Outcome {
-    let mut files: Vec<PathBuf> = args.global_config.iter().cloned().collect();
-    files.extend(args.files.iter().cloned());
+    let files = match validate_files(&args) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Outcome::Error;
+        }
+    };
     let loaded = match load_with(LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() }) {
         Ok(l) => l,
         Err(text) => {
@@ -230,7 +275,7 @@ pub fn validate(args: ValidateArgs) -> Outcome {
     }
     // The merged config is printed even when planning fails: it shows what the checks saw.
     if !args.quiet {
-        print!("{}", loaded.effective_yaml());
+        crate::out!("{}", loaded.effective_yaml());
     }
     match build_plan(&loaded) {
         Ok(plan) => {

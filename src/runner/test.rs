@@ -23,7 +23,7 @@ pub(super) async fn run(
 ) -> TestReport {
     let started = Instant::now();
     let mut report = TestReport::new(&test.name, &test.path, report::run_id::unix_now());
-    println!("\n-- {} ({})", test.name, test.path.display());
+    crate::outln!("\n-- {} ({})", test.name, test.path.display());
     let plan = match plan(&mut report, files, overrides, out) {
         Ok(plan) => plan,
         Err(error) => return fail(report, error, started),
@@ -35,11 +35,11 @@ pub(super) async fn run(
     if error.is_none() && interrupt.count() == 0 {
         error = load::run(&plan, &mut criteria, out, interrupt, &mut report).await.err();
     }
-    if let Some(e) = stop_services(&mut shell).await {
+    if let Some(e) = stop_services(&mut shell, interrupt).await {
         error.get_or_insert(e);
     }
     if let Some(by) = &report.stopped_by {
-        println!("stopped early by {by}");
+        crate::outln!("stopped early by {by}");
     }
     judge(&mut report, criteria, error, interrupt.count() > 0);
     report.duration_secs = started.elapsed().as_secs_f64();
@@ -68,25 +68,26 @@ fn plan(
     Ok(plan)
 }
 
-/// Runs `prepare` and `startup` until one fails or Ctrl-C; the first error.
+/// Runs `prepare` and `startup` until one fails or Ctrl-C (which ends the command running then);
+/// the first error.
 async fn start_services(shell: &mut Shell, interrupt: &Interrupt) -> Option<String> {
     for stage in [Stage::Prepare, Stage::Startup] {
         if interrupt.count() > 0 {
             break;
         }
-        tokio::select! {
-            r = shell.run_stage(stage) => if let Err(e) = r { return Some(e.to_string()) },
-            _ = interrupt.at_least(1) => {}
+        if let Err(e) = shell.run_stage(stage, interrupt.at_least(1)).await {
+            return Some(e.to_string());
         }
     }
     None
 }
 
-/// Runs `shutdown`, stops the background commands and runs `post-process`; the first error.
-async fn stop_services(shell: &mut Shell) -> Option<String> {
-    let mut error = shell.run_stage(Stage::Shutdown).await.err().map(|e| e.to_string());
+/// Runs `shutdown`, stops the background commands and runs `post-process`; the first error. They
+/// run after a first Ctrl-C too; a second one ends the command running.
+async fn stop_services(shell: &mut Shell, interrupt: &Interrupt) -> Option<String> {
+    let mut error = shell.run_stage(Stage::Shutdown, interrupt.at_least(2)).await.err().map(|e| e.to_string());
     shell.stop_background().await;
-    if let Err(e) = shell.run_stage(Stage::PostProcess).await {
+    if let Err(e) = shell.run_stage(Stage::PostProcess, interrupt.at_least(2)).await {
         error.get_or_insert(e.to_string());
     }
     error

@@ -42,12 +42,24 @@ pub const MONITORING_FILE: &str = "monitoring.jsonl";
 /// Version of the files' layout, written into `run.json` and `test.json`.
 const FORMAT: u32 = 1;
 
-/// Writes a whole file through a temporary name, so readers never see half of it.
+/// Writes a whole file through a temporary file in the same folder renamed over it, so readers
+/// never see half of it, and a write that fails (a full disk) leaves the previous version, not an
+/// empty file. The error names `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_atomic_with(path, |tmp| std::fs::write(tmp, bytes))
+}
+
+/// [`write_atomic`] for a writer that takes a path: `write` fills the temporary file.
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<(), Error> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    // The data is synced before the rename: a file system that reports a full disk only at
+    // write-back (NFS, some quotas) fails here, not after the old file was replaced.
+    let written = write(&tmp).and_then(|()| File::open(&tmp)?.sync_data()).and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
@@ -378,6 +390,20 @@ mod tests {
         assert_eq!(run.tests[0].outcome, Outcome::CriteriaFailed);
         assert_eq!(run.tests[0].completion, Completion::Finished);
         assert_eq!(run.exit_code, None);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_previous_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junit.xml");
+        write_atomic(&path, b"<first/>").unwrap();
+        let failed = write_atomic_with(&path, |tmp| {
+            std::fs::write(tmp, b"<sec")?;
+            Err(std::io::Error::from(std::io::ErrorKind::StorageFull))
+        });
+        assert!(matches!(failed, Err(Error::Io { path: p, .. }) if p == path));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "<first/>");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary file is removed");
     }
 
     #[test]
