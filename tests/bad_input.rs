@@ -107,6 +107,9 @@ fn a_missing_test_folder_is_named_and_its_cause_said_once() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("cannot read test folder `nowhere`"), "{out}");
     assert_eq!(crate::util::count(&out.stderr, "(os error 2)"), 1, "{out}");
+    let out = p.suite(&["report", "nowhere"], LIMIT);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(crate::util::count(&out.stderr, "(os error 2)"), 1, "{out}");
 }
 
 #[test]

@@ -241,7 +241,7 @@ fn point_latest(root: &Path, id: &str) {
 /// What went wrong, without the path the caller names anyway.
 fn why(e: &Error) -> String {
     match e {
-        Error::Io { source, .. } => source.to_string(),
+        Error::Io { cause, .. } => cause.to_string(),
         other => other.to_string(),
     }
 }

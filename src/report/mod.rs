@@ -32,20 +32,20 @@ pub use timeline::{Monitoring, Timeline};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        source: std::io::Error,
+        /// What went wrong (named in the message, so not a `source` a chain would repeat).
+        cause: std::io::Error,
     },
     /// A JSON file could not be read.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`: {cause}")]
     Json {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// Nothing in the folder looks like a run.
     #[error("`{0}` is not a run folder: it has no `run.json` and no test folders with results")]
@@ -63,7 +63,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io { path: path.to_path_buf(), cause: source }
     }
 }
 

@@ -64,7 +64,7 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> std::io::Resu
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::Json { path: path.to_path_buf(), source })
+    serde_json::from_str(&text).map_err(|cause| Error::Json { path: path.to_path_buf(), cause })
 }
 
 /// Reads a JSON-lines file: the number of non-empty lines, and the records read with their line
