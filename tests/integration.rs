@@ -7,6 +7,7 @@ mod config_hardening;
 mod criteria_timing;
 mod fuzz;
 mod http_wire;
+mod jmx;
 mod lifecycle;
 mod monitoring;
 mod open_model;

@@ -85,10 +85,10 @@ impl Reader<'_> {
             self.listeners.push(Ignored { testclass: e.testclass.clone(), name: e.testname.clone(), span: e.span });
             return None;
         }
+        let name = Fields { r: self, e, props: &e.props }.template(&e.testname, e.span);
         let kind = self.kind(e);
         // Children are read even under an unsupported element, so every problem is named.
         let children = self.nodes(&e.children);
-        let name = Fields { r: self, e, props: &e.props }.template(&e.testname, e.span);
         let meta = Meta { testclass: e.testclass.clone(), name, span: e.span };
         Some(Node { meta, kind: kind?, children })
     }

@@ -196,6 +196,9 @@ impl Dom {
                 Event::Empty(start) => {
                     let mut node = Self::node(&start, before, &here).map_err(|e| malformed(&reader, &e))?;
                     node.text_span = here(after, 0);
+                    if stack.is_empty() {
+                        return Self::finish(&mut reader, node, &here);
+                    }
                     Self::close(&mut stack, node);
                     text_range = None;
                 }
