@@ -8,6 +8,7 @@ mod criteria_timing;
 mod fuzz;
 mod http_wire;
 mod jmx;
+mod jmx_corpus;
 mod lifecycle;
 mod monitoring;
 mod open_model;
