@@ -192,14 +192,15 @@ fn jmx_unsupported_elements_and_functions_are_all_named_with_their_lines() {
         [
             format!("{f}:10:10: error: unsupported JMeter element `JSR223PreProcessor` (\"setup vars\"): scripts cannot run without a JVM"),
             format!("{f}:14:10: error: unsupported JMeter element `JDBCSampler` (\"query\"): only HTTP samplers (`HTTPSamplerProxy`) are supported"),
-            format!("{f}:16:10: error: unknown or unsupported JMeter function `__Rnadom` in \"get ${{__Rnadom(1,5)}}\""),
-            format!("{f}:17:52: error: unknown or unsupported JMeter function `__machineName` in \"get ${{__Rnadom(1,5)}}\""),
-            format!("{f}:20:12: error: unsupported JMeter element `ConstantTimr` (\"typo\"): it is not one of the elements suite implements"),
+            format!("{f}:16:99: error: unknown or unsupported JMeter function `__Rnadom`, in the name of `HTTPSamplerProxy` \"get ${{__Rnadom(1,5)}}\""),
+            format!("{f}:17:60: error: unknown or unsupported JMeter function `__machineName`, in `HTTPSampler.path` of `HTTPSamplerProxy` \"get ${{__Rnadom(1,5)}}\""),
+            format!("{f}:18:58: error: unknown or unsupported JMeter function `__BeanShell`, in `HTTPSampler.embedded_url_re` of `HTTPSamplerProxy` \"get ${{__Rnadom(1,5)}}\""),
+            format!("{f}:21:12: error: unsupported JMeter element `ConstantTimr` (\"typo\"): it is not one of the elements suite implements"),
         ]
     );
-    let rendered = errors[4].render(&sources);
+    let rendered = errors[5].render(&sources);
     assert!(rendered.contains("= help: did you mean `ConstantTimer`?"), "{rendered}");
-    assert!(rendered.contains("20 |           <ConstantTimr"), "{rendered}");
+    assert!(rendered.contains("21 |           <ConstantTimr"), "{rendered}");
 }
 
 #[test]
@@ -207,8 +208,10 @@ fn jmx_function_errors_point_into_the_value() {
     let (sources, plan) = load("unsupported.jmx");
     let errors = plan.unwrap_err();
     let machine = errors.iter().find(|d| d.message.contains("__machineName")).unwrap();
-    // The path has no XML escapes, so the caret is on the call itself.
+    // The caret is on the call itself, past the `&amp;` before it.
     assert_eq!(sources.slice(machine.span.unwrap()), "${__machineName()}");
+    let name = errors.iter().find(|d| d.message.contains("__Rnadom")).unwrap();
+    assert_eq!(sources.slice(name.span.unwrap()), "${__Rnadom(1,5)}");
 }
 
 #[test]

@@ -99,7 +99,7 @@ pub fn load(path: &Path, sources: &mut Sources) -> Result<JmxPlan, Vec<Diagnosti
 /// Reads a plan already registered in `sources` (for tests and pseudo-sources).
 pub fn read_source(sources: &Sources, id: SourceId, path: &Path) -> Result<JmxPlan, Vec<Diagnostic>> {
     let tree = xml::parse(sources, id)?;
-    let mut reader = read::Reader { sources, errors: Vec::new(), listeners: Vec::new() };
+    let mut reader = read::Reader::new(sources);
     let roots = reader.nodes(&tree.roots);
     if roots.is_empty() && reader.errors.is_empty() {
         reader.errors.push(Diagnostic::error(tree.span, "the plan has no enabled `TestPlan`"));

@@ -3,11 +3,13 @@
 //! and every unsupported element, bad value or bad `${…}` is an error; all of them are
 //! collected, not just the first.
 
+use std::collections::HashSet;
+
 use crate::config::{Diagnostic, Sources, Span};
 
 use super::model::*;
 use super::template;
-use super::xml::{Element, ElementProp, Prop, PropValue, Props};
+use super::xml::{Element, ElementProp, Prop, PropValue, Props, ScalarKind};
 
 /// Listener classes: they only watch results, so a run without them sends the same load.
 const LISTENERS: &[&str] = &[
@@ -72,9 +74,15 @@ pub(crate) struct Reader<'a> {
     pub(crate) sources: &'a Sources,
     pub(crate) errors: Vec<Diagnostic>,
     pub(crate) listeners: Vec<Ignored>,
+    /// Offsets of the values already parsed as templates.
+    checked: HashSet<usize>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    pub(crate) fn new(sources: &'a Sources) -> Self {
+        Reader { sources, errors: Vec::new(), listeners: Vec::new(), checked: HashSet::new() }
+    }
+
     /// The enabled, supported elements of `elements` with their children.
     pub(crate) fn nodes(&mut self, elements: &[Element]) -> Vec<Node> {
         elements.iter().filter(|e| e.enabled).filter_map(|e| self.node(e)).collect()
@@ -85,8 +93,13 @@ impl Reader<'_> {
             self.listeners.push(Ignored { testclass: e.testclass.clone(), name: e.testname.clone(), span: e.span });
             return None;
         }
-        let name = Fields { r: self, e, props: &e.props }.template(&e.testname, e.span);
+        let name = Fields { r: self, e, props: &e.props }.template(&e.testname, e.testname_span, "the name");
         let kind = self.kind(e);
+        if kind.is_some() {
+            // JMeter substitutes every string property, read by the model or not.
+            let f = &mut Fields { r: self, e, props: &e.props };
+            f.check_rest(&e.props.0);
+        }
         // Children are read even under an unsupported element, so every problem is named.
         let children = self.nodes(&e.children);
         let meta = Meta { testclass: e.testclass.clone(), name, span: e.span };
@@ -281,29 +294,27 @@ impl<'a, 'e> Fields<'_, 'a, 'e> {
     /// A scalar property as text with its template; missing is empty, at the element's tag.
     fn text(&mut self, name: &str) -> Text {
         match self.props.get(name).map(|p| &p.value) {
-            Some(PropValue::Scalar { text, text_span, .. }) => self.template(text, *text_span),
+            Some(PropValue::Scalar { text, text_span, .. }) => self.template(text, *text_span, &format!("`{name}`")),
             Some(_) => {
                 let span = self.props.get(name).map_or(self.e.span, |p| p.span);
                 self.error(span, format!("property `{name}` must be a single value"));
-                self.template("", span)
+                self.template("", span, name)
             }
-            None => self.template("", self.e.span),
+            None => self.template("", self.e.span, name),
         }
     }
 
-    fn template(&mut self, value: &str, span: Span) -> Text {
+    /// `value` (written at `span`) as a template; `what` names it in errors (`the name`,
+    /// `` `HTTPSampler.path` ``).
+    fn template(&mut self, value: &str, span: Span, what: &str) -> Text {
+        self.r.checked.insert(span.offset);
         let template = match template::parse(value) {
             Ok(t) => t,
             Err(errors) => {
-                // Offsets are exact when the file holds the value as is (no XML escapes).
-                let exact = self.r.sources.slice(span) == value;
                 for e in errors {
-                    let at = if exact {
-                        self.r.sources.span(span.source, span.offset + e.at.start, e.at.len())
-                    } else {
-                        span
-                    };
-                    let mut d = Diagnostic::error(at, format!("{} in \"{}\"", e.message, self.e.testname));
+                    let at = super::xml::value_span(self.r.sources, span, value, e.at.clone());
+                    let message = format!("{}, in {what} of `{}` \"{}\"", e.message, self.e.testclass, self.e.testname);
+                    let mut d = Diagnostic::error(at, message);
                     if let Some(help) = e.help {
                         d = d.with_help(help);
                     }
@@ -313,6 +324,22 @@ impl<'a, 'e> Fields<'_, 'a, 'e> {
             }
         };
         Text { value: value.to_string(), span, template }
+    }
+
+    /// Parses the string properties not read as [`Text`] yet, for their errors.
+    fn check_rest(&mut self, props: &[Prop]) {
+        for p in props {
+            match &p.value {
+                PropValue::Scalar { kind: ScalarKind::String, text, text_span } => {
+                    if !text.is_empty() && !self.r.checked.contains(&text_span.offset) {
+                        self.template(text, *text_span, &format!("`{}`", p.name));
+                    }
+                }
+                PropValue::Scalar { .. } => {}
+                PropValue::Element(inner) => self.check_rest(&inner.props.0),
+                PropValue::Collection(items) => self.check_rest(items),
+            }
+        }
     }
 
     /// A boolean (JMeter: `true` in any case is true, anything else false); `default` if missing.
@@ -441,7 +468,7 @@ impl<'a, 'e> Fields<'_, 'a, 'e> {
                 let g = &mut self.nested(&main.props);
                 (g.text("LoopController.loops"), g.bool("LoopController.continue_forever", false))
             }
-            None => (self.template("1", self.e.span), false),
+            None => (self.template("1", self.e.span, "the loop count"), false),
         };
         let on_error = match self.props.get("ThreadGroup.on_sample_error").map(|p| &p.value) {
             None => OnError::Continue,
@@ -580,7 +607,7 @@ impl<'a, 'e> Fields<'_, 'a, 'e> {
             })
             .collect::<Vec<_>>()
             .into_iter()
-            .map(|(text, span)| self.template(&text, span))
+            .map(|(text, span)| self.template(&text, span, "a pattern"))
             .collect();
         Some(Assertion::Response {
             field,

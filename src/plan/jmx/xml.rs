@@ -31,6 +31,8 @@ pub struct Element {
     pub testclass: String,
     /// `testname` (the sampler's label), empty when missing.
     pub testname: String,
+    /// The `testname` value in the start tag (the tag name when missing).
+    pub testname_span: Span,
     /// `guiclass`, if given.
     pub guiclass: Option<String>,
     /// `enabled` (JMeter: anything but `false` is enabled).
@@ -143,13 +145,55 @@ pub fn parse(sources: &Sources, id: SourceId) -> Result<Tree, Vec<Diagnostic>> {
     }
 }
 
+/// The span of `value[range]` inside `span`, the raw text `value` was decoded from (XML escapes
+/// such as `&amp;` or `&#13;` resolved); the whole `span` when the raw text does not decode to
+/// `value` (CDATA, an attribute's normalized whitespace).
+pub fn value_span(sources: &Sources, span: Span, value: &str, range: std::ops::Range<usize>) -> Span {
+    let raw = sources.slice(span);
+    // (raw offset, value offset) at each step of decoding.
+    let mut map = Vec::with_capacity(raw.len() + 1);
+    let (mut r, mut v) = (0, 0);
+    while r < raw.len() {
+        map.push((r, v));
+        let rest = &raw[r..];
+        if rest.starts_with('&') {
+            let Some(end) = rest.find(';') else { return span };
+            let entity = &rest[1..end];
+            let decoded = match entity.strip_prefix('#') {
+                Some(num) => {
+                    let code = match num.strip_prefix('x') {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                        None => num.parse().ok(),
+                    };
+                    code.and_then(char::from_u32).map_or(0, char::len_utf8)
+                }
+                None => quick_xml::escape::resolve_predefined_entity(entity).map_or(0, str::len),
+            };
+            r += end + 1;
+            v += decoded;
+        } else {
+            let n = rest.chars().next().map_or(1, char::len_utf8);
+            r += n;
+            v += n;
+        }
+    }
+    map.push((r, v));
+    if v != value.len() || raw.contains("<![CDATA[") {
+        return span;
+    }
+    let at = |target: usize| map.iter().find(|&&(_, vv)| vv >= target).map_or(raw.len(), |&(rr, _)| rr);
+    let (start, end) = (at(range.start), at(range.end));
+    sources.span(span.source, span.offset + start, end.saturating_sub(start))
+}
+
 /// A generic XML element with located attributes and text.
 #[derive(Debug)]
 struct Node {
     name: String,
     /// The tag name in the start tag.
     span: Span,
-    attrs: Vec<(String, String)>,
+    /// Name, value and the value's span.
+    attrs: Vec<(String, String, Span)>,
     children: Vec<Node>,
     /// Character data, escapes resolved, CDATA included.
     text: String,
@@ -160,7 +204,11 @@ struct Node {
 
 impl Node {
     fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(n, ..)| n == name).map(|(_, v, _)| v.as_str())
+    }
+
+    fn attr_span(&self, name: &str) -> Option<Span> {
+        self.attrs.iter().find(|(n, ..)| n == name).map(|(.., s)| *s)
     }
 }
 
@@ -190,11 +238,11 @@ impl Dom {
             };
             match event {
                 Event::Start(start) => {
-                    stack.push(Self::node(&start, before, &here).map_err(|e| malformed(&reader, &e))?);
+                    stack.push(Self::node(text, &start, before, &here).map_err(|e| malformed(&reader, &e))?);
                     text_range = None;
                 }
                 Event::Empty(start) => {
-                    let mut node = Self::node(&start, before, &here).map_err(|e| malformed(&reader, &e))?;
+                    let mut node = Self::node(text, &start, before, &here).map_err(|e| malformed(&reader, &e))?;
                     node.text_span = here(after, 0);
                     if stack.is_empty() {
                         return Self::finish(&mut reader, node, &here);
@@ -291,16 +339,33 @@ impl Dom {
         }
     }
 
-    fn node(start: &BytesStart, at: usize, here: &dyn Fn(usize, usize) -> Span) -> Result<Node, quick_xml::Error> {
+    fn node(
+        text: &str,
+        start: &BytesStart,
+        at: usize,
+        here: &dyn Fn(usize, usize) -> Span,
+    ) -> Result<Node, quick_xml::Error> {
         let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+        let span = here(at + 1, name.len());
         let mut attrs = Vec::new();
         for attr in start.attributes() {
             let attr = attr?;
             let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+            // The raw value borrows the file's text, so its place is where it points.
+            let value_span = match &attr.value {
+                std::borrow::Cow::Borrowed(raw) => {
+                    let offset = (raw.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+                    if offset + raw.len() <= text.len() {
+                        here(offset, raw.len())
+                    } else {
+                        span
+                    }
+                }
+                std::borrow::Cow::Owned(_) => span,
+            };
             let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)?.into_owned();
-            attrs.push((key, value));
+            attrs.push((key, value, value_span));
         }
-        let span = here(at + 1, name.len());
         Ok(Node { name, span, attrs, children: Vec::new(), text: String::new(), text_span: span })
     }
 
@@ -370,6 +435,7 @@ impl Builder<'_> {
             tag: node.name.clone(),
             testclass,
             testname: node.attr("testname").unwrap_or_default().to_string(),
+            testname_span: node.attr_span("testname").unwrap_or(node.span),
             guiclass: node.attr("guiclass").map(str::to_string),
             enabled: node.attr("enabled") != Some("false"),
             span: node.span,
@@ -496,6 +562,21 @@ mod tests {
         let PropValue::Scalar { text, text_span, .. } = &items[0].value else { panic!() };
         assert_eq!(text, "a<b");
         assert_eq!(sources.slice(*text_span), "a&lt;b");
+    }
+
+    #[test]
+    fn value_spans_map_through_xml_escapes() {
+        let mut sources = Sources::new();
+        let text = "<a>x&amp;${__f(1)}&#13;</a>";
+        let id = sources.add_pseudo("t", text);
+        let raw = sources.span(id, 3, text.len() - 7);
+        let value = "x&${__f(1)}\r";
+        let span = value_span(&sources, raw, value, 2..11);
+        assert_eq!(sources.slice(span), "${__f(1)}");
+        let span = value_span(&sources, raw, value, 11..12);
+        assert_eq!(sources.slice(span), "&#13;");
+        // A value the raw text does not decode to: the whole span.
+        assert_eq!(value_span(&sources, raw, "other", 0..1), raw);
     }
 
     #[test]
