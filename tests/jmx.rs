@@ -222,6 +222,8 @@ fn jmx_malformed_file_is_one_error_at_its_line() {
     let line = errors[0].one_line(&sources);
     assert!(line.starts_with("tests/fixtures/jmx/malformed.jmx:6:"), "{line}");
     assert!(line.contains("malformed XML"), "{line}");
+    let rendered = errors[0].render(&sources);
+    assert!(rendered.contains(":4:6\n") && rendered.contains("in `TestPlan` \"Broken\""), "{rendered}");
 
     let mut sources = Sources::new();
     let errors = jmx::load(Path::new("tests/fixtures/jmx/absent.jmx"), &mut sources).unwrap_err();

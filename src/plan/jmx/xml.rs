@@ -228,7 +228,10 @@ impl Dom {
         let mut text_range: Option<(usize, usize)> = None;
         loop {
             let before = usize::try_from(reader.buffer_position()).unwrap_or(0);
-            let event = reader.read_event().map_err(|e| malformed(&reader, &e))?;
+            let event = match reader.read_event() {
+                Ok(event) => event,
+                Err(e) => return Err(Self::in_element(malformed(&reader, &e), &stack)),
+            };
             let after = usize::try_from(reader.buffer_position()).unwrap_or(0);
             let push_text = |stack: &mut Vec<Node>, text_range: &mut Option<(usize, usize)>, s: &str| {
                 if let Some(top) = stack.last_mut() {
@@ -315,6 +318,16 @@ impl Dom {
                 Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
             }
         }
+    }
+
+    /// Names the innermost open test element (one with a `testname`) in a malformed-XML error.
+    fn in_element(mut d: Box<Diagnostic>, stack: &[Node]) -> Box<Diagnostic> {
+        if let Some(open) = stack.iter().rev().find(|n| n.attr("testname").is_some()) {
+            let name = open.attr("testname").unwrap_or_default();
+            let class = open.attr("testclass").unwrap_or(&open.name);
+            d.labels.push(crate::config::Label { span: open.span, message: format!("in `{class}` \"{name}\"") });
+        }
+        d
     }
 
     /// After the root closes only whitespace, comments and processing instructions may follow.
@@ -562,6 +575,15 @@ mod tests {
         let PropValue::Scalar { text, text_span, .. } = &items[0].value else { panic!() };
         assert_eq!(text, "a<b");
         assert_eq!(sources.slice(*text_span), "a&lt;b");
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_comments_are_fine() {
+        let (sources, tree) = parse_str(
+            "\u{feff}<?xml version=\"1.0\"?>\n<!-- c --><jmeterTestPlan><hashTree><TestPlan/><hashTree/></hashTree></jmeterTestPlan>\n<!-- end -->\n",
+        );
+        let tree = tree.unwrap_or_else(|e| panic!("{}", e[0].render(&sources)));
+        assert_eq!(tree.roots[0].testclass, "TestPlan");
     }
 
     #[test]
