@@ -9,6 +9,7 @@ mod fuzz;
 mod http_wire;
 mod jmx;
 mod jmx_corpus;
+mod jmx_fuzz;
 mod lifecycle;
 mod monitoring;
 mod open_model;
