@@ -90,8 +90,13 @@ impl JmxPlan {
 
 /// Reads the plan at `path`, registering its text in `sources`; every error found is returned.
 pub fn load(path: &Path, sources: &mut Sources) -> Result<JmxPlan, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![Diagnostic::error_unlocated(format!("cannot read JMeter plan `{}`: {e}", path.display()))])?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::InvalidData => "it is not UTF-8 text (JMeter saves plans as UTF-8)".to_string(),
+            _ => e.to_string(),
+        };
+        vec![Diagnostic::error_unlocated(format!("cannot read JMeter plan `{}`: {why}", path.display()))]
+    })?;
     let id = sources.add_file(path, text);
     read_source(sources, id, path)
 }

@@ -136,7 +136,7 @@ pub struct Tree {
 /// without an element, a property outside an element) are collected.
 pub fn parse(sources: &Sources, id: SourceId) -> Result<Tree, Vec<Diagnostic>> {
     let dom = Dom::read(sources, id).map_err(|d| vec![*d])?;
-    let mut b = Builder { sources, id, errors: Vec::new() };
+    let mut b = Builder { errors: Vec::new() };
     let tree = b.tree(&dom);
     if b.errors.is_empty() {
         Ok(tree)
@@ -390,13 +390,11 @@ impl Dom {
 }
 
 /// Turns the generic XML tree into JMeter's element tree.
-struct Builder<'a> {
-    sources: &'a Sources,
-    id: SourceId,
+struct Builder {
     errors: Vec<Diagnostic>,
 }
 
-impl Builder<'_> {
+impl Builder {
     fn tree(&mut self, root: &Node) -> Tree {
         let jmeter_version = root.attr("jmeter").map(str::to_string);
         if root.name != "jmeterTestPlan" {
@@ -462,13 +460,12 @@ impl Builder<'_> {
     }
 
     fn prop(&mut self, node: &Node, named: bool) -> Option<Prop> {
-        let scalar = |kind| Some(kind);
         let kind = match node.name.as_str() {
-            "stringProp" => scalar(ScalarKind::String),
-            "boolProp" => scalar(ScalarKind::Bool),
-            "intProp" => scalar(ScalarKind::Int),
-            "longProp" => scalar(ScalarKind::Long),
-            "doubleProp" | "floatProp" => scalar(ScalarKind::Double),
+            "stringProp" => Some(ScalarKind::String),
+            "boolProp" => Some(ScalarKind::Bool),
+            "intProp" => Some(ScalarKind::Int),
+            "longProp" => Some(ScalarKind::Long),
+            "doubleProp" | "floatProp" => Some(ScalarKind::Double),
             "elementProp" | "collectionProp" => None,
             // JMeter writes some objects as `<objProp>`/`<mapProp>`; nothing supported reads them.
             "objProp" | "mapProp" => return None,
@@ -521,7 +518,6 @@ impl Builder<'_> {
             ScalarKind::Double => t.parse::<f64>().is_ok(),
         };
         if !ok {
-            let span = if span.len == 0 { self.sources.span(self.id, span.offset, 0) } else { span };
             self.errors.push(Diagnostic::error(span, format!("property `{name}` must be a number, not `{text}`")));
         }
     }
