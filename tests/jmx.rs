@@ -104,7 +104,7 @@ fn jmx_every_supported_element_is_read_with_its_fields() {
     );
     assert_eq!(find(&plan, "once").kind, Kind::Controller(Controller::OnceOnly));
     let Kind::Http(catalog) = &find(&plan, "catalog").kind else { panic!() };
-    assert!(catalog.follow_redirects && catalog.keep_alive && !catalog.multipart);
+    assert!(catalog.follow_redirects && !catalog.keep_alive && !catalog.multipart);
     assert_eq!(catalog.content_encoding.value, "UTF-8");
     assert!(catalog.arguments[0].always_encode && catalog.arguments[0].use_equals);
     assert!(matches!(
@@ -150,10 +150,10 @@ fn jmx_every_supported_element_is_read_with_its_fields() {
         &find(&plan, "receipt").kind,
         Kind::Extractor(Extractor::Boundary { field: Field::Headers, right, .. }) if right.value == "\r"
     ));
-    assert_eq!(find(&plan, "one of").kind, Kind::Controller(Controller::Random { ignore_sub_controllers: true }));
+    assert_eq!(find(&plan, "one of").kind, Kind::Controller(Controller::Random { ignore_sub_controllers: false }));
     assert_eq!(
         find(&plan, "in turn").kind,
-        Kind::Controller(Controller::Interleave { ignore_sub_controllers: false, across_threads: true })
+        Kind::Controller(Controller::Interleave { ignore_sub_controllers: true, across_threads: true })
     );
     assert!(matches!(&find(&plan, "has id").kind, Kind::Controller(Controller::If { use_expression: true, .. })));
     assert!(

@@ -104,7 +104,8 @@ pub struct Argument {
     pub value: Text,
     /// `HTTPArgument.always_encode` (URL-encode name and value when sent).
     pub always_encode: bool,
-    /// `HTTPArgument.use_equals` (`name=value`, else just `namevalue`).
+    /// `name=value` rather than `name` alone: `HTTPArgument.use_equals`, or implied (as in
+    /// JMeter) by `Argument.metadata` `=` or a non-empty value.
     pub use_equals: bool,
     /// `HTTPArgument.content_type` (for a multipart part).
     pub content_type: Option<Text>,
@@ -183,7 +184,7 @@ pub struct Http {
     pub connect_timeout: Text,
     /// `HTTPSampler.response_timeout` (ms).
     pub response_timeout: Text,
-    /// `HTTPSampler.follow_redirects`.
+    /// `HTTPSampler.follow_redirects` (booleans missing from the file are false, as in JMeter).
     pub follow_redirects: bool,
     /// `HTTPSampler.auto_redirects`.
     pub auto_redirects: bool,
@@ -271,7 +272,7 @@ pub struct Authorization {
 /// `TestAction`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TestAction {
-    /// `ActionProcessor.action`.
+    /// `ActionProcessor.action` (0, stop, when missing, as in JMeter).
     pub action: Action,
     /// `ActionProcessor.target`: 0 the current thread, 2 every thread.
     pub all_threads: bool,
@@ -319,12 +320,13 @@ pub enum Controller {
     RandomOrder,
     /// `RandomController`: one random child per pass.
     Random {
-        /// `InterleaveControl.style` 1: treat sub-controllers as one element.
+        /// `InterleaveControl.style` 0 (JMeter's default, "ignore sub-controller blocks"):
+        /// pick single samplers inside sub-controllers rather than whole sub-controllers.
         ignore_sub_controllers: bool,
     },
     /// `InterleaveControl`: one child per pass, in turn.
     Interleave {
-        /// `InterleaveControl.style` 1.
+        /// `InterleaveControl.style` 0, as for [`Controller::Random`].
         ignore_sub_controllers: bool,
         /// `InterleaveControl.accrossThreads` (JMeter's spelling).
         across_threads: bool,

@@ -114,7 +114,7 @@ impl<'a> Reader<'a> {
                 Kind::TestPlan(TestPlan {
                     variables,
                     serialize_threadgroups: f.bool("TestPlan.serialize_threadgroups", false),
-                    teardown_on_shutdown: f.bool("TestPlan.tearDown_on_shutdown", true),
+                    teardown_on_shutdown: f.bool("TestPlan.tearDown_on_shutdown", false),
                     functional_mode: f.bool("TestPlan.functional_mode", false),
                 })
             }
@@ -171,10 +171,10 @@ impl<'a> Reader<'a> {
             }),
             "RandomOrderController" => Kind::Controller(Controller::RandomOrder),
             "RandomController" => Kind::Controller(Controller::Random {
-                ignore_sub_controllers: f.int("InterleaveControl.style", 0) == 1,
+                ignore_sub_controllers: f.int("InterleaveControl.style", 0) == 0,
             }),
             "InterleaveControl" => Kind::Controller(Controller::Interleave {
-                ignore_sub_controllers: f.int("InterleaveControl.style", 0) == 1,
+                ignore_sub_controllers: f.int("InterleaveControl.style", 0) == 0,
                 across_threads: f.bool("InterleaveControl.accrossThreads", false),
             }),
             "IfController" => Kind::Controller(Controller::If {
@@ -408,11 +408,16 @@ impl<'a, 'e> Fields<'_, 'a, 'e> {
                 let g = &mut self.nested(&a.props);
                 let content_type =
                     g.props.get("HTTPArgument.content_type").map(|_| g.text("HTTPArgument.content_type"));
+                let value = g.text("Argument.value");
+                // JMeter's `HTTPArgument.isUseEquals`: set, or implied by `=` metadata or a value.
+                let metadata_equals = matches!(g.props.get("Argument.metadata").map(|p| &p.value),
+                    Some(PropValue::Scalar { text, .. }) if text == "=");
+                let use_equals = g.bool("HTTPArgument.use_equals", false) || metadata_equals || !value.is_empty();
                 Argument {
                     name: g.text("Argument.name"),
-                    value: g.text("Argument.value"),
+                    value,
                     always_encode: g.bool("HTTPArgument.always_encode", false),
-                    use_equals: g.bool("HTTPArgument.use_equals", true),
+                    use_equals,
                     content_type,
                 }
             })
@@ -448,7 +453,7 @@ impl<'a, 'e> Fields<'_, 'a, 'e> {
             response_timeout: self.text("HTTPSampler.response_timeout"),
             follow_redirects: self.bool("HTTPSampler.follow_redirects", false),
             auto_redirects: self.bool("HTTPSampler.auto_redirects", false),
-            keep_alive: self.bool("HTTPSampler.use_keepalive", true),
+            keep_alive: self.bool("HTTPSampler.use_keepalive", false),
             multipart: self.bool("HTTPSampler.DO_MULTIPART_POST", false),
             body_raw: self.bool("HTTPSampler.postBodyRaw", false),
             arguments: self.arguments("HTTPsampler.Arguments"),
@@ -526,7 +531,7 @@ impl<'a, 'e> Fields<'_, 'a, 'e> {
     }
 
     fn test_action(&mut self) -> TestAction {
-        let action = match self.int("ActionProcessor.action", 1) {
+        let action = match self.int("ActionProcessor.action", 0) {
             0 => Action::Stop,
             1 => Action::Pause,
             2 => Action::StopNow,
