@@ -248,3 +248,50 @@ fn jmx_a_plan_with_only_disabled_or_no_elements_is_an_error() {
     let errors = jmx::read_source(&sources, id, Path::new("not.jmx")).unwrap_err();
     assert!(errors[0].message.contains("not a JMeter plan"), "{}", errors[0].message);
 }
+
+#[test]
+fn jmx_missing_properties_take_jmeter_defaults() {
+    let mut sources = Sources::new();
+    let text = r#"<jmeterTestPlan><hashTree>
+<TestPlan testclass="TestPlan" testname="p"/>
+<hashTree>
+  <ThreadGroup testclass="ThreadGroup" testname="g"/>
+  <hashTree>
+    <HTTPSamplerProxy testclass="HTTPSamplerProxy" testname="s">
+      <elementProp name="HTTPsampler.Arguments" elementType="Arguments">
+        <collectionProp name="Arguments.arguments">
+          <elementProp name="a" elementType="HTTPArgument"><stringProp name="Argument.name">a</stringProp></elementProp>
+        </collectionProp>
+      </elementProp>
+    </HTTPSamplerProxy>
+    <hashTree>
+      <ResponseAssertion testclass="ResponseAssertion" testname="r"/>
+      <hashTree/>
+    </hashTree>
+    <TestAction testclass="TestAction" testname="t"/>
+    <hashTree/>
+    <InterleaveControl testclass="InterleaveControl" testname="i"/>
+    <hashTree/>
+  </hashTree>
+</hashTree>
+</hashTree></jmeterTestPlan>"#;
+    let id = sources.add_pseudo("defaults.jmx", text);
+    let plan = jmx::read_source(&sources, id, Path::new("defaults.jmx")).unwrap();
+    let Kind::TestPlan(tp) = &plan.test_plan().unwrap().kind else { panic!() };
+    assert!(!tp.serialize_threadgroups && !tp.teardown_on_shutdown);
+    let Kind::ThreadGroup(g) = &find(&plan, "g").kind else { panic!() };
+    assert_eq!((g.loops.value.as_str(), g.on_error, g.same_user, g.scheduler), ("1", OnError::Continue, true, false));
+    let Kind::Http(s) = &find(&plan, "s").kind else { panic!() };
+    assert!(!s.keep_alive && !s.follow_redirects && !s.multipart && s.method.is_empty());
+    // No value and no `=` metadata: JMeter sends `a` alone.
+    assert!(!s.arguments[0].use_equals);
+    assert!(matches!(
+        &find(&plan, "r").kind,
+        Kind::Assertion(Assertion::Response { field: Field::Body, how: Match::Matches, not: false, any: false, .. })
+    ));
+    assert!(matches!(&find(&plan, "t").kind, Kind::TestAction(TestAction { action: Action::Stop, .. })));
+    assert_eq!(
+        find(&plan, "i").kind,
+        Kind::Controller(Controller::Interleave { ignore_sub_controllers: true, across_threads: false })
+    );
+}

@@ -591,17 +591,16 @@ impl<'a, 'e> Fields<'_, 'a, 'e> {
                 return None;
             }
         };
-        let bits = self.int("Assertion.test_type", 16);
-        let how = match bits & !(4 | 32) {
-            1 => Match::Matches,
-            2 => Match::Contains,
-            8 => Match::Equals,
-            16 => Match::Substring,
-            _ => {
-                let span = self.props.get("Assertion.test_type").map_or(self.e.span, |p| p.span);
-                self.error(span, format!("`Assertion.test_type` {bits} in \"{}\" is not one comparison (1, 2, 8 or 16, plus 4 for NOT and 32 for OR)", self.e.testname));
-                return None;
-            }
+        // JMeter tests the bits in this order; none of them (a missing property) is "matches".
+        let bits = self.int("Assertion.test_type", 0);
+        let how = if bits & 2 != 0 {
+            Match::Contains
+        } else if bits & 8 != 0 {
+            Match::Equals
+        } else if bits & 16 != 0 {
+            Match::Substring
+        } else {
+            Match::Matches
         };
         let items = self.collection("Asserion.test_strings");
         let patterns = items
