@@ -5,6 +5,7 @@
 mod build;
 pub mod checks;
 pub mod data;
+pub mod jmx;
 pub mod load;
 pub mod monitoring;
 pub mod scenario;
