@@ -4,6 +4,7 @@ mod util;
 
 mod bad_input;
 mod criteria_timing;
+mod figures;
 mod hostile_labels;
 mod http_wire;
 mod lifecycle;

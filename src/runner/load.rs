@@ -35,8 +35,7 @@ struct Observer<'a> {
 
 impl Observer<'_> {
     fn second(&mut self, second: &Second, cumulative: &LabelSets) {
-        let active = || self.ctx.active.load(Ordering::Relaxed);
-        let vus = second.current.get(OVERALL).map_or_else(active, |s| s.concurrency);
+        let vus = second.users;
         self.streams.second(second, vus);
         // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
         if let Some(stop) = self.criteria.observe(second.ts + 1, &second.current, cumulative) {
@@ -47,7 +46,7 @@ impl Observer<'_> {
             let empty = Default::default();
             let cur = second.current.get(OVERALL).unwrap_or(&empty);
             let cum = cumulative.get(OVERALL).unwrap_or(&empty);
-            console::progress(name, second.ts + 1, total_secs, active(), cur, cum)
+            console::progress(name, second.ts + 1, total_secs, vus, cur, cum)
         });
     }
 
@@ -97,6 +96,8 @@ pub(super) async fn run(
     let tick_at = |k: u64| started + Duration::from_secs(k) + Duration::from_millis(100);
     let mut drained = Vec::new();
     let mut drain = |agg: &mut Aggregator| {
+        // Users first: a second's concurrency is the most users seen in it, samples or not.
+        agg.observe_users(started.elapsed(), ctx.active.load(Ordering::Relaxed));
         recorder.drain(&mut drained);
         drained.drain(..).for_each(|s| agg.add(&s));
     };
@@ -109,7 +110,7 @@ pub(super) async fn run(
             _ = drain_timer.tick() => drain(&mut agg),
             _ = tokio::time::sleep_until(tick_at(next_close).into()) => {
                 drain(&mut agg);
-                for s in &agg.close_before(next_close, ctx.active.load(Ordering::Relaxed)) {
+                for s in &agg.close_before(next_close) {
                     observer.second(s, agg.cumulative());
                 }
                 next_close += 1;
@@ -140,7 +141,7 @@ pub(super) async fn run(
     while let Ok(event) = monitor_rx.try_recv() {
         observer.monitoring(event, started.elapsed().as_secs_f64());
     }
-    for s in agg.flush(0) {
+    for s in agg.flush() {
         observer.second(&s, agg.cumulative());
     }
     observer.progress.finish();

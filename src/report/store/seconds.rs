@@ -231,7 +231,7 @@ mod tests {
             overall.record(&s);
         }
         current.insert(OVERALL.into(), overall);
-        Second { ts, unix_ts: 1_700_000_000 + ts, current }
+        Second { ts, unix_ts: 1_700_000_000 + ts, current, users: 3 }
     }
     #[test]
     fn seconds_round_trip_exactly_and_a_torn_last_line_is_skipped() {
