@@ -47,7 +47,8 @@ fn label_cell(label: &str) -> String {
 }
 
 /// A progress line for one closed second: elapsed and remaining time, virtual users, the second's
-/// rate and p95, and the errors so far.
+/// rate and p95, and the errors so far. The clock stops at the planned duration; seconds after it
+/// (requests in flight finishing) show as time past the end: `00:04/00:04 (+00:01 past end)`.
 pub fn progress(
     test: &str,
     elapsed_secs: u64,
@@ -56,14 +57,15 @@ pub fn progress(
     second: &KpiSet,
     cumulative: &KpiSet,
 ) -> String {
-    let remaining = match total_secs {
-        Some(t) => format!("/{} ({} left)", clock(t), clock(t.saturating_sub(elapsed_secs))),
-        None => String::new(),
+    let (shown_secs, remaining) = match total_secs {
+        Some(t) if elapsed_secs > t => (t, format!("/{} (+{} past end)", clock(t), clock(elapsed_secs - t))),
+        Some(t) => (elapsed_secs, format!("/{} ({} left)", clock(t), clock(t - elapsed_secs))),
+        None => (elapsed_secs, String::new()),
     };
     format!(
         "{}: {}{remaining}  vu {active}  rps {}  p95 {}  errors {} ({:.1}%)  total {}",
         shown(test, LABEL_WIDTH),
-        clock(elapsed_secs),
+        clock(shown_secs),
         second.hits,
         ms(second.percentile(95.0)),
         cumulative.fail,
@@ -99,7 +101,7 @@ impl Progress {
     pub fn second(&mut self, elapsed: u64, line: impl FnOnce() -> String) {
         match &self.bar {
             Some(bar) => {
-                bar.set_position(elapsed);
+                bar.set_position(bar.length().map_or(elapsed, |len| elapsed.min(len)));
                 bar.set_message(line());
             }
             None if elapsed.is_multiple_of(self.every) => println!("{}", line()),
@@ -282,6 +284,16 @@ mod tests {
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert!(text.contains("\\u{1b}[2J\\u{1b}[31mred"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() < 200), "{text}");
+    }
+
+    #[test]
+    fn the_clock_stops_at_the_planned_end_and_shows_the_overrun() {
+        let set = KpiSet::default();
+        let line = |elapsed, total| progress("t", elapsed, total, 2, &set, &set);
+        assert!(line(3, Some(4)).starts_with("t: 00:03/00:04 (00:01 left)  vu 2"), "{}", line(3, Some(4)));
+        assert!(line(4, Some(4)).starts_with("t: 00:04/00:04 (00:00 left)"), "{}", line(4, Some(4)));
+        assert!(line(5, Some(4)).starts_with("t: 00:04/00:04 (+00:01 past end)"), "{}", line(5, Some(4)));
+        assert!(line(65, None).starts_with("t: 01:05  vu"), "{}", line(65, None));
     }
 
     #[test]
