@@ -8,6 +8,7 @@ mod figures;
 mod hostile_labels;
 mod http_wire;
 mod lifecycle;
+mod memory;
 mod monitoring;
 mod open_model;
 mod reports;

@@ -2,12 +2,14 @@
 //! request finished, so a second can be closed as soon as it is over) and into cumulative totals.
 //! Memory is fixed per label and second, whatever the request rate: samples are never kept.
 
+pub mod hist;
 pub mod kpi;
 pub mod rc;
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
+pub use hist::Hist;
 pub use kpi::{KpiSet, LabelSets, OVERALL};
 pub use rc::{Code, RcCounts};
 
