@@ -21,7 +21,7 @@ const LINE_WIDTH: usize = 160;
 /// C1 controls) are written as visible `\u{1b}` text so they cannot move the cursor or recolour
 /// it, and text longer than `width` characters keeps its start and end with `…` in the middle.
 pub fn shown(text: &str, width: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(width * 4));
+    let mut out = String::with_capacity(text.len().min(width.saturating_mul(4)));
     for c in text.chars() {
         if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
@@ -270,6 +270,7 @@ mod tests {
     fn labels_are_neutralised_and_cut_to_a_width() {
         assert_eq!(shown("a\u{1b}[31mred\u{7}\r", 80), "a\\u{1b}[31mred\\u{7}\\u{d}");
         assert_eq!(shown("héllo", 5), "héllo");
+        assert_eq!(shown("a\u{1b}", usize::MAX), "a\\u{1b}", "error lines are neutralised, not cut");
         assert_eq!(shown("abcdefghij", 5), "ab…ij");
         assert_eq!(shown("abcdefghij", 6), "abc…ij");
         let long = format!("/start{}end", "x".repeat(100_000));
