@@ -13,5 +13,6 @@ mod monitoring;
 mod open_model;
 mod reports;
 mod scenario;
+mod secrets;
 mod shipped;
 mod validate;

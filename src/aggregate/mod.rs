@@ -6,6 +6,7 @@ pub mod hist;
 pub mod kpi;
 pub mod rc;
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ pub use hist::Hist;
 pub use kpi::{KpiSet, LabelSets, OVERALL};
 pub use rc::{Code, RcCounts};
 
+use crate::config::mask::Secrets;
 use crate::sample::Sample;
 
 /// One closed second of the test.
@@ -45,6 +47,8 @@ pub struct Aggregator {
     users: VecDeque<(u64, u64, u64)>,
     /// The last observation of a closed second: it still holds in a second without one.
     users_then: u64,
+    /// Masked in labels and error messages (a secret substituted into a URL is in both).
+    secrets: Secrets,
 }
 
 impl Aggregator {
@@ -59,6 +63,32 @@ impl Aggregator {
             recorded: 0,
             users: VecDeque::new(),
             users_then: 0,
+            secrets: Secrets::default(),
+        }
+    }
+
+    /// Masks `secrets` in every label now and in every error message as its second closes, so
+    /// no figure keyed by them (files, console, criteria details) shows a secret.
+    pub fn masking(mut self, secrets: &Secrets) -> Self {
+        for label in &mut self.labels {
+            *label = secrets.masked(label);
+        }
+        self.secrets = secrets.clone();
+        self
+    }
+
+    /// A set's error messages with secrets masked (only sets with errors pay for a look).
+    fn mask_errors(&self, set: &mut KpiSet) {
+        if self.secrets.is_empty() || set.errors.keys().all(|m| matches!(self.secrets.mask(m), Cow::Borrowed(_))) {
+            return;
+        }
+        let errors = std::mem::take(&mut set.errors);
+        for (message, count) in errors {
+            *set.errors.entry(self.secrets.masked(&message)).or_default() += count;
+        }
+        let codes = std::mem::take(&mut set.error_codes);
+        for (message, code) in codes {
+            set.error_codes.entry(self.secrets.masked(&message)).or_insert(code);
         }
     }
 
@@ -141,6 +171,7 @@ impl Aggregator {
         for (index, set) in sets.into_iter().enumerate() {
             if let Some(mut set) = set {
                 set.concurrency = concurrency;
+                self.mask_errors(&mut set);
                 overall.merge(&set);
                 current.insert(self.labels[index].clone(), set);
             }
@@ -218,6 +249,24 @@ mod tests {
         assert_eq!(hits, [(2, 2), (3, 2), (4, 0), (5, 1)]);
         assert_eq!(agg.recorded(), 8);
         assert!(agg.flush().is_empty());
+    }
+
+    #[test]
+    fn secrets_are_masked_in_labels_and_error_messages() {
+        let start = 1_000_000_000;
+        let secrets = Secrets::from_values(["hunter2".to_string()]);
+        let mut agg = Aggregator::new(vec!["/login?pw=hunter2".into(), "/plain".into()], start).masking(&secrets);
+        let mut failed = sample(0, start, 1000, 404);
+        failed.error = Some("cannot send to `http://h/login?pw=hunter2`".into());
+        agg.add(&failed);
+        agg.add(&failed);
+        agg.add(&sample(1, start, 1000, 200));
+        let closed = agg.flush();
+        let set = &closed[0].current["/login?pw=***"];
+        assert_eq!(set.errors.get("cannot send to `http://h/login?pw=***`"), Some(&2), "{:?}", set.errors);
+        assert_eq!(set.error_codes.len(), 1);
+        assert!(closed[0].current.contains_key("/plain"));
+        assert!(!agg.cumulative().keys().any(|l| l.contains("hunter2")));
     }
 
     #[test]

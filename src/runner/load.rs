@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::Interrupt;
 use crate::aggregate::{Aggregator, LabelSets, Second, OVERALL};
+use crate::config::mask::Secrets;
 use crate::criteria::Criteria;
 use crate::engine::{self, stop::Phase};
 use crate::monitoring::{Event, Monitors};
@@ -71,6 +72,7 @@ impl Observer<'_> {
 /// and `monitoring.jsonl`; what it measured goes into `report`.
 pub(super) async fn run(
     plan: &Plan,
+    secrets: &Secrets,
     criteria: &mut Criteria,
     out: &TestArtifacts,
     interrupt: &Interrupt,
@@ -87,7 +89,7 @@ pub(super) async fn run(
         plan.executions.iter().map(|e| (e.load.delay + e.load.duration()).as_secs()).max().filter(|s| *s > 0);
     let progress = console::Progress::new(PROGRESS_EVERY, total_secs);
     let mut observer = Observer { ctx: ctx.clone(), criteria, streams, progress, name: &report.name, total_secs };
-    let mut agg = Aggregator::new(plan.labels.clone(), start_us);
+    let mut agg = Aggregator::new(plan.labels.clone(), start_us).masking(secrets);
     let engine = engine::run(&plan.executions, ctx.clone());
     tokio::pin!(engine);
     let mut next_close = 1u64;
@@ -148,7 +150,7 @@ pub(super) async fn run(
     report.totals = agg.cumulative().clone();
     report.sent = ctx.sent.load(Ordering::Relaxed);
     // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).
-    report.stopped_by = ctx.stop.reason();
+    report.stopped_by = ctx.stop.reason().map(|r| secrets.masked(&r));
     match agg.recorded() {
         recorded if recorded == report.sent => Ok(()),
         recorded => Err(format!("{} requests were sent but {recorded} samples recorded", report.sent)),
