@@ -65,9 +65,18 @@ impl Hist {
             Repr::Many(h) => {
                 let _ = h.record_n(value, count);
             }
+            Repr::Few(_) => self.record_few(value, count),
+        }
+    }
+
+    /// The list's side of [`Hist::record_n`], kept out of line: a busy label is past it after 32 samples.
+    #[cold]
+    #[inline(never)]
+    fn record_few(&mut self, value: u64, count: u64) {
+        match &mut self.0 {
             Repr::Few(list) if list.len() < FEW => list.push((value, count)),
-            Repr::Few(_) => {
-                self.make_many().record_n(value, count).ok();
+            _ => {
+                let _ = self.make_many().record_n(value, count);
             }
         }
     }
