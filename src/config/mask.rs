@@ -118,13 +118,15 @@ impl Secrets {
     }
 }
 
-/// Collects secret scalars below `node`: all of them when `secret` (under a secret key), else
-/// those under secret keys and the passwords of URLs with user info.
+/// Collects secret scalars below `node`: the values of secret keys (`secret`: the nearest key
+/// above is one; a list's items are its key's values, a mapping's values have keys of their own,
+/// so `authorization: [{url, name, password}]` gives only the password) and the passwords of
+/// URLs with user info.
 fn collect_node(node: &Node, secret: bool, out: &mut Vec<String>) {
     match &node.kind {
         NodeKind::Map(map) => {
             for (key, (_, value)) in map.iter() {
-                collect_node(value, secret || is_sensitive(key), out);
+                collect_node(value, is_sensitive(key), out);
             }
         }
         NodeKind::Seq(items) => items.iter().for_each(|item| collect_node(item, secret, out)),
@@ -254,7 +256,7 @@ modules:
     #[test]
     fn secrets_are_masked_wherever_their_value_went() {
         let root = load(
-            "settings:\n  env:\n    PASSWORD: hunter2hunter\n    DB_PASS: 'p@ss w0rd'\n    PIN: '12'\n    HOST: example\nscenarios:\n  s:\n    store-cookie: false\n    headers:\n      X-Db: hunter2hunter\n    requests:\n    - url: http://me:letmein!@127.0.0.1/x?pw=hunter2hunter\n      body: p%40ss%20w0rd\n",
+            "settings:\n  env:\n    PASSWORD: hunter2hunter\n    DB_PASS: 'p@ss w0rd'\n    PIN: '12'\n    HOST: example\nscenarios:\n  s:\n    store-cookie: false\n    authorization:\n    - url: http://127.0.0.1/private\n      name: alice\n      password: s3cr3t-pw\n      mechanism: digest\n    headers:\n      X-Db: hunter2hunter\n    requests:\n    - url: http://me:letmein!@127.0.0.1/x?pw=hunter2hunter\n      body: p%40ss%20w0rd\n",
         );
         let secrets = Secrets::collect_with_env(&root, [("MY_TOKEN".to_string(), "from-the-os".to_string())]);
         assert_eq!(secrets.mask("/x?pw=hunter2hunter&q=1"), "/x?pw=***&q=1");
@@ -262,6 +264,9 @@ modules:
         assert_eq!(secrets.mask("a p@ss w0rd b p%40ss%20w0rd"), "a *** b ***");
         assert_eq!(secrets.mask("token from-the-os"), "token ***");
         assert!(matches!(secrets.mask("no 12 example"), Cow::Borrowed(_)), "short values and plain names stay");
+        assert_eq!(secrets.mask("alice:s3cr3t-pw"), "alice:***");
+        let settings = "digest alice http://127.0.0.1/private";
+        assert!(matches!(secrets.mask(settings), Cow::Borrowed(_)), "only the password of an authorization entry");
         let out = serde_yaml::to_string(&masked(&root).to_value()).unwrap();
         assert!(!out.contains("hunter2") && !out.contains("letmein") && !out.contains("p%40ss"), "{out}");
         assert!(out.contains("X-Db: '***'") && out.contains("me:***@127.0.0.1/x?pw=***"), "{out}");
