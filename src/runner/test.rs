@@ -64,9 +64,16 @@ fn plan(
         eprint!("{}", loaded.render(warning));
     }
     out.effective(&loaded.effective_yaml());
-    let plan = super::build_plan(&loaded)?;
+    let mut plan = super::build_plan(&loaded)?;
     report::junit::note_reporters(report, &plan.junit);
     let secrets = Secrets::collect(&loaded.root);
+    // Labels are masked where they are made (the aggregator): a criterion names them the same way.
+    for spec in &mut plan.criteria {
+        for text in [&mut spec.label, &mut spec.text] {
+            *text = secrets.masked(text);
+        }
+        spec.message = spec.message.as_deref().map(|m| secrets.masked(m));
+    }
     report.criteria = plan.criteria.iter().map(CriterionRow::pending).collect();
     mask_criteria(report, &secrets);
     Ok((plan, secrets))
