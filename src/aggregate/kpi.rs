@@ -12,13 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
-
+use super::hist::{Hist, MAX_VALUE as MAX_TRACKED_US};
 use super::rc::{Code, RcCounts};
 use crate::sample::{ErrorKind, Sample};
-
-/// Highest response time the histograms record (one hour, in microseconds); slower samples are clamped.
-const MAX_TRACKED_US: u64 = 3_600_000_000;
 
 /// Aggregated figures for one label over one window. All times are kept in microseconds and
 /// reported in seconds, as Taurus reports them.
@@ -50,19 +46,19 @@ pub struct KpiSet {
     /// The response code of each error message (of the first sample that had it), for reports
     /// that show a message with its status code (Taurus's `sample-labels` JUnit, the HTML report).
     pub error_codes: BTreeMap<String, String>,
-    /// Response times, µs, 3 significant digits.
-    pub hist: Histogram<u64>,
+    /// Response times, µs, 3 significant digits (up to one hour; slower samples are clamped).
+    pub hist: Hist,
     /// Sum of send lags (how late requests went out after their scheduled time), µs.
     pub sum_lag_us: u64,
     /// Sum of squared corrected response times, µs².
     pub sum_sq_crt_us: f64,
     /// Corrected response times (`elapsed + lag`), µs; `None` while no sample was late (then
     /// they equal `hist`, and closed-model runs never pay for a second histogram).
-    pub hist_corrected: Option<Histogram<u64>>,
+    pub hist_corrected: Option<Hist>,
     /// Send lags, µs; created with `hist_corrected` (on-time samples count as 0), so closed-model
     /// runs never pay for it. `None` alongside a `hist_corrected` means the lags are unknown (a
     /// `seconds.jsonl` written before lags were kept).
-    pub hist_lag: Option<Histogram<u64>>,
+    pub hist_lag: Option<Hist>,
     /// Failed samples by [`ErrorKind`] (indexed by [`ErrorKind::index`]).
     pub error_kinds: [u64; ErrorKind::ALL.len()],
 }
@@ -82,7 +78,7 @@ impl Default for KpiSet {
             rc: RcCounts::default(),
             errors: BTreeMap::new(),
             error_codes: BTreeMap::new(),
-            hist: new_histogram(),
+            hist: Hist::default(),
             sum_lag_us: 0,
             sum_sq_crt_us: 0.0,
             hist_corrected: None,
@@ -99,8 +95,8 @@ impl KpiSet {
         if lag > 0 && self.hist_corrected.is_none() {
             // Until now every sample was on time: corrected times equalled response times, lags were 0.
             self.hist_corrected = Some(self.hist.clone());
-            let mut lags = new_histogram();
-            lags.saturating_record_n(0, self.hits);
+            let mut lags = Hist::default();
+            lags.record_n(0, self.hits);
             self.hist_lag = Some(lags);
         }
         self.hits += 1;
@@ -111,15 +107,15 @@ impl KpiSet {
         self.sum_lag_us += lag;
         self.sum_sq_crt_us += (crt as f64) * (crt as f64);
         if let Some(h) = &mut self.hist_corrected {
-            h.saturating_record(crt.clamp(1, MAX_TRACKED_US));
+            h.record(crt.clamp(1, MAX_TRACKED_US));
         }
         if let Some(h) = &mut self.hist_lag {
-            h.saturating_record(lag.min(MAX_TRACKED_US));
+            h.record(lag);
         }
         self.sum_lt_us += sample.ttfb_us;
         self.sum_ct_us += sample.connect_us;
         self.bytes += sample.bytes;
-        self.hist.saturating_record(rt.clamp(1, MAX_TRACKED_US));
+        self.hist.record(rt.clamp(1, MAX_TRACKED_US));
         self.rc.record(sample);
         match sample.error_kind {
             None => self.succ += 1,
@@ -165,19 +161,16 @@ impl KpiSet {
         for (mine, theirs) in self.error_kinds.iter_mut().zip(other.error_kinds) {
             *mine += theirs;
         }
-        // All histograms share bounds, so adding cannot fail.
         match (&mut self.hist_corrected, &other.hist_corrected) {
-            (Some(mine), theirs) => {
-                let _ = mine.add(theirs.as_ref().unwrap_or(&other.hist));
-            }
+            (Some(mine), theirs) => mine.add(theirs.as_ref().unwrap_or(&other.hist)),
             (None, Some(theirs)) => {
                 let mut h = self.hist.clone();
-                let _ = h.add(theirs);
+                h.add(theirs);
                 self.hist_corrected = Some(h);
             }
             (None, None) => {}
         }
-        let _ = self.hist.add(&other.hist);
+        self.hist.add(&other.hist);
     }
 
     /// Merges the lag histograms; runs before `hits` and `hist_corrected` change. A side without
@@ -191,15 +184,13 @@ impl KpiSet {
             return;
         }
         let mine = self.hist_lag.get_or_insert_with(|| {
-            let mut h = new_histogram();
-            h.saturating_record_n(0, self.hits);
+            let mut h = Hist::default();
+            h.record_n(0, self.hits);
             h
         });
         match &other.hist_lag {
-            Some(theirs) => {
-                let _ = mine.add(theirs);
-            }
-            None => mine.saturating_record_n(0, other.hits),
+            Some(theirs) => mine.add(theirs),
+            None => mine.record_n(0, other.hits),
         }
     }
 
@@ -283,10 +274,10 @@ impl KpiSet {
 
     /// Largest send lag, seconds, known and absent as for [`KpiSet::lag_percentile`].
     pub fn max_lag(&self) -> Option<f64> {
-        self.lag_figure(Histogram::max)
+        self.lag_figure(Hist::max)
     }
 
-    fn lag_figure(&self, read: impl FnOnce(&Histogram<u64>) -> u64) -> Option<f64> {
+    fn lag_figure(&self, read: impl FnOnce(&Hist) -> u64) -> Option<f64> {
         if self.hits == 0 {
             return None;
         }
@@ -324,11 +315,6 @@ impl KpiSet {
     pub fn rc_matching(&self, pattern: &str) -> u64 {
         self.rc.iter().filter(|(code, _)| fnmatch(pattern, &code.text())).map(|(_, n)| n).sum()
     }
-}
-
-/// An empty histogram with the bounds every KPI histogram shares (so they can always be added).
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_TRACKED_US, 3).expect("static histogram bounds are valid")
 }
 
 /// Shell-style match with `?` (one character) and `*` (any run), as Python's `fnmatch` does for rc patterns.
@@ -416,7 +402,7 @@ mod tests {
         set.record(&sample(10, 40, None));
         set.record(&sample(10, 0, None));
         // The two samples before the first late one count as on time.
-        assert_eq!(set.hist_lag.as_ref().map(Histogram::len), Some(4));
+        assert_eq!(set.hist_lag.as_ref().map(Hist::len), Some(4));
         assert_eq!(set.lag_percentile(75.0), Some(0.0));
         assert!((set.lag_percentile(100.0).unwrap() - 0.04).abs() < 0.0001);
         assert!((set.max_lag().unwrap() - 0.04).abs() < 0.0001);
@@ -430,7 +416,7 @@ mod tests {
         let mut other_way = set.clone();
         other_way.merge(&on_time);
         for m in [&merged, &other_way] {
-            assert_eq!(m.hist_lag.as_ref().map(Histogram::len), Some(5));
+            assert_eq!(m.hist_lag.as_ref().map(Hist::len), Some(5));
             assert_eq!(m.hist_lag, merged.hist_lag);
             assert!((m.max_lag().unwrap() - 0.04).abs() < 0.0001);
         }

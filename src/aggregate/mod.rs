@@ -2,14 +2,19 @@
 //! request finished, so a second can be closed as soon as it is over) and into cumulative totals.
 //! Memory is fixed per label and second, whatever the request rate: samples are never kept.
 
+pub mod hist;
 pub mod kpi;
 pub mod rc;
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::time::Duration;
 
+pub use hist::Hist;
 pub use kpi::{KpiSet, LabelSets, OVERALL};
 pub use rc::{Code, RcCounts};
 
+use crate::config::mask::Secrets;
 use crate::sample::Sample;
 
 /// One closed second of the test.
@@ -21,6 +26,9 @@ pub struct Second {
     pub unix_ts: u64,
     /// KPIs per label in this second (with the overall `""` label when any sample arrived).
     pub current: LabelSets,
+    /// Highest number of active virtual users observed in this second (see
+    /// [`Aggregator::observe_users`]); every set in `current` has it as its `concurrency`.
+    pub users: u64,
 }
 
 /// Folds samples into per-second and cumulative KPIs.
@@ -34,6 +42,13 @@ pub struct Aggregator {
     closed_until: u64,
     cumulative: LabelSets,
     recorded: u64,
+    /// Active virtual users observed in seconds not yet closed, in increasing order of second:
+    /// `(second, highest, last)`.
+    users: VecDeque<(u64, u64, u64)>,
+    /// The last observation of a closed second: it still holds in a second without one.
+    users_then: u64,
+    /// Masked in labels and error messages (a secret substituted into a URL is in both).
+    secrets: Secrets,
 }
 
 impl Aggregator {
@@ -46,7 +61,66 @@ impl Aggregator {
             closed_until: 0,
             cumulative: LabelSets::new(),
             recorded: 0,
+            users: VecDeque::new(),
+            users_then: 0,
+            secrets: Secrets::default(),
         }
+    }
+
+    /// Masks `secrets` in every label now and in every error message as its second closes, so
+    /// no figure keyed by them (files, console, criteria details) shows a secret.
+    pub fn masking(mut self, secrets: &Secrets) -> Self {
+        for label in &mut self.labels {
+            *label = secrets.masked(label);
+        }
+        self.secrets = secrets.clone();
+        self
+    }
+
+    /// A set's error messages with secrets masked (only sets with errors pay for a look).
+    fn mask_errors(&self, set: &mut KpiSet) {
+        if self.secrets.is_empty() || set.errors.keys().all(|m| matches!(self.secrets.mask(m), Cow::Borrowed(_))) {
+            return;
+        }
+        let errors = std::mem::take(&mut set.errors);
+        for (message, count) in errors {
+            *set.errors.entry(self.secrets.masked(&message)).or_default() += count;
+        }
+        let codes = std::mem::take(&mut set.error_codes);
+        for (message, code) in codes {
+            set.error_codes.entry(self.secrets.masked(&message)).or_insert(code);
+        }
+    }
+
+    /// Notes that `active` virtual users were running `elapsed` into the test. Each second's
+    /// `concurrency` is the highest number observed in it (the runner looks every few tens of
+    /// milliseconds), so a second that closes after the users stopped still shows who ran in it.
+    pub fn observe_users(&mut self, elapsed: Duration, active: u64) {
+        let second = elapsed.as_secs().max(self.closed_until);
+        match self.users.back_mut() {
+            Some((s, max, last)) if *s == second => {
+                *max = (*max).max(active);
+                *last = active;
+            }
+            // A clock never goes back: an observation is for the newest second or a later one.
+            Some((s, _, _)) if *s > second => {}
+            _ => self.users.push_back((second, active, active)),
+        }
+    }
+
+    /// Highest number of active users observed in second `ts` (or the last observation before it,
+    /// when none fell in it), and at least 1 when a request finished in it.
+    fn users_in(&mut self, ts: u64, had_samples: bool) -> u64 {
+        let mut users = self.users_then;
+        while let Some(&(s, max, last)) = self.users.front() {
+            if s > ts {
+                break;
+            }
+            self.users.pop_front();
+            users = if s == ts { max } else { last };
+            self.users_then = last;
+        }
+        users.max(u64::from(had_samples))
     }
 
     /// Adds a sample to the second in which it finished (or to the oldest open second if that one is closed).
@@ -70,8 +144,7 @@ impl Aggregator {
     }
 
     /// Closes every second before `until` (seconds since start), returning them in order.
-    /// `concurrency` is the number of active virtual users now.
-    pub fn close_before(&mut self, until: u64, concurrency: u64) -> Vec<Second> {
+    pub fn close_before(&mut self, until: u64) -> Vec<Second> {
         let mut out = Vec::new();
         while self.closed_until < until {
             let ts = self.closed_until;
@@ -79,24 +152,26 @@ impl Aggregator {
                 Some((s, _)) if *s == ts => self.open.pop_front().map(|(_, sets)| sets).unwrap_or_default(),
                 _ => Vec::new(),
             };
-            out.push(self.close(ts, sets, concurrency));
+            out.push(self.close(ts, sets));
             self.closed_until += 1;
         }
         out
     }
 
     /// Closes everything still open (end of test).
-    pub fn flush(&mut self, concurrency: u64) -> Vec<Second> {
+    pub fn flush(&mut self) -> Vec<Second> {
         let last = self.open.back().map_or(self.closed_until, |(s, _)| s + 1);
-        self.close_before(last, concurrency)
+        self.close_before(last)
     }
 
-    fn close(&mut self, ts: u64, sets: Vec<Option<KpiSet>>, concurrency: u64) -> Second {
+    fn close(&mut self, ts: u64, sets: Vec<Option<KpiSet>>) -> Second {
+        let concurrency = self.users_in(ts, sets.iter().any(Option::is_some));
         let mut current = LabelSets::new();
         let mut overall = KpiSet::default();
         for (index, set) in sets.into_iter().enumerate() {
             if let Some(mut set) = set {
                 set.concurrency = concurrency;
+                self.mask_errors(&mut set);
                 overall.merge(&set);
                 current.insert(self.labels[index].clone(), set);
             }
@@ -108,7 +183,7 @@ impl Aggregator {
         for (label, set) in &current {
             self.cumulative.entry(label.clone()).or_default().merge(set);
         }
-        Second { ts, unix_ts: self.start_us / 1_000_000 + ts, current }
+        Second { ts, unix_ts: self.start_us / 1_000_000 + ts, current, users: concurrency }
     }
 
     /// Cumulative KPIs of every closed second.
@@ -138,7 +213,8 @@ mod tests {
         agg.add(&sample(0, start + 100_000, 200_000, 200));
         agg.add(&sample(1, start + 900_000, 200_000, 404));
         agg.add(&sample(0, start + 2_100_000, 100_000, 200));
-        let seconds = agg.close_before(2, 3);
+        agg.observe_users(Duration::from_millis(1500), 3);
+        let seconds = agg.close_before(2);
         assert_eq!(seconds.len(), 2);
         assert_eq!(seconds[0].current["a"].hits, 1);
         assert!(!seconds[0].current.contains_key("b"));
@@ -147,7 +223,7 @@ mod tests {
         assert_eq!(seconds[1].current[OVERALL].concurrency, 3);
         // A late sample for a closed second goes to the oldest open one, never lost.
         agg.add(&sample(0, start + 100_000, 100_000, 200));
-        let rest = agg.flush(0);
+        let rest = agg.flush();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].current["a"].hits, 2);
         assert_eq!(agg.recorded(), 4);
@@ -164,15 +240,58 @@ mod tests {
         }
         // A label outside the table is ignored, not a panic.
         agg.add(&sample(7, start, 1000, 200));
-        let first = agg.close_before(2, 1);
+        let first = agg.close_before(2);
         assert_eq!(first.iter().map(|s| (s.ts, s.current["a"].hits)).collect::<Vec<_>>(), [(0, 1), (1, 2)]);
         // A sample for a closed second goes to the oldest open one.
         agg.add(&sample(0, start, 1000, 200));
-        let rest = agg.close_before(6, 1);
+        let rest = agg.close_before(6);
         let hits: Vec<(u64, u64)> = rest.iter().map(|s| (s.ts, s.current.get("a").map_or(0, |k| k.hits))).collect();
         assert_eq!(hits, [(2, 2), (3, 2), (4, 0), (5, 1)]);
         assert_eq!(agg.recorded(), 8);
-        assert!(agg.flush(0).is_empty());
+        assert!(agg.flush().is_empty());
+    }
+
+    #[test]
+    fn secrets_are_masked_in_labels_and_error_messages() {
+        let start = 1_000_000_000;
+        let secrets = Secrets::from_values(["hunter2".to_string()]);
+        let mut agg = Aggregator::new(vec!["/login?pw=hunter2".into(), "/plain".into()], start).masking(&secrets);
+        let mut failed = sample(0, start, 1000, 404);
+        failed.error = Some("cannot send to `http://h/login?pw=hunter2`".into());
+        agg.add(&failed);
+        agg.add(&failed);
+        agg.add(&sample(1, start, 1000, 200));
+        let closed = agg.flush();
+        let set = &closed[0].current["/login?pw=***"];
+        assert_eq!(set.errors.get("cannot send to `http://h/login?pw=***`"), Some(&2), "{:?}", set.errors);
+        assert_eq!(set.error_codes.len(), 1);
+        assert!(closed[0].current.contains_key("/plain"));
+        assert!(!agg.cumulative().keys().any(|l| l.contains("hunter2")));
+    }
+
+    #[test]
+    fn concurrency_is_the_most_users_observed_in_the_second() {
+        let start = 1_000_000_000;
+        let mut agg = Aggregator::new(vec!["a".into()], start);
+        let at = Duration::from_millis;
+        for (ms, users) in [(0, 0), (50, 4), (100, 5), (900, 2), (1100, 2), (2200, 7), (2950, 0)] {
+            agg.observe_users(at(ms), users);
+        }
+        for second in [0, 1, 2, 3] {
+            agg.add(&sample(0, start + second * 1_000_000, 1000, 200));
+        }
+        // Closed after every user stopped (the last second of a test, a short test closed at the
+        // end): each second still shows who ran in it.
+        let closed: Vec<u64> = agg.flush().iter().map(|s| s.current[OVERALL].concurrency).collect();
+        assert!(agg.close_before(4).is_empty());
+        // Second 3 had no observation: the last one (0) holds, but a request finished in it.
+        assert_eq!(closed, [5, 2, 7, 1]);
+        assert_eq!(agg.cumulative()["a"].concurrency, 7);
+        // A second without samples or observations shows the last observation.
+        agg.observe_users(at(4100), 3);
+        agg.add(&sample(0, start + 6_000_000, 1000, 200));
+        let later: Vec<(u64, u64)> = agg.flush().iter().map(|s| (s.ts, s.users)).collect();
+        assert_eq!(later, [(4, 3), (5, 3), (6, 3)]);
     }
 
     /// Cost of folding one sample, in ns: `cargo test --release --lib aggregate::tests::bench -- --ignored --nocapture`.
@@ -213,7 +332,7 @@ mod tests {
                     s.start_us = start + i * 10;
                     agg.add(black_box(&s));
                     if i % 100_000 == 99_999 {
-                        black_box(agg.close_before(i / 100_000, 1));
+                        black_box(agg.close_before(i / 100_000));
                     }
                 }
                 t.elapsed().as_nanos() as f64 / N as f64

@@ -11,8 +11,44 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{label_name, CriterionStatus, RunReport, TestReport};
 use crate::aggregate::KpiSet;
 
+/// Widest a label (or a test name) is shown in a console table, in characters; the files keep
+/// the whole label.
+pub const LABEL_WIDTH: usize = 60;
+/// Widest a criterion's text or detail is shown.
+const LINE_WIDTH: usize = 160;
+
+/// `text` made safe for a terminal: control characters (ANSI escapes, bells, carriage returns,
+/// C1 controls) are written as visible `\u{1b}` text so they cannot move the cursor or recolour
+/// it, and text longer than `width` characters keeps its start and end with `…` in the middle.
+pub fn shown(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(width.saturating_mul(4)));
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    let chars = out.chars().count();
+    if chars <= width || width == 0 {
+        return out;
+    }
+    let head = (width - 1).div_ceil(2);
+    let tail = width - 1 - head;
+    let mut cut: String = out.chars().take(head).collect();
+    cut.push('…');
+    cut.extend(out.chars().skip(chars - tail));
+    cut
+}
+
+/// A label as a table cell: `ALL` for the overall figures, neutralised and cut to [`LABEL_WIDTH`].
+fn label_cell(label: &str) -> String {
+    shown(&label_name(label), LABEL_WIDTH)
+}
+
 /// A progress line for one closed second: elapsed and remaining time, virtual users, the second's
-/// rate and p95, and the errors so far.
+/// rate and p95, and the errors so far. The clock stops at the planned duration; seconds after it
+/// (requests in flight finishing) show as time past the end: `00:04/00:04 (+00:01 past end)`.
 pub fn progress(
     test: &str,
     elapsed_secs: u64,
@@ -21,13 +57,15 @@ pub fn progress(
     second: &KpiSet,
     cumulative: &KpiSet,
 ) -> String {
-    let remaining = match total_secs {
-        Some(t) => format!("/{} ({} left)", clock(t), clock(t.saturating_sub(elapsed_secs))),
-        None => String::new(),
+    let (shown_secs, remaining) = match total_secs {
+        Some(t) if elapsed_secs > t => (t, format!("/{} (+{} past end)", clock(t), clock(elapsed_secs - t))),
+        Some(t) => (elapsed_secs, format!("/{} ({} left)", clock(t), clock(t - elapsed_secs))),
+        None => (elapsed_secs, String::new()),
     };
     format!(
-        "{test}: {}{remaining}  vu {active}  rps {}  p95 {}  errors {} ({:.1}%)  total {}",
-        clock(elapsed_secs),
+        "{}: {}{remaining}  vu {active}  rps {}  p95 {}  errors {} ({:.1}%)  total {}",
+        shown(test, LABEL_WIDTH),
+        clock(shown_secs),
         second.hits,
         ms(second.percentile(95.0)),
         cumulative.fail,
@@ -63,7 +101,7 @@ impl Progress {
     pub fn second(&mut self, elapsed: u64, line: impl FnOnce() -> String) {
         match &self.bar {
             Some(bar) => {
-                bar.set_position(elapsed);
+                bar.set_position(bar.length().map_or(elapsed, |len| elapsed.min(len)));
                 bar.set_message(line());
             }
             None if elapsed.is_multiple_of(self.every) => crate::outln!("{}", line()),
@@ -111,15 +149,18 @@ pub fn test_summary(test: &TestReport) -> String {
     let headers = ["label", "hits", "rps", "fail %", "avg", "p50", "p90", "p95", "p99", "max"];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (label, set) in test.labels() {
-        let mut row = vec![label_name(label), set.hits.to_string(), format!("{:.1}", test.rate(set))];
+        let mut row = vec![label_cell(label), set.hits.to_string(), format!("{:.1}", test.rate(set))];
         row.extend([format!("{:.2}", percent(set.fail, set.hits)), ms(set.avg_rt())]);
         row.extend([50.0, 90.0, 95.0, 99.0].map(|p| ms(set.percentile(p))));
         row.push(ms(set.min_max_rt().map(|(_, m)| m)));
         rows.push(row);
     }
-    let _ = writeln!(out, "== {} ({}, {:.1}s, {} requests) ==", test.name, test.state(), test.duration_secs, test.sent);
+    let name = shown(&test.name, LABEL_WIDTH);
+    let _ = writeln!(out, "== {name} ({}, {:.1}s, {} requests) ==", test.state(), test.duration_secs, test.sent);
     if let Some(error) = &test.error {
-        let _ = writeln!(out, "{error}");
+        for line in error.lines() {
+            let _ = writeln!(out, "{}", shown(line, usize::MAX));
+        }
     }
     if !rows.is_empty() {
         out.push_str(&table(&headers, &rows));
@@ -128,7 +169,7 @@ pub fn test_summary(test: &TestReport) -> String {
         .labels()
         .filter(|(_, set)| set.hist_corrected.is_some())
         .map(|(label, set)| {
-            let mut row = vec![label_name(label), ms(set.avg_lag())];
+            let mut row = vec![label_cell(label), ms(set.avg_lag())];
             row.extend([50.0, 90.0, 99.0].map(|p| ms(set.lag_percentile(p))));
             row.push(ms(set.max_lag()));
             row
@@ -146,7 +187,7 @@ pub fn test_summary(test: &TestReport) -> String {
             CriterionStatus::Error => "ERROR ",
             CriterionStatus::Pending => "-     ",
         };
-        let _ = writeln!(out, "  {mark} {}  ({})", row.name, row.detail);
+        let _ = writeln!(out, "  {mark} {}  ({})", shown(&row.name, LINE_WIDTH), shown(&row.detail, LINE_WIDTH));
     }
     out
 }
@@ -161,7 +202,7 @@ pub fn run_summary(run: &RunReport) -> String {
             let passed = t.criteria.iter().filter(|c| c.status == CriterionStatus::Passed).count();
             let overall = t.totals.get(crate::aggregate::OVERALL);
             vec![
-                t.name.clone(),
+                shown(&t.name, LABEL_WIDTH),
                 t.state().to_string(),
                 format!("{passed}/{} passed", t.criteria.len()),
                 t.sent.to_string(),
@@ -223,6 +264,37 @@ mod tests {
         let row = text.lines().rfind(|l| l.starts_with("late ")).unwrap_or_default();
         assert!(row.contains("150.00ms") && row.contains("0.00ms") && row.contains("300."), "{text}");
         assert!(!text.lines().skip_while(|l| !l.contains("lag p99")).any(|l| l.starts_with("on-time")), "{text}");
+    }
+
+    #[test]
+    fn labels_are_neutralised_and_cut_to_a_width() {
+        assert_eq!(shown("a\u{1b}[31mred\u{7}\r", 80), "a\\u{1b}[31mred\\u{7}\\u{d}");
+        assert_eq!(shown("héllo", 5), "héllo");
+        assert_eq!(shown("a\u{1b}", usize::MAX), "a\\u{1b}", "error lines are neutralised, not cut");
+        assert_eq!(shown("abcdefghij", 5), "ab…ij");
+        assert_eq!(shown("abcdefghij", 6), "abc…ij");
+        let long = format!("/start{}end", "x".repeat(100_000));
+        let cut = shown(&long, LABEL_WIDTH);
+        assert_eq!(cut.chars().count(), LABEL_WIDTH);
+        assert!(cut.starts_with("/start") && cut.ends_with("xend") && cut.contains('…'), "{cut}");
+
+        let mut t = TestReport::new("t", std::path::Path::new("t.yaml"), 1);
+        t.totals.entry(long.clone()).or_default().record(&crate::sample::Sample::fake(1000, 200));
+        t.totals.entry("\u{1b}[2J\u{1b}[31mred".into()).or_default().record(&crate::sample::Sample::fake(1000, 200));
+        let text = test_summary(&t);
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(text.contains("\\u{1b}[2J\\u{1b}[31mred"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() < 200), "{text}");
+    }
+
+    #[test]
+    fn the_clock_stops_at_the_planned_end_and_shows_the_overrun() {
+        let set = KpiSet::default();
+        let line = |elapsed, total| progress("t", elapsed, total, 2, &set, &set);
+        assert!(line(3, Some(4)).starts_with("t: 00:03/00:04 (00:01 left)  vu 2"), "{}", line(3, Some(4)));
+        assert!(line(4, Some(4)).starts_with("t: 00:04/00:04 (00:00 left)"), "{}", line(4, Some(4)));
+        assert!(line(5, Some(4)).starts_with("t: 00:04/00:04 (+00:01 past end)"), "{}", line(5, Some(4)));
+        assert!(line(65, None).starts_with("t: 01:05  vu"), "{}", line(65, None));
     }
 
     #[test]

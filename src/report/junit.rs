@@ -166,9 +166,35 @@ pub fn test_xml(test: &TestReport) -> String {
     finish(report)
 }
 
+/// Every JUnit file is serialised here, so this is the one place that keeps them well-formed.
 fn finish(report: Report) -> String {
     let xml = report.to_string().unwrap_or_else(|e| format!("<!-- JUnit serialisation failed: {e} -->"));
-    strip_testsuites_skipped(xml)
+    xml_chars(strip_testsuites_skipped(xml))
+}
+
+/// Whether XML 1.0 allows `c` anywhere in a document, even as a character reference: tab, line
+/// feed, carriage return and everything from U+0020 except U+FFFE and U+FFFF (surrogates cannot
+/// occur in a Rust string).
+fn xml_allows(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
+}
+
+/// Writes each character XML 1.0 forbids as visible text (`\u{1b}`), so a label holding one (an
+/// ANSI escape, U+FFFE) still gives a well-formed file. Markup never holds such characters, so
+/// rewriting the finished text only ever touches names, messages and descriptions.
+pub fn xml_chars(xml: String) -> String {
+    if xml.chars().all(xml_allows) {
+        return xml;
+    }
+    let mut out = String::with_capacity(xml.len() + 16);
+    for c in xml.chars() {
+        if xml_allows(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    out
 }
 
 /// quick-junit writes `skipped` on `<testsuites>`, which Jenkins's junit-10.xsd does not allow
@@ -298,5 +324,21 @@ mod tests {
         let run = run_of(vec![t]);
         let xml = run_xml(&run);
         assert!(xml.contains("<testsuite name=\"s: sample labels\""), "{xml}");
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_written_visibly() {
+        let mut t = test("s", vec![row("avg-rt of a\u{1b}[31m\u{fffe}>1s", CriterionStatus::Failed)], None);
+        let mut set = KpiSet::default();
+        set.record(&Sample::fake(1000, 200));
+        t.totals.insert("a\u{1b}[31m\u{fffe}\u{ffff}\u{0}\tb".into(), set);
+        t.sample_labels = true;
+        let xml = run_xml(&run_of(vec![t]));
+        assert!(xml.chars().all(xml_allows), "{xml:?}");
+        // quick-junit drops ANSI escapes and C0 controls itself; U+FFFE and U+FFFF are left to us.
+        assert!(xml.contains("name=\"a\\u{fffe}\\u{ffff}b\""), "{xml}");
+        assert!(xml.contains("avg-rt of a\\u{fffe}&gt;1s"), "{xml}");
+        assert_eq!(xml_chars("a\u{1b}\u{0}\u{ffff}\t".into()), "a\\u{1b}\\u{0}\\u{ffff}\t");
+        assert_eq!(xml_chars("plain <x/> \u{fffd}".into()), "plain <x/> \u{fffd}");
     }
 }

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::Interrupt;
 use crate::aggregate::{Aggregator, LabelSets, Second, OVERALL};
+use crate::config::mask::Secrets;
 use crate::criteria::Criteria;
 use crate::engine::{self, stop::Phase};
 use crate::monitoring::{Event, Monitors};
@@ -35,8 +36,7 @@ struct Observer<'a> {
 
 impl Observer<'_> {
     fn second(&mut self, second: &Second, cumulative: &LabelSets) {
-        let active = || self.ctx.active.load(Ordering::Relaxed);
-        let vus = second.current.get(OVERALL).map_or_else(active, |s| s.concurrency);
+        let vus = second.users;
         self.streams.second(second, vus);
         // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
         if let Some(stop) = self.criteria.observe(second.ts + 1, &second.current, cumulative) {
@@ -47,7 +47,7 @@ impl Observer<'_> {
             let empty = Default::default();
             let cur = second.current.get(OVERALL).unwrap_or(&empty);
             let cum = cumulative.get(OVERALL).unwrap_or(&empty);
-            console::progress(name, second.ts + 1, total_secs, active(), cur, cum)
+            console::progress(name, second.ts + 1, total_secs, vus, cur, cum)
         });
     }
 
@@ -72,6 +72,7 @@ impl Observer<'_> {
 /// and `monitoring.jsonl`; what it measured goes into `report`.
 pub(super) async fn run(
     plan: &Plan,
+    secrets: &Secrets,
     criteria: &mut Criteria,
     out: &TestArtifacts,
     interrupt: &Interrupt,
@@ -88,7 +89,7 @@ pub(super) async fn run(
     let total_secs = if plan.sequential { Some(lengths.sum()) } else { lengths.max() }.filter(|s| *s > 0);
     let progress = console::Progress::new(PROGRESS_EVERY, total_secs);
     let mut observer = Observer { ctx: ctx.clone(), criteria, streams, progress, name: &report.name, total_secs };
-    let mut agg = Aggregator::new(plan.labels.clone(), start_us);
+    let mut agg = Aggregator::new(plan.labels.clone(), start_us).masking(secrets);
     let engine = engine::run(&plan.executions, plan.sequential, ctx.clone());
     tokio::pin!(engine);
     let mut next_close = 1u64;
@@ -97,6 +98,8 @@ pub(super) async fn run(
     let tick_at = |k: u64| started + Duration::from_secs(k) + Duration::from_millis(100);
     let mut drained = Vec::new();
     let mut drain = |agg: &mut Aggregator| {
+        // Users first: a second's concurrency is the most users seen in it, samples or not.
+        agg.observe_users(started.elapsed(), ctx.active.load(Ordering::Relaxed));
         recorder.drain(&mut drained);
         drained.drain(..).for_each(|s| agg.add(&s));
     };
@@ -109,7 +112,7 @@ pub(super) async fn run(
             _ = drain_timer.tick() => drain(&mut agg),
             _ = tokio::time::sleep_until(tick_at(next_close).into()) => {
                 drain(&mut agg);
-                for s in &agg.close_before(next_close, ctx.active.load(Ordering::Relaxed)) {
+                for s in &agg.close_before(next_close) {
                     observer.second(s, agg.cumulative());
                 }
                 next_close += 1;
@@ -140,14 +143,14 @@ pub(super) async fn run(
     while let Ok(event) = monitor_rx.try_recv() {
         observer.monitoring(event, started.elapsed().as_secs_f64());
     }
-    for s in agg.flush(0) {
+    for s in agg.flush() {
         observer.second(&s, agg.cumulative());
     }
     observer.progress.finish();
     report.totals = agg.cumulative().clone();
     report.sent = ctx.sent.load(Ordering::Relaxed);
     // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).
-    report.stopped_by = ctx.stop.reason();
+    report.stopped_by = ctx.stop.reason().map(|r| secrets.masked(&r));
     match agg.recorded() {
         recorded if recorded == report.sent => Ok(()),
         recorded => Err(format!("{} requests were sent but {recorded} samples recorded", report.sent)),

@@ -205,12 +205,15 @@ fn load_with(opts: LoadOptions) -> Result<Loaded, String> {
 /// Plans a loaded config and prints the plan's warnings; on failure prints every diagnostic and
 /// returns the rendered errors.
 fn build_plan(loaded: &Loaded) -> Result<Plan, String> {
+    // A message may quote a value with a secret substituted into it.
+    let secrets = config::mask::Secrets::collect(&loaded.root);
+    let render = |d: &config::Diagnostic| secrets.masked(&loaded.render(d));
     let plan = plan::build(loaded).map_err(|diags| {
-        eprint!("{}", diags.iter().map(|d| loaded.render(d)).collect::<String>());
-        diags.iter().filter(|d| d.is_error()).map(|d| loaded.render(d)).collect::<String>()
+        eprint!("{}", diags.iter().map(render).collect::<String>());
+        diags.iter().filter(|d| d.is_error()).map(render).collect::<String>()
     })?;
     for w in &plan.warnings {
-        eprint!("{}", loaded.render(w));
+        eprint!("{}", render(w));
     }
     Ok(plan)
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::load;
 use super::Interrupt;
+use crate::config::mask::Secrets;
 use crate::criteria::Criteria;
 use crate::discover::TestFile;
 use crate::outcome::Outcome;
@@ -24,8 +25,8 @@ pub(super) async fn run(
     let started = Instant::now();
     let mut report = TestReport::new(&test.name, &test.path, report::run_id::unix_now());
     crate::outln!("\n-- {} ({})", test.name, test.path.display());
-    let plan = match plan(&mut report, files, overrides, out) {
-        Ok(plan) => plan,
+    let (plan, secrets) = match plan(&mut report, files, overrides, out) {
+        Ok(planned) => planned,
         Err(error) => return fail(report, error, started),
     };
     out.running(&report);
@@ -33,7 +34,7 @@ pub(super) async fn run(
     let mut error = start_services(&mut shell, interrupt).await;
     let mut criteria = Criteria::new(plan.criteria.clone());
     if error.is_none() && interrupt.count() == 0 {
-        error = load::run(&plan, &mut criteria, out, interrupt, &mut report).await.err();
+        error = load::run(&plan, &secrets, &mut criteria, out, interrupt, &mut report).await.err();
     }
     if let Some(e) = stop_services(&mut shell, interrupt).await {
         error.get_or_insert(e);
@@ -41,20 +42,21 @@ pub(super) async fn run(
     if let Some(by) = &report.stopped_by {
         crate::outln!("stopped early by {by}");
     }
-    judge(&mut report, criteria, error, interrupt.count() > 0);
+    judge(&mut report, criteria, error, interrupt.count() > 0, &secrets);
     report.duration_secs = started.elapsed().as_secs_f64();
     out.write(&report, plan.final_stats_csv.as_deref(), &plan.junit);
     report
 }
 
 /// Creates the test's folder, loads and plans its config, and notes its criteria as not judged
-/// yet; on failure the rendered errors (also printed).
+/// yet; the plan and the config's secrets (masked in everything written), or on failure the
+/// rendered errors (also printed).
 fn plan(
     report: &mut TestReport,
     files: Vec<PathBuf>,
     overrides: &[String],
     out: &TestArtifacts,
-) -> Result<Plan, String> {
+) -> Result<(Plan, Secrets), String> {
     out.create().map_err(|e| format!("cannot create `{}`: {e}", out.dir().display()))?;
     out.running(report);
     let loaded = super::load(files, overrides, out.dir()).inspect_err(|text| eprint!("{text}"))?;
@@ -62,10 +64,19 @@ fn plan(
         eprint!("{}", loaded.render(warning));
     }
     out.effective(&loaded.effective_yaml());
-    let plan = super::build_plan(&loaded)?;
+    let mut plan = super::build_plan(&loaded)?;
     report::junit::note_reporters(report, &plan.junit);
+    let secrets = Secrets::collect(&loaded.root);
+    // Labels are masked where they are made (the aggregator): a criterion names them the same way.
+    for spec in &mut plan.criteria {
+        for text in [&mut spec.label, &mut spec.text] {
+            *text = secrets.masked(text);
+        }
+        spec.message = spec.message.as_deref().map(|m| secrets.masked(m));
+    }
     report.criteria = plan.criteria.iter().map(CriterionRow::pending).collect();
-    Ok(plan)
+    mask_criteria(report, &secrets);
+    Ok((plan, secrets))
 }
 
 /// Runs `prepare` and `startup` until one fails or Ctrl-C (which ends the command running then);
@@ -94,9 +105,11 @@ async fn stop_services(shell: &mut Shell, interrupt: &Interrupt) -> Option<Strin
 }
 
 /// Judges the criteria on the whole test and sets the test's outcome.
-fn judge(report: &mut TestReport, mut criteria: Criteria, error: Option<String>, interrupted: bool) {
+fn judge(report: &mut TestReport, mut criteria: Criteria, error: Option<String>, interrupted: bool, secrets: &Secrets) {
     let verdicts = criteria.finish(&report.totals);
     report.criteria = verdicts.iter().map(CriterionRow::from_verdict).collect();
+    mask_criteria(report, secrets);
+    let error = error.map(|e| secrets.masked(&e));
     report.outcome = if interrupted {
         Outcome::Interrupted
     } else if error.is_some() || report.criteria.iter().any(|c| c.status == CriterionStatus::Error) {
@@ -107,6 +120,15 @@ fn judge(report: &mut TestReport, mut criteria: Criteria, error: Option<String>,
         Outcome::Passed
     };
     report.error = error;
+}
+
+/// Criteria name labels, which may hold a secret substituted into a URL.
+fn mask_criteria(report: &mut TestReport, secrets: &Secrets) {
+    for row in &mut report.criteria {
+        for text in [&mut row.name, &mut row.detail, &mut row.taurus_message] {
+            *text = secrets.masked(text);
+        }
+    }
 }
 
 fn fail(mut report: TestReport, error: String, started: Instant) -> TestReport {

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::{read_lines, Lines};
-use crate::aggregate::{KpiSet, LabelSets, Second, OVERALL};
+use crate::aggregate::{Hist, KpiSet, LabelSets, Second, OVERALL};
 use crate::report::timeline::TimelineBuilder;
 use crate::report::{Error, TestReport};
 
@@ -73,15 +73,13 @@ fn encode_hist(hist: &Histogram<u64>) -> Result<String, Error> {
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// A stored histogram, added into one with the KPI bounds (not assigned: a file written with
-/// other bounds still merges with the live ones).
-fn decode_hist(text: &str) -> Result<Histogram<u64>, String> {
+/// A stored histogram, re-bucketed into a KPI histogram (a file written with other bounds still
+/// merges with the live ones).
+fn decode_hist(text: &str) -> Result<Hist, String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| e.to_string())?;
     let stored: Histogram<u64> =
         Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).map_err(|e| format!("{e:?}"))?;
-    let mut h = crate::aggregate::kpi::new_histogram();
-    h.add(stored).map_err(|e| format!("{e:?}"))?;
-    Ok(h)
+    Ok(Hist::from(stored))
 }
 
 impl SetRecord {
@@ -101,13 +99,13 @@ impl SetRecord {
                 .map(|(message, rc, count)| ErrorRecord { message: message.into(), rc: rc.into(), count })
                 .collect(),
             error_kinds: (set.fail > 0).then(|| set.error_kinds.to_vec()),
-            hist: encode_hist(&set.hist)?,
+            hist: encode_hist(&set.hist.to_histogram())?,
             corrected: match &set.hist_corrected {
                 Some(h) => Some(CorrectedRecord {
                     sum_lag_us: set.sum_lag_us,
                     sum_sq_crt_us: set.sum_sq_crt_us,
-                    hist: encode_hist(h)?,
-                    lag: set.hist_lag.as_ref().map(encode_hist).transpose()?,
+                    hist: encode_hist(&h.to_histogram())?,
+                    lag: set.hist_lag.as_ref().map(|h| encode_hist(&h.to_histogram())).transpose()?,
                 }),
                 None => None,
             },
@@ -231,7 +229,7 @@ mod tests {
             overall.record(&s);
         }
         current.insert(OVERALL.into(), overall);
-        Second { ts, unix_ts: 1_700_000_000 + ts, current }
+        Second { ts, unix_ts: 1_700_000_000 + ts, current, users: 3 }
     }
     #[test]
     fn seconds_round_trip_exactly_and_a_torn_last_line_is_skipped() {
