@@ -10,7 +10,7 @@
 //! [`output`] is the one way to stdout.
 
 // Stdout may close early (`suite run | head`): printing goes through `output`, which never panics.
-#![cfg_attr(not(test), warn(clippy::print_stdout))]
+#![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod aggregate;
 pub mod cli;

@@ -15,14 +15,14 @@ fn main() -> ExitCode {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
+                    suite::errln!("error: cannot start the async runtime: {e}");
                     return Outcome::Error.into();
                 }
             };
             match runtime.block_on(suite::runner::run(args)) {
                 Ok(outcome) => outcome,
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    suite::errln!("error: {e:#}");
                     Outcome::Error
                 }
             }

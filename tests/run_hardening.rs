@@ -80,6 +80,23 @@ fn r10_closed_stdout_stops_the_printing_not_the_run() {
     }
     assert!(!alive(&wait_pid(&pidfile)), "the background demo-target is still running");
 
+    // `suite run 2>&1 | head -1`: stderr closes with stdout; warnings and errors stop, the run does not.
+    std::fs::remove_dir_all(p.path().join("reports")).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut child = Command::new(bin("suite"))
+        .current_dir(p.path())
+        .args(["run", "-t", "t", "-a", "reports", "-o", "execution.0.scenario=missing"])
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .expect("suite starts");
+    let mut first = String::new();
+    BufReader::new(reader).read_line(&mut first).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(1), "a planning error in both tests is exit 1, not a panic (101); first line: {first}");
+    let runs = run_dirs(&p.path().join("reports"));
+    assert!(runs[0].join("junit.xml").is_file(), "junit.xml is missing");
+
     // `validate` prints the effective config: a reader gone before it starts is no error either.
     let (code, stderr) = suite_with_stdout_closed_after(p.path(), &["validate", "t/a.yaml"], 0);
     assert_eq!(code, 0, "{stderr}");

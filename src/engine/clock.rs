@@ -48,7 +48,7 @@ impl PreciseTimer {
         let fd = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)
             .map_err(io::Error::from)
             .and_then(|t| AsyncFd::new(Fd(t)));
-        let fd = fd.map_err(|e| eprintln!("warning: no precise timer ({e}); arrivals may leave up to 1 ms late"));
+        let fd = fd.map_err(|e| crate::errln!("warning: no precise timer ({e}); arrivals may leave up to 1 ms late"));
         PreciseTimer { fd: fd.ok() }
     }
 

@@ -192,14 +192,14 @@ pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
     let scheduled = profile.count_at(duration.as_secs_f64()).ceil() as u64;
     let taken = k.min(scheduled);
     if ctx.stop.phase() == Phase::Running && taken < scheduled && !exec.is_exhausted() {
-        eprintln!(
+        crate::errln!(
             "warning: execution {}: {} of {} scheduled requests were not sent: all {max} virtual users (`max-vus`) were busy",
             exec.number + 1,
             scheduled - taken,
             scheduled
         );
     } else if at_cap_since.is_some() {
-        eprintln!(
+        crate::errln!(
             "note: execution {}: all {max} virtual users (`max-vus`) were busy at times; late requests count in the corrected latencies",
             exec.number + 1
         );

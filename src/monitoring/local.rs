@@ -48,7 +48,7 @@ pub async fn run(mut ctx: Context) {
         {
             Ok((c, values, warning)) => {
                 if let Some(w) = warning {
-                    eprintln!("warning: monitoring source `{}`: {w}", ctx.source.label);
+                    crate::errln!("warning: monitoring source `{}`: {w}", ctx.source.label);
                 }
                 collector = Some(c);
                 ctx.emit(values);

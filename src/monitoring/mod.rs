@@ -54,7 +54,7 @@ impl Monitors {
         for source in sources {
             let log = source.logging.then(|| log::Log::create(&dir.join(source.log_file_name()), &source.metrics));
             let log = log.transpose().unwrap_or_else(|e| {
-                eprintln!("warning: cannot write the monitoring log of `{}`: {e}", source.label);
+                crate::errln!("warning: cannot write the monitoring log of `{}`: {e}", source.label);
                 None
             });
             let ctx = Context { source: source.clone(), started, tx: tx.clone(), stop: stop_rx.clone(), log };
@@ -88,7 +88,7 @@ impl Context {
         let ts = self.started.elapsed().as_secs_f64();
         if let Some(log) = &mut self.log {
             if let Err(e) = log.write(&values) {
-                eprintln!("warning: monitoring log of `{}`: {e}", self.source.label);
+                crate::errln!("warning: monitoring log of `{}`: {e}", self.source.label);
                 self.log = None;
             }
         }
@@ -98,7 +98,7 @@ impl Context {
 
     /// Reports the source as unavailable, with a warning on the console.
     fn unavailable(&self, reason: String) {
-        eprintln!("warning: monitoring source `{}`: {reason}; the test goes on without it", self.source.label);
+        crate::errln!("warning: monitoring source `{}`: {reason}; the test goes on without it", self.source.label);
         let _ = self.tx.send(Event::Unavailable { source: self.source.label.clone(), reason });
     }
 

@@ -88,7 +88,7 @@ impl RunArtifacts {
         let written = store::write_test(&dir, &result, true);
         let test = if self.unwritten.check(&dir.join(store::TEST_FILE), written) {
             store::load_test(&dir, &result.name, &result.file).unwrap_or_else(|e| {
-                eprintln!("warning: cannot read the test's results back: {e}");
+                crate::errln!("warning: cannot read the test's results back: {e}");
                 result
             })
         } else {
@@ -142,7 +142,7 @@ impl Unwritten {
             Ok(()) => true,
             Err(e) => {
                 let why = why(&e);
-                eprintln!("warning: cannot write `{}`: {why}", path.display());
+                crate::errln!("warning: cannot write `{}`: {why}", path.display());
                 list.push((path.to_path_buf(), why));
                 false
             }
@@ -153,7 +153,7 @@ impl Unwritten {
     fn gap(&self, path: &Path, e: impl Display) {
         let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if !list.iter().any(|(p, _)| p == path) {
-            eprintln!("warning: cannot write `{}`: {e}", path.display());
+            crate::errln!("warning: cannot write `{}`: {e}", path.display());
             list.push((path.to_path_buf(), format!("incomplete: {e}")));
         }
     }
@@ -234,7 +234,7 @@ fn point_latest(root: &Path, id: &str) {
     let linked = std::os::unix::fs::symlink(id, &tmp).and_then(|()| std::fs::rename(&tmp, root.join("latest")));
     if let Err(e) = linked {
         let _ = std::fs::remove_file(&tmp);
-        eprintln!("warning: cannot point `{}` at {id}: {e}", root.join("latest").display());
+        crate::errln!("warning: cannot point `{}` at {id}: {e}", root.join("latest").display());
     }
 }
 

@@ -48,7 +48,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let settings = match agent_settings(&args, global.as_deref(), &run_dir) {
         Ok(settings) => settings,
         Err(rendered) => {
-            eprint!("{rendered}");
+            crate::err!("{rendered}");
             return Ok(Outcome::Error);
         }
     };
@@ -73,9 +73,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     crate::outln!("Report: {}", run_dir.join("report.html").display());
     let unwritten = run.unwritten();
     if !unwritten.is_empty() {
-        eprintln!("error: {} file(s) could not be written (everything else was):", unwritten.len());
+        crate::errln!("error: {} file(s) could not be written (everything else was):", unwritten.len());
         for (path, why) in &unwritten {
-            eprintln!("  {}: {why}", path.display());
+            crate::errln!("  {}: {why}", path.display());
         }
     }
     Ok(outcome.worst(unwritten_yet(&run)))
@@ -104,7 +104,7 @@ impl Interrupt {
                     _ = term_fut => {}
                 }
                 let n = *tx.borrow() + 1;
-                eprintln!(
+                crate::errln!(
                     "\n{}",
                     if n == 1 {
                         "interrupted: stopping the load and writing reports (again to abort requests in flight)"
@@ -157,7 +157,7 @@ fn config_files(global: Option<&Path>, test: &Path, env: Option<&str>) -> Vec<Pa
     if let Some(env) = env {
         match discover::environment_file(test, env) {
             Some(f) => files.push(f),
-            None => eprintln!("note: {} has no `environments/{env}.yaml`; using it without one", test.display()),
+            None => crate::errln!("note: {} has no `environments/{env}.yaml`; using it without one", test.display()),
         }
     }
     files
@@ -209,11 +209,11 @@ fn build_plan(loaded: &Loaded) -> Result<Plan, String> {
     let secrets = config::mask::Secrets::collect(&loaded.root);
     let render = |d: &config::Diagnostic| secrets.masked(&loaded.render(d));
     let plan = plan::build(loaded).map_err(|diags| {
-        eprint!("{}", diags.iter().map(render).collect::<String>());
+        crate::err!("{}", diags.iter().map(render).collect::<String>());
         diags.iter().filter(|d| d.is_error()).map(render).collect::<String>()
     })?;
     for w in &plan.warnings {
-        eprint!("{}", render(w));
+        crate::err!("{}", render(w));
     }
     Ok(plan)
 }
@@ -240,7 +240,7 @@ pub fn render_reports(args: ReportArgs) -> Outcome {
             for test in &run.tests {
                 crate::outln!("{}: {}", test.name, test.state());
                 for note in &test.notes {
-                    eprintln!("warning: {}: {note}", test.name);
+                    crate::errln!("warning: {}: {note}", test.name);
                 }
             }
             crate::outln!("run {}: {}", run.run_id, run.state());
@@ -249,7 +249,7 @@ pub fn render_reports(args: ReportArgs) -> Outcome {
             Outcome::Passed
         }
         Err(e) => {
-            eprintln!("error: cannot render the report of `{}`: {e}", args.run_dir.display());
+            crate::errln!("error: cannot render the report of `{}`: {e}", args.run_dir.display());
             Outcome::Error
         }
     }
@@ -262,19 +262,19 @@ pub fn validate(args: ValidateArgs) -> Outcome {
     let files = match validate_files(&args) {
         Ok(files) => files,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::errln!("error: {e:#}");
             return Outcome::Error;
         }
     };
     let loaded = match load_with(LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() }) {
         Ok(l) => l,
         Err(text) => {
-            eprint!("{text}");
+            crate::err!("{text}");
             return Outcome::Error;
         }
     };
     for w in &loaded.warnings {
-        eprint!("{}", loaded.render(w));
+        crate::err!("{}", loaded.render(w));
     }
     // The merged config is printed even when planning fails: it shows what the checks saw.
     if !args.quiet {
@@ -282,7 +282,7 @@ pub fn validate(args: ValidateArgs) -> Outcome {
     }
     match build_plan(&loaded) {
         Ok(plan) => {
-            eprintln!(
+            crate::errln!(
                 "ok: {} execution(s), {} criteria, {} label(s)",
                 plan.executions.len(),
                 plan.criteria.len(),

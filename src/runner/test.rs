@@ -59,9 +59,9 @@ fn plan(
 ) -> Result<(Plan, Secrets), String> {
     out.create().map_err(|e| format!("cannot create `{}`: {e}", out.dir().display()))?;
     out.running(report);
-    let loaded = super::load(files, overrides, out.dir()).inspect_err(|text| eprint!("{text}"))?;
+    let loaded = super::load(files, overrides, out.dir()).inspect_err(|text| crate::err!("{text}"))?;
     for warning in &loaded.warnings {
-        eprint!("{}", loaded.render(warning));
+        crate::err!("{}", loaded.render(warning));
     }
     out.effective(&loaded.effective_yaml());
     let mut plan = super::build_plan(&loaded)?;

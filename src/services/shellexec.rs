@@ -67,7 +67,7 @@ impl Group {
         let Some(group) = self.pid.take() else { return };
         let _ = killpg(group, Signal::SIGTERM);
         if tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_err() {
-            eprintln!("warning: {what} command `{}` ignored SIGTERM; killing it", self.command);
+            crate::errln!("warning: {what} command `{}` ignored SIGTERM; killing it", self.command);
             let _ = killpg(group, Signal::SIGKILL);
             let _ = self.child.wait().await;
         }
@@ -138,7 +138,7 @@ impl Shell {
             };
             if let Some(how) = failed {
                 if task.ignore_failure {
-                    eprintln!("warning: {} command `{}` {how} (ignore-failure is set)", stage.name(), task.command);
+                    crate::errln!("warning: {} command `{}` {how} (ignore-failure is set)", stage.name(), task.command);
                     continue;
                 }
                 return Err(error(how, tail(&err_path, &out_path)));
