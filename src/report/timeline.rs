@@ -4,14 +4,30 @@
 //! histograms, not averages of per-second percentiles) plus the lowest and highest single second,
 //! so a one-second spike still shows as an envelope after thinning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::aggregate::{KpiSet, LabelSets};
+use crate::aggregate::{KpiSet, LabelSets, OVERALL};
 
 /// Most points a chart series has.
 pub const MAX_POINTS: u64 = 1000;
+/// At most this many labels get their own line in a chart (the busiest); tables list them all.
+/// The timeline keeps per-label points for these alone, so its size does not grow with the
+/// number of labels.
+pub const MAX_CHART_LABELS: usize = 8;
+
+/// The busiest labels of `totals` (up to [`MAX_CHART_LABELS`]) in name order, and how many more
+/// there are.
+pub fn chart_labels(totals: &LabelSets) -> (Vec<String>, usize) {
+    let mut labels: Vec<(&String, u64)> =
+        totals.iter().filter(|(l, _)| !l.is_empty()).map(|(l, s)| (l, s.hits)).collect();
+    let all = labels.len();
+    labels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    labels.truncate(MAX_CHART_LABELS);
+    labels.sort_by(|a, b| a.0.cmp(b.0));
+    (labels.into_iter().map(|(l, _)| l.clone()).collect(), all.saturating_sub(MAX_CHART_LABELS))
+}
 
 /// A test's load figures over time, thinned for charts.
 #[derive(Clone, Debug, Default)]
@@ -71,6 +87,8 @@ pub struct LabelPoint {
 /// Builds a [`Timeline`] from closed seconds pushed in order.
 pub struct TimelineBuilder {
     bucket_secs: u64,
+    /// The labels kept besides the overall figures (`None`: all).
+    only: Option<BTreeSet<String>>,
     open: Option<Bucket>,
     points: Vec<Point>,
 }
@@ -94,7 +112,18 @@ struct BucketLabel {
 impl TimelineBuilder {
     /// A builder for a test of about `total_secs` seconds (it decides the span of each point).
     pub fn new(total_secs: u64) -> Self {
-        TimelineBuilder { bucket_secs: total_secs.div_ceil(MAX_POINTS).max(1), open: None, points: Vec::new() }
+        TimelineBuilder {
+            bucket_secs: total_secs.div_ceil(MAX_POINTS).max(1),
+            only: None,
+            open: None,
+            points: Vec::new(),
+        }
+    }
+
+    /// Keeps per-label points for `labels` alone (and the overall figures).
+    pub fn only(mut self, labels: impl IntoIterator<Item = String>) -> Self {
+        self.only = Some(labels.into_iter().collect());
+        self
     }
 
     /// Adds one closed second: `ts` counted from the start of the load, `vus` active then, and its
@@ -109,7 +138,8 @@ impl TimelineBuilder {
         let bucket = self.open.get_or_insert_with(|| Bucket { index, last_ts: ts, vus: 0, labels: BTreeMap::new() });
         bucket.last_ts = bucket.last_ts.max(ts);
         bucket.vus = bucket.vus.max(vus);
-        for (label, set) in current {
+        let kept = |label: &String| label == OVERALL || self.only.as_ref().is_none_or(|only| only.contains(label));
+        for (label, set) in current.iter().filter(|(label, _)| kept(label)) {
             let rps = set.hits as f64;
             let p99 = set.percentile(99.0);
             let entry = bucket.labels.entry(label.clone()).or_insert_with(|| BucketLabel {

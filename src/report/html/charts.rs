@@ -6,11 +6,8 @@ use serde::Serialize;
 
 use super::svg::{self, Band, Chart, Line, Marker, YUnit};
 use crate::aggregate::OVERALL;
-use crate::report::timeline::{LabelPoint, MonitorSeries, Point};
+use crate::report::timeline::{chart_labels, LabelPoint, MonitorSeries, Point, MAX_CHART_LABELS};
 use crate::report::{Completion, CriterionRow, TestReport};
-
-/// At most this many labels get their own line in a chart (the busiest); tables list them all.
-const MAX_CHART_LABELS: usize = 8;
 
 /// Line colours (Okabe–Ito, readable with colour-vision deficiencies), overall in dark grey.
 const PALETTE: [&str; 8] = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8C6D31", "#7F7F7F"];
@@ -49,17 +46,6 @@ struct LegendItem {
     dashed: bool,
 }
 
-/// The busiest labels (up to [`MAX_CHART_LABELS`]) in name order.
-fn chart_labels(t: &TestReport) -> (Vec<&String>, usize) {
-    let mut labels: Vec<(&String, u64)> =
-        t.totals.iter().filter(|(l, _)| !l.is_empty()).map(|(l, s)| (l, s.hits)).collect();
-    let all = labels.len();
-    labels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    labels.truncate(MAX_CHART_LABELS);
-    labels.sort_by(|a, b| a.0.cmp(b.0));
-    (labels.into_iter().map(|(l, _)| l).collect(), all.saturating_sub(MAX_CHART_LABELS))
-}
-
 fn label_series(points: &[Point], label: &str, f: impl Fn(&LabelPoint) -> Option<f64>) -> Vec<(f64, Option<f64>)> {
     points.iter().map(|p| (p.ts as f64, p.labels.get(label).and_then(&f))).collect()
 }
@@ -70,11 +56,11 @@ fn rate_series(points: &[Point], label: &str, f: impl Fn(&LabelPoint) -> f64) ->
 }
 
 /// One line per label and a bold `ALL` line of a per-second rate.
-fn rate_lines(labels: &[&String], points: &[Point], f: impl Fn(&LabelPoint) -> f64) -> Vec<Line> {
+fn rate_lines(labels: &[String], points: &[Point], f: impl Fn(&LabelPoint) -> f64) -> Vec<Line> {
     let mut lines: Vec<Line> = labels
         .iter()
         .enumerate()
-        .map(|(i, l)| Line::new(*l, PALETTE[i % PALETTE.len()], rate_series(points, l, &f)))
+        .map(|(i, l)| Line::new(l, PALETTE[i % PALETTE.len()], rate_series(points, l, &f)))
         .collect();
     lines.push(Line { bold: true, ..Line::new("ALL", OVERALL_COLOR, rate_series(points, OVERALL, &f)) });
     lines
@@ -119,7 +105,7 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
     }
     let x_max = points.last().map_or(1.0, |p| (p.ts + p.secs) as f64);
     let thinned = bucket_secs > 1;
-    let (labels, hidden) = chart_labels(t);
+    let (labels, hidden) = chart_labels(&t.totals);
     let hidden_note = if hidden > 0 {
         format!("The {MAX_CHART_LABELS} busiest labels are drawn; {hidden} more are in the table.")
     } else {
@@ -170,7 +156,7 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
         let lines = labels
             .iter()
             .enumerate()
-            .map(|(i, l)| Line::new(*l, PALETTE[i % PALETTE.len()], label_series(points, l, |p| p.p95)))
+            .map(|(i, l)| Line::new(l, PALETTE[i % PALETTE.len()], label_series(points, l, |p| p.p95)))
             .collect();
         let c = chart("p95 by label", YUnit::Seconds, lines, vec![]);
         charts.push(view(anchor, "p95", "p95 response time by label", hidden_note.clone(), c));

@@ -67,21 +67,33 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
     serde_json::from_str(&text).map_err(|cause| Error::Json { path: path.to_path_buf(), cause })
 }
 
-/// Reads a JSON-lines file: the number of non-empty lines, and the records read with their line
-/// numbers. Unreadable lines are noted and skipped, but a killed runner may leave its last line
-/// unfinished: that one is dropped silently, everything before it counts.
-fn read_lines<T: DeserializeOwned>(path: &Path, notes: &mut Vec<String>) -> Result<(usize, Vec<(usize, T)>), Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let mut records = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        match serde_json::from_str(line) {
-            Ok(record) => records.push((i + 1, record)),
-            Err(_) if i + 1 == lines.len() => break,
-            Err(e) => notes.push(format!("{}: line {} is unreadable ({e}); skipped", path.display(), i + 1)),
+/// Reads a JSON-lines file one line at a time, handing each record and its line number to
+/// `each`; returns the number of non-empty lines. Unreadable lines are noted and skipped, but a
+/// killed runner may leave its last line unfinished: that one is dropped silently, everything
+/// before it counts. Streamed, so a long test's file is never held in memory whole.
+fn read_lines<T: DeserializeOwned>(
+    path: &Path,
+    notes: &mut Vec<String>,
+    mut each: impl FnMut(usize, T),
+) -> Result<usize, Error> {
+    use std::io::BufRead as _;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut count = 0;
+    // A line that did not parse is reported only once another line follows it.
+    let mut pending: Option<String> = None;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        count += 1;
+        notes.extend(pending.take());
+        match serde_json::from_str(&line) {
+            Ok(record) => each(count, record),
+            Err(e) => pending = Some(format!("{}: line {count} is unreadable ({e}); skipped", path.display())),
         }
     }
-    Ok((lines.len(), records))
+    Ok(count)
 }
 
 /// Appends JSON lines to a file, one unbuffered write per line.
@@ -141,11 +153,10 @@ impl MonitoringLog {
 
 /// Reads `monitoring.jsonl` into one series per source and metric.
 fn read_monitoring(path: &Path, notes: &mut Vec<String>) -> Result<Monitoring, Error> {
-    let (_, records) = read_lines::<MonitorRecord>(path, notes)?;
     let mut order: Vec<(String, String)> = Vec::new();
     let mut values: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
     let mut unavailable: Vec<(String, String)> = Vec::new();
-    for (_, record) in records {
+    read_lines(path, notes, |_, record: MonitorRecord| {
         if let Some(reason) = record.unavailable {
             if !unavailable.iter().any(|(s, _)| *s == record.source) {
                 unavailable.push((record.source.clone(), reason));
@@ -158,7 +169,7 @@ fn read_monitoring(path: &Path, notes: &mut Vec<String>) -> Result<Monitoring, E
             }
             values.entry(key).or_default().push((record.ts, value.unwrap_or(f64::NAN)));
         }
-    }
+    })?;
     let series = order
         .into_iter()
         .map(|key| {

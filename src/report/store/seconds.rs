@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{read_lines, Lines};
 use crate::aggregate::{Hist, KpiSet, LabelSets, Second, OVERALL};
-use crate::report::timeline::TimelineBuilder;
+use crate::report::timeline::{chart_labels, TimelineBuilder};
 use crate::report::{Error, TestReport};
 
 /// One label's aggregate in `seconds.jsonl`: everything a [`KpiSet`] holds.
@@ -164,37 +164,27 @@ impl SecondsLog {
     }
 }
 
-/// Reads `seconds.jsonl` into the test's totals and timeline; returns the Unix time of the last second.
+/// Reads `seconds.jsonl` into the test's totals and timeline; returns the Unix time of the last
+/// second. Two passes over the file, one line at a time: the totals first, which decide the
+/// labels the charts draw, then the timeline for those alone, so neither pass holds more than a
+/// second of the file and the timeline does not grow with the number of labels.
 pub(super) fn read(path: &Path, test: &mut TestReport) -> Result<Option<u64>, Error> {
-    let (lines, records) = read_lines::<SecondRecord>(path, &mut test.notes)?;
-    let mut timeline = TimelineBuilder::new(lines as u64);
     let mut last_unix = None;
     let mut seconds = 0u64;
-    for (line, record) in records {
-        let mut current = LabelSets::new();
-        let mut overall = KpiSet::default();
-        for (label, set) in record.labels {
-            match set.into_set(record.vus) {
-                Ok(set) => {
-                    overall.merge(&set);
-                    current.insert(label, set);
-                }
-                Err(e) => test
-                    .notes
-                    .push(format!("{}: line {line}, label `{label}`: bad histogram ({e}); skipped", path.display())),
-            }
+    let mut bad = Vec::new();
+    let lines = read_lines(path, &mut test.notes, |line, record: SecondRecord| {
+        for (label, set) in second_sets(path, line, record, &mut bad) {
+            test.totals.entry(label).or_default().merge(&set);
         }
-        if overall.hits > 0 {
-            overall.concurrency = record.vus;
-            current.insert(OVERALL.to_string(), overall);
-        }
-        for (label, set) in &current {
-            test.totals.entry(label.clone()).or_default().merge(set);
-        }
-        timeline.push(record.ts, record.vus, &current);
-        last_unix = Some(record.unix_ts);
         seconds += 1;
-    }
+    })?;
+    test.notes.extend(bad);
+    let mut timeline = TimelineBuilder::new(lines as u64).only(chart_labels(&test.totals).0);
+    read_lines(path, &mut Vec::new(), |line, record: SecondRecord| {
+        let (ts, unix_ts, vus) = (record.ts, record.unix_ts, record.vus);
+        timeline.push(ts, vus, &second_sets(path, line, record, &mut Vec::new()));
+        last_unix = Some(unix_ts);
+    })?;
     // A test that did not finish has no measured load time: the seconds recorded stand for it.
     if test.load_secs <= 0.0 {
         test.load_secs = seconds as f64;
@@ -203,8 +193,31 @@ pub(super) fn read(path: &Path, test: &mut TestReport) -> Result<Option<u64>, Er
     Ok(last_unix)
 }
 
+/// One line's figures per label, with the overall figures under `""`; a bad histogram is noted.
+fn second_sets(path: &Path, line: usize, record: SecondRecord, notes: &mut Vec<String>) -> LabelSets {
+    let mut current = LabelSets::new();
+    let mut overall = KpiSet::default();
+    for (label, set) in record.labels {
+        match set.into_set(record.vus) {
+            Ok(set) => {
+                overall.merge(&set);
+                current.insert(label, set);
+            }
+            Err(e) => {
+                notes.push(format!("{}: line {line}, label `{label}`: bad histogram ({e}); skipped", path.display()))
+            }
+        }
+    }
+    if overall.hits > 0 {
+        overall.concurrency = record.vus;
+        current.insert(OVERALL.to_string(), overall);
+    }
+    current
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
     use std::io::Write as _;
 
     use super::*;
@@ -231,6 +244,33 @@ mod tests {
         current.insert(OVERALL.into(), overall);
         Second { ts, unix_ts: 1_700_000_000 + ts, current, users: 3 }
     }
+    /// 100 labels over 20 seconds: the totals keep every label, the timeline only the labels the
+    /// charts draw (the busiest, by hits) and the overall figures, so its size does not grow with
+    /// the number of labels.
+    #[test]
+    fn the_timeline_keeps_only_the_labels_the_charts_draw() {
+        use crate::report::timeline::MAX_CHART_LABELS;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SECONDS_FILE);
+        let mut log = SecondsLog::create(&path).unwrap();
+        let names: Vec<String> = (0..100).map(|i| format!("l{i:03}")).collect();
+        for ts in 0..20u64 {
+            // Label i gets i + 1 samples a second: the busiest are the last eight.
+            let samples: Vec<(&str, u64, u16)> =
+                names.iter().enumerate().flat_map(|(i, n)| (0..=i).map(move |_| (n.as_str(), 1000, 200))).collect();
+            log.write(&second(ts, &samples), 3).unwrap();
+        }
+        let test = load_test(dir.path(), "t", Path::new("t.yaml")).unwrap();
+        assert_eq!(test.totals.len(), 101, "every label and the overall figures");
+        let busiest: BTreeSet<&str> = names[100 - MAX_CHART_LABELS..].iter().map(String::as_str).collect();
+        assert_eq!(test.timeline.points.len(), 20);
+        for point in &test.timeline.points {
+            let kept: BTreeSet<&str> = point.labels.keys().map(String::as_str).filter(|l| !l.is_empty()).collect();
+            assert_eq!(kept, busiest);
+            assert_eq!(point.labels[OVERALL].hits, 5050);
+        }
+    }
+
     #[test]
     fn seconds_round_trip_exactly_and_a_torn_last_line_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
