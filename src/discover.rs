@@ -42,14 +42,14 @@ fn matcher(pattern: &str) -> Result<GlobMatcher, Error> {
         .map_err(|source| Error::Glob { pattern: pattern.to_string(), source })
 }
 
-/// Test files below `dir` matching `pattern` and not `exclude`, sorted by path. `skip` names
-/// files that are never tests (the global config).
+/// The test files below `dir` matching `pattern` and not `exclude`, in path order; the files and
+/// folders in `skip` (the global config, the artifacts folder) are never tests.
 pub fn find(dir: &Path, pattern: &str, exclude: Option<&str>, skip: &[PathBuf]) -> Result<Vec<TestFile>, Error> {
     let include = matcher(pattern)?;
     let exclude = exclude.map(matcher).transpose()?;
     let skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut candidates = Vec::new();
-    walk(dir, &mut candidates)?;
+    walk(dir, &skip, &mut candidates)?;
     let mut found = Vec::new();
     for path in candidates {
         if path.canonicalize().is_ok_and(|c| skip.contains(&c)) {
@@ -98,10 +98,18 @@ fn is_config_file(path: &Path) -> bool {
 /// Collects test files below `dir`. Symbolic links are followed, but each folder and each file
 /// is taken once, by its canonical path: a link back up the tree (or to itself) would otherwise
 /// be walked until the path grows too long, and its tests would run again at every level.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+/// Lists the candidate files below `dir`, not entering the folders in `skip` (canonical paths:
+/// the artifacts folder) nor any run folder `suite` wrote (its reports are JSON, not tests).
+fn walk(dir: &Path, skip: &[PathBuf], out: &mut Vec<PathBuf>) -> Result<(), Error> {
     let mut seen = Seen::default();
     seen.first(dir);
+    seen.0.extend(skip.iter().cloned());
     walk_below(dir, &mut seen, out)
+}
+
+/// A folder `suite run` wrote: its `run.json` names the run.
+fn is_run_folder(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("run.json")).is_ok_and(|text| text.contains("\"run_id\""))
 }
 
 /// Canonical paths already walked (folders) or listed (files).
@@ -127,7 +135,7 @@ fn walk_below(dir: &Path, seen: &mut Seen, out: &mut Vec<PathBuf>) -> Result<(),
     for path in entries {
         if path.is_dir() {
             // Environment profiles are merged into tests, never run on their own.
-            if path.file_name().is_some_and(|n| n == "environments") || !seen.first(&path) {
+            if path.file_name().is_some_and(|n| n == "environments") || !seen.first(&path) || is_run_folder(&path) {
                 continue;
             }
             walk_below(&path, seen, out)?;

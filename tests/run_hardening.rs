@@ -299,6 +299,19 @@ fn r10_run_finds_yml_and_json_tests_by_default_but_never_configs() {
         }
         std::fs::remove_dir_all(p.path().join("reports")).unwrap();
     }
+    // Reports written inside the test dir (`-t . -a reports`, or an older run's folder moved
+    // there) are JSON, never tests: the second and third runs find the same four tests.
+    let run = |artifacts: &str| {
+        crate::util::run_suite(p.path(), &["run", "-t", "t"], &p.path().join(artifacts), Duration::from_secs(60), None)
+    };
+    for artifacts in ["t/reports", "t/reports", "elsewhere"] {
+        let out = run(artifacts);
+        assert_eq!(out.code, 0, "{out}");
+        assert!(out.stdout.contains("4 test(s)"), "{artifacts}: {out}");
+    }
+    std::fs::rename(p.path().join("elsewhere"), p.path().join("t/old-runs")).unwrap();
+    let out = run("t/reports");
+    assert!(out.stdout.contains("4 test(s)"), "a run folder moved into the test dir: {out}");
 }
 
 #[test]

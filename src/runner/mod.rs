@@ -26,8 +26,9 @@ use crate::services::agent::{Agent, AgentSettings};
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let interrupt = Interrupt::install();
     let global = global_config(&args)?;
-    // A `global_config.yaml` in the test dir is never a test, also when `-g` names another one.
-    let never_tests = [global.clone(), Some(args.test_dir.join(GLOBAL_CONFIG))];
+    // A `global_config.yaml` in the test dir is never a test, also when `-g` names another one,
+    // and neither is anything in the artifacts folder.
+    let never_tests = [global.clone(), Some(args.test_dir.join(GLOBAL_CONFIG)), Some(args.artifacts_dir.clone())];
     let never_tests: Vec<PathBuf> = never_tests.into_iter().flatten().collect();
     let mut tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), &never_tests)
         .with_context(|| format!("cannot look for tests in `{}`", args.test_dir.display()))?;
