@@ -40,7 +40,20 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let spec = WorkerSpec { exe, work_ms: cfg.work_ms, models: cfg.models.clone() };
     let pool = Pool::start(spec, cfg.workers).await.map_err(|e| format!("cannot start workers: {e}"))?;
     let frontend = Arc::new(Frontend {
-        models: cfg.models.clone(),
+        models: std::sync::Mutex::new(
+            cfg.models
+                .iter()
+                .map(|m| {
+                    let model = Model {
+                        url: format!("{m}.mar"),
+                        min_workers: cfg.workers,
+                        max_workers: cfg.workers,
+                        at_startup: true,
+                    };
+                    (m.clone(), model)
+                })
+                .collect(),
+        ),
         pool,
         control: Control::new(cfg.work_ms),
         stats: Stats::default(),
@@ -97,7 +110,8 @@ fn bad_request(msg: &str) -> Response {
 
 /// Shared state of the frontend's request handlers.
 pub struct Frontend {
-    models: Vec<String>,
+    /// Registered models, in registration order.
+    models: std::sync::Mutex<IndexMap<String, Model>>,
     pool: Arc<Pool>,
     control: Control,
     stats: Stats,
@@ -173,8 +187,8 @@ impl Frontend {
             return Err(Box::new(not_found()));
         }
         let model = percent_decode(segments[0]);
-        if !self.models.contains(&model) {
-            return Err(Box::new(http::error(404, "ModelNotFoundException", &format!("Model not found: {model}"))));
+        if !self.registry().contains_key(&model) {
+            return Err(Box::new(model_not_found(&model)));
         }
         Ok(model)
     }
@@ -222,13 +236,13 @@ impl Frontend {
         if path == "/ping" {
             return http::healthy();
         }
+        if method == "OPTIONS" {
+            return api_description();
+        }
         if path == "/models" {
             return match method {
-                "GET" | "HEAD" => {
-                    let models: Vec<_> =
-                        self.models.iter().map(|m| Listed { model_name: m, model_url: format!("{m}.mar") }).collect();
-                    http::json(200, &json!({ "models": models }))
-                }
+                "GET" | "HEAD" => self.list(&req),
+                "POST" => self.register(&req).await,
                 _ => method_not_allowed(),
             };
         }
@@ -240,48 +254,202 @@ impl Frontend {
             Err(response) => return *response,
         };
         match method {
-            "GET" | "HEAD" => http::json(200, &self.describe(&model)),
+            "GET" | "HEAD" => match self.describe(&model) {
+                Some(d) => http::json(200, &d),
+                None => model_not_found(&model),
+            },
             "PUT" => self.scale(&model, &req).await,
+            "DELETE" => self.unregister(&model),
             _ => method_not_allowed(),
         }
     }
 
-    /// The model description. All models share one worker pool, so each
-    /// lists the same workers.
-    fn describe(&self, model: &str) -> serde_json::Value {
+    /// `GET /models[?limit=N&next_page_token=T]`: registered models in
+    /// registration order; `nextPageToken` appears when more follow.
+    fn list(&self, req: &Request) -> Response {
+        let params = http::query(req);
+        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let limit = match param("limit").map(str::parse::<usize>) {
+            None => 100,
+            Some(Ok(n)) if n > 0 => n,
+            Some(_) => return bad_request("Parameter limit must be a positive integer."),
+        };
+        let start = param("next_page_token").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
+        let models = self.registry();
+        let page: Vec<_> = models
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|(name, m)| Listed { model_name: name, model_url: m.url.clone() })
+            .collect();
+        let mut body = json!({ "models": page });
+        if start.saturating_add(limit) < models.len() {
+            body["nextPageToken"] = json!((start + limit).to_string());
+        }
+        http::json(200, &body)
+    }
+
+    /// `POST /models?url=X[&model_name=N][&initial_workers=K][&synchronous=true]`:
+    /// registers a model. Nothing is downloaded: the url only names the model
+    /// (its file stem, as MMS does, unless `model_name` is given). Other MMS
+    /// parameters (batch_size, handler, ...) are accepted and ignored.
+    async fn register(&self, req: &Request) -> Response {
+        let mut params = http::query(req);
+        let is_form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            params.extend(http::query_pairs(&String::from_utf8_lossy(req.body())));
+        }
+        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let Some(url) = param("url").filter(|u| !u.is_empty()) else {
+            return bad_request("Parameter url is required.");
+        };
+        let name = param("model_name").filter(|n| !n.is_empty()).unwrap_or_else(|| model_name_from_url(&url));
+        if name.is_empty() || name.contains(['/', '?', '#', '%']) {
+            return bad_request(&format!("Invalid model name: {name}"));
+        }
+        let workers = match param("initial_workers").map(|w| w.parse::<usize>()) {
+            None => 0,
+            Some(Ok(n)) if n <= MAX_WORKERS => n,
+            Some(_) => return bad_request(&format!("initial_workers must be an integer 0..={MAX_WORKERS}")),
+        };
+        let synchronous = param("synchronous").is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        {
+            let mut models = self.registry();
+            if models.contains_key(&name) {
+                return http::error(409, "ConflictStatusException", &format!("Model {name} is already registered."));
+            }
+            models.insert(name.clone(), Model { url, min_workers: workers, max_workers: workers, at_startup: false });
+        }
+        if workers > 0 {
+            if let Err(resp) = self.resize(workers, synchronous).await {
+                return *resp;
+            }
+        }
+        http::json(200, &json!({ "status": format!("Model \"{name}\" registered") }))
+    }
+
+    /// `DELETE /models/{name}`: unregisters the model (the shared worker pool
+    /// keeps running for the other models).
+    fn unregister(&self, model: &str) -> Response {
+        match self.registry().shift_remove(model) {
+            Some(_) => http::json(200, &json!({ "status": format!("Model \"{model}\" unregistered") })),
+            None => model_not_found(model),
+        }
+    }
+
+    /// The registry, locked.
+    fn registry(&self) -> std::sync::MutexGuard<'_, IndexMap<String, Model>> {
+        self.models.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The model description (an object, as MMS answers). All models
+    /// share one worker pool, so each lists the same workers.
+    fn describe(&self, model: &str) -> Option<serde_json::Value> {
+        let m = self.registry().get(model)?.clone();
         let workers = self.pool.workers();
         let list: Vec<_> = workers
             .iter()
             .map(|w| json!({ "id": w.id, "pid": w.pid, "status": "READY", "inflight": w.inflight() }))
             .collect();
-        json!({
+        Some(json!({
             "modelName": model,
             "modelVersion": "1.0",
-            "modelUrl": format!("{model}.mar"),
+            "modelUrl": m.url,
             "runtime": "rust",
-            "minWorkers": workers.len(),
-            "maxWorkers": workers.len(),
+            "minWorkers": m.min_workers,
+            "maxWorkers": m.max_workers,
             "batchSize": 1,
             "maxBatchDelay": 100,
-            "loadedAtStartup": true,
+            "loadedAtStartup": m.at_startup,
             "workers": list,
-        })
+        }))
     }
 
-    /// `PUT /models/{name}?min_worker=K`: scale the (shared) pool to K workers.
+    /// `PUT /models/{name}?min_worker=K[&max_worker=M][&synchronous=true]`:
+    /// scales the (shared) pool to K workers. Synchronous calls answer 200
+    /// once the workers are up; others answer 202 at once, as MMS does.
     async fn scale(&self, model: &str, req: &Request) -> Response {
-        let Some(raw) = http::query_param(req, "min_worker") else {
-            return bad_request("min_worker is required");
+        let params = http::query(req);
+        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let count = match param("min_worker").map(str::parse::<usize>) {
+            None => self.registry().get(model).map_or(1, |m| m.min_workers.max(1)),
+            Some(Ok(n)) if n <= MAX_WORKERS => n,
+            Some(_) => return bad_request(&format!("min_worker must be an integer 0..={MAX_WORKERS}")),
         };
-        let count = match raw.parse::<usize>() {
-            Ok(n) if n <= MAX_WORKERS => n,
-            _ => return bad_request(&format!("min_worker must be an integer 0..={MAX_WORKERS}")),
+        let max = match param("max_worker").map(str::parse::<usize>) {
+            None => count,
+            Some(Ok(n)) if n >= count => n,
+            Some(_) => return bad_request("max_worker must be an integer no smaller than min_worker"),
         };
-        match self.pool.scale(count).await {
-            Ok(()) => http::json(200, &json!({ "status": format!("Workers scaled to {count} for model: {model}") })),
-            Err(e) => http::error(500, "InternalServerException", &format!("Failed to start workers: {e}")),
+        let synchronous = param("synchronous").is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        match self.registry().get_mut(model) {
+            Some(m) => (m.min_workers, m.max_workers) = (count, max),
+            None => return model_not_found(model),
+        }
+        match self.resize(count, synchronous).await {
+            Ok(()) if synchronous => http::json(200, &json!({ "status": "Workers scaled" })),
+            Ok(()) => http::json(202, &json!({ "status": "Processing worker updates..." })),
+            Err(resp) => *resp,
         }
     }
+
+    /// Resizes the shared pool; in the background unless `synchronous`.
+    async fn resize(&self, count: usize, synchronous: bool) -> Result<(), Box<Response>> {
+        if !synchronous {
+            let pool = Arc::clone(&self.pool);
+            tokio::spawn(async move {
+                if let Err(e) = pool.scale(count).await {
+                    log!("demo-target: failed to start workers: {e}");
+                }
+            });
+            return Ok(());
+        }
+        self.pool.scale(count).await.map_err(|e| {
+            Box::new(http::error(500, "InternalServerException", &format!("Failed to start workers: {e}")))
+        })
+    }
+}
+
+/// A registered model.
+#[derive(Clone)]
+struct Model {
+    url: String,
+    min_workers: usize,
+    max_workers: usize,
+    at_startup: bool,
+}
+
+/// MMS's default model name: the url's last path segment without its
+/// extension (`.../squeezenet_v1.1.mar` → `squeezenet_v1.1`).
+fn model_name_from_url(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
+    let file = path.rsplit('/').next().unwrap_or_default();
+    match file.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem.to_string(),
+        _ => file.to_string(),
+    }
+}
+
+fn model_not_found(model: &str) -> Response {
+    http::error(404, "ModelNotFoundException", &format!("Model not found: {model}"))
+}
+
+/// `OPTIONS` (MMS's API description): a small OpenAPI document.
+fn api_description() -> Response {
+    http::json(
+        200,
+        &json!({
+            "openapi": "3.0.1",
+            "info": { "title": "demo-target Model Server APIs", "version": env!("CARGO_PKG_VERSION") },
+            "paths": {
+                "/ping": {}, "/predictions/{model_name}": {}, "/models": {}, "/models/{model_name}": {}
+            }
+        }),
+    )
 }
 
 /// One entry of `GET /models`.

@@ -5,7 +5,7 @@
 //! time.
 
 use crate::http::{self, BoxError, Response};
-use crate::worker::{PORT_LINE_PREFIX, WORK_MS_HEADER};
+use crate::worker::{PORT_LINE_PREFIX, REGISTERED_HEADER, WORK_MS_HEADER};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use std::io;
@@ -66,6 +66,7 @@ impl Worker {
         let req = hyper::Request::post(target)
             .header(hyper::header::HOST, "127.0.0.1")
             .header(WORK_MS_HEADER, work_ms)
+            .header(REGISTERED_HEADER, "1")
             .body(Full::new(body))?;
         let (head, body) = conn.send_request(req).await?.into_parts();
         let body = body.collect().await?.to_bytes();
@@ -219,6 +220,7 @@ impl Pool {
 
     /// Forwards an inference request to a worker. On failure, checks whether
     /// the worker died and, if so, replaces it before returning the error.
+    /// The caller has checked that the model is registered.
     pub async fn forward(&self, target: &str, body: Bytes, work_ms: u64) -> Result<Response, ForwardError> {
         let guard = self.pick().ok_or(ForwardError::NoWorkers)?;
         let worker = Arc::clone(&guard.0);

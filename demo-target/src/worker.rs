@@ -22,6 +22,9 @@ use tokio::sync::Mutex;
 pub const PORT_LINE_PREFIX: &str = "demo-target-worker-port ";
 /// Header through which the frontend passes the current CPU work per request.
 pub const WORK_MS_HEADER: &str = "X-Demo-Work-Ms";
+/// Set by the frontend on forwarded requests: it has checked that the model is
+/// registered (models registered at run time are unknown to `--models`).
+pub const REGISTERED_HEADER: &str = "X-Demo-Registered";
 
 /// Options of a worker process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +99,8 @@ impl Worker {
         let mut parts = rest.split('/');
         let model = http::percent_decode(parts.next().unwrap_or_default());
         let version = parts.next().map(http::percent_decode);
-        if !self.opts.models.contains(&model) {
+        let registered = req.headers().contains_key(REGISTERED_HEADER);
+        if !registered && !self.opts.models.contains(&model) {
             return http::error(404, "ModelNotFoundException", &format!("Model not found: {model}"));
         }
         let header = req.headers().get(WORK_MS_HEADER).and_then(|v| v.to_str().ok());
@@ -202,6 +206,9 @@ mod tests {
         });
         let req = |path: &str| hyper::Request::post(path).body("x".into()).unwrap();
         assert_eq!(Arc::clone(&w).handle(req("/predictions/nope")).await.status(), 404);
+        let mut vouched = req("/predictions/nope");
+        vouched.headers_mut().insert(REGISTERED_HEADER, hyper::header::HeaderValue::from_static("1"));
+        assert_eq!(Arc::clone(&w).handle(vouched).await.status(), 200);
         let ok = w.handle(req("/predictions/squeezenet/2.0")).await;
         assert_eq!(ok.status(), 200);
         let body = String::from_utf8(ok.into_body().to_vec()).unwrap();

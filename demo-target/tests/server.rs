@@ -24,7 +24,10 @@ impl Drop for Frontend {
 }
 
 fn start() -> Frontend {
-    let dir = std::env::temp_dir().join(format!("demo-target-it-{}", std::process::id()));
+    // Tests run in parallel: each frontend gets its own folder.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("demo-target-it-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port_file = dir.join("port");
     let mut child = Command::new(env!("CARGO_BIN_EXE_demo-target"))
@@ -264,12 +267,13 @@ fn frontend_workers_helpers_management_and_lifetime() {
     assert!(r.body.contains(r#"{"modelName":"squeezenet","modelUrl":"squeezenet.mar"}"#), "{}", r.body);
     assert_eq!(worker_pids(fe.mgmt_port).len(), 2);
     let mut m = Client::connect(fe.mgmt_port);
-    let r = m.request("PUT", "/models/squeezenet?min_worker=3", &[], "");
+    let r = m.request("PUT", "/models/squeezenet?min_worker=3&synchronous=true", &[], "");
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, r#"{"status":"Workers scaled"}"#);
     let three = worker_pids(fe.mgmt_port);
     assert_eq!(three.len(), 3, "{three:?}");
     assert!(three.iter().all(|&p| proc_stat(p).map(|s| s.1) == Some(u64::from(fe.pid))));
-    assert_eq!(m.request("PUT", "/models/squeezenet?min_worker=1", &[], "").status, 200);
+    assert_eq!(m.request("PUT", "/models/squeezenet?min_worker=1&synchronous=true", &[], "").status, 200);
     let one = worker_pids(fe.mgmt_port);
     assert_eq!(one.len(), 1);
     assert_eq!(m.request("PUT", "/models/nope?min_worker=1", &[], "").status, 404);
@@ -299,7 +303,7 @@ fn frontend_workers_helpers_management_and_lifetime() {
     assert_eq!(worker_pids(fe.mgmt_port), [replacement]);
 
     // SIGKILL the frontend: every worker must be gone within 2 s.
-    assert_eq!(m.request("PUT", "/models/squeezenet?min_worker=2", &[], "").status, 200);
+    assert_eq!(m.request("PUT", "/models/squeezenet?min_worker=2&synchronous=true", &[], "").status, 200);
     let workers = worker_pids(fe.mgmt_port);
     assert_eq!(workers.len(), 2);
     assert!(workers.iter().all(|&p| alive(p)));
@@ -311,4 +315,98 @@ fn frontend_workers_helpers_management_and_lifetime() {
     }
     let left: Vec<u64> = workers.iter().copied().filter(|&p| alive(p)).collect();
     assert!(left.is_empty(), "workers {left:?} outlived the frontend");
+}
+
+/// The MMS management calls the corpus plans make, in their order:
+/// register → predict → scale (synchronous) → describe → unregister → 404.
+#[test]
+fn mms_management_lifecycle() {
+    let fe = start();
+    let mut m = Client::connect(fe.mgmt_port);
+
+    let r = m.request("GET", "/ping", &[], "");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status": "Healthy"}"#));
+    let r = m.request("OPTIONS", "/", &[], "");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(r#""openapi":"3.0.1""#), "{}", r.body);
+
+    // Not registered yet: inference and management both answer 404.
+    assert_eq!(get(fe.port, "/predictions/squeezenet_v1.1").status, 404);
+    let r = m.request("GET", "/models/squeezenet_v1.1", &[], "");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body, r#"{"code":404,"type":"ModelNotFoundException","message":"Model not found: squeezenet_v1.1"}"#);
+
+    // Register: the name is the url's file stem; a second register conflicts.
+    let url = "https://s3.amazonaws.com/model-server/model_archive_1.0/squeezenet_v1.1.mar";
+    let r = m.request("POST", &format!("/models?url={url}"), &[], "");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status":"Model \"squeezenet_v1.1\" registered"}"#));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let r = m.request("POST", &format!("/models?url={url}"), &[], "");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains(r#""type":"ConflictStatusException""#), "{}", r.body);
+    // model_name, initial_workers and synchronous, as register_unregister.jmx sends them.
+    let r = m.request("POST", "/models?url=noop-1&model_name=noop-1&initial_workers=1&synchronous=true", &[], "");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status":"Model \"noop-1\" registered"}"#));
+    // Parameters in a form body work too; a missing url is a 400.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let r = m.request("POST", "/models", &form, "url=https%3A%2F%2Fh%2Fresnet-50.model");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status":"Model \"resnet-50\" registered"}"#));
+    assert_eq!(m.request("POST", "/models?model_name=x", &[], "").status, 400);
+
+    // Listed in registration order, with pagination.
+    let r = m.request("GET", "/models", &[], "");
+    assert_eq!(r.status, 200);
+    let names = ["squeezenet", "resnet-18", "squeezenet_v1.1", "noop-1", "resnet-50"];
+    let mut at = 0;
+    for n in names {
+        let i = r.body[at..].find(&format!(r#""modelName":"{n}""#)).unwrap_or_else(|| panic!("{n}: {}", r.body));
+        at += i;
+    }
+    assert!(r.body.contains(&format!(r#"{{"modelName":"squeezenet_v1.1","modelUrl":"{url}"}}"#)), "{}", r.body);
+    assert!(!r.body.contains("nextPageToken"), "{}", r.body);
+    let r = m.request("GET", "/models?limit=2&next_page_token=1", &[], "");
+    assert!(r.body.starts_with(r#"{"models":[{"modelName":"resnet-18""#), "{}", r.body);
+    assert!(r.body.ends_with(r#""nextPageToken":"3"}"#), "{}", r.body);
+
+    // Predict on the newly registered model.
+    let r = get(fe.port, "/predictions/squeezenet_v1.1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(r#""model":"squeezenet_v1.1""#), "{}", r.body);
+
+    // Scale synchronously: the workers are up when the call returns.
+    let r = m.request("PUT", "/models/squeezenet_v1.1?min_worker=3&max_worker=4&synchronous=true", &[], "");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status":"Workers scaled"}"#));
+    let r = m.request("GET", "/models/squeezenet_v1.1", &[], "");
+    assert_eq!(r.status, 200);
+    for part in [
+        r#""modelName":"squeezenet_v1.1""#,
+        &format!(r#""modelUrl":"{url}""#),
+        r#""minWorkers":3"#,
+        r#""maxWorkers":4"#,
+        r#""loadedAtStartup":false"#,
+    ] {
+        assert!(r.body.contains(part), "{part} missing in {}", r.body);
+    }
+    assert_eq!(json_u64s(&r.body, "pid").len(), 3, "{}", r.body);
+    // Asynchronous scaling answers 202 at once, then the pool follows.
+    let r = m.request("PUT", "/models/squeezenet_v1.1?min_worker=1", &[], "");
+    assert_eq!((r.status, r.body.as_str()), (202, r#"{"status":"Processing worker updates..."}"#));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while worker_pids(fe.mgmt_port).len() != 1 {
+        assert!(Instant::now() < deadline, "async scale-down did not happen");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(m.request("PUT", "/models/nope?min_worker=1&synchronous=true", &[], "").status, 404);
+    assert_eq!(m.request("PUT", "/models/squeezenet_v1.1?min_worker=x", &[], "").status, 400);
+
+    // Unregister (the plans add ?min_worker=0, which is ignored); then 404s.
+    let r = m.request("DELETE", "/models/squeezenet_v1.1?min_worker=0", &[], "");
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"status":"Model \"squeezenet_v1.1\" unregistered"}"#));
+    assert_eq!(m.request("DELETE", "/models/squeezenet_v1.1", &[], "").status, 404);
+    let r = get(fe.port, "/predictions/squeezenet_v1.1");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("Model not found: squeezenet_v1.1"), "{}", r.body);
+    assert!(!m.request("GET", "/models", &[], "").body.contains("squeezenet_v1.1"));
+    // The other models still predict on the shared pool.
+    assert_eq!(get(fe.port, "/predictions/noop-1").status, 200);
 }
