@@ -47,11 +47,29 @@ INFERENCE API (--port):
     GET  /stats                      {\"requests\": N, \"by_path\": {path: N}}, counting
                                      everything except /stats and /control
 
-MANAGEMENT API (--management-port):
+MANAGEMENT API (--management-port), enough of MMS's for the MMS corpus plans:
     GET  /ping                       200 {\"status\": \"Healthy\"}
-    GET  /models                     {\"models\":[{\"modelName\":..,\"modelUrl\":..}]}
-    GET  /models/{name}              Description with \"workers\":[{\"id\",\"pid\",\"status\"}]
-    PUT  /models/{name}?min_worker=K Scales the worker pool (shared by all models) to K";
+    OPTIONS (any path)               A short OpenAPI description
+    POST /models?url=U[&model_name=N][&initial_workers=K][&synchronous=true]
+                                     Registers N (default: the file stem of U,
+                                     .../squeezenet_v1.1.mar -> squeezenet_v1.1);
+                                     nothing is downloaded. Parameters may also come
+                                     in a form body. 200 {\"status\":\"Model \\\"N\\\" registered\"},
+                                     409 ConflictStatusException if N exists
+    GET  /models[?limit=L&next_page_token=T]
+                                     {\"models\":[{\"modelName\":..,\"modelUrl\":..}]}, and
+                                     \"nextPageToken\" when more follow
+    GET  /models/{name}              Description: minWorkers, maxWorkers, modelUrl,
+                                     \"workers\":[{\"id\",\"pid\",\"status\"}]
+    PUT  /models/{name}?min_worker=K[&max_worker=M][&synchronous=true]
+                                     Scales the worker pool to K: 200 \"Workers scaled\"
+                                     once they are up if synchronous, else 202
+                                     \"Processing worker updates...\" at once
+    DELETE /models/{name}            Unregisters: 200 {\"status\":\"Model \\\"N\\\" unregistered\"};
+                                     its predictions then answer 404
+    Unknown model: 404 ModelNotFoundException. All models share one worker pool:
+    scaling (or registering with initial_workers) any model sizes the pool for all,
+    and every description lists the same workers.";
 
 #[derive(Debug, Parser)]
 #[command(name = "demo-target", version, about = ABOUT, after_help = API)]

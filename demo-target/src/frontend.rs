@@ -512,6 +512,19 @@ mod tests {
     }
 
     #[test]
+    fn model_name_is_the_url_file_stem() {
+        for (url, name) in [
+            ("https://s3.amazonaws.com/model-server/model_archive_1.0/squeezenet_v1.1.mar", "squeezenet_v1.1"),
+            ("https://h/models/resnet-18/resnet-18.model?x=1.2", "resnet-18"),
+            ("noop.model", "noop"),
+            ("squeezenet-3", "squeezenet-3"),
+            ("file:///m/.hidden", ".hidden"),
+        ] {
+            assert_eq!(model_name_from_url(url), name, "{url}");
+        }
+    }
+
+    #[test]
     fn atomic_write_replaces_file() {
         let dir = std::env::temp_dir().join(format!("demo-target-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
