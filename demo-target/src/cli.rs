@@ -6,8 +6,7 @@ use crate::pool::MAX_WORKERS;
 use crate::wait::WaitOpts;
 use crate::worker::WorkerOpts;
 use clap::builder::RangedU64ValueParser;
-use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -109,7 +108,8 @@ pub struct Config {
     /// CPU time each inference burns
     #[arg(long, value_name = "MS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(..=MAX_MS))]
     pub work_ms: u64,
-    /// Comma-separated model names
+    /// Comma-separated model names registered at startup; '' starts with none,
+    /// as MMS does (register them with POST /models)
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "squeezenet,resnet-18",
           value_parser = parse_model)]
     pub models: Vec<String>,
@@ -162,9 +162,6 @@ pub fn parse<I: IntoIterator<Item = T>, T: Into<OsString>>(args: I) -> Result<Mo
             models.push(m);
         }
     }
-    if models.is_empty() {
-        return Err(Cli::command().error(ErrorKind::InvalidValue, "--models: give at least one model name"));
-    }
     cfg.models = models;
     Ok(if cli.worker {
         Mode::Worker(WorkerOpts { work_ms: cfg.work_ms, models: cfg.models })
@@ -176,6 +173,8 @@ pub fn parse<I: IntoIterator<Item = T>, T: Into<OsString>>(args: I) -> Result<Mo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
 
     fn parse_str(s: &str) -> Result<Mode, clap::Error> {
         parse(s.split_whitespace())
@@ -221,6 +220,14 @@ mod tests {
     }
 
     #[test]
+    fn no_models() {
+        let Mode::Frontend(cfg) = parse(["--models", ""]).unwrap() else { panic!() };
+        assert!(cfg.models.is_empty());
+        let Mode::Frontend(cfg) = parse_str("--models ,").unwrap() else { panic!() };
+        assert!(cfg.models.is_empty());
+    }
+
+    #[test]
     fn wait_ready() {
         let Mode::WaitReady(opts) = parse_str("wait-ready http://h/ping --timeout 250ms").unwrap() else { panic!() };
         assert_eq!((opts.url.as_str(), opts.timeout), ("http://h/ping", std::time::Duration::from_millis(250)));
@@ -234,7 +241,6 @@ mod tests {
             "--port x",
             "--workers 1000",
             "--bind nowhere",
-            "--models ,",
             "--models a/b",
             "--frobnicate",
             "positional",
