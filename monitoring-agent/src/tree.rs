@@ -44,6 +44,48 @@ pub struct Selector {
     pub allow_pid_1: bool,
 }
 
+/// The pid file's name in the temp folder: MMS's `multi-model-server --start` and TorchServe's `torchserve --start`
+/// both write `os.path.join(tempfile.gettempdir(), ".model_server.pid")`.
+pub const MMS_PID_FILE_NAME: &str = ".model_server.pid";
+
+/// What MMS's monitoring plugin required of a worker's command line: MMS's and TorchServe's `WorkerLifeCycle`
+/// start `python …/model_service_worker.py …`.
+pub const MMS_WORKER_PATTERN: &str = r"model_service_worker\.py";
+
+/// Where MMS and TorchServe write the frontend's pid: `$TMPDIR/.model_server.pid`, the temp folder found as
+/// Python's `tempfile.gettempdir()` finds it (see [`python_temp_dir`]).
+pub fn mms_pid_file() -> PathBuf {
+    python_temp_dir().join(MMS_PID_FILE_NAME)
+}
+
+/// Python's `tempfile.gettempdir()` on a POSIX host: the first of `$TMPDIR`, `$TEMP`, `$TMP`, `/tmp`, `/var/tmp`,
+/// `/usr/tmp` that is a folder (Python also insists it can create a file there; a launcher that wrote its pid file
+/// could), else the current folder; made absolute.
+pub fn python_temp_dir() -> PathBuf {
+    let from_env = ["TMPDIR", "TEMP", "TMP"]
+        .iter()
+        .filter_map(|var| std::env::var_os(var))
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let fixed = ["/tmp", "/var/tmp", "/usr/tmp"].iter().map(PathBuf::from);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let dir = from_env.chain(fixed).find(|d| d.is_dir()).unwrap_or_else(|| cwd.clone());
+    if dir.is_absolute() {
+        dir
+    } else {
+        cwd.join(dir)
+    }
+}
+
+impl Selector {
+    /// What MMS's `ServerLocalClient` watched when no frontend is given: the pid in [`mms_pid_file`], with workers
+    /// the descendants whose command line runs `model_service_worker.py` unless `worker_match` says otherwise.
+    pub fn mms_default(worker_match: Option<Regex>, allow_pid_1: bool) -> Selector {
+        let worker_match = worker_match.or_else(|| Regex::new(MMS_WORKER_PATTERN).ok());
+        Selector { frontend: Frontend::PidFile(mms_pid_file()), worker_match, allow_pid_1 }
+    }
+}
+
 /// Largest pid file read (a pid is a few bytes).
 const PID_FILE_CAP: u64 = 4096;
 
