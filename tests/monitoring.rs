@@ -159,3 +159,94 @@ fn monit_starts_an_agent_for_the_run_and_local_monitoring_needs_none() {
     let out = p.suite(&["run", "-t", "t", "--no-monit"], Duration::from_secs(60));
     assert_eq!(out.code, 1, "without an agent its criterion cannot be judged: {out}");
 }
+
+/// A model-server look-alike as the MMS/TorchServe launchers leave it: it writes its pid to
+/// `$TMPDIR/.model_server.pid` through Python's `tempfile.gettempdir()`, and starts two children whose command line
+/// runs `model_service_worker.py` and one `sleep` that is not a worker.
+const MMS_FRONTEND_PY: &str = r#"
+import os, subprocess, sys, tempfile, time
+worker = [sys.executable, "-c", "import time\nwhile True: time.sleep(60)", "model_service_worker.py"]
+ws = [subprocess.Popen(worker) for _ in range(2)]
+other = subprocess.Popen(["sleep", "600"])
+with open(os.path.join(tempfile.gettempdir(), ".model_server.pid"), "w") as f:
+    f.write(str(os.getpid()))
+print("ready", flush=True)
+time.sleep(3600)
+"#;
+
+/// The look-alike's process group, killed on drop.
+struct MmsFrontend(Child);
+
+impl MmsFrontend {
+    fn start(tmpdir: &std::path::Path) -> MmsFrontend {
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new("python3")
+            .args(["-c", MMS_FRONTEND_PY])
+            .env("TMPDIR", tmpdir)
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("python3 on PATH");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        MmsFrontend(child)
+    }
+}
+
+impl Drop for MmsFrontend {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-9", "--", &format!("-{}", self.0.id())]).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ServerLocalClient` with no frontend given (as in the MMS corpus, class and all) watches the server the
+/// launchers' pid file names, counting only the `model_service_worker.py` children as workers.
+#[test]
+fn server_local_client_without_a_frontend_follows_the_mms_pid_file() {
+    let p = Project::new();
+    let tmpdir = p.path().join("tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    let _server = MmsFrontend::start(&tmpdir);
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "1", "--models", "m"]);
+    let yaml = format!(
+        "execution:\n- concurrency: 1\n  hold-for: 3s\n  scenario: s\nscenarios:\n  s:\n    requests:\n    - url: {}/predictions/m\nmodules:\n  server_local_monitoring:\n    class: metrics_monitoring_inproc.Monitor\nservices:\n- module: server_local_monitoring\n  ServerLocalClient:\n  - interval: 1s\n    logging: true\n    metrics: [total_workers, total_processes]\nreporting:\n- module: passfail\n  criteria:\n  - class: bzt.modules.monitoring.MonitoringCriteria\n    subject: ServerLocalClient/total_workers\n    condition: '<'\n    threshold: 2\n    timeframe: 1s\n",
+        target.url()
+    );
+    p.file("t/mms.yaml", &yaml);
+    let artifacts = p.path().join("reports");
+    let mut child = Command::new(crate::util::bin("suite"))
+        .current_dir(p.path())
+        .args(["run", "-t", "t", "--no-monit", "--artifacts-dir"])
+        .arg(&artifacts)
+        .env("TMPDIR", &tmpdir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("suite starts");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let done = child.wait_with_output().unwrap();
+    let out = crate::util::Output {
+        code: done.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&done.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&done.stderr).into_owned(),
+        elapsed: started.elapsed(),
+        artifacts,
+    };
+    assert_eq!(out.code, 0, "{out}");
+    let path = out.run_dir().join("mms/ServerLocalClient_monitoring_logs.csv");
+    let rows = csv_rows(&path);
+    assert!(!rows.is_empty(), "{out}");
+    for row in &rows {
+        let figures = (row["total_workers"].as_str(), row["total_processes"].as_str());
+        assert_eq!(figures, ("2", "3"), "two workers + the frontend; the `sleep` is no worker: {out}");
+    }
+    assert_eq!(out.junit().count("failure") + out.junit().count("error"), 0, "{out}");
+}

@@ -14,7 +14,7 @@ use crate::metric::{Agg, HostMetric, Metric, ProcMetric, Scope, SystemMetric};
 use crate::procfs::{self, DiskIo};
 use crate::tree::{Proc, ProcNeeds, Tree};
 
-pub use crate::tree::{Frontend, Selector};
+pub use crate::tree::{mms_pid_file, python_temp_dir, Frontend, Selector, MMS_PID_FILE_NAME, MMS_WORKER_PATTERN};
 
 /// A source refreshed more recently than this is reused rather than read again.
 pub const MIN_REFRESH: Duration = Duration::from_millis(100);

@@ -15,7 +15,8 @@ use tokio::sync::watch;
 /// Serves model-server process metrics (MMS/TorchServe names) and host metrics (Taurus local names) over the
 /// PerfMon ServerAgent protocol, as Taurus's `services: [{module: monitoring, server-agent: […]}]` expects.
 ///
-/// The frontend is found by pid, pid file or command-line regex; its descendants are the workers. Protocol: send
+/// The frontend is found by pid, pid file or command-line regex (by default, as MMS: the pid in
+/// `$TMPDIR/.model_server.pid`, workers running `model_service_worker.py`); its descendants are the workers. Protocol: send
 /// `test` (→ `Yep`), `interval:1`, then `metrics:cpu<TAB>total_workers` to receive one TAB-terminated line of values
 /// per interval. `--list-metrics` prints every name with its unit.
 #[derive(Debug, Parser)]
@@ -30,8 +31,12 @@ struct Cli {
     #[arg(long, value_name = "PID", group = "frontend")]
     frontend_pid: Option<u32>,
 
-    /// A file holding the frontend's pid (MMS/TorchServe write `$TMPDIR/.model_server.pid`); re-read when the pid
-    /// it names is gone, so a restarted server is found again.
+    /// A file holding the frontend's pid; re-read when the pid it names is gone, so a restarted server is found
+    /// again. Default, when no frontend option is given: `$TMPDIR/.model_server.pid` (TMPDIR as Python's
+    /// `tempfile.gettempdir()` finds it, /tmp by default), which `multi-model-server --start` and
+    /// `torchserve --start` write; workers are then only the descendants whose command line contains
+    /// `model_service_worker.py` (unless --worker-match is given). A missing file is warned once and the frontend
+    /// reported absent until it appears.
     #[arg(long, value_name = "FILE", group = "frontend")]
     frontend_pid_file: Option<PathBuf>,
 
@@ -40,7 +45,8 @@ struct Cli {
     #[arg(long, value_name = "REGEX", group = "frontend", value_parser = parse_regex)]
     frontend_match: Option<Regex>,
 
-    /// Count only descendants whose command line matches this regex as workers (MMS: `model_service_worker.py`).
+    /// Count only descendants whose command line matches this regex as workers (default: all descendants, or
+    /// `model_service_worker\.py` when the frontend is the default pid file).
     #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
     worker_match: Option<Regex>,
 
@@ -140,16 +146,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                     --allow-pid-1 if the model server really is pid 1 (in a container)"
             .to_string());
     }
-    let frontend = match (cli.frontend_pid, cli.frontend_pid_file, cli.frontend_match) {
-        (Some(pid), _, _) => Frontend::Pid(pid),
-        (_, Some(path), _) => Frontend::PidFile(path),
-        (_, _, Some(re)) => Frontend::Match(re),
-        _ => Frontend::None,
-    };
     if !(cli.rescan.is_finite() && cli.rescan > 0.0) {
         return Err(format!("--rescan must be a positive number of seconds, not {}", cli.rescan));
     }
-    let selector = Selector { frontend, worker_match: cli.worker_match, allow_pid_1: cli.allow_pid_1 };
+    let frontend = match (cli.frontend_pid, cli.frontend_pid_file, cli.frontend_match) {
+        (Some(pid), _, _) => Some(Frontend::Pid(pid)),
+        (_, Some(path), _) => Some(Frontend::PidFile(path)),
+        (_, _, Some(re)) => Some(Frontend::Match(re)),
+        _ => None,
+    };
+    let selector = match frontend {
+        Some(frontend) => Selector { frontend, worker_match: cli.worker_match, allow_pid_1: cli.allow_pid_1 },
+        // As MMS's plugin: the launchers' pid file, workers running `model_service_worker.py`.
+        None => Selector::mms_default(cli.worker_match, cli.allow_pid_1),
+    };
     let collector =
         SharedCollector::new(Collector::new(selector).with_rescan_interval(Duration::from_secs_f64(cli.rescan)));
 

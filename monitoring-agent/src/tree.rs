@@ -44,6 +44,44 @@ pub struct Selector {
     pub allow_pid_1: bool,
 }
 
+/// The pid file's name in the temp folder: MMS's `multi-model-server --start` and TorchServe's `torchserve --start`
+/// both write `os.path.join(tempfile.gettempdir(), ".model_server.pid")`.
+pub const MMS_PID_FILE_NAME: &str = ".model_server.pid";
+
+/// What MMS's monitoring plugin required of a worker's command line: MMS's and TorchServe's `WorkerLifeCycle`
+/// start `python …/model_service_worker.py …`.
+pub const MMS_WORKER_PATTERN: &str = r"model_service_worker\.py";
+
+/// Where MMS and TorchServe write the frontend's pid: `$TMPDIR/.model_server.pid`, the temp folder found as
+/// Python's `tempfile.gettempdir()` finds it (see [`python_temp_dir`]).
+pub fn mms_pid_file() -> PathBuf {
+    python_temp_dir().join(MMS_PID_FILE_NAME)
+}
+
+/// Python's `tempfile.gettempdir()` on a POSIX host: the first of `$TMPDIR`, `$TEMP`, `$TMP`, `/tmp`, `/var/tmp`,
+/// `/usr/tmp` that is a folder (Python also insists it can create a file there; a launcher that wrote its pid file
+/// could), else the current folder; made absolute.
+pub fn python_temp_dir() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    temp_dir_from(|var| std::env::var_os(var), cwd)
+}
+
+fn temp_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>, cwd: PathBuf) -> PathBuf {
+    let from_env = ["TMPDIR", "TEMP", "TMP"].into_iter().filter_map(var).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let fixed = ["/tmp", "/var/tmp", "/usr/tmp"].iter().map(PathBuf::from);
+    // `cwd.join` keeps an absolute path as it is.
+    from_env.chain(fixed).map(|d| cwd.join(d)).find(|d| d.is_dir()).unwrap_or(cwd)
+}
+
+impl Selector {
+    /// What MMS's `ServerLocalClient` watched when no frontend is given: the pid in [`mms_pid_file`], with workers
+    /// the descendants whose command line runs `model_service_worker.py` unless `worker_match` says otherwise.
+    pub fn mms_default(worker_match: Option<Regex>, allow_pid_1: bool) -> Selector {
+        let worker_match = worker_match.or_else(|| Regex::new(MMS_WORKER_PATTERN).ok());
+        Selector { frontend: Frontend::PidFile(mms_pid_file()), worker_match, allow_pid_1 }
+    }
+}
+
 /// Largest pid file read (a pid is a few bytes).
 const PID_FILE_CAP: u64 = 4096;
 
@@ -387,5 +425,33 @@ fn read_pid_file(path: &std::path::Path) -> Result<u32, String> {
     match word.parse::<u32>() {
         Ok(pid) if pid > 0 => Ok(pid),
         _ => Err(format!("holds `{}`, not a pid", word.escape_debug().take(32).collect::<String>())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    #[test]
+    fn temp_dir_is_found_as_python_finds_it() {
+        let dir = std::env::temp_dir();
+        assert!(dir.is_absolute() && dir.is_dir());
+        let cwd = PathBuf::from("/nowhere");
+        let only = |name: &'static str, value: PathBuf| move |var: &str| (var == name).then(|| OsString::from(&value));
+        assert_eq!(temp_dir_from(only("TMPDIR", dir.clone()), cwd.clone()), dir);
+        assert_eq!(temp_dir_from(only("TEMP", dir.clone()), cwd.clone()), dir);
+        assert_eq!(temp_dir_from(only("TMP", dir.clone()), cwd.clone()), dir);
+        // Unset, empty or not a folder: the fixed list, /tmp first.
+        assert_eq!(temp_dir_from(|_| None, cwd.clone()), PathBuf::from("/tmp"));
+        assert_eq!(temp_dir_from(only("TMPDIR", PathBuf::new()), cwd.clone()), PathBuf::from("/tmp"));
+        let missing = dir.join("no-such-folder-for-this-test");
+        assert_eq!(temp_dir_from(only("TMPDIR", missing), cwd.clone()), PathBuf::from("/tmp"));
+        // A relative folder is taken from the current folder and made absolute (Python's `abspath`).
+        if let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) {
+            let found = temp_dir_from(only("TMPDIR", PathBuf::from(name)), parent.to_path_buf());
+            assert_eq!(found, parent.join(name));
+        }
+        assert_eq!(mms_pid_file().file_name().and_then(|n| n.to_str()), Some(".model_server.pid"));
     }
 }

@@ -209,3 +209,35 @@ fn frontend_match_picks_the_oldest_and_never_the_agent() {
     drop(newer);
     assert!(wait_workers(&agent, 0.0));
 }
+
+/// With no frontend option the agent does what MMS's plugin did: the pid in `$TMPDIR/.model_server.pid` (written
+/// here by the fake frontend through Python's `tempfile.gettempdir()`, as the launchers do), workers being the
+/// descendants running `model_service_worker.py` (the extra `sleep` child is not one).
+#[test]
+fn no_frontend_option_follows_the_mms_pid_file_and_worker_command_line() {
+    let tmpdir = std::env::temp_dir().join(common::unique("mms-tmpdir"));
+    std::fs::create_dir(&tmpdir).unwrap();
+    let env = [("TMPDIR", tmpdir.as_path())];
+    // Before the server starts: the file is missing, warned once, processes are 0.
+    let agent = Agent::start_with_env(&["--rescan", "0.5"], &env);
+    assert_eq!(agent.single(&["total_processes", "total_workers"]), vec![0.0, 0.0]);
+    assert!(agent.wait_log(".model_server.pid", WAIT), "{:?}", agent.log());
+
+    let tree = ServerTree::start(&TreeOptions { extra: true, tmpdir: Some(tmpdir.clone()), ..opts(2) });
+    let written = std::fs::read_to_string(tmpdir.join(".model_server.pid")).unwrap();
+    assert_eq!(written.trim(), tree.pid.to_string());
+    assert!(wait_workers(&agent, 2.0), "{:?}", agent.log());
+    let expected = tree.workers.iter().map(|p| proc::threads(*p)).sum::<u64>() as f64;
+    assert_eq!(
+        agent.single(&["total_workers", "total_processes", "sum_workers_threads", "frontend_threads"]),
+        vec![2.0, 3.0, expected, proc::threads(tree.pid) as f64]
+    );
+    let warnings = agent.log().iter().filter(|l| l.contains(".model_server.pid")).count();
+    assert_eq!(warnings, 1, "the missing file is warned once: {:?}", agent.log());
+
+    // A fresh agent started after the server finds it at once; --worker-match still overrides the default.
+    let all = Agent::start_with_env(&["--worker-match", "."], &env);
+    assert!(wait_workers(&all, 3.0), "the extra `sleep` counts with --worker-match .");
+    drop(tree);
+    let _ = std::fs::remove_dir_all(&tmpdir);
+}

@@ -10,25 +10,29 @@ use crate::plan::monitoring::{LocalFrontend, SourceKind};
 /// Samples every interval until stopped.
 pub async fn run(mut ctx: Context) {
     let SourceKind::Local { frontend, worker_match } = &ctx.source.kind else { return };
-    let frontend = match frontend {
-        LocalFrontend::None => Frontend::None,
-        LocalFrontend::PidFile(p) => Frontend::PidFile(p.clone()),
-        // The planner checked that the regexes compile.
-        LocalFrontend::Match(re) => match regex::Regex::new(re) {
-            Ok(re) => Frontend::Match(re),
-            Err(e) => return ctx.unavailable(format!("bad frontend-match: {e}")),
-        },
-    };
     let worker_match = match worker_match.as_deref().map(regex::Regex::new).transpose() {
         Ok(w) => w,
         Err(e) => return ctx.unavailable(format!("bad worker-match: {e}")),
+    };
+    let selector = match frontend {
+        // As MMS's plugin: the pid in `$TMPDIR/.model_server.pid` that `multi-model-server --start` and
+        // `torchserve --start` write, workers running `model_service_worker.py` (unless `worker-match` is given).
+        LocalFrontend::None => Selector::mms_default(worker_match, false),
+        LocalFrontend::PidFile(p) => {
+            Selector { frontend: Frontend::PidFile(p.clone()), worker_match, allow_pid_1: false }
+        }
+        // The planner checked that the regexes compile.
+        LocalFrontend::Match(re) => match regex::Regex::new(re) {
+            Ok(re) => Selector { frontend: Frontend::Match(re), worker_match, allow_pid_1: false },
+            Err(e) => return ctx.unavailable(format!("bad frontend-match: {e}")),
+        },
     };
     let metrics: Result<Vec<Metric>, _> = ctx.source.metrics.iter().map(|m| Metric::parse(m)).collect();
     let metrics = match metrics {
         Ok(m) => m,
         Err(e) => return ctx.unavailable(format!("{e}")),
     };
-    let mut collector = Some(Collector::new(Selector { frontend, worker_match, allow_pid_1: false }));
+    let mut collector = Some(Collector::new(selector));
     let mut tick = tokio::time::interval(ctx.source.interval.max(std::time::Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -24,9 +24,15 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent with `args` plus `--bind 127.0.0.1:0` and waits for its "listening on" line.
     pub fn start(args: &[&str]) -> Agent {
+        Agent::start_with_env(args, &[])
+    }
+
+    /// [`Agent::start`] with extra environment variables (e.g. a private `TMPDIR`).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_monitoring-agent"))
             .args(["--bind", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -220,6 +226,11 @@ if orphan:
     threading.Thread(target=sh.wait, daemon=True).start()
 if extra:
     print("extra", subprocess.Popen(["sleep", "600"]).pid)
+if os.environ.get("WRITE_MODEL_SERVER_PID"):
+    # As `multi-model-server --start` / `torchserve --start` do.
+    import tempfile
+    with open(os.path.join(tempfile.gettempdir(), ".model_server.pid"), "w") as f:
+        f.write(str(os.getpid()))
 print("ready", flush=True)
 sys.stdout.flush()
 time.sleep(3600)
@@ -234,6 +245,8 @@ pub struct TreeOptions {
     pub orphan: bool,
     pub extra: bool,
     pub marker: String,
+    /// Run with this `TMPDIR` and write the pid to `$TMPDIR/.model_server.pid`, as the MMS/TorchServe launchers do.
+    pub tmpdir: Option<std::path::PathBuf>,
 }
 
 /// A running process tree in its own process group, killed (whole group) on drop.
@@ -250,15 +263,18 @@ pub struct ServerTree {
 impl ServerTree {
     pub fn start(o: &TreeOptions) -> ServerTree {
         let flag = |b: bool| if b { "1" } else { "0" }.to_string();
-        let child = Command::new("python3")
+        let mut command = Command::new("python3");
+        command
             .args(["-c", FRONTEND_PY])
             .args([o.idle.to_string(), o.busy.to_string(), flag(o.zombie), flag(o.orphan), flag(o.extra)])
             .arg(format!("frontend-{}", o.marker))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("python3 on PATH");
+            .process_group(0);
+        if let Some(dir) = &o.tmpdir {
+            command.env("TMPDIR", dir).env("WRITE_MODEL_SERVER_PID", "1");
+        }
+        let child = command.spawn().expect("python3 on PATH");
         let pid = child.id();
         let mut tree =
             ServerTree { child, pid, workers: vec![], busy: vec![], zombie: None, orphan: None, extra: None };
