@@ -1,0 +1,497 @@
+//! Evaluation of parsed [`Template`]s with JMeter's meaning, per request.
+//!
+//! - [`Globals`]: what all virtual users share: the JMeter properties (the caller merges
+//!   `modules.jmeter.properties`, `scenario.properties` and `-o`), the global counters and the
+//!   UTC offset `__time` formats dates in.
+//! - [`Vu`]: one virtual user's state: its number (`__threadNum`), its variables and its
+//!   per-user counters.
+//! - [`eval`]: the string. Nested templates in arguments are evaluated first; a function with
+//!   a trailing variable-name argument also stores its result in that variable; an undefined
+//!   `${var}` stays as the text `${var}`, as in JMeter.
+//! - [`properties_without_default`] / [`missing_properties`]: the plan-time check that every
+//!   `__P`/`__property` with no default names a property that is set (the issue makes a missing
+//!   one an error before load, where JMeter would use `1` for `__P` and the name for
+//!   `__property`); evaluation with a missing property is an [`EvalError`] too.
+//!
+//! Counters follow JMeter's `CounterFunction`: each `${__counter(…)}` in the plan has its own
+//! counters (one shared by all users, one per user), starting at 1. A call site is identified by
+//! where its parsed arguments live in memory, so templates must be parsed once per plan and kept
+//! for the run (which is also what makes evaluation cheap: nothing is re-parsed).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::template::{Function, Segment, Template};
+
+/// State shared by all virtual users of a run.
+#[derive(Debug, Default)]
+pub struct Globals {
+    /// JMeter properties, for `__P` and `__property`.
+    pub properties: HashMap<String, String>,
+    /// Offset from UTC, in seconds, of the dates `__time` formats (JMeter uses the JVM's zone).
+    pub utc_offset_secs: i64,
+    /// Global counters, by call site.
+    counters: RwLock<HashMap<usize, AtomicU64>>,
+}
+
+impl Globals {
+    /// Globals with these properties, dates in UTC.
+    pub fn new(properties: HashMap<String, String>) -> Self {
+        Globals { properties, ..Default::default() }
+    }
+
+    /// The next value of the global counter of call site `key` (from 1).
+    fn next_global(&self, key: usize) -> u64 {
+        if let Some(c) = self.counters.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return c.fetch_add(1, Ordering::Relaxed) + 1;
+        }
+        let mut map = self.counters.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(key).or_insert_with(|| AtomicU64::new(0)).fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// One virtual user's state.
+#[derive(Clone, Debug, Default)]
+pub struct Vu {
+    /// `__threadNum`: the user's number, from 1.
+    pub thread_num: u64,
+    /// The user's JMeter variables.
+    pub vars: HashMap<String, String>,
+    /// Per-user counters, by call site.
+    counters: HashMap<usize, u64>,
+}
+
+impl Vu {
+    /// User number `thread_num` (from 1) with no variables.
+    pub fn new(thread_num: u64) -> Self {
+        Vu { thread_num, ..Default::default() }
+    }
+}
+
+/// A function that could not be evaluated, at the byte range of its `${…}` in the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvalError {
+    /// Where in the value.
+    pub at: Range<usize>,
+    /// One line, lower-case.
+    pub message: String,
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (at {}..{})", self.message, self.at.start, self.at.end)
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+/// The string `template` stands for, for user `vu`.
+pub fn eval(template: &Template, vu: &mut Vu, globals: &Globals) -> Result<String, EvalError> {
+    match template.segments.as_slice() {
+        [] => Ok(String::new()),
+        [Segment::Literal(text)] => Ok(text.clone()),
+        _ => {
+            let mut out = String::new();
+            eval_into(template, vu, globals, &mut out)?;
+            Ok(out)
+        }
+    }
+}
+
+/// Appends the string `template` stands for to `out`.
+pub fn eval_into(template: &Template, vu: &mut Vu, globals: &Globals, out: &mut String) -> Result<(), EvalError> {
+    for segment in &template.segments {
+        match segment {
+            Segment::Literal(text) => out.push_str(text),
+            Segment::Var { name, .. } => match vu.vars.get(name) {
+                Some(value) => out.push_str(value),
+                None => {
+                    out.push_str("${");
+                    out.push_str(name);
+                    out.push('}');
+                }
+            },
+            Segment::Call { function, args, at } => call(*function, args, at, vu, globals, out)?,
+        }
+    }
+    Ok(())
+}
+
+/// A property named by a template that has no default, at the `${…}` of its call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeededProperty {
+    /// The name, or `None` when it is computed at run time (then only evaluation can tell).
+    pub name: Option<String>,
+    /// Byte range of the call in the value.
+    pub at: Range<usize>,
+}
+
+/// Every `__P(name)` / `__property(name[,var])` with no default in `template` (arguments
+/// included), in order.
+pub fn properties_without_default(template: &Template) -> Vec<NeededProperty> {
+    fn visit(t: &Template, out: &mut Vec<NeededProperty>) {
+        for segment in &t.segments {
+            let Segment::Call { function, args, at } = segment else { continue };
+            for arg in args {
+                visit(arg, out);
+            }
+            let no_default = match function {
+                Function::P => args.len() < 2,
+                Function::Property => args.len() < 3,
+                _ => false,
+            };
+            if no_default {
+                if let Some(name) = args.first() {
+                    out.push(NeededProperty { name: name.as_literal(), at: at.clone() });
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(template, &mut out);
+    out
+}
+
+/// The properties [`properties_without_default`] lists that `properties` does not set (those
+/// with computed names are left to evaluation).
+pub fn missing_properties(template: &Template, properties: &HashMap<String, String>) -> Vec<NeededProperty> {
+    properties_without_default(template)
+        .into_iter()
+        .filter(|p| p.name.as_ref().is_some_and(|n| !properties.contains_key(n)))
+        .collect()
+}
+
+/// Evaluates `args[i]`, or `""` when absent.
+fn arg(args: &[Template], i: usize, vu: &mut Vu, globals: &Globals) -> Result<String, EvalError> {
+    args.get(i).map_or(Ok(String::new()), |t| eval(t, vu, globals))
+}
+
+/// Stores `value` in the variable named by `args[i]` (trimmed), if given and not empty.
+fn store(args: &[Template], i: usize, value: &str, vu: &mut Vu, globals: &Globals) -> Result<(), EvalError> {
+    if args.len() > i {
+        let name = arg(args, i, vu, globals)?;
+        let name = name.trim();
+        if !name.is_empty() {
+            vu.vars.insert(name.to_string(), value.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn call(
+    function: Function,
+    args: &[Template],
+    at: &Range<usize>,
+    vu: &mut Vu,
+    globals: &Globals,
+    out: &mut String,
+) -> Result<(), EvalError> {
+    let err = |message: String| EvalError { at: at.clone(), message };
+    let fname = function.name();
+    let value = match function {
+        Function::P | Function::Property => {
+            let name = arg(args, 0, vu, globals)?;
+            let default_at = if function == Function::P { 1 } else { 2 };
+            let value = match globals.properties.get(&name) {
+                Some(v) => v.clone(),
+                None if args.len() > default_at => arg(args, default_at, vu, globals)?,
+                None => {
+                    return Err(err(format!("property `{name}` of `{fname}` is not set and has no default")));
+                }
+            };
+            if function == Function::Property {
+                store(args, 1, &value, vu, globals)?;
+            }
+            value
+        }
+        Function::Counter => {
+            // JMeter: `Boolean.parseBoolean`, so only `true` in any case is per user; the global
+            // counter advances on every call.
+            let per_user = arg(args, 0, vu, globals)?.eq_ignore_ascii_case("true");
+            let key = args.as_ptr() as usize;
+            let global = globals.next_global(key);
+            let n = if per_user {
+                let c = vu.counters.entry(key).or_insert(0);
+                *c += 1;
+                *c
+            } else {
+                global
+            };
+            let value = n.to_string();
+            store(args, 1, &value, vu, globals)?;
+            value
+        }
+        Function::ThreadNum => vu.thread_num.to_string(),
+        Function::Random => {
+            let min = arg(args, 0, vu, globals)?;
+            let max = arg(args, 1, vu, globals)?;
+            let lo = parse_long(&min).ok_or_else(|| err(format!("`{fname}`: minimum `{min}` is not an integer")))?;
+            let hi = parse_long(&max).ok_or_else(|| err(format!("`{fname}`: maximum `{max}` is not an integer")))?;
+            if lo > hi {
+                return Err(err(format!("`{fname}`: minimum {lo} is greater than maximum {hi}")));
+            }
+            let value = fastrand::i64(lo..=hi).to_string();
+            store(args, 2, &value, vu, globals)?;
+            value
+        }
+        Function::RandomString => {
+            let length = arg(args, 0, vu, globals)?;
+            let n: usize = length
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("`{fname}`: length `{length}` is not a non-negative integer")))?;
+            let chars: Vec<char> = arg(args, 1, vu, globals)?.chars().collect();
+            let mut value = String::with_capacity(n);
+            for _ in 0..n {
+                if chars.is_empty() {
+                    // JMeter's `RandomStringUtils.random(n)`: any character; here any printable
+                    // one of the Basic Multilingual Plane (no controls, no surrogates).
+                    value.push(fastrand::char('\u{21}'..='\u{D7FF}'));
+                } else {
+                    value.push(chars[fastrand::usize(..chars.len())]);
+                }
+            }
+            store(args, 2, &value, vu, globals)?;
+            value
+        }
+        Function::Uuid => uuid_v4(),
+        Function::Time => {
+            let format = arg(args, 0, vu, globals)?;
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let value = format_time(&format, now, globals).map_err(err)?;
+            store(args, 1, &value, vu, globals)?;
+            value
+        }
+        Function::IntSum => {
+            let mut values = Vec::with_capacity(args.len());
+            for i in 0..args.len() {
+                values.push(arg(args, i, vu, globals)?);
+            }
+            let mut sum: i32 = 0;
+            let mut var = None;
+            for (i, v) in values.iter().enumerate() {
+                match parse_int(v) {
+                    Some(n) => sum = sum.wrapping_add(n),
+                    // The last argument is a variable name when it is not a number.
+                    None if i == values.len() - 1 && i >= 2 => var = Some(v.as_str()),
+                    None => return Err(err(format!("`{fname}`: `{v}` is not an integer"))),
+                }
+            }
+            let value = sum.to_string();
+            if let Some(name) = var.map(str::trim).filter(|n| !n.is_empty()) {
+                vu.vars.insert(name.to_string(), value.clone());
+            }
+            value
+        }
+        Function::UrlEncode => url_encode(&arg(args, 0, vu, globals)?),
+    };
+    out.push_str(&value);
+    Ok(())
+}
+
+/// Java's `Long.parseLong` (JMeter trims `__Random`'s bounds first).
+fn parse_long(s: &str) -> Option<i64> {
+    java_digits(s.trim()).then(|| s.trim().parse().ok()).flatten()
+}
+
+/// Java's `Integer.parseInt`: an optional sign and ASCII digits, no spaces.
+fn parse_int(s: &str) -> Option<i32> {
+    java_digits(s).then(|| s.parse().ok()).flatten()
+}
+
+fn java_digits(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A random (version 4) UUID, lower-case with hyphens.
+fn uuid_v4() -> String {
+    let mut b = fastrand::u128(..).to_be_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let mut s = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        let _ = write!(s, "{byte:02x}");
+    }
+    s
+}
+
+/// Java's `URLEncoder.encode(text, "UTF-8")`: `a-zA-Z0-9.-*_` kept, space as `+`, every other
+/// byte as `%XX`.
+fn url_encode(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => s.push(b as char),
+            b' ' => s.push('+'),
+            _ => {
+                let _ = write!(s, "%{b:02X}");
+            }
+        }
+    }
+    s
+}
+
+/// `__time`'s value at `millis` since the epoch: no format → the millis; `/N` → millis / N;
+/// `YMD`, `HMS`, `YMDHMS`, `USER1`, `USER2` → JMeter's aliases; else a `SimpleDateFormat`
+/// pattern.
+fn format_time(format: &str, millis: i64, globals: &Globals) -> Result<String, String> {
+    if format.is_empty() {
+        return Ok(millis.to_string());
+    }
+    if let Some(div) = format.strip_prefix('/') {
+        return match parse_long(div) {
+            Some(d) if d != 0 => Ok((millis / d).to_string()),
+            _ => Err(format!("`__time`: `{format}` divides by `{div}`, which is not a non-zero integer")),
+        };
+    }
+    let pattern = match format {
+        "YMD" => "yyyyMMdd",
+        "HMS" => "HHmmss",
+        "YMDHMS" => "yyyyMMdd-HHmmss",
+        "USER1" | "USER2" => globals.properties.get(&format!("time.{format}")).map_or("", String::as_str),
+        other => other,
+    };
+    if pattern.is_empty() {
+        return Ok(String::new());
+    }
+    simple_date_format(pattern, millis + globals.utc_offset_secs * 1000, globals.utc_offset_secs)
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+
+/// Java's `SimpleDateFormat` for `local_millis` (already shifted by the offset): letters
+/// `y M d H h k K m s S a E D Z X` and quoted text; any other letter is an error.
+fn simple_date_format(pattern: &str, local_millis: i64, offset_secs: i64) -> Result<String, String> {
+    let days = local_millis.div_euclid(86_400_000);
+    let ms_of_day = local_millis.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let weekday = (days + 3).rem_euclid(7) as usize; // 1970-01-01 was a Thursday.
+    let hour = ms_of_day / 3_600_000;
+    let minute = ms_of_day / 60_000 % 60;
+    let second = ms_of_day / 1000 % 60;
+    let milli = ms_of_day % 1000;
+    let day_of_year = days - days_from_civil(year, 1, 1) + 1;
+
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let num = |out: &mut String, v: i64, width: usize| {
+        let _ = write!(out, "{v:0width$}");
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            if chars.get(i + 1) == Some(&'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        out.push('\'');
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                out.push(chars[i]);
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let mut n = 1;
+        while chars.get(i + n) == Some(&c) {
+            n += 1;
+        }
+        i += n;
+        match c {
+            'y' | 'Y' if n == 2 => num(&mut out, year.rem_euclid(100), 2),
+            'y' | 'Y' => num(&mut out, year, n),
+            'M' | 'L' if n >= 4 => out.push_str(MONTHS[month as usize - 1]),
+            'M' | 'L' if n == 3 => out.push_str(&MONTHS[month as usize - 1][..3]),
+            'M' | 'L' => num(&mut out, month, n),
+            'd' => num(&mut out, day, n),
+            'D' => num(&mut out, day_of_year, n),
+            'H' => num(&mut out, hour, n),
+            'k' => num(&mut out, if hour == 0 { 24 } else { hour }, n),
+            'K' => num(&mut out, hour % 12, n),
+            'h' => num(&mut out, if hour % 12 == 0 { 12 } else { hour % 12 }, n),
+            'm' => num(&mut out, minute, n),
+            's' => num(&mut out, second, n),
+            'S' => num(&mut out, milli, n),
+            'a' => out.push_str(if hour < 12 { "AM" } else { "PM" }),
+            'E' if n >= 4 => out.push_str(DAYS[weekday]),
+            'E' => out.push_str(&DAYS[weekday][..3]),
+            'u' => num(&mut out, weekday as i64 + 1, n),
+            'Z' | 'X' => {
+                if c == 'X' && offset_secs == 0 {
+                    out.push('Z');
+                } else {
+                    let sign = if offset_secs < 0 { '-' } else { '+' };
+                    let m = offset_secs.abs() / 60;
+                    let _ = match (c, n) {
+                        ('X', 1) => write!(out, "{sign}{:02}", m / 60),
+                        ('X', 3..) => write!(out, "{sign}{:02}:{:02}", m / 60, m % 60),
+                        _ => write!(out, "{sign}{:02}{:02}", m / 60, m % 60),
+                    };
+                }
+            }
+            other => return Err(format!("`__time`: the date pattern letter `{other}` is not supported")),
+        }
+    }
+    Ok(out)
+}
+
+/// (year, month 1–12, day 1–31) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The day count since 1970-01-01 of a date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
