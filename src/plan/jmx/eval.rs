@@ -495,3 +495,202 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::jmx::template::parse;
+
+    fn props(pairs: &[(&str, &str)]) -> Globals {
+        Globals::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    fn run(src: &str, vu: &mut Vu, g: &Globals) -> Result<String, EvalError> {
+        eval(&parse(src).unwrap(), vu, g)
+    }
+
+    #[test]
+    fn literals_variables_and_escapes() {
+        let g = Globals::default();
+        let mut vu = Vu::new(1);
+        vu.vars.insert("model".into(), "m1".into());
+        assert_eq!(run("", &mut vu, &g).unwrap(), "");
+        assert_eq!(run("/ping", &mut vu, &g).unwrap(), "/ping");
+        assert_eq!(run("/models/${model}?x=${undefined}", &mut vu, &g).unwrap(), "/models/m1?x=${undefined}");
+        assert_eq!(run(r"a\${model}\,\\\d", &mut vu, &g).unwrap(), r"a${model},\\d");
+        assert_eq!(run("cost: ${ 5", &mut vu, &g).unwrap(), "cost: ${ 5");
+    }
+
+    #[test]
+    fn properties_defaults_and_the_missing_property_error() {
+        let g = props(&[("host", "example.org"), ("key", "host"), ("empty", "")]);
+        let mut vu = Vu::new(1);
+        assert_eq!(run("${__P(host)}", &mut vu, &g).unwrap(), "example.org");
+        assert_eq!(run("${__P(port,8080)}:${__P(empty,x)}", &mut vu, &g).unwrap(), "8080:");
+        assert_eq!(run("${__P(port,)}", &mut vu, &g).unwrap(), "");
+        // Nested: the name is itself evaluated first.
+        assert_eq!(run("${__P(${__P(key)})}", &mut vu, &g).unwrap(), "example.org");
+        assert_eq!(run("${__property(host)}", &mut vu, &g).unwrap(), "example.org");
+        assert_eq!(run("${__property(nope,v,d)}", &mut vu, &g).unwrap(), "d");
+        assert_eq!(vu.vars["v"], "d");
+        assert_eq!(run("${__property(host, h )}", &mut vu, &g).unwrap(), "example.org");
+        assert_eq!(vu.vars["h"], "example.org");
+
+        let e = run("x=${__P(port)}", &mut vu, &g).unwrap_err();
+        assert_eq!(e.at, 2..14);
+        assert_eq!(e.message, "property `port` of `__P` is not set and has no default");
+        assert!(run("${__property(port,v)}", &mut vu, &g).is_err());
+        // A missing property inside an argument is an error too.
+        assert!(run("${__urlencode(${__P(port)})}", &mut vu, &g).is_err());
+    }
+
+    #[test]
+    fn plan_time_property_check() {
+        let t =
+            parse("${__P(host)}:${__P(port,80)}/${__property(path,v)}${__property(q,v,d)}${__P(${__P(k)})}").unwrap();
+        let needed = properties_without_default(&t);
+        let names: Vec<(Option<&str>, Range<usize>)> =
+            needed.iter().map(|p| (p.name.as_deref(), p.at.clone())).collect();
+        assert_eq!(names, [(Some("host"), 0..12), (Some("path"), 29..50), (Some("k"), 76..85), (None, 70..87)]);
+        let g = props(&[("host", "h"), ("k", "host")]);
+        let missing: Vec<String> = missing_properties(&t, &g.properties).into_iter().filter_map(|p| p.name).collect();
+        assert_eq!(missing, ["path"]);
+        assert!(properties_without_default(&parse("plain ${v} ${__P(a,b)}").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn counters_per_user_and_global() {
+        let g = Globals::default();
+        let t = parse("${__counter(TRUE,c)}/${__counter(FALSE)}/${__counter(false, g )}").unwrap();
+        let (mut a, mut b) = (Vu::new(1), Vu::new(2));
+        assert_eq!(eval(&t, &mut a, &g).unwrap(), "1/1/1");
+        assert_eq!(eval(&t, &mut a, &g).unwrap(), "2/2/2");
+        assert_eq!(eval(&t, &mut b, &g).unwrap(), "1/3/3");
+        assert_eq!(eval(&t, &mut a, &g).unwrap(), "3/4/4");
+        assert_eq!((a.vars["c"].as_str(), b.vars["c"].as_str(), b.vars["g"].as_str()), ("3", "1", "3"));
+        // Another call site has its own counters, as each JMeter function instance does.
+        let other = parse("${__counter(FALSE)}").unwrap();
+        assert_eq!(eval(&other, &mut b, &g).unwrap(), "1");
+        // Shared across threads.
+        let g = std::sync::Arc::new(Globals::default());
+        let t = std::sync::Arc::new(parse("${__counter(FALSE)}").unwrap());
+        let handles: Vec<_> = (1..=4)
+            .map(|n| {
+                let (g, t) = (g.clone(), t.clone());
+                std::thread::spawn(move || {
+                    let mut vu = Vu::new(n);
+                    (0..100).map(|_| eval(&t, &mut vu, &g).unwrap().parse::<u64>().unwrap()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (1..=400).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn thread_num_uuid_and_urlencode() {
+        let g = Globals::default();
+        let mut vu = Vu::new(7);
+        assert_eq!(run("u${__threadNum}", &mut vu, &g).unwrap(), "u7");
+        let id = run("${__UUID()}", &mut vu, &g).unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        assert_ne!(id, run("${__UUID}", &mut vu, &g).unwrap());
+        assert_eq!(run("${__urlencode(a b&c=d/é*._-~)}", &mut vu, &g).unwrap(), "a+b%26c%3Dd%2F%C3%A9*._-%7E");
+        assert_eq!(run(r"${__urlencode(x\,y)}", &mut vu, &g).unwrap(), "x%2Cy");
+    }
+
+    #[test]
+    fn random_and_random_string() {
+        let g = Globals::default();
+        let mut vu = Vu::new(1);
+        for _ in 0..200 {
+            let n: i64 = run("${__Random(-2, 3 ,r)}", &mut vu, &g).unwrap().parse().unwrap();
+            assert!((-2..=3).contains(&n));
+            assert_eq!(vu.vars["r"], n.to_string());
+        }
+        assert_eq!(run("${__Random(5,5)}", &mut vu, &g).unwrap(), "5");
+        assert!(run("${__Random(5,4)}", &mut vu, &g).is_err());
+        assert!(run("${__Random(a,4)}", &mut vu, &g).is_err());
+        let s = run("${__RandomString(12,ab,s)}", &mut vu, &g).unwrap();
+        assert_eq!(s.len(), 12);
+        assert!(s.chars().all(|c| c == 'a' || c == 'b'));
+        assert_eq!(vu.vars["s"], s);
+        assert_eq!(run("${__RandomString(4)}", &mut vu, &g).unwrap().chars().count(), 4);
+        assert_eq!(run("${__RandomString(0,x)}", &mut vu, &g).unwrap(), "");
+        assert!(run("${__RandomString(-1,x)}", &mut vu, &g).is_err());
+    }
+
+    #[test]
+    fn int_sum_with_and_without_a_variable() {
+        let g = Globals::default();
+        let mut vu = Vu::new(1);
+        assert_eq!(run("${__intSum(1,2)}", &mut vu, &g).unwrap(), "3");
+        assert_eq!(run("${__intSum(1,-2,+10,sum)}", &mut vu, &g).unwrap(), "9");
+        assert_eq!(vu.vars["sum"], "9");
+        // Java int arithmetic wraps.
+        assert_eq!(run("${__intSum(2147483647,1)}", &mut vu, &g).unwrap(), "-2147483648");
+        assert!(run("${__intSum(1,x)}", &mut vu, &g).is_err());
+        assert!(run("${__intSum(1,x,2)}", &mut vu, &g).is_err());
+        assert!(run("${__intSum(1, 2)}", &mut vu, &g).is_err());
+        vu.vars.insert("n".into(), "40".into());
+        assert_eq!(run("${__intSum(${n},${__intSum(1,1)})}", &mut vu, &g).unwrap(), "42");
+    }
+
+    #[test]
+    fn time_formats() {
+        let g = Globals::default();
+        let ms = 1_709_211_909_007; // 2024-02-29T13:05:09.007Z, a Thursday.
+        let f = |p: &str| format_time(p, ms, &g).unwrap();
+        assert_eq!(f(""), "1709211909007");
+        assert_eq!(f("/1000"), "1709211909");
+        assert!(format_time("/0", ms, &g).is_err());
+        assert_eq!(f("yyyy-MM-dd'T'HH:mm:ss.SSS"), "2024-02-29T13:05:09.007");
+        assert_eq!(f("yyMMdd HHmmss S"), "240229 130509 7");
+        assert_eq!(f("YMD"), "20240229");
+        assert_eq!(f("YMDHMS"), "20240229-130509");
+        assert_eq!(f("EEE, d MMM yyyy h:mm a Z"), "Thu, 29 Feb 2024 1:05 PM +0000");
+        assert_eq!(f("EEEE MMMM D 'o''clock' ''"), "Thursday February 60 o'clock '");
+        assert!(format_time("yyyy-bb", ms, &g).is_err());
+        let g = Globals { utc_offset_secs: -5 * 3600 - 1800, ..Globals::default() };
+        assert_eq!(format_time("yyyy-MM-dd HH:mm XXX", ms, &g).unwrap(), "2024-02-29 07:35 -05:30");
+        assert_eq!(simple_date_format("yyyy-MM-dd HH:mm:ss.SSS", -1, 0).unwrap(), "1969-12-31 23:59:59.999");
+
+        let mut vu = Vu::new(1);
+        let now: i64 = run("${__time(,t)}", &mut vu, &g).unwrap().parse().unwrap();
+        assert!(now > 1_700_000_000_000);
+        assert_eq!(vu.vars["t"], now.to_string());
+        assert_eq!(run("${__time(/1000)}", &mut vu, &g).unwrap().len(), 10);
+        let g = props(&[("time.USER1", "yyyy")]);
+        assert_eq!(run("${__time(USER1)}", &mut vu, &g).unwrap().len(), 4);
+        assert!(run("${__time(yyyy-bb)}", &mut vu, &g).is_err());
+    }
+
+    #[test]
+    fn literal_templates_are_a_clone() {
+        let g = Globals::default();
+        let mut vu = Vu::new(1);
+        let t = parse("no substitution here").unwrap();
+        assert_eq!(t.segments.len(), 1);
+        assert_eq!(eval(&t, &mut vu, &g).unwrap(), "no substitution here");
+        let mut out = String::from(">");
+        eval_into(&parse("${__threadNum}-${v}").unwrap(), &mut vu, &g, &mut out).unwrap();
+        assert_eq!(out, ">1-${v}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn evaluation_never_panics(src in r"(\$\{|__P\(|__property\(|__counter\(|__Random\(|__RandomString\(|__time\(|__intSum\(|__urlencode\(|__UUID|__threadNum|[(),}\\]|TRUE|[-+]?[0-9]{1,12}|yyyy|[a-zA-Z]{1,3}|/|é| ){0,24}") {
+            if let Ok(t) = parse(&src) {
+                let g = props(&[("a", "1"), ("b", "${__P(a)}")]);
+                let mut vu = Vu::new(3);
+                vu.vars.insert("a".into(), "2".into());
+                let _ = eval(&t, &mut vu, &g);
+                let _ = properties_without_default(&t);
+            }
+        }
+    }
+}
