@@ -170,11 +170,23 @@ fn arg(args: &[Template], i: usize, vu: &mut Vu, globals: &Globals) -> Result<St
     args.get(i).map_or(Ok(String::new()), |t| eval(t, vu, globals))
 }
 
-/// Stores `value` in the variable named by `args[i]` (trimmed), if given and not empty.
+/// Stores `value` in the variable named by `args[i]` (trimmed, as most JMeter functions do), if
+/// given and not empty.
 fn store(args: &[Template], i: usize, value: &str, vu: &mut Vu, globals: &Globals) -> Result<(), EvalError> {
+    store_as(args, i, true, value, vu, globals)
+}
+
+fn store_as(
+    args: &[Template],
+    i: usize,
+    trim: bool,
+    value: &str,
+    vu: &mut Vu,
+    globals: &Globals,
+) -> Result<(), EvalError> {
     if args.len() > i {
         let name = arg(args, i, vu, globals)?;
-        let name = name.trim();
+        let name = if trim { name.trim() } else { name.as_str() };
         if !name.is_empty() {
             vu.vars.insert(name.to_string(), value.to_string());
         }
@@ -204,7 +216,8 @@ fn call(
                 }
             };
             if function == Function::Property {
-                store(args, 1, &value, vu, globals)?;
+                // `__property` does not trim the variable name.
+                store_as(args, 1, false, &value, vu, globals)?;
             }
             value
         }
@@ -240,11 +253,11 @@ fn call(
         }
         Function::RandomString => {
             let length = arg(args, 0, vu, globals)?;
-            let n: usize = length
-                .trim()
-                .parse()
-                .map_err(|_| err(format!("`{fname}`: length `{length}` is not a non-negative integer")))?;
-            let chars: Vec<char> = arg(args, 1, vu, globals)?.chars().collect();
+            // `Integer.parseInt` of the length as is; the characters are trimmed.
+            let n = parse_int(&length)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| err(format!("`{fname}`: length `{length}` is not a non-negative integer")))?;
+            let chars: Vec<char> = arg(args, 1, vu, globals)?.trim().chars().collect();
             let mut value = String::with_capacity(n);
             for _ in 0..n {
                 if chars.is_empty() {
@@ -271,18 +284,23 @@ fn call(
             for i in 0..args.len() {
                 values.push(arg(args, i, vu, globals)?);
             }
+            // JMeter's `IntSum`: every argument but the last is an `int` as is; the last one,
+            // trimmed, is added if it is an `int` and is otherwise the variable to store in.
+            let (last, rest) = values.split_last().map_or(("", &[][..]), |(l, r)| (l.trim(), r));
             let mut sum: i32 = 0;
-            let mut var = None;
-            for (i, v) in values.iter().enumerate() {
-                match parse_int(v) {
-                    Some(n) => sum = sum.wrapping_add(n),
-                    // The last argument is a variable name when it is not a number.
-                    None if i == values.len() - 1 && i >= 2 => var = Some(v.as_str()),
-                    None => return Err(err(format!("`{fname}`: `{v}` is not an integer"))),
-                }
+            for v in rest {
+                let n = parse_int(v).ok_or_else(|| err(format!("`{fname}`: `{v}` is not an integer")))?;
+                sum = sum.wrapping_add(n);
             }
+            let var = match parse_int(last) {
+                Some(n) => {
+                    sum = sum.wrapping_add(n);
+                    None
+                }
+                None => Some(last),
+            };
             let value = sum.to_string();
-            if let Some(name) = var.map(str::trim).filter(|n| !n.is_empty()) {
+            if let Some(name) = var.filter(|n| !n.is_empty()) {
                 vu.vars.insert(name.to_string(), value.clone());
             }
             value
@@ -339,30 +357,34 @@ fn url_encode(text: &str) -> String {
     s
 }
 
-/// `__time`'s value at `millis` since the epoch: no format → the millis; `/N` → millis / N;
-/// `YMD`, `HMS`, `YMDHMS`, `USER1`, `USER2` → JMeter's aliases; else a `SimpleDateFormat`
-/// pattern.
+/// `__time`'s value at `millis` since the epoch, as JMeter's `TimeFunction`: the aliases `YMD`,
+/// `HMS`, `YMDHMS`, `USER1`, `USER2` are resolved first (properties `time.YMD`, … or their
+/// defaults); no format → the millis; `/N` (digits) → millis / N; else a
+/// `java.time.format.DateTimeFormatter` pattern (English names) in the zone of
+/// [`Globals::utc_offset_secs`].
 fn format_time(format: &str, millis: i64, globals: &Globals) -> Result<String, String> {
     if format.is_empty() {
         return Ok(millis.to_string());
     }
-    if let Some(div) = format.strip_prefix('/') {
-        return match parse_long(div) {
-            Some(d) if d != 0 => Ok((millis / d).to_string()),
-            _ => Err(format!("`__time`: `{format}` divides by `{div}`, which is not a non-zero integer")),
+    let alias = match format {
+        "YMD" => Some("yyyyMMdd"),
+        "HMS" => Some("HHmmss"),
+        "YMDHMS" => Some("yyyyMMdd-HHmmss"),
+        "USER1" | "USER2" => Some(""),
+        _ => None,
+    };
+    let pattern = match alias {
+        Some(default) => globals.properties.get(&format!("time.{format}")).map_or(default, String::as_str),
+        None => format,
+    };
+    if let Some(div) = pattern.strip_prefix('/').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
+        return match div.parse::<i64>() {
+            Ok(d) if d != 0 => Ok((millis / d).to_string()),
+            _ => Err(format!("`__time`: cannot divide the time by `{div}`")),
         };
     }
-    let pattern = match format {
-        "YMD" => "yyyyMMdd",
-        "HMS" => "HHmmss",
-        "YMDHMS" => "yyyyMMdd-HHmmss",
-        "USER1" | "USER2" => globals.properties.get(&format!("time.{format}")).map_or("", String::as_str),
-        other => other,
-    };
-    if pattern.is_empty() {
-        return Ok(String::new());
-    }
-    simple_date_format(pattern, millis + globals.utc_offset_secs * 1000, globals.utc_offset_secs)
+    date_time_format(pattern, millis + globals.utc_offset_secs * 1000, globals.utc_offset_secs)
+        .map_err(|e| format!("`__time`: {e}"))
 }
 
 const MONTHS: [&str; 12] = [
@@ -381,9 +403,10 @@ const MONTHS: [&str; 12] = [
 ];
 const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
-/// Java's `SimpleDateFormat` for `local_millis` (already shifted by the offset): letters
-/// `y M d H h k K m s S a E D Z X` and quoted text; any other letter is an error.
-fn simple_date_format(pattern: &str, local_millis: i64, offset_secs: i64) -> Result<String, String> {
+/// Java's `DateTimeFormatter.ofPattern(pattern)` (English) for `local_millis` (already shifted by
+/// the offset): letters `u y M L d D H h k K m s S n a E Z X x`, quoted text and optional
+/// sections; any other letter is an error.
+fn date_time_format(pattern: &str, local_millis: i64, offset_secs: i64) -> Result<String, String> {
     let days = local_millis.div_euclid(86_400_000);
     let ms_of_day = local_millis.rem_euclid(86_400_000);
     let (year, month, day) = civil_from_days(days);
@@ -391,36 +414,44 @@ fn simple_date_format(pattern: &str, local_millis: i64, offset_secs: i64) -> Res
     let hour = ms_of_day / 3_600_000;
     let minute = ms_of_day / 60_000 % 60;
     let second = ms_of_day / 1000 % 60;
-    let milli = ms_of_day % 1000;
+    let nanos = ms_of_day % 1000 * 1_000_000;
     let day_of_year = days - days_from_civil(year, 1, 1) + 1;
 
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 8);
-    let num = |out: &mut String, v: i64, width: usize| {
-        let _ = write!(out, "{v:0width$}");
-    };
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         if c == '\'' {
+            // `''` is a quote; `'text'` is literal, with `''` inside for a quote.
             if chars.get(i + 1) == Some(&'\'') {
                 out.push('\'');
                 i += 2;
                 continue;
             }
             i += 1;
-            while i < chars.len() {
-                if chars[i] == '\'' {
-                    if chars.get(i + 1) == Some(&'\'') {
+            loop {
+                match chars.get(i) {
+                    None => return Err(format!("the pattern `{pattern}` has an unclosed quote")),
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                         out.push('\'');
                         i += 2;
-                        continue;
                     }
-                    break;
+                    Some('\'') => break,
+                    Some(&ch) => {
+                        out.push(ch);
+                        i += 1;
+                    }
                 }
-                out.push(chars[i]);
-                i += 1;
             }
+            i += 1;
+            continue;
+        }
+        if matches!(c, '{' | '}' | '#') {
+            return Err(format!("`{c}` is reserved in date patterns"));
+        }
+        if c == '[' || c == ']' {
+            // Optional sections: everything is available when formatting.
             i += 1;
             continue;
         }
@@ -434,39 +465,57 @@ fn simple_date_format(pattern: &str, local_millis: i64, offset_secs: i64) -> Res
             n += 1;
         }
         i += n;
-        match c {
-            'y' | 'Y' if n == 2 => num(&mut out, year.rem_euclid(100), 2),
-            'y' | 'Y' => num(&mut out, year, n),
-            'M' | 'L' if n >= 4 => out.push_str(MONTHS[month as usize - 1]),
-            'M' | 'L' if n == 3 => out.push_str(&MONTHS[month as usize - 1][..3]),
-            'M' | 'L' => num(&mut out, month, n),
-            'd' => num(&mut out, day, n),
-            'D' => num(&mut out, day_of_year, n),
-            'H' => num(&mut out, hour, n),
-            'k' => num(&mut out, if hour == 0 { 24 } else { hour }, n),
-            'K' => num(&mut out, hour % 12, n),
-            'h' => num(&mut out, if hour % 12 == 0 { 12 } else { hour % 12 }, n),
-            'm' => num(&mut out, minute, n),
-            's' => num(&mut out, second, n),
-            'S' => num(&mut out, milli, n),
-            'a' => out.push_str(if hour < 12 { "AM" } else { "PM" }),
-            'E' if n >= 4 => out.push_str(DAYS[weekday]),
-            'E' => out.push_str(&DAYS[weekday][..3]),
-            'u' => num(&mut out, weekday as i64 + 1, n),
-            'Z' | 'X' => {
-                if c == 'X' && offset_secs == 0 {
-                    out.push('Z');
-                } else {
-                    let sign = if offset_secs < 0 { '-' } else { '+' };
-                    let m = offset_secs.abs() / 60;
-                    let _ = match (c, n) {
-                        ('X', 1) => write!(out, "{sign}{:02}", m / 60),
-                        ('X', 3..) => write!(out, "{sign}{:02}:{:02}", m / 60, m % 60),
-                        _ => write!(out, "{sign}{:02}{:02}", m / 60, m % 60),
-                    };
-                }
+        let too_many = || format!("too many pattern letters: `{}`", c.to_string().repeat(n));
+        let num = |out: &mut String, v: i64, max: usize| -> Result<(), String> {
+            if n > max {
+                return Err(too_many());
             }
-            other => return Err(format!("`__time`: the date pattern letter `{other}` is not supported")),
+            let _ = write!(out, "{v:0n$}");
+            Ok(())
+        };
+        match c {
+            'u' | 'y' if n == 2 => num(&mut out, year.rem_euclid(100), 2)?,
+            'u' | 'y' => num(&mut out, year, 19)?,
+            'M' | 'L' => match n {
+                1 | 2 => num(&mut out, month, 2)?,
+                3 => out.push_str(&MONTHS[month as usize - 1][..3]),
+                4 => out.push_str(MONTHS[month as usize - 1]),
+                5 => out.push_str(&MONTHS[month as usize - 1][..1]),
+                _ => return Err(too_many()),
+            },
+            'd' => num(&mut out, day, 2)?,
+            'D' => num(&mut out, day_of_year, 3)?,
+            'H' => num(&mut out, hour, 2)?,
+            'k' => num(&mut out, if hour == 0 { 24 } else { hour }, 2)?,
+            'K' => num(&mut out, hour % 12, 2)?,
+            'h' => num(&mut out, if hour % 12 == 0 { 12 } else { hour % 12 }, 2)?,
+            'm' => num(&mut out, minute, 2)?,
+            's' => num(&mut out, second, 2)?,
+            'S' if n <= 9 => out.push_str(&format!("{nanos:09}")[..n]),
+            'n' => num(&mut out, nanos, 19)?,
+            'a' if n == 1 => out.push_str(if hour < 12 { "AM" } else { "PM" }),
+            'E' => match n {
+                1..=3 => out.push_str(&DAYS[weekday][..3]),
+                4 => out.push_str(DAYS[weekday]),
+                5 => out.push_str(&DAYS[weekday][..1]),
+                _ => return Err(too_many()),
+            },
+            'Z' | 'X' | 'x' => {
+                let sign = if offset_secs < 0 { '-' } else { '+' };
+                let (h, m) = (offset_secs.abs() / 3600, offset_secs.abs() / 60 % 60);
+                let _ = match (c, n) {
+                    ('X', 1..=3) | ('Z', 5) if offset_secs == 0 => write!(out, "Z"),
+                    ('Z', 1..=3) | ('X' | 'x', 2) => write!(out, "{sign}{h:02}{m:02}"),
+                    ('Z', 4) if offset_secs == 0 => write!(out, "GMT"),
+                    ('Z', 4) => write!(out, "GMT{sign}{h:02}:{m:02}"),
+                    ('Z', 5) | ('X' | 'x', 3) => write!(out, "{sign}{h:02}:{m:02}"),
+                    ('X' | 'x', 1) if m == 0 => write!(out, "{sign}{h:02}"),
+                    ('X' | 'x', 1) => write!(out, "{sign}{h:02}{m:02}"),
+                    _ => return Err(too_many()),
+                };
+            }
+            'S' | 'a' => return Err(too_many()),
+            other => return Err(format!("the date pattern letter `{other}` is not supported")),
         }
     }
     Ok(out)
@@ -533,8 +582,9 @@ mod tests {
         assert_eq!(run("${__property(host)}", &mut vu, &g).unwrap(), "example.org");
         assert_eq!(run("${__property(nope,v,d)}", &mut vu, &g).unwrap(), "d");
         assert_eq!(vu.vars["v"], "d");
+        // `__property` keeps the variable name as written.
         assert_eq!(run("${__property(host, h )}", &mut vu, &g).unwrap(), "example.org");
-        assert_eq!(vu.vars["h"], "example.org");
+        assert_eq!(vu.vars[" h "], "example.org");
 
         let e = run("x=${__P(port)}", &mut vu, &g).unwrap_err();
         assert_eq!(e.at, 2..14);
@@ -615,13 +665,15 @@ mod tests {
         assert_eq!(run("${__Random(5,5)}", &mut vu, &g).unwrap(), "5");
         assert!(run("${__Random(5,4)}", &mut vu, &g).is_err());
         assert!(run("${__Random(a,4)}", &mut vu, &g).is_err());
-        let s = run("${__RandomString(12,ab,s)}", &mut vu, &g).unwrap();
+        // The characters are trimmed; the length is not.
+        let s = run("${__RandomString(12, ab ,s)}", &mut vu, &g).unwrap();
         assert_eq!(s.len(), 12);
         assert!(s.chars().all(|c| c == 'a' || c == 'b'));
         assert_eq!(vu.vars["s"], s);
         assert_eq!(run("${__RandomString(4)}", &mut vu, &g).unwrap().chars().count(), 4);
         assert_eq!(run("${__RandomString(0,x)}", &mut vu, &g).unwrap(), "");
         assert!(run("${__RandomString(-1,x)}", &mut vu, &g).is_err());
+        assert!(run("${__RandomString( 4,x)}", &mut vu, &g).is_err());
     }
 
     #[test]
@@ -633,9 +685,15 @@ mod tests {
         assert_eq!(vu.vars["sum"], "9");
         // Java int arithmetic wraps.
         assert_eq!(run("${__intSum(2147483647,1)}", &mut vu, &g).unwrap(), "-2147483648");
-        assert!(run("${__intSum(1,x)}", &mut vu, &g).is_err());
+        // The last argument is trimmed, and a variable name whenever it is not an int.
+        assert_eq!(run("${__intSum(1, 2 )}", &mut vu, &g).unwrap(), "3");
+        assert_eq!(run("${__intSum(1, x )}", &mut vu, &g).unwrap(), "1");
+        assert_eq!(vu.vars["x"], "1");
+        assert_eq!(run("${__intSum(1,2,99999999999)}", &mut vu, &g).unwrap(), "3");
+        assert_eq!(vu.vars["99999999999"], "3");
+        // The others are taken as written.
         assert!(run("${__intSum(1,x,2)}", &mut vu, &g).is_err());
-        assert!(run("${__intSum(1, 2)}", &mut vu, &g).is_err());
+        assert!(run("${__intSum(1, 2,3)}", &mut vu, &g).is_err());
         vu.vars.insert("n".into(), "40".into());
         assert_eq!(run("${__intSum(${n},${__intSum(1,1)})}", &mut vu, &g).unwrap(), "42");
     }
@@ -648,16 +706,22 @@ mod tests {
         assert_eq!(f(""), "1709211909007");
         assert_eq!(f("/1000"), "1709211909");
         assert!(format_time("/0", ms, &g).is_err());
+        // JMeter 5+ formats with `DateTimeFormatter`: `S` is a fraction of the second, `u` the year.
         assert_eq!(f("yyyy-MM-dd'T'HH:mm:ss.SSS"), "2024-02-29T13:05:09.007");
-        assert_eq!(f("yyMMdd HHmmss S"), "240229 130509 7");
+        assert_eq!(f("yyMMdd HHmmss S SSSSSS"), "240229 130509 0 007000");
+        assert_eq!(f("uuuu yyyyy y[ M]"), "2024 02024 2024 2");
         assert_eq!(f("YMD"), "20240229");
         assert_eq!(f("YMDHMS"), "20240229-130509");
-        assert_eq!(f("EEE, d MMM yyyy h:mm a Z"), "Thu, 29 Feb 2024 1:05 PM +0000");
+        assert_eq!(f("EEE, d MMM yyyy h:mm a Z X"), "Thu, 29 Feb 2024 1:05 PM +0000 Z");
         assert_eq!(f("EEEE MMMM D 'o''clock' ''"), "Thursday February 60 o'clock '");
-        assert!(format_time("yyyy-bb", ms, &g).is_err());
+        for bad in ["yyyy-bb", "/abc", "ddd", "'open", "#", "YYYY"] {
+            assert!(format_time(bad, ms, &g).is_err(), "{bad}");
+        }
+        let g = props(&[("time.YMD", "dd.MM.yyyy")]);
+        assert_eq!(format_time("YMD", ms, &g).unwrap(), "29.02.2024");
         let g = Globals { utc_offset_secs: -5 * 3600 - 1800, ..Globals::default() };
-        assert_eq!(format_time("yyyy-MM-dd HH:mm XXX", ms, &g).unwrap(), "2024-02-29 07:35 -05:30");
-        assert_eq!(simple_date_format("yyyy-MM-dd HH:mm:ss.SSS", -1, 0).unwrap(), "1969-12-31 23:59:59.999");
+        assert_eq!(format_time("yyyy-MM-dd HH:mm XXX Z", ms, &g).unwrap(), "2024-02-29 07:35 -05:30 -0530");
+        assert_eq!(date_time_format("yyyy-MM-dd HH:mm:ss.SSS", -1, 0).unwrap(), "1969-12-31 23:59:59.999");
 
         let mut vu = Vu::new(1);
         let now: i64 = run("${__time(,t)}", &mut vu, &g).unwrap().parse().unwrap();
