@@ -222,17 +222,16 @@ fn call(
             value
         }
         Function::Counter => {
-            // JMeter: `Boolean.parseBoolean`, so only `true` in any case is per user; the global
-            // counter advances on every call.
+            // JMeter's `IterationCounter`: `Boolean.parseBoolean`, so only `true` in any case is
+            // per user; each call advances only the counter it reads.
             let per_user = arg(args, 0, vu, globals)?.eq_ignore_ascii_case("true");
             let key = args.as_ptr() as usize;
-            let global = globals.next_global(key);
             let n = if per_user {
                 let c = vu.counters.entry(key).or_insert(0);
                 *c += 1;
                 *c
             } else {
-                global
+                globals.next_global(key)
             };
             let value = n.to_string();
             store(args, 1, &value, vu, globals)?;
@@ -621,6 +620,13 @@ mod tests {
         // Another call site has its own counters, as each JMeter function instance does.
         let other = parse("${__counter(FALSE)}").unwrap();
         assert_eq!(eval(&other, &mut b, &g).unwrap(), "1");
+        // The mode is evaluated per call; each call advances only the counter it reads.
+        let mixed = parse("${__counter(${mode})}").unwrap();
+        b.vars.insert("mode".into(), "True".into());
+        assert_eq!(eval(&mixed, &mut b, &g).unwrap(), "1");
+        assert_eq!(eval(&mixed, &mut b, &g).unwrap(), "2");
+        b.vars.insert("mode".into(), "yes".into());
+        assert_eq!(eval(&mixed, &mut b, &g).unwrap(), "1");
         // Shared across threads.
         let g = std::sync::Arc::new(Globals::default());
         let t = std::sync::Arc::new(parse("${__counter(FALSE)}").unwrap());
