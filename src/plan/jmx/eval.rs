@@ -256,6 +256,10 @@ fn call(
             let n = parse_int(&length)
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or_else(|| err(format!("`{fname}`: length `{length}` is not a non-negative integer")))?;
+            if n > MAX_RANDOM_STRING {
+                // Not a JMeter limit: a typo would otherwise allocate gigabytes per request.
+                return Err(err(format!("`{fname}`: length {n} is over the limit of {MAX_RANDOM_STRING}")));
+            }
             let chars: Vec<char> = arg(args, 1, vu, globals)?.trim().chars().collect();
             let mut value = String::with_capacity(n);
             for _ in 0..n {
@@ -309,6 +313,9 @@ fn call(
     out.push_str(&value);
     Ok(())
 }
+
+/// The longest `__RandomString` (1 MiB of characters).
+pub const MAX_RANDOM_STRING: usize = 1 << 20;
 
 /// Java's `Long.parseLong` (JMeter trims `__Random`'s bounds first).
 fn parse_long(s: &str) -> Option<i64> {
@@ -680,6 +687,8 @@ mod tests {
         assert_eq!(run("${__RandomString(0,x)}", &mut vu, &g).unwrap(), "");
         assert!(run("${__RandomString(-1,x)}", &mut vu, &g).is_err());
         assert!(run("${__RandomString( 4,x)}", &mut vu, &g).is_err());
+        assert_eq!(run("${__RandomString(1048576,x)}", &mut vu, &g).unwrap().len(), 1 << 20);
+        assert!(run("${__RandomString(1048577,x)}", &mut vu, &g).is_err());
     }
 
     #[test]
@@ -751,7 +760,51 @@ mod tests {
         assert_eq!(out, ">1-${v}");
     }
 
+    /// Well-formed calls of every supported function, nested, with arguments of any kind.
+    fn calls() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(String::new()),
+            Just("TRUE".to_string()),
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just("${a}".to_string()),
+            Just("${nope}".to_string()),
+            Just("yyyy-MM-dd HH:mm:ss.SSS".to_string()),
+            Just("/1000".to_string()),
+            Just(r"x\,y \$".to_string()),
+            "[-+]?[0-9]{1,20}",
+            r"[a-zA-Z' \[\]#]{0,6}",
+        ];
+        leaf.prop_recursive(4, 48, 4, |inner| {
+            // Every function with an argument count it accepts (so that most inputs parse).
+            (0..crate::plan::jmx::template::FUNCTIONS.len(), proptest::collection::vec(inner.clone(), 0..5), inner)
+                .prop_map(|(f, mut args, text)| {
+                    let (name, _, min, max) = crate::plan::jmx::template::FUNCTIONS[f];
+                    args.resize(args.len().clamp(min, max.min(4)), "1".to_string());
+                    if let [only] = args.as_mut_slice() {
+                        // `${__P()}` has no argument as meant.
+                        if only.is_empty() {
+                            *only = "1".to_string();
+                        }
+                    }
+                    (name, args, text)
+                })
+                .prop_map(|(name, args, text)| format!("{text}${{{name}({})}}", args.join(",")))
+        })
+    }
+
     proptest::proptest! {
+        #[test]
+        fn evaluating_well_formed_calls_never_panics(src in calls()) {
+            let t = parse(&src).unwrap();
+            let g = props(&[("a", "1"), ("TRUE", "5")]);
+            let mut vu = Vu::new(1);
+            vu.vars.insert("a".into(), "2".into());
+            let _ = eval(&t, &mut vu, &g);
+            let _ = missing_properties(&t, &g.properties);
+        }
+
         #[test]
         fn evaluation_never_panics(src in r"(\$\{|__P\(|__property\(|__counter\(|__Random\(|__RandomString\(|__time\(|__intSum\(|__urlencode\(|__UUID|__threadNum|[(),}\\]|TRUE|[-+]?[0-9]{1,12}|yyyy|[a-zA-Z]{1,3}|/|é| ){0,24}") {
             if let Ok(t) = parse(&src) {
