@@ -13,7 +13,7 @@
 //!   one an error before load, where JMeter would use `1` for `__P` and the name for
 //!   `__property`); evaluation with a missing property is an [`EvalError`] too.
 //!
-//! Counters follow JMeter's `CounterFunction`: each `${__counter(…)}` in the plan has its own
+//! Counters follow JMeter's `IterationCounter`: each `${__counter(…)}` in the plan has its own
 //! counters (one shared by all users, one per user), starting at 1. A call site is identified by
 //! where its parsed arguments live in memory, so templates must be parsed once per plan and kept
 //! for the run (which is also what makes evaluation cheap: nothing is re-parsed).
