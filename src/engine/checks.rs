@@ -10,6 +10,7 @@ use regex::Regex;
 use serde_json::Value as Json;
 
 use crate::plan::checks::{Assertion, Expected, ExtractKind, Extractor, GroupRef, Pattern, Source, Subject};
+use crate::plan::scenario::{Functions, UserVars};
 
 /// The parts of a response that checks read.
 pub struct Response<'a> {
@@ -78,7 +79,12 @@ impl<'a> Response<'a> {
 }
 
 /// Runs an assertion; `Err` carries the failure message.
-pub fn assert(a: &Assertion, response: &mut Response<'_>, vars: &HashMap<String, String>) -> Result<(), String> {
+pub fn assert(
+    a: &Assertion,
+    response: &mut Response<'_>,
+    vars: &mut UserVars,
+    functions: &Functions,
+) -> Result<(), String> {
     match a {
         Assertion::Contains { subject, patterns, not, .. } => {
             let text = response.subject(*subject);
@@ -87,7 +93,7 @@ pub fn assert(a: &Assertion, response: &mut Response<'_>, vars: &HashMap<String,
                     Pattern::Regex(r) => r.is_match(text),
                     Pattern::Text(t) => text.contains(t.as_str()),
                     Pattern::Dynamic { template, regex } => {
-                        let rendered = template.render(vars);
+                        let rendered = template.render(vars, functions).map_err(|e| format!("assertion: {e}"))?;
                         if *regex {
                             match Regex::new(&rendered) {
                                 Ok(r) => r.is_match(text),
@@ -107,7 +113,9 @@ pub fn assert(a: &Assertion, response: &mut Response<'_>, vars: &HashMap<String,
                         (false, true) => "contains",
                     };
                     let shown = match pattern {
-                        Pattern::Dynamic { template, .. } => template.render(vars).into_owned(),
+                        Pattern::Dynamic { template, .. } => {
+                            template.render(vars, functions).map_err(|e| format!("assertion: {e}"))?.into_owned()
+                        }
                         _ => source.clone(),
                     };
                     let note = response.cut_note(*subject);
@@ -331,7 +339,9 @@ mod tests {
 
     #[test]
     fn assertions_pass_fail_and_explain() {
-        let vars = HashMap::from([("who".to_string(), "bob".to_string())]);
+        let mut vars = UserVars::new(1);
+        vars.vars.insert("who".to_string(), "bob".to_string());
+        let functions = Functions::default();
         let mut r = Response::new(404, br#"{"user":"bob","n":5}"#, "HTTP/1.1 404 Not Found\n", "");
         let contains = |pats: &[&str], subject, regex, not| Assertion::Contains {
             subject,
@@ -352,10 +362,13 @@ mod tests {
             not,
             assume_success: false,
         };
-        assert!(assert(&contains(&["us.r", "${who}"], Subject::Body, true, false), &mut r, &vars).is_ok());
-        let e = assert(&contains(&["us.r", "alice"], Subject::Body, true, false), &mut r, &vars).unwrap_err();
+        assert!(
+            assert(&contains(&["us.r", "${who}"], Subject::Body, true, false), &mut r, &mut vars, &functions).is_ok()
+        );
+        let e = assert(&contains(&["us.r", "alice"], Subject::Body, true, false), &mut r, &mut vars, &functions)
+            .unwrap_err();
         assert_eq!(e, "assertion failed: body does not match `alice`");
-        let e = assert(&contains(&["404"], Subject::HttpCode, false, true), &mut r, &vars).unwrap_err();
+        let e = assert(&contains(&["404"], Subject::HttpCode, false, true), &mut r, &mut vars, &functions).unwrap_err();
         assert_eq!(e, "assertion failed: response code contains `404`");
         let jp = |path: &str, validate, expected: &str, invert| Assertion::JsonPath {
             path: compile_jsonpath(path).unwrap(),
@@ -365,17 +378,16 @@ mod tests {
             expect_null: false,
             invert,
         };
-        assert!(assert(&jp("$.n", true, "[0-9]", false), &mut r, &vars).is_ok());
-        let e = assert(&jp("$.n", true, "6", false), &mut r, &vars).unwrap_err();
+        assert!(assert(&jp("$.n", true, "[0-9]", false), &mut r, &mut vars, &functions).is_ok());
+        let e = assert(&jp("$.n", true, "6", false), &mut r, &mut vars, &functions).unwrap_err();
         assert_eq!(e, "assertion failed: `$.n` is `5`, expected `6`");
-        let e = assert(&jp("$.missing", false, "", false), &mut r, &vars).unwrap_err();
+        let e = assert(&jp("$.missing", false, "", false), &mut r, &mut vars, &functions).unwrap_err();
         assert_eq!(e, "assertion failed: `$.missing` found nothing");
-        assert!(assert(&jp("$.missing", false, "", true), &mut r, &vars).is_ok());
+        assert!(assert(&jp("$.missing", false, "", true), &mut r, &mut vars, &functions).is_ok());
     }
 
     #[test]
     fn checks_see_the_body_up_to_its_limit_and_say_when_it_was_cut() {
-        let vars = HashMap::new();
         let body = br#"{"a": 1, "big": "xxxxxxxxxx", "tail": "END"}"#;
         let mut r = Response::within(200, body, "", "", 16);
         assert_eq!(r.body, r#"{"a": 1, "big": "#);
@@ -385,8 +397,8 @@ mod tests {
             not: false,
             assume_success: false,
         };
-        assert!(assert(&has("\"a\": 1"), &mut r, &vars).is_ok());
-        let e = assert(&has("END"), &mut r, &vars).unwrap_err();
+        assert!(assert(&has("\"a\": 1"), &mut r, &mut UserVars::new(1), &Functions::default()).is_ok());
+        let e = assert(&has("END"), &mut r, &mut UserVars::new(1), &Functions::default()).unwrap_err();
         assert_eq!(
             e,
             "assertion failed: body does not contain `END` (checks see only the first 16 bytes of the body: raise `max-body-seen`)"
@@ -401,7 +413,8 @@ mod tests {
                 invert: false,
             },
             &mut r,
-            &vars,
+            &mut UserVars::new(1),
+            &Functions::default(),
         )
         .unwrap_err();
         assert!(e.starts_with("assertion failed: the body is not JSON (checks see only the first 16 bytes"), "{e}");
@@ -413,6 +426,9 @@ mod tests {
             .ends_with("in the body (checks see only the first 16 bytes of the body: raise `max-body-seen`)"));
         // A body under the limit is whole: no note.
         let mut r = Response::within(200, body, "", "", 1 << 20);
-        assert_eq!(assert(&has("nope"), &mut r, &vars).unwrap_err(), "assertion failed: body does not contain `nope`");
+        assert_eq!(
+            assert(&has("nope"), &mut r, &mut UserVars::new(1), &Functions::default()).unwrap_err(),
+            "assertion failed: body does not contain `nope`"
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod stop;
 mod think;
 mod vu;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -48,20 +49,34 @@ impl Context {
 }
 
 /// Runs every execution to its end (or until stopped) and returns when all virtual users are done.
-/// Executions run at the same time, or, `sequential` (Taurus's `modules.local.sequential`), one
-/// after another: each starts when every user of the one before has finished, with its `delay`,
-/// ramp-up and hold-for counted from then; once the test is told to stop, none starts.
-pub async fn run(executions: &[ExecutionPlan], sequential: bool, ctx: Context) {
-    if !sequential {
+/// Tracks run at the same time; the stages of a track one after another, each starting when
+/// every user of the one before has finished, with its `delay`, ramp-up and hold-for counted
+/// from then (see [`ExecutionPlan::track`]); once the test is told to stop, no stage starts.
+pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
+    let mut tracks: BTreeMap<u32, BTreeMap<u32, Vec<(usize, &ExecutionPlan)>>> = BTreeMap::new();
+    for (number, e) in executions.iter().enumerate() {
+        tracks.entry(e.track).or_default().entry(e.stage).or_default().push((number, e));
+    }
+    if tracks.values().all(|stages| stages.len() <= 1) {
+        // Everything at once: one group, whose time being up stops the load.
         return run_together(executions.iter().enumerate(), Duration::ZERO, true, &ctx).await;
     }
-    for (number, exec) in executions.iter().enumerate() {
-        if ctx.stop.phase() != stop::Phase::Running {
-            break;
+    // Only a lone track knows that its last stage ends the test.
+    let alone = tracks.len() == 1;
+    let runs = tracks.into_values().map(|stages| {
+        let ctx = ctx.clone();
+        async move {
+            let count = stages.len();
+            for (i, (_, group)) in stages.into_iter().enumerate() {
+                if ctx.stop.phase() != stop::Phase::Running {
+                    break;
+                }
+                let last = alone && i + 1 == count;
+                run_together(group.into_iter(), ctx.started.elapsed(), last, &ctx).await;
+            }
         }
-        let last = number + 1 == executions.len();
-        run_together(std::iter::once((number, exec)), ctx.started.elapsed(), last, &ctx).await;
-    }
+    });
+    futures_util::future::join_all(runs).await;
 }
 
 /// Runs `executions` (numbered) at the same time, starting `offset` into the test. When they

@@ -25,7 +25,7 @@ use super::stop::Phase;
 use super::think::think;
 use super::Context;
 use crate::plan::checks::Assertion;
-use crate::plan::scenario::{Action, ActionKind, BasicAuth, Body, Chunk, Transaction, Value};
+use crate::plan::scenario::{Action, ActionKind, BasicAuth, Body, Chunk, Functions, Transaction, UserVars, Value};
 use crate::plan::{RequestPlan, Step};
 use crate::sample::{ErrorKind, Sample};
 
@@ -59,7 +59,7 @@ pub(super) async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_ar
         ctx: &ctx,
         client,
         headers: Vec::new(),
-        vars: HashMap::new(),
+        vars: UserVars::new(scenario.first_thread_num + u64::from(index)),
         rng: fastrand::Rng::new(),
         once_done: vec![false; scenario.once_blocks],
         begin,
@@ -67,8 +67,8 @@ pub(super) async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_ar
         first_arrival,
     };
     for (name, value) in &scenario.variables {
-        let v = value.render(&user.vars).into_owned();
-        user.vars.insert(name.clone(), v);
+        let v = value.render(&mut user.vars, &scenario.functions).map(Cow::into_owned).unwrap_or_default();
+        user.vars.vars.insert(name.clone(), v);
     }
     let mut done = 0u64;
     'iterations: while iterations.is_none_or(|n| done < n) {
@@ -166,7 +166,7 @@ struct User<'a> {
     client: Client,
     /// The current request's headers (kept to reuse the allocation).
     headers: Vec<(HeaderName, HeaderValue)>,
-    vars: HashMap<String, String>,
+    vars: UserVars,
     rng: fastrand::Rng,
     once_done: Vec<bool>,
     begin: Instant,
@@ -180,7 +180,7 @@ type StepsFuture<'b> = Pin<Box<dyn Future<Output = Flow> + Send + 'b>>;
 impl User<'_> {
     /// Sets the variables of each data source from its next row; false when one ran out.
     fn next_rows(&mut self) -> bool {
-        self.exec.next_rows(|name, value| set_var(&mut self.vars, name, value))
+        self.exec.next_rows(|name, value| set_var(&mut self.vars.vars, name, value))
     }
 
     fn running(&self) -> bool {
@@ -223,13 +223,23 @@ impl User<'_> {
                 self.steps(steps, tally, emit).await
             }
             Step::SetVariables(set) => {
+                let functions = &self.exec.scenario.functions;
                 for (name, value) in set {
-                    let v = value.render(&self.vars).into_owned();
-                    self.vars.insert(name.clone(), v);
+                    let v = value.render(&mut self.vars, functions).map(Cow::into_owned).unwrap_or_default();
+                    self.vars.vars.insert(name.clone(), v);
                 }
                 Flow::Go
             }
             Step::Action(a) => self.action(a).await,
+            // Being written (issue 11): the JMeter controllers and timers.
+            Step::Think(_)
+            | Step::RandomOrder(_)
+            | Step::Random(_)
+            | Step::Interleave { .. }
+            | Step::If { .. }
+            | Step::While { .. }
+            | Step::Rendezvous { .. }
+            | Step::Pace { .. } => Flow::Go,
         }
     }
 
@@ -243,7 +253,7 @@ impl User<'_> {
                     Flow::Stop
                 }
             }
-            ActionKind::Continue => Flow::NextIteration,
+            ActionKind::Continue | ActionKind::NextLoopPass | ActionKind::BreakLoop => Flow::NextIteration,
             ActionKind::Stop | ActionKind::StopNow => {
                 if a.all_users {
                     // Gracefully: no new requests; at once: requests in flight are abandoned too.
@@ -342,7 +352,8 @@ impl User<'_> {
             bytes: 0,
             lag_us: scheduled.map_or(0, |s| now.saturating_duration_since(s).as_micros() as u64),
         };
-        let request = match build(r, &self.exec.scenario.auth, &self.vars, &mut self.headers) {
+        let scenario = &self.exec.scenario;
+        let request = match build(r, &scenario.auth, &mut self.vars, &scenario.functions, &mut self.headers) {
             Ok(req) => req,
             Err(message) => {
                 sample.elapsed_us = 1;
@@ -382,13 +393,13 @@ impl User<'_> {
         if out.status == 0 {
             // No response: the sample already failed; variables get their defaults.
             for e in &r.extractors {
-                set_var(&mut self.vars, &e.var, &e.default);
+                set_var(&mut self.vars.vars, &e.var, &e.default);
             }
             return;
         }
         let mut response = Response::within(out.status, &out.body, &out.headers, &out.url, r.body_limit);
         for e in &r.extractors {
-            if let Err(message) = checks::extract(e, &mut response, &mut self.vars, &mut self.rng) {
+            if let Err(message) = checks::extract(e, &mut response, &mut self.vars.vars, &mut self.rng) {
                 if sample.error_kind.is_none() {
                     fail(sample, ErrorKind::Extraction, message);
                 }
@@ -401,7 +412,7 @@ impl User<'_> {
             sample.error = None;
         }
         for a in &r.assertions {
-            if let Err(message) = checks::assert(a, &mut response, &self.vars) {
+            if let Err(message) = checks::assert(a, &mut response, &mut self.vars, &self.exec.scenario.functions) {
                 if sample.error_kind.is_none() {
                     fail(sample, ErrorKind::Assertion, message);
                 }
@@ -416,13 +427,14 @@ impl User<'_> {
 fn build<'a>(
     r: &'a RequestPlan,
     auth: &[BasicAuth],
-    vars: &HashMap<String, String>,
+    vars: &mut UserVars,
+    functions: &Functions,
     headers: &'a mut Vec<(HeaderName, HeaderValue)>,
 ) -> Result<Request<'a>, String> {
     let method = match &r.method {
         Value::Fixed(m) => m.clone(),
         Value::Template(t) => {
-            let text = t.render(vars);
+            let text = t.render(vars, functions).map_err(|e| e.to_string())?;
             Method::from_bytes(text.to_ascii_uppercase().as_bytes())
                 .map_err(|_| format!("invalid HTTP method `{text}`"))?
         }
@@ -430,7 +442,7 @@ fn build<'a>(
     let url = match &r.url {
         Value::Fixed(u) => Cow::Borrowed(u),
         Value::Template(t) => {
-            let text = t.render(vars);
+            let text = t.render(vars, functions).map_err(|e| e.to_string())?;
             Cow::Owned(Url::parse(&text).map_err(|e| format!("invalid URL `{text}`: {e}"))?)
         }
     };
@@ -439,7 +451,7 @@ fn build<'a>(
         let value = match value {
             Value::Fixed(v) => v.clone(),
             Value::Template(t) => {
-                let text = t.render(vars);
+                let text = t.render(vars, functions).map_err(|e| e.to_string())?;
                 HeaderValue::from_str(&text).map_err(|_| format!("invalid value `{text}` for header `{name}`"))?
             }
         };
@@ -450,20 +462,25 @@ fn build<'a>(
             headers.push((http::header::AUTHORIZATION, a.header.clone()));
         }
     }
-    let body = r.body.as_ref().map(|body| match body {
-        Body::Fixed(b) => b.clone(),
-        Body::Template(t) => Bytes::from(t.render(vars).into_owned()),
-        Body::Parts(chunks) => {
+    let body = match &r.body {
+        None => None,
+        Some(Body::Fixed(b)) => Some(b.clone()),
+        Some(Body::Template(t)) => {
+            Some(Bytes::from(t.render(vars, functions).map_err(|e| e.to_string())?.into_owned()))
+        }
+        Some(Body::Parts(chunks)) => {
             let mut out = Vec::new();
             for chunk in chunks {
                 match chunk {
                     Chunk::Fixed(b) => out.extend_from_slice(b),
-                    Chunk::Template(t) => out.extend_from_slice(t.render(vars).as_bytes()),
+                    Chunk::Template(t) => {
+                        out.extend_from_slice(t.render(vars, functions).map_err(|e| e.to_string())?.as_bytes())
+                    }
                 }
             }
-            Bytes::from(out)
+            Some(Bytes::from(out))
         }
-    });
+    };
     Ok(Request { method, url, headers, body })
 }
 

@@ -24,10 +24,8 @@ use crate::criteria::Spec;
 /// Everything one test file asks for.
 #[derive(Debug)]
 pub struct Plan {
-    /// Executions that run at the same time, or one after another when `sequential`.
+    /// What runs, with when each runs (see [`ExecutionPlan::track`]).
     pub executions: Vec<ExecutionPlan>,
-    /// `modules.local.sequential` (Taurus): each execution starts when the one before ended.
-    pub sequential: bool,
     /// Label names; samples refer to them by index.
     pub labels: Vec<String>,
     /// Pass/fail criteria, in the order they were configured.
@@ -64,11 +62,34 @@ pub enum JunitSource {
     SampleLabels,
 }
 
-/// One `execution` entry.
+/// One group of virtual users: an `execution` entry, or one thread group of a JMeter plan.
 #[derive(Debug)]
 pub struct ExecutionPlan {
     /// Load profile.
     pub load: Load,
     /// The scenario its virtual users loop over.
     pub scenario: Arc<ScenarioPlan>,
+    /// Tracks run at the same time; within a track, stages run one after another (each starts
+    /// when every user of the one before has finished) and the executions of one stage run
+    /// together. Each `execution` entry is a track of its own, or with
+    /// `modules.local.sequential` every entry is one stage of track 0; a JMeter plan's setUp
+    /// thread groups are a stage before its main groups and its tearDown groups one after
+    /// (`serialize_threadgroups` makes each main group a stage).
+    pub track: u32,
+    /// The stage within the track.
+    pub stage: u32,
+}
+
+impl Plan {
+    /// How long the load is planned to take, if every execution has a duration: the longest
+    /// track, each track the sum of its stages' longest execution.
+    pub fn planned_secs(&self) -> Option<u64> {
+        let mut tracks: std::collections::BTreeMap<u32, std::collections::BTreeMap<u32, u64>> = Default::default();
+        for e in &self.executions {
+            let secs = (e.load.delay + e.load.duration()).as_secs();
+            let stage = tracks.entry(e.track).or_default().entry(e.stage).or_default();
+            *stage = (*stage).max(secs);
+        }
+        tracks.values().map(|stages| stages.values().sum::<u64>()).max().filter(|s| *s > 0)
+    }
 }

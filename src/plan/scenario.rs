@@ -3,7 +3,6 @@
 //! split out, so the hot path only fills in what really varies.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -12,6 +11,8 @@ use http::{HeaderName, HeaderValue};
 
 use super::checks::{Assertion, Extractor};
 use super::data::DataSource;
+pub use super::jmx::eval::{EvalError, Globals as Functions, Vu as UserVars};
+use super::jmx::template::Template as JmxTemplate;
 
 /// Text with `${name}` placeholders, parsed once.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,10 +20,23 @@ pub struct Template {
     parts: Vec<Part>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 enum Part {
     Lit(String),
     Var(String),
+    /// A JMeter function call (`${__counter(…)}`, `${__Random(…)}`, …), evaluated per use. The
+    /// `Arc` keeps the call's address, which is how `__counter` tells its call sites apart.
+    Call(Arc<JmxTemplate>),
+}
+
+impl PartialEq for Part {
+    fn eq(&self, other: &Part) -> bool {
+        match (self, other) {
+            (Part::Lit(a), Part::Lit(b)) | (Part::Var(a), Part::Var(b)) => a == b,
+            (Part::Call(a), Part::Call(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl Template {
@@ -55,16 +69,39 @@ impl Template {
         Template { parts }
     }
 
-    /// Fills placeholders from `vars`; unknown names stay as written (`${name}`), as in Taurus.
-    pub fn render<'a>(&'a self, vars: &HashMap<String, String>) -> Cow<'a, str> {
+    /// A template from its parts, built by the JMX lowering: literal text, variables and
+    /// JMeter function calls (each a one-segment JMX template).
+    pub fn from_parts(parts: impl IntoIterator<Item = TemplatePart>) -> Self {
+        let mut out: Vec<Part> = Vec::new();
+        for part in parts {
+            match part {
+                TemplatePart::Lit(s) if s.is_empty() => {}
+                TemplatePart::Lit(s) => match out.last_mut() {
+                    Some(Part::Lit(prev)) => prev.push_str(&s),
+                    _ => out.push(Part::Lit(s)),
+                },
+                TemplatePart::Var(name) => out.push(Part::Var(name)),
+                TemplatePart::Call(call) => out.push(Part::Call(call)),
+            }
+        }
+        if out.is_empty() {
+            out.push(Part::Lit(String::new()));
+        }
+        Template { parts: out }
+    }
+
+    /// Fills placeholders from `vars` (unknown names stay as written, `${name}`, as in Taurus
+    /// and JMeter) and evaluates JMeter function calls for that user; a function that fails
+    /// (`__Random` with bounds that are not numbers, …) is an error.
+    pub fn render<'a>(&'a self, vars: &mut UserVars, functions: &Functions) -> Result<Cow<'a, str>, EvalError> {
         if let [Part::Lit(s)] = self.parts.as_slice() {
-            return Cow::Borrowed(s);
+            return Ok(Cow::Borrowed(s));
         }
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Lit(s) => out.push_str(s),
-                Part::Var(name) => match vars.get(name) {
+                Part::Var(name) => match vars.vars.get(name) {
                     Some(v) => out.push_str(v),
                     None => {
                         out.push_str("${");
@@ -72,9 +109,10 @@ impl Template {
                         out.push('}');
                     }
                 },
+                Part::Call(call) => crate::plan::jmx::eval::eval_into(call, vars, functions, &mut out)?,
             }
         }
-        Cow::Owned(out)
+        Ok(Cow::Owned(out))
     }
 
     /// Whether the text has no placeholders.
@@ -82,13 +120,29 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
 
+    /// Whether it calls a JMeter function.
+    pub fn has_calls(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Call(_)))
+    }
+
     /// Names of the placeholders, in order.
     pub fn vars(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
             Part::Var(name) => Some(name.as_str()),
-            Part::Lit(_) => None,
+            Part::Lit(_) | Part::Call(_) => None,
         })
     }
+}
+
+/// One piece handed to [`Template::from_parts`].
+#[derive(Clone, Debug)]
+pub enum TemplatePart {
+    /// Literal text.
+    Lit(String),
+    /// `${name}`.
+    Var(String),
+    /// A JMeter function call: a JMX template of one call segment.
+    Call(Arc<JmxTemplate>),
 }
 
 fn is_var_name(name: &str) -> bool {
@@ -207,6 +261,59 @@ pub struct ScenarioPlan {
     pub data_sources: Vec<Arc<DataSource>>,
     /// Number of `once` blocks (each user remembers which ones it ran).
     pub once_blocks: usize,
+    /// Number of interleave blocks (each user, or the execution when shared, keeps a cursor).
+    pub interleave_blocks: usize,
+    /// Number of rendezvous points (`SyncTimer`); the execution keeps one barrier each.
+    pub rendezvous: usize,
+    /// Number of pacing points (`ConstantThroughputTimer`); per user or per execution.
+    pub pacers: usize,
+    /// What a failed sample does to its user (JMeter's `on_sample_error`; YAML: continue).
+    pub on_error: OnError,
+    /// JMeter's `same_user_on_next_iteration: false` or `CookieManager.clearEachIteration`:
+    /// each iteration starts with the cookies of a new user.
+    pub clear_cookies_each_iteration: bool,
+    /// The user number JMeter's `__threadNum` gives the first user of this scenario's execution
+    /// (1; a JMX plan's later thread groups count on from their own 1 too).
+    pub first_thread_num: u64,
+    /// State of JMeter functions shared by every user of the run (properties, global
+    /// counters); empty for YAML scenarios.
+    pub functions: Arc<Functions>,
+}
+
+/// What a virtual user does after a failed sample (JMeter's `ThreadGroup.on_sample_error`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// Go on (`continue`, Taurus's and JMeter's default).
+    #[default]
+    Continue,
+    /// Start the next iteration (`startnextloop`).
+    NextIteration,
+    /// This user stops (`stopthread`).
+    StopUser,
+    /// The whole test stops gracefully (`stoptest`).
+    StopTest,
+    /// The whole test stops at once (`stoptestnow`).
+    StopTestNow,
+}
+
+/// A condition of an `If` or `While` block, evaluated per use.
+#[derive(Clone, Debug)]
+pub enum Condition {
+    /// Text rendered per check; it reads `true` or `false` (any case), anything else is neither.
+    Text(Template),
+    /// A comparison of variables and literals (`${__jexl3(…)}`, or JMeter's JavaScript form).
+    Expr(Arc<super::jmx::condition::Expr>),
+}
+
+/// When a `While` block ends.
+#[derive(Clone, Debug)]
+pub enum WhileCondition {
+    /// Blank condition: until a sample in the body fails (checked after each pass).
+    BodyOk,
+    /// `LAST`: until a sample fails, checked before entering as well (the sample before the loop).
+    LastOk,
+    /// Until the condition reads `false`.
+    Until(Condition),
 }
 
 /// One step of a scenario.
@@ -234,6 +341,78 @@ pub enum Step {
     SetVariables(Vec<(String, Template)>),
     /// A JMeter flow-control action (`action:`).
     Action(Action),
+    /// A pause (a JMeter timer in scope of the next sampler; counted as think time).
+    Think(ThinkTime),
+    /// All the steps, in a new random order each pass (`RandomOrderController`).
+    RandomOrder(Vec<Step>),
+    /// One of the steps, picked at random each pass (`RandomController`).
+    Random(Vec<Step>),
+    /// One of the steps per pass, in turn (`InterleaveControl`).
+    Interleave {
+        /// Which interleave block this is (index into the cursors).
+        index: usize,
+        /// One cursor for all users of the execution instead of one per user.
+        across_users: bool,
+        /// The children, one per pass.
+        steps: Vec<Step>,
+    },
+    /// The steps, when the condition reads `true` (`IfController`).
+    If {
+        /// The condition.
+        condition: Condition,
+        /// `evaluateAll`: checked again before each step, leaving when it no longer holds.
+        each_step: bool,
+        /// Body.
+        steps: Vec<Step>,
+    },
+    /// The steps, again and again until the condition says to stop (`WhileController`).
+    While {
+        /// When to stop.
+        condition: WhileCondition,
+        /// Body.
+        steps: Vec<Step>,
+    },
+    /// Wait until `group` users of the execution are here, then all go on together
+    /// (`SyncTimer`); after `timeout` the ones waiting go on without the rest.
+    Rendezvous {
+        /// Which rendezvous point (index into the execution's barriers).
+        index: usize,
+        /// How many users meet (at least 1; JMeter's 0 is resolved to the group's users).
+        group: u32,
+        /// How long a user waits at most; None waits until the group is full (or the test stops).
+        timeout: Option<Duration>,
+    },
+    /// Hold samples to a pace (`ConstantThroughputTimer`): each pass waits until its slot.
+    Pace {
+        /// Which pacing point (index into the per-user or per-execution schedules).
+        index: usize,
+        /// Time between two passes, per user or for the whole execution.
+        interval: Duration,
+        /// One schedule for all users of the execution instead of one per user.
+        shared: bool,
+    },
+}
+
+impl Step {
+    /// The steps inside a block; none for a request or a single step.
+    pub fn children(&self) -> &[Step] {
+        match self {
+            Step::Transaction(t) => &t.steps,
+            Step::Loop { steps, .. }
+            | Step::Once { steps, .. }
+            | Step::RandomOrder(steps)
+            | Step::Random(steps)
+            | Step::Interleave { steps, .. }
+            | Step::If { steps, .. }
+            | Step::While { steps, .. } => steps,
+            Step::Request(_)
+            | Step::SetVariables(_)
+            | Step::Action(_)
+            | Step::Think(_)
+            | Step::Rendezvous { .. }
+            | Step::Pace { .. } => &[],
+        }
+    }
 }
 
 /// What an `action` block does.
@@ -247,6 +426,10 @@ pub enum ActionKind {
     StopNow,
     /// Go on with the next iteration.
     Continue,
+    /// Start the next pass of the innermost loop (JMeter's "start next iteration of current loop").
+    NextLoopPass,
+    /// Leave the innermost loop (JMeter's "break current loop").
+    BreakLoop,
 }
 
 /// An `action` block.
@@ -306,17 +489,21 @@ pub struct RequestPlan {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]
     fn placeholders_are_filled_and_unknown_ones_kept() {
         let t = Template::parse("http://${host}/p/${model}?x=${missing}&y=${ bad}");
-        let vars = HashMap::from([("host".to_string(), "h:1".to_string()), ("model".to_string(), "m".to_string())]);
-        assert_eq!(t.render(&vars), "http://h:1/p/m?x=${missing}&y=${ bad}");
+        let mut vars = UserVars::new(1);
+        vars.vars = HashMap::from([("host".to_string(), "h:1".to_string()), ("model".to_string(), "m".to_string())]);
+        let f = Functions::default();
+        assert_eq!(t.render(&mut vars, &f).unwrap(), "http://h:1/p/m?x=${missing}&y=${ bad}");
         assert!(!t.is_literal());
         assert_eq!(t.vars().collect::<Vec<_>>(), vec!["host", "model", "missing"]);
         let lit = Template::parse("plain $ text ${");
         assert!(lit.is_literal());
-        assert!(matches!(lit.render(&vars), Cow::Borrowed("plain $ text ${")));
+        assert!(matches!(lit.render(&mut vars, &f), Ok(Cow::Borrowed("plain $ text ${"))));
     }
 }

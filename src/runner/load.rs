@@ -85,12 +85,11 @@ pub(super) async fn run(
     let monitors = Monitors::start(&plan.monitoring, started, out.dir(), monitor_tx);
     let ctx = engine::Context::new(recorder.clone(), started);
     let start_us = ctx.started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
-    let lengths = plan.executions.iter().map(|e| (e.load.delay + e.load.duration()).as_secs());
-    let total_secs = if plan.sequential { Some(lengths.sum()) } else { lengths.max() }.filter(|s| *s > 0);
+    let total_secs = plan.planned_secs();
     let progress = console::Progress::new(PROGRESS_EVERY, total_secs);
     let mut observer = Observer { ctx: ctx.clone(), criteria, streams, progress, name: &report.name, total_secs };
     let mut agg = Aggregator::new(plan.labels.clone(), start_us).masking(secrets);
-    let engine = engine::run(&plan.executions, plan.sequential, ctx.clone());
+    let engine = engine::run(&plan.executions, ctx.clone());
     tokio::pin!(engine);
     let mut next_close = 1u64;
     let mut stop_deadline: Option<Instant> = None;

@@ -232,10 +232,9 @@ impl Builder<'_> {
 fn sends_requests(steps: &[Step]) -> bool {
     steps.iter().any(|s| match s {
         Step::Request(_) => true,
-        Step::Transaction(t) => sends_requests(&t.steps),
-        Step::Loop { steps, .. } | Step::Once { steps, .. } => sends_requests(steps),
-        Step::SetVariables(_) => false,
         // Not a request, but it waits or leaves the loop: no busy loop either.
         Step::Action(a) => a.kind != ActionKind::Pause || !a.pause.is_zero(),
+        Step::Think(_) | Step::Rendezvous { .. } | Step::Pace { .. } => true,
+        _ => sends_requests(s.children()),
     })
 }

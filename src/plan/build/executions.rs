@@ -43,17 +43,33 @@ impl Builder<'_> {
         if items.is_empty() {
             self.error(exec.span, "`execution` is empty: nothing to run");
         }
+        // `modules.local.sequential` (Taurus): executions run one after another.
+        let sequential = match root.modules.get("local").and_then(|local| local.get("sequential")) {
+            Some(node) => crate::config::de::from_node::<bool>(node).map_err(|d| self.diags.push(d)).unwrap_or(false),
+            None => false,
+        };
         let mut out = Vec::new();
         let mut users = Vec::new();
         let mut over_limit = false;
-        for item in items {
+        // Sequential: every entry's stages follow the stages of the entries before it on one track.
+        let mut next_stage = 0;
+        for (track, item) in items.iter().enumerate() {
             if let Some(e) = self.read::<Execution>(item) {
                 let above = |n: Option<u64>| n.is_some_and(|n| n > MAX_VUS);
                 over_limit |= above(e.concurrency.as_ref().map(|c| c.0)) || above(e.max_vus.as_ref().map(|m| m.0));
-                if let Some((plan, span)) = self.execution(e, item, root, criteria) {
+                let plans = self.execution(e, item, root, criteria);
+                let stages = plans.iter().map(|(p, _)| p.stage + 1).max().unwrap_or(0);
+                for (mut plan, span) in plans {
+                    if sequential {
+                        plan.track = 0;
+                        plan.stage += next_stage;
+                    } else {
+                        plan.track = u32::try_from(track).unwrap_or(u32::MAX);
+                    }
                     users.push(Users::of(&plan, span));
                     out.push(plan);
                 }
+                next_stage += stages;
             }
         }
         // Above the fixed limit the error is said already; the machine's limits would only repeat it.
@@ -63,13 +79,15 @@ impl Builder<'_> {
         out
     }
 
+    /// The plans of one `execution` entry (several for a JMeter plan: one per thread group),
+    /// on track 0 with their stages counted from 0.
     fn execution(
         &mut self,
         e: Execution,
         node: &Node,
         root: &Root,
         criteria: &mut Vec<(Spec, Span)>,
-    ) -> Option<(ExecutionPlan, Span)> {
+    ) -> Vec<(ExecutionPlan, Span)> {
         if let Some(executor) = &e.executor {
             if !NATIVE_EXECUTORS.contains(&executor.value.as_str()) {
                 self.unsupported(
@@ -100,14 +118,14 @@ impl Builder<'_> {
         if let Some(c) = &e.criteria {
             criteria.extend(self.criteria_node(c));
         }
-        let scenario = self.execution_scenario(&e, node, root, criteria)?;
+        let Some(scenario) = self.execution_scenario(&e, node, root, criteria) else { return Vec::new() };
         let load = Load { concurrency, ramp_up, hold_for, iterations, steps, throughput, delay, max_vus };
         // The span of the value that sets how many users run at once, for errors about them.
         let users = match max_vus {
             Some(_) => e.max_vus.as_ref().map(|m| m.span).or(e.arrival_rate.as_ref().map(|a| a.span)),
             None => e.concurrency.as_ref().map(|c| c.span),
         };
-        Some((ExecutionPlan { load, scenario }, users.unwrap_or(node.span)))
+        vec![(ExecutionPlan { load, scenario, track: 0, stage: 0 }, users.unwrap_or(node.span))]
     }
 
     /// Keys `suite` names but does not run: `start-at`, and cloud or JMeter settings.

@@ -78,9 +78,7 @@ impl Users {
 fn uses_tls(steps: &[Step]) -> bool {
     steps.iter().any(|step| match step {
         Step::Request(r) => matches!(&r.url, crate::plan::scenario::Value::Fixed(u) if u.scheme() == "https"),
-        Step::Transaction(t) => uses_tls(&t.steps),
-        Step::Loop { steps, .. } | Step::Once { steps, .. } => uses_tls(steps),
-        Step::SetVariables(_) | Step::Action(_) => false,
+        _ => uses_tls(step.children()),
     })
 }
 

@@ -67,11 +67,6 @@ pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
     let env = root.settings.env.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect();
     let mut criteria = Vec::new();
     let executions = b.executions(&root, &mut criteria);
-    // `modules.local.sequential` (Taurus): executions run one after another.
-    let sequential = match root.modules.get("local").and_then(|local| local.get("sequential")) {
-        Some(node) => from_node::<bool>(node).map_err(|d| b.diags.push(d)).unwrap_or(false),
-        None => false,
-    };
     let mut final_stats_csv = None;
     let mut junit = Vec::new();
     for entry in &root.reporting {
@@ -91,7 +86,6 @@ pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
     if b.diags.is_empty() {
         Ok(Plan {
             executions,
-            sequential,
             labels: b.labels.keys().cloned().collect(),
             criteria,
             shell,

@@ -104,6 +104,13 @@ impl Builder<'_> {
             variables: scope.variables,
             data_sources: scope.data_sources,
             once_blocks: scope.once_blocks,
+            interleave_blocks: 0,
+            rendezvous: 0,
+            pacers: 0,
+            on_error: Default::default(),
+            clear_cookies_each_iteration: false,
+            first_thread_num: 1,
+            functions: Default::default(),
         })
     }
 

@@ -27,6 +27,7 @@
 // Diagnostics are returned by value on cold paths (as in `config`).
 #![allow(clippy::result_large_err)]
 
+pub mod condition;
 pub mod eval;
 pub mod model;
 pub mod read;

@@ -178,11 +178,11 @@ impl<'a> Reader<'a> {
                 across_threads: f.bool("InterleaveControl.accrossThreads", false),
             }),
             "IfController" => Kind::Controller(Controller::If {
-                condition: f.text("IfController.condition"),
+                condition: f.raw("IfController.condition"),
                 use_expression: f.bool("IfController.useExpression", false),
                 evaluate_all: f.bool("IfController.evaluateAll", false),
             }),
-            "WhileController" => Kind::Controller(Controller::While { condition: f.text("WhileController.condition") }),
+            "WhileController" => Kind::Controller(Controller::While { condition: f.raw("WhileController.condition") }),
             "GenericController" => Kind::Controller(Controller::Generic),
             "ConstantTimer" => Kind::Timer(Timer::Constant { delay: f.text("ConstantTimer.delay") }),
             "UniformRandomTimer" => Kind::Timer(Timer::UniformRandom {
@@ -301,6 +301,18 @@ impl<'a, 'e> Fields<'_, 'a, 'e> {
                 self.template("", span, name)
             }
             None => self.template("", self.e.span, name),
+        }
+    }
+
+    /// A scalar property kept as written, not parsed as a template: a condition, which the
+    /// lowering parses as an expression (its `${__jexl3(…)}` is not a function we evaluate).
+    fn raw(&mut self, name: &str) -> Text {
+        match self.props.get(name).map(|p| &p.value) {
+            Some(PropValue::Scalar { text, text_span, .. }) => {
+                self.r.checked.insert(text_span.offset);
+                Text { value: text.clone(), span: *text_span, template: template::Template::default() }
+            }
+            _ => self.text(name),
         }
     }
 
