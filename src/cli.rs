@@ -1,4 +1,4 @@
-//! Command-line interface: `suite run`, `suite validate`, `suite report`.
+//! Command-line interface: `suite run`, `suite validate`, `suite report`, `suite jmx2yaml`.
 
 use std::path::PathBuf;
 
@@ -22,12 +22,24 @@ pub enum Command {
     /// Find test files, run each one's load with its services, judge its criteria, write reports.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
-    /// Load, merge and check test files without sending load; print the effective config or the errors.
+    /// Load, merge and check test files without sending load; print the effective config or the
+    /// errors (for a JMeter plan `.jmx`: what it holds, thread group by thread group).
     Validate(ValidateArgs),
     /// Render report.html and summary.json of a run folder again from its files, without running
     /// anything (also after the runner was killed: unfinished tests show as incomplete).
     Report(ReportArgs),
+    /// Write a JMeter plan (`.jmx`) as the equivalent Taurus YAML (execution and scenarios).
+    #[command(after_help = JMX2YAML_EXAMPLES)]
+    Jmx2yaml(Jmx2yamlArgs),
 }
+
+const JMX2YAML_EXAMPLES: &str = "\
+Examples:
+  suite jmx2yaml plan.jmx > plan.yaml
+  suite jmx2yaml plan.jmx -o plan.yaml -J threads=20 -J input_filepath=kitten.jpg
+
+What Taurus YAML cannot say as the plan does is written as the closest thing, with a
+`# suite jmx2yaml: ...` comment above it and a warning on stderr.";
 
 const RUN_EXAMPLES: &str = "\
 Examples:
@@ -98,6 +110,21 @@ pub struct ValidateArgs {
     /// Only check; do not print the effective config.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Options of `suite jmx2yaml`.
+#[derive(Debug, Args)]
+pub struct Jmx2yamlArgs {
+    /// The JMeter plan.
+    pub plan: PathBuf,
+    /// Write the YAML to this file [default: stdout]. Relative file paths of the plan (CSV files,
+    /// uploads) are rewritten to be relative to its folder.
+    #[arg(short = 'o', long = "output", value_name = "OUT.yaml")]
+    pub output: Option<PathBuf>,
+    /// A JMeter property: the value of `${__P(NAME)}` and `${__property(NAME)}`, as JMeter's
+    /// `-J`. A property the plan uses without a default must be given. Repeatable.
+    #[arg(short = 'J', value_name = "NAME=VALUE")]
+    pub properties: Vec<String>,
 }
 
 /// Options of `suite report`.

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Validate(args) => suite::runner::validate(args),
         Command::Report(args) => suite::runner::render_reports(args),
+        Command::Jmx2yaml(args) => suite::runner::jmx2yaml(args),
         Command::Run(args) => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,

@@ -11,6 +11,7 @@ mod hardening;
 mod hostile_labels;
 mod http_wire;
 mod jmx;
+mod jmx2yaml;
 mod jmx_corpus;
 mod jmx_fuzz;
 mod lifecycle;

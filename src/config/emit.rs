@@ -100,7 +100,7 @@ fn inline(node: &Node, indent: usize, out: &mut String) {
 }
 
 /// A float as YAML 1.1 reads it back (`1.0e+20`, not `1e20`, which would be a string).
-fn float_text(f: f64) -> String {
+pub(crate) fn float_text(f: f64) -> String {
     if f.is_nan() {
         return ".nan".into();
     }
@@ -137,7 +137,7 @@ fn plain_ok(s: &str, key: bool) -> bool {
 }
 
 /// A single-line string: plain if safe, else single-quoted, else double-quoted with escapes.
-fn scalar_string(s: &str, key: bool) -> String {
+pub(crate) fn scalar_string(s: &str, key: bool) -> String {
     if plain_ok(s, key) {
         return s.to_string();
     }
@@ -162,7 +162,7 @@ fn scalar_string(s: &str, key: bool) -> String {
 }
 
 /// A multi-line string as a `|` block, if it can be written as one.
-fn literal_block(s: &str, indent: usize) -> Option<String> {
+pub(crate) fn literal_block(s: &str, indent: usize) -> Option<String> {
     let printable = s.chars().all(|c| c == '\n' || !c.is_control());
     if !s.contains('\n') || !printable || s.starts_with([' ', '\n']) || s.trim().is_empty() {
         return None;

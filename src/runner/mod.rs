@@ -5,6 +5,7 @@
 //! `run` walks the test files and hands each one's results to [`report::RunArtifacts`]; `test`
 //! runs one test file, `load` its load phase, and `Interrupt` watches for Ctrl-C.
 
+mod jmx;
 mod load;
 mod names;
 mod test;
@@ -21,6 +22,8 @@ use crate::outcome::Outcome;
 use crate::plan::{self, Plan};
 use crate::report::{self, console, RunArtifacts};
 use crate::services::agent::{Agent, AgentSettings};
+
+pub use jmx::jmx2yaml;
 
 /// `suite run`: every matching test file in turn, then the run's reports. Returns the run's outcome.
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
@@ -258,8 +261,15 @@ pub fn render_reports(args: ReportArgs) -> Outcome {
 
 /// `suite validate`: load, merge and plan the files without sending load. The files merged are
 /// those `suite run` would merge: the global config (found the same way), the files, and the
-/// last file's environment profile.
+/// last file's environment profile. JMeter plans (`.jmx`) are read and described instead.
 pub fn validate(args: ValidateArgs) -> Outcome {
+    if args.files.iter().any(|f| jmx::is_plan(f)) {
+        if !args.files.iter().all(|f| jmx::is_plan(f)) {
+            crate::errln!("error: JMeter plans (`.jmx`) are validated on their own, not merged with YAML files");
+            return Outcome::Error;
+        }
+        return jmx::validate(&args.files, args.quiet);
+    }
     let files = match validate_files(&args) {
         Ok(files) => files,
         Err(e) => {

@@ -28,10 +28,12 @@
 #![allow(clippy::result_large_err)]
 
 pub mod condition;
+pub mod describe;
 pub mod eval;
 pub mod model;
 pub mod read;
 pub mod template;
+pub mod to_yaml;
 pub mod xml;
 
 use std::path::{Path, PathBuf};
