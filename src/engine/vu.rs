@@ -398,6 +398,7 @@ impl User<'_> {
             return;
         }
         let mut response = Response::within(out.status, &out.body, &out.headers, &out.url, r.body_limit);
+        response.elapsed = Duration::from_micros(sample.elapsed_us);
         for e in &r.extractors {
             if let Err(message) = checks::extract(e, &mut response, &mut self.vars.vars, &mut self.rng) {
                 if sample.error_kind.is_none() {
