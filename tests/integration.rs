@@ -13,6 +13,7 @@ mod http_wire;
 mod jmx;
 mod jmx_corpus;
 mod jmx_fuzz;
+mod jmx_run;
 mod lifecycle;
 mod memory;
 mod monitoring;
