@@ -53,7 +53,9 @@ impl Context {
 /// every user of the one before has finished, with its `delay`, ramp-up and hold-for counted
 /// from then (see [`ExecutionPlan::track`]); once the test is told to stop, no stage starts.
 pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
-    let mut tracks: BTreeMap<u32, BTreeMap<u32, Vec<(usize, &ExecutionPlan)>>> = BTreeMap::new();
+    // Track → stage → the numbered executions that run together.
+    type Tracks<'a> = BTreeMap<u32, BTreeMap<u32, Vec<(usize, &'a ExecutionPlan)>>>;
+    let mut tracks: Tracks = BTreeMap::new();
     for (number, e) in executions.iter().enumerate() {
         tracks.entry(e.track).or_default().entry(e.stage).or_default().push((number, e));
     }

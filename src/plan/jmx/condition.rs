@@ -62,12 +62,12 @@ pub struct ConditionError {
     pub message: String,
 }
 
+/// Turns the text of a string operand (found at the byte range given) into a template.
+pub type MakeTemplate<'a> = dyn FnMut(&str, Range<usize>) -> Result<Template, ConditionError> + 'a;
+
 /// Parses a condition. `text` is the whole property value; `template` turns the text of a
 /// string operand (found at the byte range given) into a template.
-pub fn parse(
-    text: &str,
-    template: &mut dyn FnMut(&str, Range<usize>) -> Result<Template, ConditionError>,
-) -> Result<Expr, ConditionError> {
+pub fn parse(text: &str, template: &mut MakeTemplate<'_>) -> Result<Expr, ConditionError> {
     let (body, base) = unwrap_function(text);
     let tokens = lex(body, base)?;
     if tokens.is_empty() {
@@ -260,7 +260,7 @@ fn symbol(rest: &str) -> Option<(Tok, usize)> {
 struct Parser<'t, 'x> {
     tokens: Vec<Token>,
     pos: usize,
-    template: &'t mut dyn FnMut(&str, Range<usize>) -> Result<Template, ConditionError>,
+    template: &'t mut MakeTemplate<'t>,
     text: &'x str,
 }
 
