@@ -775,3 +775,7 @@ fn fail(sample: &mut Sample, kind: ErrorKind, message: String) {
     sample.error_kind = Some(kind);
     sample.error = Some(message.into());
 }
+
+#[cfg(test)]
+#[path = "vu_tests.rs"]
+mod tests;
