@@ -9,6 +9,7 @@ mod execution;
 pub mod http;
 pub mod pacing;
 pub mod recorder;
+mod rendezvous;
 pub mod stop;
 mod think;
 mod vu;
