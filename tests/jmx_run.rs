@@ -282,3 +282,131 @@ fn a_missing_property_and_a_bad_upload_are_errors_before_any_load() {
     assert!(out.stderr.contains("cannot read upload file `missing.bin`"), "{out}");
     assert!(echo_log(&demo).is_empty(), "nothing is sent");
 }
+
+fn sync_timer(size: u32) -> String {
+    el("SyncTimer", "SyncTimer", "sync", &[s("groupSize", &size.to_string()), s("timeoutInMs", "0")].concat(), &[])
+}
+
+#[test]
+fn a_sync_timer_releases_the_users_together() {
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let jmx = plan(&[
+        defaults(),
+        group(
+            "ThreadGroup",
+            "g",
+            3,
+            1,
+            &[
+                sampler("before", "GET", "/echo/before", "", &[]),
+                sampler("after", "GET", "/echo/after", "", &[sync_timer(3)]),
+            ],
+        ),
+    ]);
+    // Users start 2/3 s apart: without the rendezvous each would send `after` right after its
+    // `before`; with it, all three `after` come once the last user has arrived.
+    let out = run(&p, &demo, &jmx, "- concurrency: 3\n  ramp-up: 2s\n  iterations: 1\n");
+    assert_eq!(out.code, 0, "{out}");
+    let order: Vec<String> = echo_log(&demo).iter().map(|r| path_of(r).to_string()).collect();
+    assert_eq!(order, ["/echo/before", "/echo/before", "/echo/before", "/echo/after", "/echo/after", "/echo/after"]);
+    assert!(out.elapsed >= Duration::from_millis(1300), "the last user starts at 1.33 s: {:?}", out.elapsed);
+}
+
+#[test]
+fn controllers_conditions_and_actions_follow_jmeter() {
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let ctrl = |class: &str, name: &str, props: &str, children: &[String]| el(class, class, name, props, children);
+    let counter_arg = "<collectionProp name=\"Arguments.arguments\"><elementProp name=\"n\" elementType=\"Argument\"><stringProp name=\"Argument.name\">go</stringProp><stringProp name=\"Argument.value\">yes</stringProp></elementProp></collectionProp>";
+    let jmx = plan(&[
+        defaults(),
+        el("Arguments", "Arguments", "vars", counter_arg, &[]),
+        group(
+            "ThreadGroup",
+            "g",
+            1,
+            3,
+            &[
+                ctrl("OnceOnlyController", "once", "", &[sampler("once", "GET", "/echo/once", "", &[])]),
+                ctrl(
+                    "RandomOrderController",
+                    "shuffle",
+                    "",
+                    &[sampler("r1", "GET", "/echo/r1", "", &[]), sampler("r2", "GET", "/echo/r2", "", &[])],
+                ),
+                ctrl(
+                    "IfController",
+                    "if go",
+                    &[
+                        s("IfController.condition", "${__jexl3(\"${go}\" == \"yes\")}"),
+                        b("IfController.useExpression", true),
+                    ]
+                    .concat(),
+                    &[sampler("if-yes", "GET", "/echo/if?n=${__counter(TRUE,)}", "", &[])],
+                ),
+                ctrl(
+                    "IfController",
+                    "if not",
+                    &s("IfController.condition", "\"${go}\" != \"yes\""),
+                    &[sampler("if-no", "GET", "/echo/never", "", &[])],
+                ),
+                ctrl(
+                    "TransactionController",
+                    "tx",
+                    &b("TransactionController.parent", false),
+                    &[sampler("in-tx", "GET", "/echo/tx", "", &[])],
+                ),
+                ctrl(
+                    "LoopController",
+                    "twice",
+                    &[b("LoopController.continue_forever", false), s("LoopController.loops", "2")].concat(),
+                    &[sampler("looped", "GET", "/echo/loop", "", &[])],
+                ),
+            ],
+        ),
+    ]);
+    let out = run(&p, &demo, &jmx, "- concurrency: 1\n  iterations: 3\n");
+    assert_eq!(out.code, 0, "{out}");
+    let log = echo_log(&demo);
+    let order: Vec<String> = log.iter().map(|r| path_of(r).to_string()).collect();
+    let count = |p: &str| order.iter().filter(|x| *x == p).count();
+    assert_eq!(count("/echo/once"), 1, "{order:?}");
+    assert_eq!((count("/echo/r1"), count("/echo/r2")), (3, 3), "{order:?}");
+    assert_eq!(count("/echo/never"), 0, "{order:?}");
+    assert_eq!((count("/echo/tx"), count("/echo/loop")), (3, 6), "{order:?}");
+    let ifs: Vec<&str> =
+        log.iter().filter(|r| path_of(r) == "/echo/if").map(|r| r["query"].as_str().unwrap()).collect();
+    assert_eq!(ifs, ["n=1", "n=2", "n=3"], "a per-user counter counts the user's passes");
+    // The transaction is a label of its own, beside its child.
+    let stats = artifacts::final_stats(&out.run_dir().join("s/final_stats.csv"));
+    let labels: Vec<&str> = stats.iter().map(|r| r["label"].as_str()).collect();
+    assert!(labels.contains(&"tx") && labels.contains(&"in-tx"), "{labels:?}");
+}
+
+#[test]
+fn a_condition_suite_cannot_evaluate_is_an_error_that_quotes_it() {
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let jmx = plan(&[
+        defaults(),
+        group(
+            "ThreadGroup",
+            "g",
+            1,
+            1,
+            &[el(
+                "IfController",
+                "IfController",
+                "js",
+                &s("IfController.condition", "${x}.length() &gt; 3"),
+                &[sampler("a", "GET", "/echo/a", "", &[])],
+            )],
+        ),
+    ]);
+    let out = run(&p, &demo, &jmx, "- concurrency: 1\n  iterations: 1\n");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("cannot evaluate the condition `${x}.length() > 3`"), "{out}");
+    assert!(out.stderr.contains("s.jmx:"), "{out}");
+    assert!(echo_log(&demo).is_empty());
+}

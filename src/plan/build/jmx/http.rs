@@ -332,13 +332,19 @@ impl Lower<'_, '_> {
     /// An upload file's bytes and MIME type, read now (relative paths: beside the plan, then
     /// from the current folder, as JMeter resolves them).
     fn upload(&mut self, path: Text, mime: &Text) -> Option<(Bytes, String)> {
-        let file = self.start_value(&path);
+        // A property that is not set was reported already.
+        let file = self.try_start_value(&path)?;
         if file.contains("${") {
             self.error(path.span, format!("upload file `{file}` uses a variable: the file is read before the test"));
             return None;
         }
         if file.trim().is_empty() {
-            self.error(path.span, "an upload file has no path");
+            let why = if path.value.is_empty() {
+                "an upload file has no path".to_string()
+            } else {
+                format!("the upload file path `{}` is empty: set the property it reads", path.value)
+            };
+            self.error(path.span, why);
             return None;
         }
         let bytes = self.b.read_file(&file, path.span, "upload file")?;

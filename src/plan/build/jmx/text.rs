@@ -73,10 +73,15 @@ impl Lower<'_, '_> {
     /// The string as the plan starts: properties folded, user-defined variables filled in, other
     /// functions evaluated once (as JMeter does for thread-group fields and names).
     pub(super) fn start_value(&mut self, text: &Text) -> String {
+        self.try_start_value(text).unwrap_or_else(|| text.value.clone())
+    }
+
+    /// [`Lower::start_value`], or `None` when it cannot be evaluated (the error is reported).
+    pub(super) fn try_start_value(&mut self, text: &Text) -> Option<String> {
         self.check(text);
         let mut vu = UserVars::new(1);
         vu.vars = self.variables.iter().cloned().collect();
-        eval::eval(&text.template, &mut vu, &self.functions).unwrap_or_else(|_| text.value.clone())
+        eval::eval(&text.template, &mut vu, &self.functions).ok()
     }
 
     /// A whole number that must be known before the test (users, loops, seconds, …); `None`
