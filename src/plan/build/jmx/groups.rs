@@ -22,6 +22,7 @@ use std::time::Duration;
 use super::Lower;
 use crate::config::model::Execution;
 use crate::config::source::Span;
+use crate::plan::build::limits::MAX_VUS;
 use crate::plan::jmx::model::{GroupKind, OnError as JmxOnError, ThreadGroup};
 use crate::plan::jmx::{Kind, Node};
 use crate::plan::scenario::OnError;
@@ -150,6 +151,20 @@ impl Lower<'_, '_> {
                     }
                 }
             };
+            let mut load = load;
+            // Taurus's execution `delay` comes before the group's own.
+            load.delay += e.delay.as_ref().map(|d| d.0).unwrap_or_default();
+            if u64::from(load.concurrency) > MAX_VUS {
+                self.error_help(
+                    tg.num_threads.span,
+                    format!(
+                        "thread group \"{}\" runs {} users; suite runs at most {MAX_VUS}",
+                        node.meta.name.value, load.concurrency
+                    ),
+                    "see docs/limits.md",
+                );
+                continue;
+            }
             let Some(scenario) = self.thread_group(test_plan, node, tg, load.concurrency) else { continue };
             let plan = ExecutionPlan { load, scenario: Arc::new(scenario), track: 0, stage };
             out.push((
