@@ -86,9 +86,9 @@ fn dict_criterion_error_points_at_the_field() {
 }
 
 #[test]
-fn jmeter_plans_are_named_not_skipped() {
+fn a_missing_jmeter_plan_is_an_error_at_its_script_line() {
     let yaml = "execution:\n- hold-for: 1s\n  scenario: s\nscenarios:\n  s:\n    script: plan.jmx\n";
-    expect_error(yaml, &["t/bad.yaml:6:13", "plan.jmx", "not supported"]);
+    expect_error(yaml, &["t/bad.yaml:6:13", "cannot read JMeter plan `", "plan.jmx`: no such file"]);
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod jmx;
 mod jmx2yaml;
 mod jmx_corpus;
 mod jmx_fuzz;
+mod jmx_run;
 mod lifecycle;
 mod memory;
 mod monitoring;

@@ -15,12 +15,12 @@
 //! - [`prometheus`]: the optional `/metrics` endpoint.
 
 pub mod collector;
+pub mod fsutil;
 pub mod metric;
 pub mod prometheus;
 pub mod protocol;
 pub mod server;
 
-mod file;
 #[cfg(test)]
 mod fuzz;
 mod procfs;

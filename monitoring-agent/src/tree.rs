@@ -240,7 +240,7 @@ impl Tree {
             Frontend::Pid(pid) => (Ok(*pid), "--frontend-pid".to_string()),
             Frontend::PidFile(path) => {
                 let source = format!("frontend pid file `{}`", path.display());
-                (read_pid_file(path).map_err(|why| format!("{source} {why}")), source)
+                (read_pid_file(path), source)
             }
             Frontend::Match(re) => {
                 let re = re.clone();
@@ -417,15 +417,18 @@ fn read_extras(reader: &mut Reader, p: &mut Proc, needs: ProcNeeds, clk_tck: f64
     }
 }
 
-/// The first word of the file as a pid, or why there is none (to follow "frontend pid file `x`").
+/// The first word of the file as a pid, or why there is none ("frontend pid file `x` …").
 fn read_pid_file(path: &std::path::Path) -> Result<u32, String> {
-    let bytes = crate::file::read_regular(path, PID_FILE_CAP).map_err(|e| e.to_string())?;
+    let bytes = crate::fsutil::read_regular(path, PID_FILE_CAP).map_err(|e| format!("frontend pid file {e}"))?;
     let text = String::from_utf8_lossy(&bytes);
-    let Some(word) = text.split_whitespace().next() else { return Err("holds no pid".to_string()) };
-    match word.parse::<u32>() {
-        Ok(pid) if pid > 0 => Ok(pid),
-        _ => Err(format!("holds `{}`, not a pid", word.escape_debug().take(32).collect::<String>())),
-    }
+    let why = match text.split_whitespace().next() {
+        None => "holds no pid".to_string(),
+        Some(word) => match word.parse::<u32>() {
+            Ok(pid) if pid > 0 => return Ok(pid),
+            _ => format!("holds `{}`, not a pid", word.escape_debug().take(32).collect::<String>()),
+        },
+    };
+    Err(format!("frontend pid file `{}` {why}", path.display()))
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct Response<'a> {
     pub headers: &'a str,
     /// Final URL.
     pub url: &'a str,
+    /// How long the request took (for JMeter's duration assertion).
+    pub elapsed: std::time::Duration,
     /// The body parsed as JSON: not tried yet, or the result.
     json: Option<Option<Json>>,
     /// The limit the body reached, when checks may not see all of it.
@@ -45,6 +47,7 @@ impl<'a> Response<'a> {
             body: String::from_utf8_lossy(seen),
             headers,
             url,
+            elapsed: std::time::Duration::ZERO,
             json: None,
             status_text: status.to_string(),
             cut_at: (body.len() >= limit).then_some(limit),
@@ -86,8 +89,9 @@ pub fn assert(
     functions: &Functions,
 ) -> Result<(), String> {
     match a {
-        Assertion::Contains { subject, patterns, not, .. } => {
+        Assertion::Contains { subject, patterns, any, not, .. } => {
             let text = response.subject(*subject);
+            let mut first_failure = None;
             for (pattern, source) in patterns {
                 let found = match pattern {
                     Pattern::Regex(r) => r.is_match(text),
@@ -119,8 +123,27 @@ pub fn assert(
                         _ => source.clone(),
                     };
                     let note = response.cut_note(*subject);
-                    return Err(format!("assertion failed: {} {what} `{shown}`{note}", subject.name()));
+                    let message = format!("assertion failed: {} {what} `{shown}`{note}", subject.name());
+                    if !*any {
+                        return Err(message);
+                    }
+                    first_failure.get_or_insert(message);
+                    continue;
                 }
+                if *any {
+                    // JMeter's OR: one pattern that holds is enough.
+                    return Ok(());
+                }
+            }
+            first_failure.map_or(Ok(()), Err)
+        }
+        Assertion::Duration { max } => {
+            if response.elapsed > *max {
+                return Err(format!(
+                    "assertion failed: the response took {} ms, more than {} ms",
+                    response.elapsed.as_millis(),
+                    max.as_millis()
+                ));
             }
             Ok(())
         }
@@ -345,6 +368,7 @@ mod tests {
         let mut r = Response::new(404, br#"{"user":"bob","n":5}"#, "HTTP/1.1 404 Not Found\n", "");
         let contains = |pats: &[&str], subject, regex, not| Assertion::Contains {
             subject,
+            any: false,
             patterns: pats
                 .iter()
                 .map(|p| {
@@ -392,6 +416,7 @@ mod tests {
         let mut r = Response::within(200, body, "", "", 16);
         assert_eq!(r.body, r#"{"a": 1, "big": "#);
         let has = |text: &str| Assertion::Contains {
+            any: false,
             subject: Subject::Body,
             patterns: vec![(Pattern::Text(text.into()), text.into())],
             not: false,

@@ -1,12 +1,15 @@
 //! What the virtual users of one execution share: its load, scenario and pacer, the cursors of
-//! its data sources, and how many users run.
+//! its data sources, the shared state of JMeter controllers and timers (interleave cursors,
+//! rendezvous points, pacing schedules), and how many users run.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
 use super::pacing::Pacer;
+use super::rendezvous::Rendezvous;
 use super::{vu, Context};
 use crate::plan::data::DataSource;
 use crate::plan::{ExecutionPlan, Load, ScenarioPlan};
@@ -27,6 +30,12 @@ pub struct Execution {
     exhausted: AtomicBool,
     /// Users running now.
     alive: AtomicU32,
+    /// Interleave cursors of blocks with `across_users`, one per interleave block.
+    interleave: Box<[AtomicUsize]>,
+    /// One barrier per rendezvous point.
+    rendezvous: Box<[Rendezvous]>,
+    /// Shared pacing schedules: the next free slot of each pacing point.
+    pace: Box<[Mutex<Option<Instant>>]>,
 }
 
 /// A data source's rows, handed out in turn to the users of an execution.
@@ -74,7 +83,30 @@ impl Execution {
             rows,
             exhausted: AtomicBool::new(false),
             alive: AtomicU32::new(0),
+            interleave: (0..plan.scenario.interleave_blocks).map(|_| AtomicUsize::new(0)).collect(),
+            rendezvous: (0..plan.scenario.rendezvous).map(|_| Rendezvous::default()).collect(),
+            pace: (0..plan.scenario.pacers).map(|_| Mutex::new(None)).collect(),
         }
+    }
+
+    /// The next child (of `len`) of shared interleave block `index`.
+    pub(super) fn next_interleaved(&self, index: usize, len: usize) -> usize {
+        self.interleave[index].fetch_add(1, Ordering::Relaxed) % len
+    }
+
+    /// Rendezvous point `index`.
+    pub(super) fn rendezvous(&self, index: usize) -> &Rendezvous {
+        &self.rendezvous[index]
+    }
+
+    /// Takes the next slot of shared pacing point `index`: the schedule's next slot, or now if
+    /// that has passed; the one after is `interval` later.
+    pub(super) fn pace_slot(&self, index: usize, interval: Duration) -> Instant {
+        let mut next = self.pace[index].lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let slot = next.map_or(now, |n| n.max(now));
+        *next = Some(slot + interval);
+        slot
     }
 
     /// Whether a data source without `loop` has run out.

@@ -9,6 +9,7 @@ mod execution;
 pub mod http;
 pub mod pacing;
 pub mod recorder;
+mod rendezvous;
 pub mod stop;
 mod think;
 mod vu;
@@ -53,7 +54,9 @@ impl Context {
 /// every user of the one before has finished, with its `delay`, ramp-up and hold-for counted
 /// from then (see [`ExecutionPlan::track`]); once the test is told to stop, no stage starts.
 pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
-    let mut tracks: BTreeMap<u32, BTreeMap<u32, Vec<(usize, &ExecutionPlan)>>> = BTreeMap::new();
+    // Track → stage → the numbered executions of that stage.
+    type Stages<'e> = BTreeMap<u32, Vec<(usize, &'e ExecutionPlan)>>;
+    let mut tracks: BTreeMap<u32, Stages> = BTreeMap::new();
     for (number, e) in executions.iter().enumerate() {
         tracks.entry(e.track).or_default().entry(e.stage).or_default().push((number, e));
     }

@@ -1,7 +1,9 @@
 //! One virtual user: waits for its start time, then walks the scenario's steps once per
 //! iteration (taking the next CSV row of each data source first) until its iterations are done,
 //! the execution's duration is over, a data source without `loop` runs out, or the test is
-//! stopped. Variables, `once` flags and the HTTP connection belong to the user.
+//! stopped. Variables, `once` flags, interleave cursors, pacing schedules and the HTTP
+//! connection belong to the user; shared cursors, schedules and rendezvous points to the
+//! execution.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -25,8 +27,11 @@ use super::stop::Phase;
 use super::think::think;
 use super::Context;
 use crate::plan::checks::Assertion;
-use crate::plan::scenario::{Action, ActionKind, BasicAuth, Body, Chunk, Functions, Transaction, UserVars, Value};
-use crate::plan::{RequestPlan, Step};
+use crate::plan::scenario::{
+    Action, ActionKind, BasicAuth, Body, Chunk, Condition, Functions, OnError, ThinkTime, Transaction, UserVars, Value,
+    WhileCondition,
+};
+use crate::plan::{RequestPlan, Step, Template};
 use crate::sample::{ErrorKind, Sample};
 
 /// Runs user `index`.
@@ -62,25 +67,36 @@ pub(super) async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_ar
         vars: UserVars::new(scenario.first_thread_num + u64::from(index)),
         rng: fastrand::Rng::new(),
         once_done: vec![false; scenario.once_blocks],
+        interleave: vec![0; scenario.interleave_blocks],
+        pace_due: vec![None; scenario.pacers],
+        orders: Vec::new(),
+        last_ok: true,
+        pending_error: None,
         begin,
         deadline,
         first_arrival,
     };
-    for (name, value) in &scenario.variables {
-        let v = value.render(&mut user.vars, &scenario.functions).map(Cow::into_owned).unwrap_or_default();
-        user.vars.vars.insert(name.clone(), v);
-    }
+    user.set_variables(&scenario.variables);
     let mut done = 0u64;
     'iterations: while iterations.is_none_or(|n| done < n) {
         if !user.next_rows() {
             break;
         }
+        if done > 0 && scenario.clear_cookies_each_iteration {
+            user.client.reset_cookies(&scenario.cookies);
+        }
         let mut tally = Tally::default();
         for step in &scenario.steps {
             match user.step(step, &mut tally, true).await {
                 Flow::Go => {}
-                Flow::NextIteration => break,
-                Flow::Stop => break 'iterations,
+                // Outside any loop, "next pass" is the next iteration (JMeter resets the last
+                // sample's status then).
+                Flow::NextIteration | Flow::NextLoopPass => {
+                    user.last_ok = true;
+                    break;
+                }
+                // Breaking the thread group's own loop ends the user.
+                Flow::Stop | Flow::BreakLoop => break 'iterations,
             }
         }
         done += 1;
@@ -92,8 +108,12 @@ pub(super) async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_ar
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flow {
     Go,
-    /// `action: continue`: skip the rest of this iteration.
+    /// Skip the rest of this iteration (`action: continue`, `on_sample_error: startnextloop`).
     NextIteration,
+    /// Start the next pass of the innermost `Loop` or `While` (of the iteration outside any).
+    NextLoopPass,
+    /// Leave the innermost `Loop` or `While` (outside any, the user's iterations end).
+    BreakLoop,
     Stop,
 }
 
@@ -169,6 +189,17 @@ struct User<'a> {
     vars: UserVars,
     rng: fastrand::Rng,
     once_done: Vec<bool>,
+    /// Cursors of the interleave blocks that are per user.
+    interleave: Vec<usize>,
+    /// When each per-user pacing point next lets this user go.
+    pace_due: Vec<Option<Instant>>,
+    /// Spare index buffers for random orders, so a pass allocates nothing once warm.
+    orders: Vec<Vec<usize>>,
+    /// Whether the user's last request succeeded (a `While` with a blank or `LAST` condition).
+    last_ok: bool,
+    /// Why a template outside a request (a variable, a condition) could not be evaluated: the
+    /// user's next request is not sent but fails with this message, so the error shows.
+    pending_error: Option<String>,
     begin: Instant,
     deadline: Option<Instant>,
     /// Open model: the arrival this user was started for; its first request takes it.
@@ -185,6 +216,94 @@ impl User<'_> {
 
     fn running(&self) -> bool {
         self.ctx.stop.phase() == Phase::Running && self.deadline.is_none_or(|d| Instant::now() < d)
+    }
+
+    /// Before another pass of a loop: false once the test stopped or the deadline passed. Yields
+    /// now and then, so a loop whose body sends nothing cannot hold its worker thread.
+    async fn next_pass(&self) -> bool {
+        tokio::task::consume_budget().await;
+        self.running()
+    }
+
+    /// Keeps the first of the errors that wait for the next request.
+    fn note_error(&mut self, message: String) {
+        self.pending_error.get_or_insert(message);
+    }
+
+    /// Sets variables in order. A value that cannot be evaluated (a JMeter function with bad
+    /// arguments) leaves its variable unset, so later uses read `${name}` as JMeter shows an
+    /// undefined variable, and fails the user's next request with the reason: the error shows
+    /// in the report instead of a silently empty value.
+    fn set_variables(&mut self, set: &[(String, Template)]) {
+        let exec = self.exec;
+        for (name, value) in set {
+            match value.render(&mut self.vars, &exec.scenario.functions) {
+                Ok(v) => set_var(&mut self.vars.vars, name, &v),
+                Err(e) => {
+                    self.vars.vars.remove(name);
+                    self.note_error(format!("variable `{name}` left unset: {e}"));
+                }
+            }
+        }
+    }
+
+    /// How a condition reads now: `Some(true)` or `Some(false)` for the text `true` or `false`
+    /// (trimmed, any case) or an expression that holds or not, `None` for any other text. One
+    /// that cannot be evaluated reads `false` (an `If` skips, a `While` ends) and fails the
+    /// user's next request with the reason.
+    fn truth(&mut self, condition: &Condition) -> Option<bool> {
+        let exec = self.exec;
+        let functions = &exec.scenario.functions;
+        let error = match condition {
+            Condition::Text(t) => match t.render(&mut self.vars, functions) {
+                Ok(text) => {
+                    let text = text.trim();
+                    return if text.eq_ignore_ascii_case("true") {
+                        Some(true)
+                    } else if text.eq_ignore_ascii_case("false") {
+                        Some(false)
+                    } else {
+                        None
+                    };
+                }
+                Err(e) => e,
+            },
+            Condition::Expr(expr) => {
+                let (vars, mut error) = (&mut self.vars, None);
+                let holds = expr.holds(&mut |t| match t.render(vars, functions) {
+                    Ok(text) => text.into_owned(),
+                    Err(e) => {
+                        error.get_or_insert(e);
+                        String::new()
+                    }
+                });
+                match error {
+                    None => return Some(holds),
+                    Some(e) => e,
+                }
+            }
+        };
+        self.note_error(format!("a condition could not be evaluated: {error}"));
+        Some(false)
+    }
+
+    /// Waits until `until`, counted as think time; `Stop` if the test stopped or the user's
+    /// deadline came first.
+    async fn pause_until(&self, until: Instant, tally: &mut Tally) -> Flow {
+        let now = Instant::now();
+        if until <= now {
+            return Flow::Go;
+        }
+        if !wait(self.ctx, until, self.deadline).await {
+            return Flow::Stop;
+        }
+        tally.think_us += (until - now).as_micros() as u64;
+        Flow::Go
+    }
+
+    /// One step, boxed: blocks that pick among their children call it.
+    fn one<'b>(&'b mut self, step: &'b Step, tally: &'b mut Tally, emit: bool) -> StepsFuture<'b> {
+        self.steps(std::slice::from_ref(step), tally, emit)
     }
 
     /// Nested steps; boxed because blocks nest.
@@ -207,9 +326,13 @@ impl User<'_> {
             Step::Loop { count, steps } => {
                 let mut i = 0u64;
                 while count.is_none_or(|c| i < c) {
-                    let flow = self.steps(steps, tally, emit).await;
-                    if flow != Flow::Go {
-                        return flow;
+                    if i > 0 && !self.next_pass().await {
+                        return Flow::Stop;
+                    }
+                    match self.steps(steps, tally, emit).await {
+                        Flow::Go | Flow::NextLoopPass => {}
+                        Flow::BreakLoop => break,
+                        flow => return flow,
                     }
                     i += 1;
                 }
@@ -223,24 +346,148 @@ impl User<'_> {
                 self.steps(steps, tally, emit).await
             }
             Step::SetVariables(set) => {
-                let functions = &self.exec.scenario.functions;
-                for (name, value) in set {
-                    let v = value.render(&mut self.vars, functions).map(Cow::into_owned).unwrap_or_default();
-                    self.vars.vars.insert(name.clone(), v);
-                }
+                self.set_variables(set);
                 Flow::Go
             }
             Step::Action(a) => self.action(a).await,
-            // Being written (issue 11): the JMeter controllers and timers.
-            Step::Think(_)
-            | Step::RandomOrder(_)
-            | Step::Random(_)
-            | Step::Interleave { .. }
-            | Step::If { .. }
-            | Step::While { .. }
-            | Step::Rendezvous { .. }
-            | Step::Pace { .. } => Flow::Go,
+            Step::Think(t) => self.think(t, tally).await,
+            Step::RandomOrder(steps) => {
+                let mut order = self.orders.pop().unwrap_or_default();
+                order.clear();
+                order.extend(0..steps.len());
+                self.rng.shuffle(&mut order);
+                let mut flow = Flow::Go;
+                for &i in &order {
+                    flow = self.one(&steps[i], tally, emit).await;
+                    if flow != Flow::Go {
+                        break;
+                    }
+                }
+                self.orders.push(order);
+                flow
+            }
+            Step::Random(steps) => {
+                if steps.is_empty() {
+                    return Flow::Go;
+                }
+                let i = self.rng.usize(..steps.len());
+                self.one(&steps[i], tally, emit).await
+            }
+            Step::Interleave { index, across_users, steps } => {
+                if steps.is_empty() {
+                    return Flow::Go;
+                }
+                let i = if *across_users {
+                    self.exec.next_interleaved(*index, steps.len())
+                } else {
+                    let cursor = &mut self.interleave[*index];
+                    let i = *cursor % steps.len();
+                    *cursor = i + 1;
+                    i
+                };
+                self.one(&steps[i], tally, emit).await
+            }
+            Step::If { condition, each_step, steps } => {
+                if self.truth(condition) != Some(true) {
+                    return Flow::Go;
+                }
+                if !*each_step {
+                    return self.steps(steps, tally, emit).await;
+                }
+                for (k, step) in steps.iter().enumerate() {
+                    if k > 0 && self.truth(condition) != Some(true) {
+                        break;
+                    }
+                    let flow = self.one(step, tally, emit).await;
+                    if flow != Flow::Go {
+                        return flow;
+                    }
+                }
+                Flow::Go
+            }
+            Step::While { condition, steps } => self.while_loop(condition, steps, tally, emit).await,
+            Step::Rendezvous { index, group, timeout } => {
+                let start = Instant::now();
+                let point = self.exec.rendezvous(*index);
+                if !point.meet(*group, *timeout, &self.ctx.stop, self.deadline).await {
+                    return Flow::Stop;
+                }
+                // A timer (JMeter's SyncTimer): the wait is think time.
+                tally.think_us += start.elapsed().as_micros() as u64;
+                Flow::Go
+            }
+            Step::Pace { index, interval, shared } => {
+                let slot = if *shared {
+                    self.exec.pace_slot(*index, *interval)
+                } else {
+                    let now = Instant::now();
+                    let due = &mut self.pace_due[*index];
+                    let slot = due.map_or(now, |d| d.max(now));
+                    *due = Some(slot + *interval);
+                    slot
+                };
+                self.pause_until(slot, tally).await
+            }
         }
+    }
+
+    /// A timer's pause. A user started for an arrival that is already due sends at once, as
+    /// with a request's own think time.
+    async fn think(&mut self, t: &ThinkTime, tally: &mut Tally) -> Flow {
+        if self.first_arrival.is_some() {
+            return Flow::Go;
+        }
+        let pause = think(t, &mut self.rng);
+        self.pause_until(Instant::now() + pause, tally).await
+    }
+
+    /// JMeter's WhileController: a blank condition ends after a pass whose last sample failed;
+    /// `LAST` also does not enter when the sample before failed; a condition ends when it
+    /// reads `false` before a pass (not when it merely is not `true`).
+    async fn while_loop(&mut self, condition: &WhileCondition, steps: &[Step], tally: &mut Tally, emit: bool) -> Flow {
+        if matches!(condition, WhileCondition::LastOk) && !self.last_ok {
+            return Flow::Go;
+        }
+        loop {
+            if !self.next_pass().await {
+                return Flow::Stop;
+            }
+            if let WhileCondition::Until(c) = condition {
+                if self.truth(c) == Some(false) {
+                    return Flow::Go;
+                }
+            }
+            let flow = self.steps(steps, tally, emit).await;
+            match flow {
+                Flow::Go | Flow::NextLoopPass => {}
+                Flow::BreakLoop => return Flow::Go,
+                _ => return flow,
+            }
+            let ended = match condition {
+                // JMeter checks a blank condition only when the pass ran to its end.
+                WhileCondition::BodyOk => flow == Flow::Go && !self.last_ok,
+                WhileCondition::LastOk => !self.last_ok,
+                WhileCondition::Until(_) => false,
+            };
+            if ended {
+                return Flow::Go;
+            }
+        }
+    }
+
+    /// What a failed sample does to its user (`on_sample_error`).
+    fn on_error(&self) -> Flow {
+        let scenario = &self.exec.scenario;
+        let (phase, name) = match scenario.on_error {
+            OnError::Continue => return Flow::Go,
+            OnError::NextIteration => return Flow::NextIteration,
+            OnError::StopUser => return Flow::Stop,
+            OnError::StopTest => (Phase::Stopping, "stoptest"),
+            OnError::StopTestNow => (Phase::Aborting, "stoptestnow"),
+        };
+        let why = format!("a sample failed with `on_sample_error: {name}` in scenario `{}`", scenario.name);
+        self.ctx.stop.advance_because(phase, why);
+        Flow::Stop
     }
 
     /// JMeter's flow-control action.
@@ -253,7 +500,9 @@ impl User<'_> {
                     Flow::Stop
                 }
             }
-            ActionKind::Continue | ActionKind::NextLoopPass | ActionKind::BreakLoop => Flow::NextIteration,
+            ActionKind::Continue => Flow::NextIteration,
+            ActionKind::NextLoopPass => Flow::NextLoopPass,
+            ActionKind::BreakLoop => Flow::BreakLoop,
             ActionKind::Stop | ActionKind::StopNow => {
                 if a.all_users {
                     // Gracefully: no new requests; at once: requests in flight are abandoned too.
@@ -324,7 +573,12 @@ impl User<'_> {
             }
         }
         let sample = self.send(r, scheduled).await;
+        let failed = sample.error_kind.is_some();
         self.record(sample, tally, emit);
+        self.last_ok = !failed;
+        if failed {
+            return self.on_error();
+        }
         Flow::Go
     }
 
@@ -352,6 +606,11 @@ impl User<'_> {
             bytes: 0,
             lag_us: scheduled.map_or(0, |s| now.saturating_duration_since(s).as_micros() as u64),
         };
+        if let Some(message) = self.pending_error.take() {
+            sample.elapsed_us = 1;
+            fail(&mut sample, ErrorKind::Transport, message);
+            return sample;
+        }
         let scenario = &self.exec.scenario;
         let request = match build(r, &scenario.auth, &mut self.vars, &scenario.functions, &mut self.headers) {
             Ok(req) => req,
@@ -398,6 +657,7 @@ impl User<'_> {
             return;
         }
         let mut response = Response::within(out.status, &out.body, &out.headers, &out.url, r.body_limit);
+        response.elapsed = Duration::from_micros(sample.elapsed_us);
         for e in &r.extractors {
             if let Err(message) = checks::extract(e, &mut response, &mut self.vars.vars, &mut self.rng) {
                 if sample.error_kind.is_none() {
@@ -516,3 +776,7 @@ fn fail(sample: &mut Sample, kind: ErrorKind, message: String) {
     sample.error_kind = Some(kind);
     sample.error = Some(message.into());
 }
+
+#[cfg(test)]
+#[path = "vu_tests.rs"]
+mod tests;

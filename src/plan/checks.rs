@@ -67,8 +67,10 @@ pub enum Assertion {
     Contains {
         /// What is searched.
         subject: Subject,
-        /// All must match (JMeter's AND).
+        /// All must match (JMeter's AND), or any one with `any`.
         patterns: Vec<(Pattern, String)>,
+        /// JMeter's OR: one pattern that matches is enough.
+        any: bool,
         /// Invert each test.
         not: bool,
         /// Ignore an error status of the response; only the assertion decides.
@@ -89,6 +91,20 @@ pub enum Assertion {
         /// Fail when the assertion would pass, and pass when it would fail.
         invert: bool,
     },
+    /// JMeter's `DurationAssertion`: the sample took at most `max`.
+    Duration {
+        /// The longest time allowed.
+        max: std::time::Duration,
+    },
+}
+
+/// Whether any of these checks reads `s` of a response (so the reader keeps it).
+pub fn reads(assertions: &[Assertion], extractors: &[Extractor], s: Subject) -> bool {
+    assertions.iter().any(|a| match a {
+        Assertion::Contains { subject, .. } => *subject == s,
+        Assertion::JsonPath { .. } => s == Subject::Body,
+        Assertion::Duration { .. } => false,
+    }) || extractors.iter().any(|e| e.source == Source::Response(s))
 }
 
 /// The `expected-value` of a JSONPath assertion.

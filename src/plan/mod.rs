@@ -42,6 +42,10 @@ pub struct Plan {
     pub junit: Vec<JunitReporter>,
     /// Warnings found while planning (shown to the user, never fatal).
     pub warnings: Vec<crate::config::Diagnostic>,
+    /// Information lines (listeners left out of a JMeter plan, ...).
+    pub notes: Vec<String>,
+    /// The JMeter plans the executions run, as read (for `suite validate` to show).
+    pub scripts: Vec<Arc<jmx::JmxPlan>>,
 }
 
 /// One `junit-xml` reporter: which view it writes, and where.

@@ -69,6 +69,11 @@ impl Template {
         Template { parts }
     }
 
+    /// Text taken as is (no placeholders).
+    pub fn literal(text: &str) -> Self {
+        Template { parts: vec![Part::Lit(text.to_string())] }
+    }
+
     /// A template from its parts, built by the JMX lowering: literal text, variables and
     /// JMeter function calls (each a one-segment JMX template).
     pub fn from_parts(parts: impl IntoIterator<Item = TemplatePart>) -> Self {

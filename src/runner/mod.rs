@@ -208,16 +208,20 @@ fn load_with(opts: LoadOptions) -> Result<Loaded, String> {
 
 /// Plans a loaded config and prints the plan's warnings; on failure prints every diagnostic and
 /// returns the rendered errors.
-fn build_plan(loaded: &Loaded) -> Result<Plan, String> {
+fn build_plan(loaded: &mut Loaded) -> Result<Plan, String> {
     // A message may quote a value with a secret substituted into it.
     let secrets = config::mask::Secrets::collect(&loaded.root);
+    let built = plan::build(loaded);
     let render = |d: &config::Diagnostic| secrets.masked(&loaded.render(d));
-    let plan = plan::build(loaded).map_err(|diags| {
+    let plan = built.map_err(|diags| {
         crate::err!("{}", diags.iter().map(render).collect::<String>());
         diags.iter().filter(|d| d.is_error()).map(render).collect::<String>()
     })?;
     for w in &plan.warnings {
         crate::err!("{}", render(w));
+    }
+    for note in &plan.notes {
+        crate::errln!("info: {}", secrets.masked(note));
     }
     Ok(plan)
 }
@@ -277,7 +281,7 @@ pub fn validate(args: ValidateArgs) -> Outcome {
             return Outcome::Error;
         }
     };
-    let loaded = match load_with(LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() }) {
+    let mut loaded = match load_with(LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() }) {
         Ok(l) => l,
         Err(text) => {
             crate::err!("{text}");
@@ -291,7 +295,7 @@ pub fn validate(args: ValidateArgs) -> Outcome {
     if !args.quiet {
         crate::out!("{}", loaded.effective_yaml());
     }
-    match build_plan(&loaded) {
+    match build_plan(&mut loaded) {
         Ok(plan) => {
             crate::errln!(
                 "ok: {} execution(s), {} criteria, {} label(s)",

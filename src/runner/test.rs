@@ -59,12 +59,12 @@ fn plan(
 ) -> Result<(Plan, Secrets), String> {
     out.create().map_err(|e| format!("cannot create `{}`: {e}", out.dir().display()))?;
     out.running(report);
-    let loaded = super::load(files, overrides, out.dir()).inspect_err(|text| crate::err!("{text}"))?;
+    let mut loaded = super::load(files, overrides, out.dir()).inspect_err(|text| crate::err!("{text}"))?;
     for warning in &loaded.warnings {
         crate::err!("{}", loaded.render(warning));
     }
     out.effective(&loaded.effective_yaml());
-    let mut plan = super::build_plan(&loaded)?;
+    let mut plan = super::build_plan(&mut loaded)?;
     report::junit::note_reporters(report, &plan.junit);
     let secrets = Secrets::collect(&loaded.root);
     // Labels are masked where they are made (the aggregator): a criterion names them the same way.

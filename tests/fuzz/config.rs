@@ -332,12 +332,12 @@ fn load_merge_and_plan_never_panic() {
 /// What `suite validate` does with a configuration, every diagnostic rendered.
 fn load_and_plan(options: &LoadOptions, os_env: &dyn Fn(&str) -> Option<String>) {
     match load_with(options, os_env) {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
             let _ = loaded.effective_yaml();
             for w in &loaded.warnings {
                 let _ = loaded.render(w);
             }
-            match suite::plan::build(&loaded) {
+            match suite::plan::build(&mut loaded) {
                 Ok(plan) => plan.warnings.iter().for_each(|w| drop(loaded.render(w))),
                 Err(diags) => diags.iter().for_each(|d| drop(loaded.render(d))),
             }
@@ -356,8 +356,8 @@ fn a_float_time_value_is_an_error() {
         let text = VALID.replace("hold-for: 2s", "hold-for: 2").replace("hold-for: 2", &format!("{key}: 1.0e+30"));
         std::fs::write(&path, text).unwrap();
         let options = LoadOptions { files: vec![path], ..LoadOptions::default() };
-        let loaded = load_with(&options, &|_| None).unwrap_or_else(|_| panic!("{key}: the config loads"));
-        let diags = suite::plan::build(&loaded).err().unwrap_or_else(|| panic!("{key}: 1.0e+30 must be refused"));
+        let mut loaded = load_with(&options, &|_| None).unwrap_or_else(|_| panic!("{key}: the config loads"));
+        let diags = suite::plan::build(&mut loaded).err().unwrap_or_else(|| panic!("{key}: 1.0e+30 must be refused"));
         let text: Vec<String> = diags.iter().map(|d| loaded.render(d)).collect();
         assert!(text.iter().any(|t| t.contains("too large")), "{key}: {text:?}");
     }

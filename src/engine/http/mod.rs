@@ -23,7 +23,7 @@ use http_body_util::Full;
 use url::Url;
 
 use self::conn::{micros, Conn, Exchange, Origin};
-use self::cookies::Jar;
+use self::cookies::{Cookie, Jar};
 use crate::plan::scenario::Timeouts;
 use crate::sample::ErrorKind;
 
@@ -148,6 +148,14 @@ impl Client {
     /// A client with no connection yet; `jar` keeps cookies between requests.
     pub fn new(opts: ClientOptions, jar: Option<Jar>) -> Self {
         Client { opts, conn: None, jar, head: Vec::new() }
+    }
+
+    /// Forgets the cookies kept so far and starts again from `initial`, as a new user would
+    /// (nothing when the client keeps no cookies).
+    pub fn reset_cookies(&mut self, initial: &[Cookie]) {
+        if let Some(jar) = &mut self.jar {
+            *jar = Jar::new(initial);
+        }
     }
 
     /// Sends one request (following redirects if asked) and reads the whole response, never

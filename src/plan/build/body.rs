@@ -14,7 +14,7 @@ use crate::config::{Node, NodeKind};
 use crate::plan::scenario::{Body, Chunk, Template};
 
 /// Multipart boundary of `upload-files` bodies (fixed, so bodies can be built once).
-const BOUNDARY: &str = "----suite-form-boundary-5b8f2d9c71e4a036";
+pub(super) const BOUNDARY: &str = "----suite-form-boundary-5b8f2d9c71e4a036";
 
 impl Builder<'_> {
     /// The body of a request: `body` (text, or a mapping sent as a form or JSON), `body-file`, or
@@ -104,21 +104,21 @@ impl Builder<'_> {
 
 /// A multipart/form-data body being built: literal text is gathered up to each part's content.
 #[derive(Default)]
-struct Multipart {
+pub(super) struct Multipart {
     chunks: Vec<Chunk>,
     text: String,
 }
 
 impl Multipart {
     /// A part: its `Content-Disposition` (and any further headers), then its content.
-    fn part(&mut self, disposition: &str, content: Chunk) {
+    pub(super) fn part(&mut self, disposition: &str, content: Chunk) {
         self.text.push_str(&format!("--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n"));
         self.chunks.push(Chunk::Fixed(Bytes::from(std::mem::take(&mut self.text))));
         self.chunks.push(content);
         self.text.push_str("\r\n");
     }
 
-    fn finish(mut self) -> Body {
+    pub(super) fn finish(mut self) -> Body {
         self.text.push_str(&format!("--{BOUNDARY}--\r\n"));
         self.chunks.push(Chunk::Fixed(Bytes::from(self.text)));
         Body::Parts(self.chunks)
@@ -160,12 +160,12 @@ fn text_body(text: String) -> Body {
 }
 
 /// A form field or file name inside a quoted header parameter.
-fn quote_field(name: &str) -> String {
+pub(super) fn quote_field(name: &str) -> String {
     name.replace('\\', "\\\\").replace('"', "\\\"").replace(['\r', '\n'], " ")
 }
 
 /// The MIME type of common upload files by extension (JMeter guesses too).
-fn guess_mime(file_name: &str) -> &'static str {
+pub(super) fn guess_mime(file_name: &str) -> &'static str {
     let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     let table: HashMap<&str, &str> = HashMap::from([
         ("json", "application/json"),

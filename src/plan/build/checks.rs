@@ -74,7 +74,7 @@ impl Builder<'_> {
                 self.error(patterns_node.span, "this assertion has nothing to look for");
                 continue;
             }
-            out.push(Assertion::Contains { subject, patterns, not, assume_success });
+            out.push(Assertion::Contains { subject, patterns, any: false, not, assume_success });
         }
     }
 

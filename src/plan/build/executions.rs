@@ -110,6 +110,23 @@ impl Builder<'_> {
                 self.warn(s.span, "`steps` needs `ramp-up`; ignored without one");
             }
         }
+        if let Some((name, sc, script)) = self.jmx_scenario(&e, root) {
+            if let Some(a) = e.arrival_rate.as_ref().filter(|a| a.value) {
+                self.unsupported(
+                    a.span,
+                    "`arrival-rate` with a JMeter plan",
+                    "thread groups are a closed model; `throughput` caps their rate",
+                );
+            }
+            self.execution_extras(&e);
+            if let Some(c) = &e.criteria {
+                criteria.extend(self.criteria_node(c));
+            }
+            if let Some(c) = &sc.value.criteria {
+                criteria.extend(self.criteria_node(c));
+            }
+            return self.jmx_executions(&e, &name, sc, script, root);
+        }
         let max_vus = self.arrival_rate(&e, concurrency, throughput, ramp_up + hold_for);
         if let (Some(t), true, None) = (&e.throughput, ramp_up.is_zero() && hold_for.is_zero(), max_vus) {
             self.warn(t.span, "`throughput` needs `ramp-up` and/or `hold-for` (as in Taurus); the rate cap still applies to the iterations");
@@ -126,6 +143,19 @@ impl Builder<'_> {
             None => e.concurrency.as_ref().map(|c| c.span),
         };
         vec![(ExecutionPlan { load, scenario, track: 0, stage: 0 }, users.unwrap_or(node.span))]
+    }
+
+    /// The scenario of an execution when it is a JMeter plan (`script: x.jmx`), by name.
+    fn jmx_scenario<'r>(
+        &self,
+        e: &Execution,
+        root: &'r Root,
+    ) -> Option<(String, &'r Spanned<Scenario>, &'r Spanned<Node>)> {
+        let NodeKind::Str(name) = &e.scenario.as_ref()?.value.kind else { return None };
+        let sc = root.scenarios.get(name)?;
+        let script = sc.value.script.as_ref()?;
+        let text = script.value.scalar_text()?;
+        super::jmx::is_jmx(&text).then(|| (name.clone(), sc, script))
     }
 
     /// Keys `suite` names but does not run: `start-at`, and cloud or JMeter settings.

@@ -23,6 +23,7 @@ mod body;
 mod checks;
 mod data;
 mod executions;
+mod jmx;
 mod limits;
 mod monitoring;
 mod reporting;
@@ -47,9 +48,14 @@ const TOP_LEVEL: &[&str] = &[
 ];
 
 /// Plans a loaded config, or returns every error found.
-pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
+pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
+    // JMeter plans are read first: each is registered in the sources its errors point into.
+    let jmx = jmx::Plans::read(loaded);
+    let loaded = &*loaded;
     let mut b = Builder {
         loaded,
+        jmx,
+        notes: Vec::new(),
         diags: Vec::new(),
         labels: IndexMap::new(),
         warnings: Vec::new(),
@@ -86,6 +92,8 @@ pub fn build(loaded: &Loaded) -> Result<Plan, Vec<Diagnostic>> {
     if b.diags.is_empty() {
         Ok(Plan {
             executions,
+            notes: b.notes,
+            scripts: b.jmx.used(),
             labels: b.labels.keys().cloned().collect(),
             criteria,
             shell,
@@ -111,6 +119,10 @@ struct Builder<'a> {
     scenarios: HashMap<String, Arc<ScenarioPlan>>,
     /// Where values were wrong and planning went on without them.
     set_aside: Vec<Span>,
+    /// The JMeter plans the scenarios name.
+    jmx: jmx::Plans,
+    /// Information lines for the user (listeners left out of a JMeter plan, ...).
+    notes: Vec<String>,
 }
 
 impl Builder<'_> {

@@ -9,7 +9,7 @@ use crate::config::de::Spanned;
 use crate::config::model::Request;
 use crate::config::source::Span;
 use crate::config::{Node, NodeKind};
-use crate::plan::checks::{Assertion, Extractor, Source, Subject};
+use crate::plan::checks::{Assertion, Extractor, Subject};
 use crate::plan::scenario::{RequestPlan, Template, Value};
 
 impl Builder<'_> {
@@ -40,12 +40,7 @@ impl Builder<'_> {
         };
         let timeouts = self.timeouts(&req.timeout, &req.connect_timeout, &req.read_timeout, d.timeouts);
         let (assertions, extractors) = self.response_checks(&req, scope);
-        let reads = |s: Subject| {
-            assertions.iter().any(|a| match a {
-                Assertion::Contains { subject, .. } => *subject == s,
-                Assertion::JsonPath { .. } => s == Subject::Body,
-            }) || extractors.iter().any(|e| e.source == Source::Response(s))
-        };
+        let reads = |s: Subject| crate::plan::checks::reads(&assertions, &extractors, s);
         let (needs_body, needs_headers, needs_url) =
             (reads(Subject::Body), reads(Subject::Headers), reads(Subject::Url));
         let seen = self.body_seen(&req.max_body_seen, d.body_seen);

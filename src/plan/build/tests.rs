@@ -13,8 +13,8 @@ fn plan(yaml: &str) -> Result<Plan, Vec<String>> {
     let mut sources = Sources::new();
     let id = sources.add_file(Path::new("t.yaml"), yaml.to_string());
     let root = parse_config(&sources, id).unwrap().docs.remove(0);
-    let loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new(), unset: Vec::new() };
-    build(&loaded).map_err(|diags| diags.iter().map(|d| loaded.one_line(d)).collect())
+    let mut loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new(), unset: Vec::new() };
+    build(&mut loaded).map_err(|diags| diags.iter().map(|d| loaded.one_line(d)).collect())
 }
 
 /// The errors of planning `yaml`, which must fail.
@@ -77,9 +77,9 @@ fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
     let mut sources = Sources::new();
     let id = sources.add_file(Path::new("t.yaml"), yaml);
     let root = parse_config(&sources, id).unwrap().docs.remove(0);
-    let loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new(), unset: Vec::new() };
+    let mut loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new(), unset: Vec::new() };
+    let planned = build(&mut loaded).unwrap();
     let check = |capacity: Capacity| {
-        let planned = build(&loaded).unwrap();
         let mut b = super::Builder {
             loaded: &loaded,
             diags: Vec::new(),
@@ -87,6 +87,8 @@ fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
             warnings: Vec::new(),
             scenarios: Default::default(),
             set_aside: Vec::new(),
+            jmx: Default::default(),
+            notes: Vec::new(),
         };
         let span = |line| crate::config::source::Span { line, col: 16, ..loaded.root.span };
         let users: Vec<Users> = planned.executions.iter().zip([2, 5]).map(|(e, l)| Users::of(e, span(l))).collect();

@@ -62,12 +62,11 @@ pub struct ConditionError {
     pub message: String,
 }
 
-/// Parses a condition. `text` is the whole property value; `template` turns the text of a
-/// string operand (found at the byte range given) into a template.
-pub fn parse(
-    text: &str,
-    template: &mut dyn FnMut(&str, Range<usize>) -> Result<Template, ConditionError>,
-) -> Result<Expr, ConditionError> {
+/// Turns the text of a string operand (found at the byte range given) into a template.
+pub type ToTemplate<'t> = dyn FnMut(&str, Range<usize>) -> Result<Template, ConditionError> + 't;
+
+/// Parses a condition. `text` is the whole property value.
+pub fn parse(text: &str, template: &mut ToTemplate<'_>) -> Result<Expr, ConditionError> {
     let (body, base) = unwrap_function(text);
     let tokens = lex(body, base)?;
     if tokens.is_empty() {
@@ -260,7 +259,7 @@ fn symbol(rest: &str) -> Option<(Tok, usize)> {
 struct Parser<'t, 'x> {
     tokens: Vec<Token>,
     pos: usize,
-    template: &'t mut dyn FnMut(&str, Range<usize>) -> Result<Template, ConditionError>,
+    template: &'t mut ToTemplate<'t>,
     text: &'x str,
 }
 

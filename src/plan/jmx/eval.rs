@@ -349,7 +349,7 @@ fn uuid_v4() -> String {
 
 /// Java's `URLEncoder.encode(text, "UTF-8")`: `a-zA-Z0-9.-*_` kept, space as `+`, every other
 /// byte as `%XX`.
-fn url_encode(text: &str) -> String {
+pub fn url_encode(text: &str) -> String {
     let mut s = String::with_capacity(text.len());
     for &b in text.as_bytes() {
         match b {

@@ -93,14 +93,13 @@ impl JmxPlan {
 }
 
 /// Reads the plan at `path`, registering its text in `sources`; every error found is returned.
+/// A file that cannot be read is an error without a place (the caller says where it was named).
 pub fn load(path: &Path, sources: &mut Sources) -> Result<JmxPlan, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::InvalidData => "it is not UTF-8 text (JMeter saves plans as UTF-8)".to_string(),
-            _ => e.to_string(),
-        };
-        vec![Diagnostic::error_unlocated(format!("cannot read JMeter plan `{}`: {why}", path.display()))]
-    })?;
+    let cannot =
+        |why: String| vec![Diagnostic::error_unlocated(format!("cannot read JMeter plan `{}`: {why}", path.display()))];
+    let bytes = crate::fsutil::read_regular(path, crate::fsutil::CONFIG_CAP).map_err(|e| cannot(e.reason()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text (JMeter saves plans as UTF-8)".into()))?;
     let id = sources.add_file(path, text);
     read_source(sources, id, path)
 }
