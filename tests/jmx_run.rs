@@ -360,7 +360,8 @@ fn controllers_conditions_and_actions_follow_jmeter() {
                 ctrl(
                     "LoopController",
                     "twice",
-                    &[b("LoopController.continue_forever", false), s("LoopController.loops", "2")].concat(),
+                    // As the GUI saves a nested loop: `continue_forever` true is not "for ever".
+                    &[b("LoopController.continue_forever", true), s("LoopController.loops", "2")].concat(),
                     &[sampler("looped", "GET", "/echo/loop", "", &[])],
                 ),
             ],

@@ -226,6 +226,39 @@ fn build_plan(loaded: &mut Loaded) -> Result<Plan, String> {
     Ok(plan)
 }
 
+/// One line per execution of a plan: when it runs and its load (for `suite validate`).
+fn as_run(plan: &Plan) -> String {
+    let mut out = String::new();
+    for e in &plan.executions {
+        let l = &e.load;
+        let iterations = match l.iterations {
+            Some(u64::MAX) => "forever".to_string(),
+            Some(n) => format!("{n} iteration(s) each"),
+            None if l.duration().is_zero() => "1 iteration each".to_string(),
+            None => "until the time is up".to_string(),
+        };
+        let secs = |d: std::time::Duration| format!("{}s", d.as_secs_f64());
+        let mut line = format!(
+            "  track {} stage {}: {}: {} user(s), ramp-up {}, hold-for {}, {iterations}",
+            e.track,
+            e.stage,
+            e.scenario.name,
+            l.concurrency,
+            secs(l.ramp_up),
+            secs(l.hold_for)
+        );
+        if !l.delay.is_zero() {
+            line += &format!(", delay {}", secs(l.delay));
+        }
+        if let Some(t) = l.throughput {
+            line += &format!(", at most {t} requests/s");
+        }
+        out += &line;
+        out.push('\n');
+    }
+    out
+}
+
 /// The files `suite validate` merges, in order.
 fn validate_files(args: &ValidateArgs) -> anyhow::Result<Vec<PathBuf>> {
     let first_dir = args.files.first().and_then(|f| f.parent()).unwrap_or(Path::new(""));
@@ -297,6 +330,14 @@ pub fn validate(args: ValidateArgs) -> Outcome {
     }
     match build_plan(&mut loaded) {
         Ok(plan) => {
+            if !args.quiet {
+                for script in &plan.scripts {
+                    crate::out!("\n{}", crate::plan::jmx::describe::describe(script));
+                }
+                if !plan.scripts.is_empty() {
+                    crate::out!("\nas run (the executions' values applied):\n{}", as_run(&plan));
+                }
+            }
             crate::errln!(
                 "ok: {} execution(s), {} criteria, {} label(s)",
                 plan.executions.len(),

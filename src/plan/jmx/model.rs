@@ -304,7 +304,8 @@ pub enum Controller {
     Loop {
         /// `LoopController.loops` (`-1` is forever).
         loops: Text,
-        /// `LoopController.continue_forever`.
+        /// `LoopController.continue_forever`: on a nested loop, "run again when the parent comes
+        /// back" (the GUI saves it true); it does not make the loop infinite, `loops = -1` does.
         forever: bool,
     },
     /// `OnceOnlyController`: its children run in the first iteration only.

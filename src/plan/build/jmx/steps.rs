@@ -193,13 +193,11 @@ impl Lower<'_, '_> {
 
     fn controller(&mut self, n: &Node, c: &Controller, scope: &Scope<'_>, group: &mut Group) -> Option<Step> {
         Some(match c {
-            Controller::Loop { loops, forever } => {
+            // Only `loops = -1` is infinite: a nested loop is saved with `continue_forever` true,
+            // which means "run again when the parent comes back" (JMeter's LoopController).
+            Controller::Loop { loops, .. } => {
                 let count = self.start_int(loops, "`LoopController.loops`", &n.meta);
-                let count = if *forever || count.is_some_and(|c| c < 0) {
-                    None
-                } else {
-                    Some(count.unwrap_or(1).unsigned_abs())
-                };
+                let count = if count.is_some_and(|c| c < 0) { None } else { Some(count.unwrap_or(1).unsigned_abs()) };
                 Step::Loop { count, steps: self.steps(&n.children, scope, group) }
             }
             Controller::OnceOnly => {
