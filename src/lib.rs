@@ -18,6 +18,7 @@ pub mod config;
 pub mod criteria;
 pub mod discover;
 pub mod engine;
+pub mod executors;
 pub mod fsutil;
 pub mod monitoring;
 pub mod outcome;

@@ -2,7 +2,8 @@
 //! the engine so that every later stage reads it without importing the engine. Errors are data here,
 //! not `Result`s.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// Why a request produced no usable response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -59,10 +60,80 @@ impl ErrorKind {
     }
 }
 
+/// The run's label names, indexed by [`Sample::label`]: the plan's labels first, then the names
+/// an external tool reports while it runs (a Locust request name, a k6 `name` tag). Reading and
+/// looking up are shared; only a name never seen before takes the write lock.
+#[derive(Debug, Default)]
+pub struct Labels {
+    inner: RwLock<LabelsInner>,
+}
+
+#[derive(Debug, Default)]
+struct LabelsInner {
+    names: Vec<Arc<str>>,
+    index: HashMap<Arc<str>, u32>,
+}
+
+/// Most distinct labels a run takes from external tools: past it, new names share
+/// [`Labels::OVERFLOW`] (a tool naming requests by full URL would otherwise grow without bound).
+pub const MAX_LABELS: usize = 10_000;
+
+impl Labels {
+    /// The label that new names share once [`MAX_LABELS`] are known.
+    pub const OVERFLOW: &'static str = "[other labels]";
+
+    /// A table holding `names` (the plan's labels, in their index order).
+    pub fn new(names: &[String]) -> Self {
+        let labels = Labels::default();
+        for name in names {
+            labels.intern(name);
+        }
+        labels
+    }
+
+    /// The index of `name`, added if new.
+    pub fn intern(&self, name: &str) -> u32 {
+        if let Some(i) = self.read().index.get(name) {
+            return *i;
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = inner.index.get(name) {
+            return *i;
+        }
+        let name: Arc<str> = if inner.names.len() >= MAX_LABELS { Arc::from(Self::OVERFLOW) } else { Arc::from(name) };
+        if let Some(i) = inner.index.get(&name) {
+            return *i;
+        }
+        let i = inner.names.len() as u32;
+        inner.names.push(name.clone());
+        inner.index.insert(name, i);
+        i
+    }
+
+    /// How many labels there are now.
+    pub fn len(&self) -> usize {
+        self.read().names.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The names from index `from` on.
+    pub fn names_from(&self, from: usize) -> Vec<Arc<str>> {
+        self.read().names.get(from..).map(<[_]>::to_vec).unwrap_or_default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, LabelsInner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A finished request.
 #[derive(Clone, Debug)]
 pub struct Sample {
-    /// Index of the label in the run's label table.
+    /// Index of the label in the run's [`Labels`].
     pub label: u32,
     /// Start time, microseconds since the Unix epoch.
     pub start_us: u64,

@@ -15,6 +15,7 @@ mod jmx2yaml;
 mod jmx_corpus;
 mod jmx_fuzz;
 mod jmx_run;
+mod k6;
 mod lifecycle;
 mod memory;
 mod monitoring;

@@ -14,8 +14,10 @@ pub use hist::Hist;
 pub use kpi::{KpiSet, LabelSets, OVERALL};
 pub use rc::{Code, RcCounts};
 
+use std::sync::Arc;
+
 use crate::config::mask::Secrets;
-use crate::sample::Sample;
+use crate::sample::{Labels, Sample};
 
 /// One closed second of the test.
 #[derive(Debug)]
@@ -33,6 +35,9 @@ pub struct Second {
 
 /// Folds samples into per-second and cumulative KPIs.
 pub struct Aggregator {
+    /// The run's label table (it grows while external tools report new names).
+    table: Arc<Labels>,
+    /// The names known so far, secrets masked.
     labels: Vec<String>,
     start_us: u64,
     /// Open seconds in increasing order, each with one optional set per label index. Nearly
@@ -54,7 +59,14 @@ pub struct Aggregator {
 impl Aggregator {
     /// An aggregator for `labels` (the plan's label table) of a test that started at `start_us` (Unix µs).
     pub fn new(labels: Vec<String>, start_us: u64) -> Self {
+        Self::following(Arc::new(Labels::new(&labels)), start_us)
+    }
+
+    /// An aggregator reading label names from `table`, which may grow while the test runs.
+    pub fn following(table: Arc<Labels>, start_us: u64) -> Self {
+        let labels = table.names_from(0).iter().map(|n| n.to_string()).collect();
         Aggregator {
+            table,
             labels,
             start_us,
             open: VecDeque::new(),
@@ -126,7 +138,12 @@ impl Aggregator {
     /// Adds a sample to the second in which it finished (or to the oldest open second if that one is closed).
     pub fn add(&mut self, sample: &Sample) {
         if sample.label as usize >= self.labels.len() {
-            return;
+            // A name an external tool reported since: take the new names (masked).
+            let new = self.table.names_from(self.labels.len());
+            self.labels.extend(new.iter().map(|n| self.secrets.masked(n)));
+            if sample.label as usize >= self.labels.len() {
+                return;
+            }
         }
         let end_us = sample.start_us.saturating_add(sample.elapsed_us);
         let second = (end_us.saturating_sub(self.start_us) / 1_000_000).max(self.closed_until);
@@ -138,7 +155,11 @@ impl Aggregator {
                 i
             }
         };
-        let set = &mut self.open[index].1[sample.label as usize];
+        let sets = &mut self.open[index].1;
+        if sets.len() <= sample.label as usize {
+            sets.resize(self.labels.len(), None);
+        }
+        let set = &mut sets[sample.label as usize];
         set.get_or_insert_with(KpiSet::default).record(sample);
         self.recorded += 1;
     }

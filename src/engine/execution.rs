@@ -12,7 +12,7 @@ use super::pacing::Pacer;
 use super::rendezvous::Rendezvous;
 use super::{vu, Context};
 use crate::plan::data::DataSource;
-use crate::plan::{ExecutionPlan, Load, ScenarioPlan};
+use crate::plan::{Load, ScenarioPlan};
 
 /// What the users of one execution share.
 pub struct Execution {
@@ -60,10 +60,9 @@ impl Rows {
 }
 
 impl Execution {
-    /// Shared state for execution number `number`.
-    pub fn new(plan: &ExecutionPlan, number: usize) -> Self {
-        let rows = plan
-            .scenario
+    /// Shared state for execution number `number`, whose users run `scenario` under `load`.
+    pub fn new(load: &Load, scenario: &Arc<ScenarioPlan>, number: usize) -> Self {
+        let rows = scenario
             .data_sources
             .iter()
             .map(|source| {
@@ -76,16 +75,16 @@ impl Execution {
             })
             .collect();
         Execution {
-            load: plan.load.clone(),
-            scenario: plan.scenario.clone(),
-            pacer: Pacer::new(&plan.load),
+            load: load.clone(),
+            scenario: scenario.clone(),
+            pacer: Pacer::new(load),
             number,
             rows,
             exhausted: AtomicBool::new(false),
             alive: AtomicU32::new(0),
-            interleave: (0..plan.scenario.interleave_blocks).map(|_| AtomicUsize::new(0)).collect(),
-            rendezvous: (0..plan.scenario.rendezvous).map(|_| Rendezvous::default()).collect(),
-            pace: (0..plan.scenario.pacers).map(|_| Mutex::new(None)).collect(),
+            interleave: (0..scenario.interleave_blocks).map(|_| AtomicUsize::new(0)).collect(),
+            rendezvous: (0..scenario.rendezvous).map(|_| Rendezvous::default()).collect(),
+            pace: (0..scenario.pacers).map(|_| Mutex::new(None)).collect(),
         }
     }
 

@@ -15,14 +15,16 @@ mod think;
 mod vu;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use recorder::Recorder;
 pub use stop::Stop;
 
-use crate::plan::ExecutionPlan;
+use crate::plan::{Driver, ExecutionPlan};
+use crate::sample::Labels;
 
 /// Shared state of one run of the engine.
 #[derive(Clone)]
@@ -39,13 +41,35 @@ pub struct Context {
     pub started: Instant,
     /// Wall-clock start of the test (for sample timestamps).
     pub started_wall: SystemTime,
+    /// The run's label names; external tools add the names they report.
+    pub labels: Arc<Labels>,
+    /// The test's artifacts folder, where external tools keep their own output.
+    pub dir: PathBuf,
+    /// What went wrong with an external tool (it crashed, could not start); the test is an error.
+    pub errors: Arc<Mutex<Vec<String>>>,
 }
 
 impl Context {
-    /// The context of a load that starts now: `started` was read just before.
-    pub fn new(samples: Arc<Recorder>, started: Instant) -> Self {
+    /// The context of a load that starts now (`started` was read just before), with the plan's
+    /// `labels` and the test's artifacts folder `dir`.
+    pub fn new(samples: Arc<Recorder>, started: Instant, labels: Arc<Labels>, dir: PathBuf) -> Self {
         let (active, sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        Context { samples, stop: Stop::new(), active, sent, started, started_wall: SystemTime::now() }
+        Context {
+            samples,
+            stop: Stop::new(),
+            active,
+            sent,
+            started,
+            started_wall: SystemTime::now(),
+            labels,
+            dir,
+            errors: Arc::default(),
+        }
+    }
+
+    /// Notes what went wrong with an external tool.
+    pub fn error(&self, message: String) {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
     }
 }
 
@@ -95,8 +119,20 @@ async fn run_together<'a>(
     // When the last execution's time is up; None if any runs by iterations alone (it ends when
     // its users do).
     let mut end = Some(ctx.started);
+    let mut native = false;
     for (number, exec) in executions {
-        let mut shared = execution::Execution::new(exec, number);
+        let scenario = match &exec.driver {
+            Driver::Scenario(scenario) => scenario,
+            Driver::Tool(tool) => {
+                // A tool ends by itself (its own duration or iterations); a stop reaches it too.
+                let mut load = exec.load.clone();
+                load.delay += offset;
+                tasks.spawn(crate::executors::run(tool.clone(), load, number, ctx.clone()));
+                continue;
+            }
+        };
+        native = true;
+        let mut shared = execution::Execution::new(&exec.load, scenario, number);
         shared.load.delay += offset;
         let duration = shared.load.duration();
         end = end.zip((!duration.is_zero()).then(|| ctx.started + shared.load.delay + duration)).map(|(a, b)| a.max(b));
@@ -111,7 +147,7 @@ async fn run_together<'a>(
     }
     let all_done = async { while tasks.join_next().await.is_some() {} };
     tokio::pin!(all_done);
-    let Some(end) = end.filter(|_| last) else { return all_done.await };
+    let Some(end) = end.filter(|_| last && native) else { return all_done.await };
     tokio::select! {
         _ = &mut all_done => return,
         _ = tokio::time::sleep_until(end.into()) => {}

@@ -197,7 +197,7 @@ fn load(users: u32, iterations: u64) -> Load {
 
 /// Runs one execution to its end; returns its samples (checked to equal the requests sent).
 async fn run_with(sc: ScenarioPlan, load: Load, ctx: &Context) -> Vec<Sample> {
-    let plan = ExecutionPlan { load, scenario: Arc::new(sc), track: 0, stage: 0 };
+    let plan = ExecutionPlan { load, driver: crate::plan::Driver::Scenario(Arc::new(sc)), track: 0, stage: 0 };
     tokio::time::timeout(Duration::from_secs(5), crate::engine::run(std::slice::from_ref(&plan), ctx.clone()))
         .await
         .expect("the load ends");
@@ -208,7 +208,7 @@ async fn run_with(sc: ScenarioPlan, load: Load, ctx: &Context) -> Vec<Sample> {
 }
 
 fn context() -> Context {
-    Context::new(Arc::new(Recorder::new()), Instant::now())
+    Context::new(Arc::new(Recorder::new()), Instant::now(), Arc::default(), std::env::temp_dir())
 }
 
 async fn run(sc: ScenarioPlan, users: u32, iterations: u64) -> Vec<Sample> {

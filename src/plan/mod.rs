@@ -10,6 +10,7 @@ pub mod load;
 pub mod monitoring;
 pub mod scenario;
 pub mod services;
+pub mod tool;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,8 +72,8 @@ pub enum JunitSource {
 pub struct ExecutionPlan {
     /// Load profile.
     pub load: Load,
-    /// The scenario its virtual users loop over.
-    pub scenario: Arc<ScenarioPlan>,
+    /// What sends the requests.
+    pub driver: Driver,
     /// Tracks run at the same time; within a track, stages run one after another (each starts
     /// when every user of the one before has finished) and the executions of one stage run
     /// together. Each `execution` entry is a track of its own, or with
@@ -82,6 +83,33 @@ pub struct ExecutionPlan {
     pub track: u32,
     /// The stage within the track.
     pub stage: u32,
+}
+
+/// What sends an execution's requests.
+#[derive(Debug)]
+pub enum Driver {
+    /// suite's engine: virtual users loop over the scenario.
+    Scenario(Arc<ScenarioPlan>),
+    /// Another load tool runs its script (`executor: k6`, `executor: locust`).
+    Tool(Arc<tool::ToolPlan>),
+}
+
+impl ExecutionPlan {
+    /// The scenario suite's engine runs, if it is suite's engine that sends.
+    pub fn scenario(&self) -> Option<&Arc<ScenarioPlan>> {
+        match &self.driver {
+            Driver::Scenario(s) => Some(s),
+            Driver::Tool(_) => None,
+        }
+    }
+
+    /// The scenario's name.
+    pub fn name(&self) -> &str {
+        match &self.driver {
+            Driver::Scenario(s) => &s.name,
+            Driver::Tool(t) => &t.name,
+        }
+    }
 }
 
 impl Plan {

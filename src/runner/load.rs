@@ -15,6 +15,7 @@ use crate::engine::{self, stop::Phase};
 use crate::monitoring::{Event, Monitors};
 use crate::plan::Plan;
 use crate::report::{console, Streams, TestArtifacts, TestReport};
+use crate::sample::Labels;
 
 /// How long requests in flight may finish after the load is told to stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -83,12 +84,13 @@ pub(super) async fn run(
     let (monitor_tx, mut monitor_rx) = mpsc::unbounded_channel();
     let started = Instant::now();
     let monitors = Monitors::start(&plan.monitoring, started, out.dir(), monitor_tx);
-    let ctx = engine::Context::new(recorder.clone(), started);
+    let labels = Arc::new(Labels::new(&plan.labels));
+    let ctx = engine::Context::new(recorder.clone(), started, labels.clone(), out.dir().to_path_buf());
     let start_us = ctx.started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
     let total_secs = plan.planned_secs();
     let progress = console::Progress::new(PROGRESS_EVERY, total_secs);
     let mut observer = Observer { ctx: ctx.clone(), criteria, streams, progress, name: &report.name, total_secs };
-    let mut agg = Aggregator::new(plan.labels.clone(), start_us).masking(secrets);
+    let mut agg = Aggregator::following(labels, start_us).masking(secrets);
     let engine = engine::run(&plan.executions, ctx.clone());
     tokio::pin!(engine);
     let mut next_close = 1u64;
@@ -150,6 +152,10 @@ pub(super) async fn run(
     report.sent = ctx.sent.load(Ordering::Relaxed);
     // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).
     report.stopped_by = ctx.stop.reason().map(|r| secrets.masked(&r));
+    let tool_errors = std::mem::take(&mut *ctx.errors.lock().unwrap_or_else(|e| e.into_inner()));
+    if !tool_errors.is_empty() {
+        return Err(tool_errors.join("\n"));
+    }
     match agg.recorded() {
         recorded if recorded == report.sent => Ok(()),
         recorded => Err(format!("{} requests were sent but {recorded} samples recorded", report.sent)),

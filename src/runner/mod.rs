@@ -242,7 +242,7 @@ fn as_run(plan: &Plan) -> String {
             "  track {} stage {}: {}: {} user(s), ramp-up {}, hold-for {}, {iterations}",
             e.track,
             e.stage,
-            e.scenario.name,
+            e.name(),
             l.concurrency,
             secs(l.ramp_up),
             secs(l.hold_for)

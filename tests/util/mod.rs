@@ -219,3 +219,24 @@ pub fn run_suite(
 pub fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()
 }
+
+/// Another load tool the executor tests run (`k6`): from `.tools/venv-<name>/bin/` (what
+/// `scripts/test-tools.sh` installs), else on PATH; `None` (the test prints why and returns)
+/// when it is absent, a failure under `CI=true`.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let installed = repo().join(format!(".tools/venv-{name}/bin/{name}"));
+    let on_path = || {
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+    };
+    let found = if installed.is_file() { Some(installed) } else { on_path() };
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} not found, and CI=true: run scripts/test-tools.sh"
+        );
+        let test = std::thread::current().name().unwrap_or("a test").to_string();
+        let _ = writeln!(std::io::stderr(), "skipped: {name} not installed, run scripts/test-tools.sh ({test})");
+    }
+    found
+}

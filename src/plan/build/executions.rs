@@ -13,7 +13,8 @@ use crate::config::value::TimeValue;
 use crate::config::{Node, NodeKind};
 use crate::criteria::Spec;
 use crate::plan::scenario::ScenarioPlan;
-use crate::plan::{ExecutionPlan, Load};
+use crate::plan::tool::ToolKind;
+use crate::plan::{Driver, ExecutionPlan, Load};
 
 /// Most virtual users an `arrival-rate` execution runs when `max-vus` is not given.
 const DEFAULT_MAX_VUS: u32 = 100;
@@ -88,13 +89,16 @@ impl Builder<'_> {
         root: &Root,
         criteria: &mut Vec<(Spec, Span)>,
     ) -> Vec<(ExecutionPlan, Span)> {
+        let mut tool = None;
         if let Some(executor) = &e.executor {
-            if !NATIVE_EXECUTORS.contains(&executor.value.as_str()) {
-                self.unsupported(
+            match executor.value.as_str() {
+                "k6" => tool = Some((ToolKind::K6, executor.span)),
+                name if NATIVE_EXECUTORS.contains(&name) => {}
+                name => self.unsupported(
                     executor.span,
-                    &format!("executor `{}`", executor.value),
-                    "suite runs HTTP `requests:` scenarios natively; `jmeter` and `apiritif` executors with `requests:` are accepted",
-                );
+                    &format!("executor `{name}`"),
+                    "suite runs HTTP `requests:` scenarios and JMeter plans natively, and k6 scripts with `executor: k6`",
+                ),
             }
         }
         let concurrency = e.concurrency.as_ref().map_or(1, |c| u32::try_from(c.0.min(MAX_VUS)).unwrap_or(0));
@@ -109,6 +113,15 @@ impl Builder<'_> {
             if let Some(s) = &e.steps {
                 self.warn(s.span, "`steps` needs `ramp-up`; ignored without one");
             }
+        }
+        if let Some((kind, span)) = tool {
+            self.execution_extras(&e);
+            if let Some(c) = &e.criteria {
+                criteria.extend(self.criteria_node(c));
+            }
+            let load =
+                Load { concurrency, ramp_up, hold_for, iterations, steps, throughput: None, delay, max_vus: None };
+            return self.tool_execution(&e, kind, span, node, root, load);
         }
         if let Some((name, sc, script)) = self.jmx_scenario(&e, root) {
             if let Some(a) = e.arrival_rate.as_ref().filter(|a| a.value) {
@@ -142,7 +155,10 @@ impl Builder<'_> {
             Some(_) => e.max_vus.as_ref().map(|m| m.span).or(e.arrival_rate.as_ref().map(|a| a.span)),
             None => e.concurrency.as_ref().map(|c| c.span),
         };
-        vec![(ExecutionPlan { load, scenario, track: 0, stage: 0 }, users.unwrap_or(node.span))]
+        vec![(
+            ExecutionPlan { load, driver: Driver::Scenario(scenario), track: 0, stage: 0 },
+            users.unwrap_or(node.span),
+        )]
     }
 
     /// The scenario of an execution when it is a JMeter plan (`script: x.jmx`), by name.

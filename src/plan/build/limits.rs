@@ -69,7 +69,12 @@ pub(super) struct Users {
 impl Users {
     pub(super) fn of(plan: &ExecutionPlan, span: Span) -> Self {
         let count = u64::from(plan.load.max_vus.unwrap_or(plan.load.concurrency));
-        let bytes_each = if uses_tls(&plan.scenario.steps) { VU_BYTES_TLS } else { VU_BYTES_PLAIN };
+        // A tool's users live in the tool's process, not in suite's.
+        let bytes_each = match plan.scenario() {
+            Some(s) if uses_tls(&s.steps) => VU_BYTES_TLS,
+            Some(_) => VU_BYTES_PLAIN,
+            None => 0,
+        };
         Users { count, bytes_each, span }
     }
 }

@@ -30,6 +30,7 @@ mod reporting;
 mod requests;
 mod scenario;
 mod services;
+mod tool;
 
 /// Top-level sections of a Taurus config.
 const TOP_LEVEL: &[&str] = &[

@@ -38,7 +38,7 @@ fn variables_cost_grows_linearly_with_their_count() {
         let yaml = with_variables(n);
         let start = Instant::now();
         let planned = plan(&yaml).unwrap();
-        assert_eq!(planned.executions[0].scenario.variables.len(), n);
+        assert_eq!(planned.executions[0].scenario().unwrap().variables.len(), n);
         start.elapsed()
     };
     let (small, big) = (time(4_000), time(40_000));
@@ -148,7 +148,8 @@ fn checks_see_up_to_max_body_seen_of_a_body() {
     let yaml = "execution:\n- scenario: s\nscenarios:\n  s:\n    max-body-seen: 64KB\n    requests:\n    - url: http://127.0.0.1:9/a\n      assert: [ok]\n    - url: http://127.0.0.1:9/b\n      max-body-seen: 100\n      extract-regexp: {v: {regexp: 'id=(\\d+)'}}\n    - url: http://127.0.0.1:9/c\n      assert: [{contains: [200], subject: http-code}]\n    - http://127.0.0.1:9/d\n";
     let planned = plan(yaml).unwrap();
     let limits: Vec<usize> = planned.executions[0]
-        .scenario
+        .scenario()
+        .unwrap()
         .steps
         .iter()
         .map(|s| match s {
@@ -159,7 +160,9 @@ fn checks_see_up_to_max_body_seen_of_a_body() {
     assert_eq!(limits, [64 << 10, 100, 0, 0]);
     let default = "execution:\n- scenario: s\nscenarios:\n  s:\n    requests:\n    - url: http://127.0.0.1:9/a\n      assert: [ok]\n";
     let planned = plan(default).unwrap();
-    let Some(crate::plan::Step::Request(r)) = planned.executions[0].scenario.steps.first() else { unreachable!() };
+    let Some(crate::plan::Step::Request(r)) = planned.executions[0].scenario().unwrap().steps.first() else {
+        unreachable!()
+    };
     assert_eq!(r.body_limit, 4 << 20);
     let e = errors(
         "execution:\n- scenario: s\nscenarios:\n  s:\n    max-body-seen: 2GB\n    requests: [http://127.0.0.1:9/]\n",

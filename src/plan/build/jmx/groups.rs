@@ -166,7 +166,8 @@ impl Lower<'_, '_> {
                 continue;
             }
             let Some(scenario) = self.thread_group(test_plan, node, tg, load.concurrency) else { continue };
-            let plan = ExecutionPlan { load, scenario: Arc::new(scenario), track: 0, stage };
+            let plan =
+                ExecutionPlan { load, driver: crate::plan::Driver::Scenario(Arc::new(scenario)), track: 0, stage };
             out.push((
                 plan,
                 if tg.kind == GroupKind::Normal { e.concurrency.as_ref().map_or(span, |c| c.span) } else { span },

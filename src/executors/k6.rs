@@ -1,0 +1,364 @@
+//! k6: `k6 run --out json=-` writes one JSON object per line to stdout as requests finish; each
+//! request is a run of points with the same time and tags (`http_reqs`, `http_req_duration`,
+//! `http_req_connecting`, `http_req_sending`, `http_req_waiting`, …, `http_req_failed` last).
+//! A sample is made from `http_req_duration` (the label is the `name` tag, as k6 names
+//! requests; the time is when the request ended) and completed by the points after it; `vus`
+//! points give the number of users. Other lines (metric definitions, the end-of-test summary
+//! k6 prints to stdout) are skipped. Only a line's metric name is looked at before parsing, so
+//! points suite does not use cost no parsing.
+//!
+//! The load: with `concurrency`, `hold-for`, `ramp-up` or `iterations` in the execution, k6
+//! gets `--vus`, a ramping `--stage` then a steady one (ramp-up then hold-for: both, where
+//! Taurus's k6 executor shortens the second by the first, its bug B10), `--duration`, or
+//! `--iterations` (per user, as for suite's own engine: users × iterations shared); with none,
+//! the script's own `options` run. `settings.env` goes to k6 as `-e` and in its environment.
+//! `--summary-export` is kept in the test's folder.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use tokio::process::Command;
+
+use super::Tool;
+use crate::engine::Context;
+use crate::plan::tool::ToolPlan;
+use crate::plan::Load;
+use crate::sample::{ErrorKind, Sample};
+
+/// k6's exit code when its own thresholds failed.
+const THRESHOLDS_FAILED: i32 = 99;
+
+#[derive(Default)]
+pub(super) struct K6 {
+    /// The request being read: its `http_req_duration` came, the points after it fill it in.
+    pending: Option<Pending>,
+    users: Option<u64>,
+}
+
+struct Pending {
+    sample: Sample,
+    /// `data.time` of its points, as written (the points of one request share it).
+    time: String,
+    sending_us: u64,
+    waiting_us: u64,
+}
+
+#[derive(Deserialize)]
+struct Point<'a> {
+    #[serde(borrow)]
+    data: Data<'a>,
+}
+
+#[derive(Deserialize)]
+struct Data<'a> {
+    time: &'a str,
+    value: f64,
+    #[serde(default, borrow)]
+    tags: HashMap<&'a str, std::borrow::Cow<'a, str>>,
+}
+
+impl Tool for K6 {
+    fn command(&self, plan: &ToolPlan, load: &Load, ctx: &Context) -> Command {
+        let mut cmd = Command::new(&plan.binary);
+        cmd.arg("run").args(["--quiet", "--no-color", "--address", ""]).args(["--out", "json=-"]);
+        cmd.arg("--summary-export").arg(ctx.dir.join("k6-summary.json"));
+        if plan.load_given {
+            cmd.args(load_args(load));
+        }
+        for (k, v) in &plan.env {
+            cmd.arg("-e").arg(format!("{k}={v}"));
+        }
+        cmd.arg(&plan.script);
+        cmd
+    }
+
+    fn line(&mut self, line: &str, ctx: &Context, out: &mut Vec<Sample>) {
+        let Some(metric) = line.strip_prefix("{\"metric\":\"").and_then(|rest| rest.split('"').next()) else { return };
+        let wanted = matches!(
+            metric,
+            "http_req_duration"
+                | "http_req_connecting"
+                | "http_req_sending"
+                | "http_req_waiting"
+                | "http_req_failed"
+                | "vus"
+        );
+        if !wanted || !line.contains("\"type\":\"Point\"") {
+            return;
+        }
+        let Ok(point) = serde_json::from_str::<Point>(line) else { return };
+        let data = point.data;
+        let us = (data.value.max(0.0) * 1000.0) as u64;
+        match metric {
+            "vus" => self.users = Some(data.value.max(0.0) as u64),
+            "http_req_duration" => {
+                self.flush(out);
+                self.pending = Some(Pending {
+                    sample: sample(&data, us, ctx),
+                    time: data.time.to_string(),
+                    sending_us: 0,
+                    waiting_us: 0,
+                });
+            }
+            _ => {
+                let Some(p) = self.pending.as_mut().filter(|p| p.time == data.time) else { return };
+                match metric {
+                    "http_req_connecting" => p.sample.connect_us = us,
+                    "http_req_sending" => p.sending_us = us,
+                    "http_req_waiting" => p.waiting_us = us,
+                    _ => {
+                        // `http_req_failed`: the last point of the request.
+                        if data.value > 0.0 && p.sample.error_kind.is_none() {
+                            let status = p.sample.status;
+                            p.sample.error_kind = Some(ErrorKind::Status);
+                            p.sample.error = Some(format!("{status}: not an expected response").into());
+                        }
+                        self.flush(out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, _ctx: &Context, out: &mut Vec<Sample>) {
+        self.flush(out);
+    }
+
+    fn exit(&self, code: Option<i32>, signalled: bool) -> Result<Option<String>, String> {
+        match code {
+            Some(0) => Ok(None),
+            Some(THRESHOLDS_FAILED) => {
+                Ok(Some("k6's own thresholds failed (exit 99); suite's criteria decide the verdict".into()))
+            }
+            _ if signalled => Ok(None),
+            Some(c) => Err(format!("k6 exited with code {c}")),
+            None => Err("k6 was killed by a signal".into()),
+        }
+    }
+
+    fn users(&self) -> Option<u64> {
+        self.users
+    }
+}
+
+impl K6 {
+    fn flush(&mut self, out: &mut Vec<Sample>) {
+        if let Some(mut p) = self.pending.take() {
+            p.sample.ttfb_us = p.sending_us + p.waiting_us;
+            out.push(p.sample);
+        }
+    }
+}
+
+/// A sample from an `http_req_duration` point that took `us`.
+fn sample(data: &Data<'_>, us: u64, ctx: &Context) -> Sample {
+    let tag = |name: &str| data.tags.get(name).map(|v| v.as_ref()).unwrap_or_default();
+    let name = tag("name");
+    let label = ctx.labels.intern(if name.is_empty() { tag("url") } else { name });
+    let end_us = parse_time_us(data.time).unwrap_or(0);
+    let status: u16 = tag("status").parse().unwrap_or(0);
+    let error = tag("error");
+    let error_kind = if status == 0 || !error.is_empty() && status < 400 {
+        Some(transport_kind(error))
+    } else if status >= 400 {
+        Some(ErrorKind::Status)
+    } else {
+        None
+    };
+    let message = match error_kind {
+        None => None,
+        Some(ErrorKind::Status) if error.is_empty() => {
+            let reason = http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+            Some(format!("{status} {reason}").trim_end().into())
+        }
+        Some(_) if error.is_empty() => Some("no response".into()),
+        Some(_) => Some(error.into()),
+    };
+    Sample {
+        label,
+        start_us: end_us.saturating_sub(us),
+        elapsed_us: us,
+        connect_us: 0,
+        ttfb_us: 0,
+        status,
+        error_kind,
+        error: message,
+        bytes: 0,
+        lag_us: 0,
+    }
+}
+
+/// The kind of a k6 request error, from its message.
+fn transport_kind(error: &str) -> ErrorKind {
+    let e = error.to_ascii_lowercase();
+    if e.contains("refused") {
+        ErrorKind::ConnectRefused
+    } else if e.contains("timeout") || e.contains("deadline") {
+        ErrorKind::Timeout
+    } else if e.contains("reset") || e.contains("eof") {
+        ErrorKind::Reset
+    } else if e.contains("tls") || e.contains("x509") || e.contains("certificate") {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Transport
+    }
+}
+
+/// k6's arguments for the execution's load.
+fn load_args(load: &Load) -> Vec<String> {
+    let vus = load.concurrency.max(1);
+    let secs = |d: std::time::Duration| format!("{}ms", d.as_millis());
+    let mut args = vec!["--vus".to_string(), vus.to_string()];
+    match load.iterations {
+        Some(n) if n > 0 => {
+            args.push("--iterations".into());
+            args.push((u64::from(vus) * n).to_string());
+            if !load.duration().is_zero() {
+                args.push("--duration".into());
+                args.push(secs(load.duration()));
+            }
+        }
+        _ if !load.ramp_up.is_zero() => {
+            args = vec!["--stage".into(), format!("{}:{vus}", secs(load.ramp_up))];
+            if !load.hold_for.is_zero() {
+                args.push("--stage".into());
+                args.push(format!("{}:{vus}", secs(load.hold_for)));
+            }
+        }
+        _ if !load.hold_for.is_zero() => {
+            args.push("--duration".into());
+            args.push(secs(load.hold_for));
+        }
+        // No duration and no iterations: one iteration each (Taurus's rule).
+        _ => {
+            args.push("--iterations".into());
+            args.push(vus.to_string());
+        }
+    }
+    args
+}
+
+/// RFC 3339 time as k6 writes it (`2026-12-05T06:21:26.458033213Z`, or with an offset), in µs
+/// since the Unix epoch.
+fn parse_time_us(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    let mut frac_us = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let digits = &t[start..i];
+        let six: String = digits.chars().chain(std::iter::repeat('0')).take(6).collect();
+        frac_us = six.parse().ok()?;
+    }
+    let offset_s = match b.get(i) {
+        Some(b'Z') | Some(b'z') => 0,
+        Some(sign @ (b'+' | b'-')) => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            let off = oh * 3600 + om * 60;
+            if *sign == b'+' {
+                off
+            } else {
+                -off
+            }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset_s;
+    u64::try_from(secs * 1_000_000 + frac_us).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::engine::Recorder;
+    use crate::sample::Labels;
+
+    #[test]
+    fn times_as_k6_writes_them() {
+        assert_eq!(parse_time_us("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_time_us("2026-12-05T06:21:26.458033213Z"), Some(1_796_451_686_458_033));
+        assert_eq!(parse_time_us("2026-12-05T07:21:26.5+01:00"), Some(1_796_451_686_500_000));
+        assert_eq!(parse_time_us("not a time"), None);
+    }
+
+    #[test]
+    fn one_sample_per_request_from_its_points() {
+        let ctx =
+            Context::new(Arc::new(Recorder::new()), Instant::now(), Arc::new(Labels::new(&[])), std::env::temp_dir());
+        let tags =
+            r#""tags":{"expected_response":"false","method":"GET","name":"login","status":"404","url":"http://h/x"}"#;
+        let point = |metric: &str, value: f64| {
+            format!(
+                r#"{{"metric":"{metric}","type":"Point","data":{{"time":"2026-12-05T06:21:26.5Z","value":{value},{tags}}}}}"#
+            )
+        };
+        let mut k6 = K6::default();
+        let mut out = Vec::new();
+        k6.line(
+            r#"{"type":"Metric","data":{"name":"http_reqs","type":"counter"},"metric":"http_reqs"}"#,
+            &ctx,
+            &mut out,
+        );
+        for (m, v) in [
+            ("http_reqs", 1.0),
+            ("http_req_duration", 12.5),
+            ("http_req_connecting", 0.5),
+            ("http_req_sending", 0.1),
+            ("http_req_waiting", 11.9),
+        ] {
+            k6.line(&point(m, v), &ctx, &mut out);
+        }
+        assert!(out.is_empty(), "held until its last point");
+        k6.line(&point("http_req_failed", 1.0), &ctx, &mut out);
+        assert_eq!(out.len(), 1);
+        let s = &out[0];
+        assert_eq!((s.elapsed_us, s.connect_us, s.ttfb_us, s.status), (12_500, 500, 12_000, 404));
+        assert_eq!(s.error_kind, Some(ErrorKind::Status));
+        assert_eq!(s.start_us, 1_796_451_686_500_000 - 12_500);
+        assert_eq!(ctx.labels.names_from(0)[s.label as usize].as_ref(), "login");
+        k6.line(
+            r#"{"metric":"vus","type":"Point","data":{"time":"2026-12-05T06:21:27Z","value":7,"tags":{}}}"#,
+            &ctx,
+            &mut out,
+        );
+        assert_eq!(k6.users(), Some(7));
+        k6.line("  █ TOTAL RESULTS", &ctx, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn the_load_becomes_k6_arguments() {
+        let load = |c, ramp, hold, it| Load {
+            concurrency: c,
+            ramp_up: Duration::from_secs(ramp),
+            hold_for: Duration::from_secs(hold),
+            iterations: it,
+            steps: 0,
+            throughput: None,
+            delay: Duration::ZERO,
+            max_vus: None,
+        };
+        assert_eq!(load_args(&load(5, 0, 10, None)), ["--vus", "5", "--duration", "10000ms"]);
+        assert_eq!(load_args(&load(5, 2, 10, None)), ["--stage", "2000ms:5", "--stage", "10000ms:5"]);
+        assert_eq!(load_args(&load(3, 0, 0, Some(4))), ["--vus", "3", "--iterations", "12"]);
+        assert_eq!(load_args(&load(3, 0, 0, None)), ["--vus", "3", "--iterations", "3"]);
+    }
+}

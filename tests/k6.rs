@@ -1,0 +1,120 @@
+//! `executor: k6`: the real k6 (installed by `scripts/test-tools.sh`) runs its script against the
+//! demo server on 127.0.0.1, and its requests come back as suite's samples: the counts equal
+//! k6's own, criteria stop it early, a k6 killed mid-test leaves a verdict and partial reports,
+//! and a missing k6 is a clear error.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::artifacts;
+use crate::util::{tool, DemoTarget, Output, Project};
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+const SCRIPT: &str = r#"
+import http from 'k6/http';
+export default function () {
+  http.get(`${__ENV.BASE}/ping`, { tags: { name: 'ping' } });
+  http.get(`${__ENV.BASE}/missing`, { tags: { name: 'missing' } });
+}
+"#;
+
+/// A test `t/k6_t.yaml` running `script.js` with `execution` and `criteria`.
+fn run(p: &Project, k6: &std::path::Path, demo: &DemoTarget, execution: &str, criteria: &str) -> Output {
+    p.file("t/script.js", SCRIPT);
+    let yaml = format!(
+        "execution:\n- executor: k6\n{execution}  scenario: s\nscenarios:\n  s:\n    script: script.js\nmodules:\n  k6:\n    path: {}\nsettings:\n  env:\n    BASE: {}\nreporting:\n- module: passfail\n  criteria:\n{criteria}- module: junit-xml\n  data-source: pass-fail\n",
+        k6.display(),
+        demo.url()
+    );
+    p.file("t/k6_t.yaml", &yaml);
+    p.suite(&["run", "-t", "t"], LIMIT)
+}
+
+fn k6_total(out: &Output) -> u64 {
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.run_dir().join("k6_t/k6-summary.json")).unwrap()).unwrap();
+    summary["metrics"]["http_reqs"]["count"].as_u64().unwrap()
+}
+
+#[test]
+fn k6_requests_are_suite_samples_counted_as_k6_counts_them() {
+    let Some(k6) = tool("k6") else { return };
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let out =
+        run(&p, &k6, &demo, "  concurrency: 3\n  iterations: 5\n", "  - fail of ping>0%\n  - fail of missing<100%\n");
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("k6: k6 v"), "the version is said once: {out}");
+    let summary = artifacts::summary(&out.run_dir().join("summary.json"));
+    let stats = artifacts::final_stats(&out.run_dir().join("k6_t/final_stats.csv"));
+    let hits = |label: &str| {
+        stats.iter().find(|r| r["label"] == label).map(|r| r["throughput"].parse::<f64>().unwrap() as u64)
+    };
+    // 3 users × 5 iterations × 2 requests, as k6 counted them.
+    assert_eq!((hits("ping"), hits("missing")), (Some(15), Some(15)), "{stats:?}");
+    assert_eq!(k6_total(&out), 30);
+    assert!(summary.to_string().contains("missing"), "{summary}");
+}
+
+#[test]
+fn a_criterion_stops_k6_early_and_the_run_fails() {
+    let Some(k6) = tool("k6") else { return };
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let out =
+        run(&p, &k6, &demo, "  concurrency: 2\n  hold-for: 60s\n", "  - fail of missing>50% for 2s, stop as failed\n");
+    assert_eq!(out.code, 3, "{out}");
+    assert!(out.elapsed < Duration::from_secs(30), "k6 was stopped, not left to run 60 s: {:?}", out.elapsed);
+    assert!(out.stdout.contains("stopped early by criterion"), "{out}");
+    // What k6 reported before it stopped is all there, and equals its own count.
+    let summary = artifacts::summary(&out.run_dir().join("summary.json"));
+    assert!(k6_total(&out) > 0);
+    let stats = artifacts::final_stats(&out.run_dir().join("k6_t/final_stats.csv"));
+    let all: u64 = stats
+        .iter()
+        .find(|r| r["label"].is_empty() || r["label"] == "ALL")
+        .map_or(0, |r| r["throughput"].parse::<f64>().unwrap() as u64);
+    assert_eq!(all, k6_total(&out), "{summary}");
+}
+
+#[test]
+fn k6_killed_mid_test_leaves_a_verdict_and_its_samples() {
+    let Some(k6) = tool("k6") else { return };
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    // A wrapper that runs k6 and kills it with SIGKILL after 2 s, as an OOM killer would.
+    let wrapper = p.path().join("k6-dies");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nif [ \"$1\" = version ]; then exec {k6} version; fi\n{k6} \"$@\" &\nsleep 2\nkill -9 $!\necho 'k6 went away' >&2\nexit 137\n", k6 = k6.display()),
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&wrapper).status().unwrap();
+    let out = run(&p, &wrapper, &demo, "  concurrency: 2\n  hold-for: 30s\n", "  - fail of ping>0%\n");
+    assert_eq!(out.code, 1, "a test error: {out}");
+    assert!(out.elapsed < Duration::from_secs(20), "{:?}", out.elapsed);
+    assert!(out.stdout.contains("k6 exited with code 137; its last words:\nk6 went away"), "{out}");
+    let stats = artifacts::final_stats(&out.run_dir().join("k6_t/final_stats.csv"));
+    assert!(stats.iter().any(|r| r["label"] == "ping" && r["throughput"].parse::<f64>().unwrap() > 0.0), "{stats:?}");
+    let junit = out.junit();
+    assert!(!junit.failures().is_empty() || junit.count("error") > 0, "JUnit says the test did not pass");
+}
+
+#[test]
+fn a_missing_k6_is_a_clear_error_before_anything_runs() {
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let out = run(
+        &p,
+        std::path::Path::new("/nonexistent/k6"),
+        &demo,
+        "  concurrency: 1\n  iterations: 1\n",
+        "  - fail of ping>0%\n",
+    );
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("`modules.k6.path` names `/nonexistent/k6`, which is not a file"), "{out}");
+    assert!(out.stderr.contains("install k6"), "{out}");
+    assert!(out.stderr.contains("k6_t.yaml:"), "the error points into the test file: {out}");
+}
