@@ -1,6 +1,7 @@
 //! Reports people and scripts read: the self-contained `report.html`, `summary.json` against its
-//! schema and against `junit.xml` and `final_stats.csv`, the `sample-labels` JUnit view, and
-//! `suite report` rebuilding everything from the run folder, also after the runner was killed.
+//! schema and against `junit.xml`, `final_stats.csv` and Locust's CSV files, the `sample-labels`
+//! JUnit view, and `suite report` rebuilding everything from the run folder, also after the runner
+//! was killed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -8,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::artifacts::{csv_rows, final_stats, summary, summary_schema_errors};
+use crate::util::artifacts::{
+    csv_rows, final_stats, locust_csv, summary, summary_schema_errors, LOCUST_HISTORY_HEADER, LOCUST_STATS_HEADER,
+};
 use crate::util::{bin, count, DemoTarget, Junit, Project};
 
 /// A label that would break the page if anything were inserted unescaped.
@@ -133,6 +136,7 @@ fn report_html_and_summary_agree_with_junit_and_final_stats() {
         let avg: f64 = row["avg_rt"].parse().unwrap();
         assert!((avg - label["avg_rt"].as_f64().unwrap()).abs() < 1e-5);
     }
+    check_locust_files(&run.join("rep"), "rep", test);
     let hostile = test["labels"].as_array().unwrap().iter().find(|l| l["label"] == HOSTILE).unwrap();
     assert!(hostile["fail"].as_u64().unwrap() > 0);
     assert_eq!(hostile["errors"][0]["rc"], "404");
@@ -153,8 +157,13 @@ fn report_html_and_summary_agree_with_junit_and_final_stats() {
     // `suite report` renders the same files again from the folder alone.
     let before_json = std::fs::read(run.join("summary.json")).unwrap();
     let before_html = std::fs::read(run.join("report.html")).unwrap();
+    let locust_files = [run.join("rep/rep_stats.csv"), run.join("rep/rep_stats_history.csv")];
+    let before_locust: Vec<Vec<u8>> = locust_files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     std::fs::remove_file(run.join("summary.json")).unwrap();
     std::fs::remove_file(run.join("report.html")).unwrap();
+    for file in &locust_files {
+        std::fs::remove_file(file).unwrap();
+    }
     let latest = out.artifacts.join("latest");
     let again = p.suite(&["report", latest.to_str().unwrap()], Duration::from_secs(30));
     assert_eq!(again.code, 0, "{again}");
@@ -168,6 +177,42 @@ fn report_html_and_summary_agree_with_junit_and_final_stats() {
         before_html,
         "report.html differs after `suite report`"
     );
+    for (file, before) in locust_files.iter().zip(before_locust) {
+        assert_eq!(std::fs::read(file).unwrap(), before, "{} differs after `suite report`", file.display());
+    }
+}
+
+/// Locust's files of a test agree with its figures in `summary.json`: Locust's headers, a row per
+/// label (sorted by name) then `Aggregated`, the same request and failure counts; the history has
+/// a row per second whose running totals end at the test's.
+fn check_locust_files(dir: &Path, name: &str, test: &Value) {
+    let stats = locust_csv(&dir.join(format!("{name}_stats.csv")), LOCUST_STATS_HEADER);
+    let mut labels: Vec<&Value> = test["labels"].as_array().unwrap().iter().collect();
+    labels.sort_by_key(|l| l["label"].as_str().unwrap());
+    labels.push(&test["overall"]);
+    assert_eq!(stats.len(), labels.len(), "{stats:?}");
+    for (row, label) in stats.iter().zip(&labels) {
+        let name = label["label"].as_str().filter(|l| !l.is_empty()).unwrap_or("Aggregated");
+        assert_eq!((row["Type"].as_str(), row["Name"].as_str()), ("", name));
+        assert_eq!(row["Request Count"], label["hits"].to_string(), "{row:?}");
+        assert_eq!(row["Failure Count"], label["fail"].to_string(), "{row:?}");
+        let p50: u64 = row["50%"].parse().unwrap_or_else(|_| panic!("50% is an integer: {row:?}"));
+        assert!(row["100%"].parse::<u64>().unwrap() >= p50, "{row:?}");
+        let avg: f64 = row["Average Response Time"].parse().unwrap();
+        assert!((avg - label["avg_rt"].as_f64().unwrap() * 1000.0).abs() < 1e-6, "ms: {row:?}");
+        let rps: f64 = row["Requests/s"].parse().unwrap();
+        assert!((rps - label["rps"].as_f64().unwrap()).abs() < 1e-9, "{row:?}");
+    }
+    let history = locust_csv(&dir.join(format!("{name}_stats_history.csv")), LOCUST_HISTORY_HEADER);
+    assert!(history.len() >= 3, "a row per second: {history:?}");
+    assert!(history.iter().all(|r| r["Name"] == "Aggregated" && r["Type"].is_empty()));
+    let stamps: Vec<u64> = history.iter().map(|r| r["Timestamp"].parse().unwrap()).collect();
+    assert!(stamps.windows(2).all(|w| w[1] == w[0] + 1), "one row per second: {stamps:?}");
+    let last = history.last().unwrap();
+    assert_eq!(last["Total Request Count"], test["overall"]["hits"].to_string());
+    assert_eq!(last["Total Failure Count"], test["overall"]["fail"].to_string());
+    let users: Vec<&str> = history.iter().map(|r| r["User Count"].as_str()).collect();
+    assert!(users.contains(&"2") && users.iter().all(|u| ["0", "1", "2"].contains(u)), "{users:?}");
 }
 
 /// Lines in a file (0 if it does not exist yet).
@@ -228,6 +273,9 @@ fn a_killed_runner_leaves_every_second_and_suite_report_builds_an_incomplete_rep
     assert!(test["overall"]["hits"].as_u64().unwrap() > 0);
     assert!(test["overall"]["percentiles"]["p99"].as_f64().unwrap() > 0.0);
     assert_eq!(summary["tests"][1]["state"], "not_run");
+    // Locust's files: the history streamed up to the kill, both rebuilt from the folder.
+    check_locust_files(&dir.join("rep"), "rep", test);
+    assert!(!dir.join("zz_after").exists());
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("did not reach its end"), "the page says the test is incomplete");
     assert!(html.contains(r#"<path class="line"#), "charts of the recorded seconds");

@@ -22,7 +22,11 @@ fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
     assert_eq!(junit.count("error"), 0, "{junit}");
     for test in ["ping_criteria", "inference_criteria", "mixed_criteria"] {
         let dir = out.run_dir().join(test);
-        for file in ["effective.yml", "kpi.csv", "final_stats.csv", "xunit.xml"] {
+        let locust = [format!("{test}_stats.csv"), format!("{test}_stats_history.csv")];
+        for file in ["effective.yml", "kpi.csv", "final_stats.csv", "xunit.xml"]
+            .into_iter()
+            .chain(locust.iter().map(String::as_str))
+        {
             assert!(dir.join(file).is_file(), "{test}/{file} missing\n{out}");
         }
     }

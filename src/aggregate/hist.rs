@@ -176,6 +176,32 @@ impl Hist {
         0
     }
 
+    /// `(middle of bucket, count)` of every non-empty HDR bucket, in value order: the values as
+    /// the HDR histogram holds them, for reports that put them in coarser buckets of their own
+    /// (Locust's rounded response times). The same however the histogram is held.
+    pub fn bucket_medians(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut push = |value: u64, count: u64| match out.last_mut() {
+            Some((last, n)) if *last == value => *n += count,
+            _ => out.push((value, count)),
+        };
+        match &self.0 {
+            Repr::Many(h) => {
+                for v in h.iter_recorded() {
+                    push(h.median_equivalent(v.value_iterated_to()), v.count_at_value());
+                }
+            }
+            Repr::Few(list) => {
+                let mut sorted = list.clone();
+                sorted.sort_unstable();
+                for (value, count) in sorted.into_iter().filter(|(_, c)| *c > 0) {
+                    push(BUCKETS.median_equivalent(value), count);
+                }
+            }
+        }
+        out
+    }
+
     /// The values as an HDR histogram (for writing it out).
     pub fn to_histogram(&self) -> Cow<'_, Histogram<u64>> {
         match &self.0 {
@@ -278,6 +304,11 @@ mod tests {
             // Written out and read back.
             let back = Hist::from(h.to_histogram().into_owned());
             assert_same(&back, &dense(&values), &format!("{n} values read back"));
+            let d = dense(&values);
+            let medians: Vec<(u64, u64)> =
+                d.iter_recorded().map(|v| (d.median_equivalent(v.value_iterated_to()), v.count_at_value())).collect();
+            assert_eq!(h.bucket_medians(), medians, "{n} values");
+            assert_eq!(back.bucket_medians(), medians, "{n} values read back");
         }
         let huge = hist(&[u64::MAX, 5]);
         assert_eq!(huge.max(), dense(&[MAX_VALUE]).max());

@@ -4,8 +4,10 @@
 //! - [`RunArtifacts`]: the run folder, `latest`, `run.json`; after every test its record is read
 //!   back and the run's `junit.xml`, `report.html` and `summary.json` are written again.
 //! - [`TestArtifacts`]: one test's folder: `test.json` while it runs, `effective.yml`, and when it
-//!   ends `final_stats.csv`, `xunit.xml` and the files its `junit-xml` reporters ask for.
-//! - [`Streams`]: `kpi.csv`, `seconds.jsonl` and `monitoring.jsonl`, a line as each second closes.
+//!   ends `final_stats.csv`, `<test>_stats.csv` (Locust's), `xunit.xml` and the files its
+//!   `junit-xml` reporters ask for.
+//! - [`Streams`]: `kpi.csv`, `seconds.jsonl`, `<test>_stats_history.csv` (Locust's) and
+//!   `monitoring.jsonl`, a line as each second closes.
 //!
 //! Whole files are written atomically (a temporary file renamed over the old one), so a full disk
 //! leaves the previous version, never an empty or half file. A file that cannot be written is
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::store::{self, MonitoringLog, PlannedTest, SecondsLog};
-use super::{csv, junit, run_id, views, Error, RunReport, TestReport};
+use super::{csv, junit, locust, run_id, views, Error, RunReport, TestReport};
 use crate::aggregate::Second;
 use crate::discover::TestFile;
 use crate::monitoring::Event;
@@ -72,7 +74,7 @@ impl RunArtifacts {
 
     /// The folder of the test named `name`.
     pub fn test(&self, name: &str) -> TestArtifacts {
-        TestArtifacts { dir: self.dir.join(name), unwritten: self.unwritten.clone() }
+        TestArtifacts { dir: self.dir.join(name), name: name.to_string(), unwritten: self.unwritten.clone() }
     }
 
     /// Adds a test that never started.
@@ -166,6 +168,8 @@ impl Unwritten {
 /// One test's folder in the run folder.
 pub struct TestArtifacts {
     dir: PathBuf,
+    /// The test's name, which names its Locust files.
+    name: String,
     unwritten: Unwritten,
 }
 
@@ -203,18 +207,35 @@ impl TestArtifacts {
         } else {
             None
         };
+        let locust_path = self.dir.join(locust::history_file(&self.name));
+        let locust = locust::History::create(&locust_path).map_err(|e| self.unwritten.gap(&locust_path, e)).ok();
         let unwritten = self.unwritten.clone();
-        Ok(Streams { kpi, kpi_path, seconds, monitoring, monitoring_path, dir: self.dir.clone(), unwritten })
+        Ok(Streams {
+            kpi,
+            kpi_path,
+            seconds,
+            locust,
+            locust_path,
+            monitoring,
+            monitoring_path,
+            dir: self.dir.clone(),
+            unwritten,
+        })
     }
 
     /// Writes what a finished test leaves in files besides its record: `final_stats.csv` (also to
-    /// the `final-stats` reporter's file), `xunit.xml` and the `junit-xml` reporters' files.
+    /// the `final-stats` reporter's file), Locust's `<test>_stats.csv`, `xunit.xml` and the
+    /// `junit-xml` reporters' files.
     pub fn write(&self, report: &TestReport, final_stats_csv: Option<&Path>, reporters: &[JunitReporter]) {
-        let stats = self.dir.join("final_stats.csv");
+        let stats = self.dir.join(csv::FINAL_STATS_FILE);
         for path in std::iter::once(stats.as_path()).chain(final_stats_csv) {
             let written = store::write_atomic_with(path, |tmp| csv::write_final_stats(tmp, &report.totals));
             self.unwritten.check(path, written);
         }
+        let stats = self.dir.join(locust::stats_file(&self.name));
+        let written =
+            store::write_atomic_with(&stats, |tmp| locust::write_stats(tmp, &report.totals, report.load_secs));
+        self.unwritten.check(&stats, written);
         let xunit = self.dir.join("xunit.xml");
         self.unwritten.check(&xunit, store::write_atomic(&xunit, junit::test_xml(report).as_bytes()));
         for (path, xml) in junit::reporter_files(report, reporters, &self.dir) {
@@ -247,11 +268,13 @@ fn why(e: &Error) -> String {
 }
 
 /// The files a test's load phase streams into, a line at a time. A stream that fails once is
-/// dropped with a warning (and listed as incomplete); `kpi.csv` keeps trying.
+/// dropped with a warning (and listed as incomplete); `kpi.csv` and Locust's history keep trying.
 pub struct Streams {
     kpi: csv::KpiCsv,
     kpi_path: PathBuf,
     seconds: Option<SecondsLog>,
+    locust: Option<locust::History>,
+    locust_path: PathBuf,
     monitoring: Option<MonitoringLog>,
     monitoring_path: PathBuf,
     dir: PathBuf,
@@ -259,11 +282,16 @@ pub struct Streams {
 }
 
 impl Streams {
-    /// Writes a closed second to `kpi.csv` and `seconds.jsonl`; `vus` is the number of active
-    /// virtual users when it closed.
+    /// Writes a closed second to `kpi.csv`, `seconds.jsonl` and Locust's history; `vus` is the
+    /// number of active virtual users when it closed.
     pub fn second(&mut self, second: &Second, vus: u64) {
         if let Err(e) = self.kpi.write(second) {
             self.unwritten.gap(&self.kpi_path, e);
+        }
+        if let Some(history) = &mut self.locust {
+            if let Err(e) = history.second(second.unix_ts, vus, &second.current) {
+                self.unwritten.gap(&self.locust_path, e);
+            }
         }
         if let Some(log) = &mut self.seconds {
             if let Err(e) = log.write(second, vus) {

@@ -7,6 +7,9 @@ use std::path::Path;
 
 use crate::aggregate::{KpiSet, LabelSets, Second, OVERALL};
 
+/// A test's Taurus final-stats file, written when the test ends.
+pub const FINAL_STATS_FILE: &str = "final_stats.csv";
+
 /// Percentile levels of `final_stats.csv`, as Taurus tracks them by default.
 pub const FINAL_PERCENTILES: [f64; 7] = [0.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0];
 

@@ -1,5 +1,5 @@
 //! Reports: one view model ([`TestReport`], [`RunReport`]) that every writer reads, and one file
-//! per output format: JUnit XML, CSV, console, the HTML report and `summary.json`.
+//! per output format: JUnit XML, CSV, Locust's CSV, console, the HTML report and `summary.json`.
 //!
 //! Data flows one way: while a test runs, the runner streams its raw figures into the test's
 //! folder ([`store`]); when it ends, the test is read back from that folder and every run-level
@@ -12,6 +12,7 @@ pub mod csv;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod locust;
 pub mod run_id;
 pub mod store;
 pub mod timeline;
@@ -395,9 +396,13 @@ pub fn write_views(run_dir: &Path, run: &RunReport) -> Result<(), Error> {
     Ok(())
 }
 
-/// `suite report`: reads the run folder and renders the views again.
+/// `suite report`: reads the run folder and renders the views again, and each test's files made
+/// from its figures alone (Locust's CSV).
 pub fn rebuild(run_dir: &Path) -> Result<RunReport, Error> {
     let run = store::load_run(run_dir)?;
+    for test in run.tests.iter().filter(|t| t.completion != Completion::NotRun) {
+        locust::rebuild(&run_dir.join(&test.name), test)?;
+    }
     write_views(run_dir, &run)?;
     Ok(run)
 }

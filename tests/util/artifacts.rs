@@ -30,6 +30,24 @@ pub fn final_stats(path: &Path) -> Vec<Row> {
     csv_rows(path)
 }
 
+/// The header row of Locust's `<name>_stats.csv`, as Locust 2.47.0 wrote it (run headless with
+/// `--csv` against demo-target); embedded so no test needs Locust installed.
+pub const LOCUST_STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
+
+/// The header row of Locust's `<name>_stats_history.csv`, as Locust 2.47.0 wrote it (with and
+/// without `--csv-full-history`).
+pub const LOCUST_HISTORY_HEADER: &str = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size";
+
+/// A Locust CSV file (`<test>_stats.csv` or `<test>_stats_history.csv`): checks that its first
+/// line is `header` and that every line ends in CRLF, as Python's `csv` writes them; its rows.
+pub fn locust_csv(path: &Path, header: &str) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(text.split("\r\n").next(), Some(header), "{}: header", path.display());
+    assert!(text.ends_with("\r\n"), "{}: CRLF line ends", path.display());
+    assert_eq!(text.matches('\n').count(), text.matches("\r\n").count(), "{}: CRLF line ends", path.display());
+    csv_rows(path)
+}
+
 /// `summary.json`, after checking it against `docs/summary.schema.json`.
 pub fn summary(path: &Path) -> Value {
     let value = json(path);

@@ -28,7 +28,7 @@ use super::{Completion, CriterionRow, Error, RunReport, TestReport};
 use crate::aggregate::OVERALL;
 use crate::outcome::Outcome;
 
-pub use seconds::SecondsLog;
+pub use seconds::{each_second, SecondsLog};
 
 /// Run metadata file in the run folder.
 pub const RUN_FILE: &str = "run.json";

@@ -193,6 +193,17 @@ pub(super) fn read(path: &Path, test: &mut TestReport) -> Result<Option<u64>, Er
     Ok(last_unix)
 }
 
+/// Hands every second of `seconds.jsonl` to `each`, in file order: the Unix time it started, its
+/// active virtual users and its figures per label (the overall figures under `""`). Unreadable
+/// lines and histograms are skipped, as when the test is read.
+pub fn each_second(path: &Path, mut each: impl FnMut(u64, u64, &LabelSets)) -> Result<(), Error> {
+    read_lines(path, &mut Vec::new(), |line, record: SecondRecord| {
+        let (unix_ts, vus) = (record.unix_ts, record.vus);
+        each(unix_ts, vus, &second_sets(path, line, record, &mut Vec::new()));
+    })
+    .map(|_| ())
+}
+
 /// One line's figures per label, with the overall figures under `""`; a bad histogram is noted.
 fn second_sets(path: &Path, line: usize, record: SecondRecord, notes: &mut Vec<String>) -> LabelSets {
     let mut current = LabelSets::new();
