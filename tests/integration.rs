@@ -15,6 +15,7 @@ mod jmx_corpus;
 mod jmx_fuzz;
 mod lifecycle;
 mod memory;
+mod mms_corpus;
 mod monitoring;
 mod open_model;
 mod reports;
