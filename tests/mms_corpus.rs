@@ -202,7 +202,7 @@ struct Mms {
 impl Mms {
     fn start(models: &str, workers: u32, pid_file: &Path) -> Mms {
         let mut child = Command::new(bin("demo-target"))
-            .args(["--bind", "127.0.0.1", "--port", "0", "--management-port", "0", "--work-ms", "3"])
+            .args(["--bind", "127.0.0.1", "--port", "0", "--management-port", "0", "--work-ms", "1"])
             .args(["--models", models, "--workers", &workers.to_string()])
             .args(["--worker-script", "model_service_worker.py"])
             .arg("--pid-file")
@@ -286,7 +286,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn hold_for(yaml: &str) -> String {
     let longest = yaml
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("timeframe"))
+        .filter_map(|l| l.trim().trim_start_matches(['-', ' ']).strip_prefix("timeframe"))
         .filter_map(|rest| rest.trim_start_matches([' ', ':']).trim().strip_suffix('s')?.parse::<u64>().ok())
         .max()
         .unwrap_or(1);
