@@ -18,6 +18,7 @@ mod jmx_run;
 mod k6;
 mod lifecycle;
 mod memory;
+mod mms_corpus;
 mod monitoring;
 mod open_model;
 mod reports;

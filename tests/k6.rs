@@ -118,3 +118,50 @@ fn a_missing_k6_is_a_clear_error_before_anything_runs() {
     assert!(out.stderr.contains("install k6"), "{out}");
     assert!(out.stderr.contains("k6_t.yaml:"), "the error points into the test file: {out}");
 }
+
+/// Determined's k6 style: log in, take the token from the answer, call the API with it and with
+/// parameters from environment variables.
+const DETERMINED: &str = r#"
+import http from 'k6/http';
+import { check } from 'k6';
+export const options = { vus: 1, iterations: 1 };
+export function setup() {
+  const login = http.post(`${__ENV.BASE}/echo/api/v1/auth/login?token=${__ENV.SECRET_TOKEN}`, JSON.stringify({ username: __ENV.DET_USER }), { tags: { name: 'login' } });
+  return { token: login.json('query').split('=')[1] };
+}
+export default function (data) {
+  const headers = { Authorization: `Bearer ${data.token}` };
+  for (let i = 0; i < Number(__ENV.CALLS); i++) {
+    const r = http.get(`${__ENV.BASE}/echo/api/v1/experiments?limit=${__ENV.LIMIT}`, { headers, tags: { name: 'experiments' } });
+    check(r, { 'authorized': (x) => x.status === 200 });
+  }
+}
+"#;
+
+#[test]
+fn a_determined_style_script_logs_in_and_calls_the_api_with_its_token() {
+    let Some(k6) = tool("k6") else { return };
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    p.file("t/determined.js", DETERMINED);
+    // No load in the execution: the script's own options run (one user, one iteration).
+    let yaml = format!(
+        "execution:\n- executor: k6\n  scenario: det\nscenarios:\n  det:\n    script: determined.js\nmodules:\n  k6:\n    path: {}\nsettings:\n  env:\n    BASE: {}\n    SECRET_TOKEN: tok123\n    DET_USER: admin\n    CALLS: '3'\n    LIMIT: '7'\nreporting:\n- module: passfail\n  criteria:\n  - fail of experiments>0%\n",
+        k6.display(),
+        demo.url()
+    );
+    p.file("t/det_t.yaml", &yaml);
+    let out = p.suite(&["run", "-t", "t"], LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    let (_, body) = demo.request("GET", "/echo-log");
+    let log: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let calls: Vec<&Value> = log.iter().filter(|r| r["path"] == "/echo/api/v1/experiments").collect();
+    assert_eq!(calls.len(), 3, "{log:?}");
+    for c in &calls {
+        assert_eq!(c["headers"]["authorization"], "Bearer tok123");
+        assert_eq!(c["query"], "limit=7");
+    }
+    let stats = artifacts::final_stats(&out.run_dir().join("det_t/final_stats.csv"));
+    let hits = |label: &str| stats.iter().find(|r| r["label"] == label).map(|r| r["throughput"].parse::<f64>().unwrap() as u64);
+    assert_eq!((hits("login"), hits("experiments")), (Some(1), Some(3)), "{stats:?}");
+}

@@ -17,10 +17,10 @@ fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
     assert_eq!(out.code, 0, "{out}");
     let junit = out.junit();
     junit.assert_schema_valid();
-    assert_eq!(junit.count("testsuite"), 3, "{junit}");
+    assert_eq!(junit.count("testsuite"), 4, "{junit}");
     assert_eq!(junit.count("failure"), 0, "{junit}");
     assert_eq!(junit.count("error"), 0, "{junit}");
-    for test in ["ping_criteria", "inference_criteria", "mixed_criteria"] {
+    for test in ["ping_criteria", "inference_criteria", "mixed_criteria", "mms_model_criteria"] {
         let dir = out.run_dir().join(test);
         let locust = [format!("{test}_stats.csv"), format!("{test}_stats_history.csv")];
         for file in ["effective.yml", "kpi.csv", "final_stats.csv", "xunit.xml"]
@@ -30,6 +30,24 @@ fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
             assert!(dir.join(file).is_file(), "{test}/{file} missing\n{out}");
         }
     }
+    // The MMS-layout example runs its JMeter plan: setUp registers the model, the main group
+    // infers and describes (with the model name the inference answer gave), tearDown unregisters.
+    let summary = crate::util::artifacts::summary(&out.run_dir().join("summary.json"));
+    let test = summary["tests"].as_array().unwrap().iter().find(|t| t["name"] == "mms_model_criteria").unwrap();
+    let hits = |label: &str| {
+        test["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["label"] == label)
+            .map(|l| (l["hits"].as_u64(), l["fail"].as_u64()))
+    };
+    assert_eq!(hits("RegisterModel"), Some((Some(1), Some(0))), "{test}");
+    assert_eq!(hits("UnregisterModel"), Some((Some(1), Some(0))), "{test}");
+    let (inferred, failed) = hits("Inference").unwrap();
+    assert!(inferred.unwrap() >= 50 && failed == Some(0), "{test}");
+    let (described, failed) = hits("ModelDescription").unwrap();
+    assert!(described.unwrap() >= 50 && failed == Some(0), "{test}");
 
     // The same run with one threshold made impossible (the ping test's own passfail entry comes
     // after the three reporters of global_config.yaml) exits 3 with the observed value.

@@ -24,6 +24,7 @@ Once listening (and all workers are ready) it prints exactly one line to stdout:
 
 INFERENCE API (--port):
     GET  /ping                       200 {\"status\": \"Healthy\"}
+    OPTIONS /                        A short OpenAPI description, as MMS's
     GET|POST|PUT /predictions/{model}[/{version}]
                                      Forwarded to the least busy worker, which burns
                                      work-ms of CPU hashing the body and answers
@@ -119,6 +120,20 @@ pub struct Config {
     /// Write the inference port to FILE (atomically, via rename)
     #[arg(long, value_name = "FILE")]
     pub port_file: Option<PathBuf>,
+    /// Start each worker as `demo-target --worker-script=NAME --worker ...`, so the second word
+    /// of its command line names NAME the way MMS's `python .../model_service_worker.py` does:
+    /// MMS-style monitoring (ServerLocalClient, monitoring-agent's default) counts as workers
+    /// only processes running `model_service_worker.py`
+    #[arg(long, value_name = "NAME", value_parser = parse_script)]
+    pub worker_script: Option<String>,
+}
+
+/// `--worker-script`: one word, so it stays one argument of the command line.
+fn parse_script(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains(char::is_whitespace) {
+        return Err(format!("invalid worker script name {text:?}: one word expected"));
+    }
+    Ok(text.to_string())
 }
 
 fn parse_bind(text: &str) -> Result<IpAddr, String> {
@@ -199,7 +214,7 @@ mod tests {
     fn all_flags() {
         let m = parse_str(
             "--bind=127.0.0.2 --port 0 --management-port 0 --workers=3 --work-ms 7 \
-             --models a,b,a --pid-file /tmp/p --port-file /tmp/q",
+             --models a,b,a --pid-file /tmp/p --port-file /tmp/q --worker-script model_service_worker.py",
         )
         .unwrap();
         let Mode::Frontend(cfg) = m else { panic!() };
@@ -208,12 +223,13 @@ mod tests {
         assert_eq!(cfg.models, ["a", "b"]);
         assert_eq!(cfg.pid_file, Some(PathBuf::from("/tmp/p")));
         assert_eq!(cfg.port_file, Some(PathBuf::from("/tmp/q")));
+        assert_eq!(cfg.worker_script.as_deref(), Some("model_service_worker.py"));
     }
 
     #[test]
     fn worker_mode_and_help() {
         assert_eq!(
-            parse_str("--worker --work-ms 1 --models m").unwrap(),
+            parse_str("--worker-script=model_service_worker.py --worker --work-ms 1 --models m").unwrap(),
             Mode::Worker(WorkerOpts { work_ms: 1, models: vec!["m".into()] })
         );
         assert_eq!(parse_str("--port 1 -h").unwrap_err().kind(), ErrorKind::DisplayHelp);
@@ -242,6 +258,7 @@ mod tests {
             "--workers 1000",
             "--bind nowhere",
             "--models a/b",
+            "--worker-script",
             "--frobnicate",
             "positional",
         ] {

@@ -37,7 +37,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     };
 
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
-    let spec = WorkerSpec { exe, work_ms: cfg.work_ms, models: cfg.models.clone() };
+    let spec = WorkerSpec { exe, work_ms: cfg.work_ms, models: cfg.models.clone(), script: cfg.worker_script.clone() };
     let pool = Pool::start(spec, cfg.workers).await.map_err(|e| format!("cannot start workers: {e}"))?;
     let frontend = Arc::new(Frontend {
         models: std::sync::Mutex::new(
@@ -132,6 +132,10 @@ impl Frontend {
                 "GET" | "HEAD" | "POST" => http::healthy(),
                 _ => method_not_allowed(),
             };
+        }
+        // MMS's inference API describes itself too (`OPTIONS /`, which api_description.jmx sends).
+        if method == "OPTIONS" && path == "/" {
+            return api_description();
         }
         if let Some(rest) = path.strip_prefix("/predictions/") {
             return match method {

@@ -41,6 +41,8 @@ pub struct WorkerSpec {
     pub exe: PathBuf,
     pub work_ms: u64,
     pub models: Vec<String>,
+    /// `--worker-script`: the worker's first argument is `--worker-script=NAME`.
+    pub script: Option<String>,
 }
 
 /// A running worker process.
@@ -166,7 +168,11 @@ impl Pool {
     }
 
     async fn spawn_worker(&self) -> io::Result<Arc<Worker>> {
-        let mut child = Command::new(&self.spec.exe)
+        let mut command = Command::new(&self.spec.exe);
+        if let Some(script) = &self.spec.script {
+            command.arg(format!("--worker-script={script}"));
+        }
+        let mut child = command
             .arg("--worker")
             .arg("--work-ms")
             .arg(self.spec.work_ms.to_string())

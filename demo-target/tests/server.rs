@@ -24,6 +24,10 @@ impl Drop for Frontend {
 }
 
 fn start() -> Frontend {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> Frontend {
     // Tests run in parallel: each frontend gets its own folder.
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -34,6 +38,7 @@ fn start() -> Frontend {
         .args(["--port", "0", "--management-port", "0", "--workers", "2", "--work-ms", "5"])
         .arg("--port-file")
         .arg(&port_file)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -329,6 +334,10 @@ fn mms_management_lifecycle() {
     let r = m.request("OPTIONS", "/", &[], "");
     assert_eq!(r.status, 200);
     assert!(r.body.contains(r#""openapi":"3.0.1""#), "{}", r.body);
+    // The inference API describes itself as MMS's does (api_description.jmx asks both ports).
+    let r = Client::connect(fe.port).request("OPTIONS", "/", &[], "");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(r#""openapi":"3.0.1""#), "{}", r.body);
 
     // Not registered yet: inference and management both answer 404.
     assert_eq!(get(fe.port, "/predictions/squeezenet_v1.1").status, 404);
@@ -409,4 +418,26 @@ fn mms_management_lifecycle() {
     assert!(!m.request("GET", "/models", &[], "").body.contains("squeezenet_v1.1"));
     // The other models still predict on the shared pool.
     assert_eq!(get(fe.port, "/predictions/noop-1").status, 200);
+}
+
+/// `--worker-script model_service_worker.py`: each worker's second command-line word names the
+/// script, as MMS's `python .../model_service_worker.py` does, so MMS-style monitoring (which
+/// counts only such descendants) sees the workers; without it no worker matches.
+#[test]
+fn worker_script_names_the_workers_command_line() {
+    let cmdline = |pid: u64| -> Vec<String> {
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        raw.split(|b| *b == 0).filter(|w| !w.is_empty()).map(|w| String::from_utf8_lossy(w).into_owned()).collect()
+    };
+    let fe = start_with(&["--worker-script", "model_service_worker.py"]);
+    let workers = worker_pids(fe.mgmt_port);
+    assert_eq!(workers.len(), 2);
+    for pid in workers {
+        let words = cmdline(pid);
+        assert_eq!(words[1], "--worker-script=model_service_worker.py", "{words:?}");
+    }
+    let fe = start();
+    for pid in worker_pids(fe.mgmt_port) {
+        assert!(!cmdline(pid).join(" ").contains("model_service_worker.py"));
+    }
 }

@@ -165,8 +165,23 @@ pub fn run_suite(
     limit: Duration,
     signal_after: Option<Duration>,
 ) -> Output {
+    run_suite_env(cwd, args, artifacts, limit, signal_after, &[])
+}
+
+/// [`run_suite`] with extra environment variables for the `suite` process.
+pub fn run_suite_env(
+    cwd: &Path,
+    args: &[&str],
+    artifacts: &Path,
+    limit: Duration,
+    signal_after: Option<Duration>,
+    env: &[(&str, &Path)],
+) -> Output {
     let mut cmd = Command::new(bin("suite"));
     cmd.current_dir(cwd).args(args);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
     if args.first() == Some(&"run") {
         cmd.arg("--artifacts-dir").arg(artifacts);
     }
