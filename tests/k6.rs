@@ -162,6 +162,8 @@ fn a_determined_style_script_logs_in_and_calls_the_api_with_its_token() {
         assert_eq!(c["query"], "limit=7");
     }
     let stats = artifacts::final_stats(&out.run_dir().join("det_t/final_stats.csv"));
-    let hits = |label: &str| stats.iter().find(|r| r["label"] == label).map(|r| r["throughput"].parse::<f64>().unwrap() as u64);
+    let hits = |label: &str| {
+        stats.iter().find(|r| r["label"] == label).map(|r| r["throughput"].parse::<f64>().unwrap() as u64)
+    };
     assert_eq!((hits("login"), hits("experiments")), (Some(1), Some(3)), "{stats:?}");
 }

@@ -14,7 +14,7 @@
 //! the script's own `options` run. `settings.env` goes to k6 as `-e` and in its environment.
 //! `--summary-export` is kept in the test's folder.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use serde::Deserialize;
 use tokio::process::Command;
@@ -43,6 +43,7 @@ struct Pending {
     waiting_us: u64,
 }
 
+/// An `http_req_duration` point: what a sample needs from it.
 #[derive(Deserialize)]
 struct Point<'a> {
     #[serde(borrow)]
@@ -51,10 +52,24 @@ struct Point<'a> {
 
 #[derive(Deserialize)]
 struct Data<'a> {
-    time: &'a str,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
     value: f64,
     #[serde(default, borrow)]
-    tags: HashMap<&'a str, std::borrow::Cow<'a, str>>,
+    tags: Tags<'a>,
+}
+
+/// The tags suite reads (k6 writes more: they are skipped, not stored).
+#[derive(Default, Deserialize)]
+struct Tags<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    error: Option<Cow<'a, str>>,
 }
 
 impl Tool for K6 {
@@ -73,42 +88,37 @@ impl Tool for K6 {
     }
 
     fn line(&mut self, line: &str, ctx: &Context, out: &mut Vec<Sample>) {
-        let Some(metric) = line.strip_prefix("{\"metric\":\"").and_then(|rest| rest.split('"').next()) else { return };
-        let wanted = matches!(
-            metric,
-            "http_req_duration"
-                | "http_req_connecting"
-                | "http_req_sending"
-                | "http_req_waiting"
-                | "http_req_failed"
-                | "vus"
-        );
-        if !wanted || !line.contains("\"type\":\"Point\"") {
+        // `{"metric":"<name>","type":"Point",…`: the name decides before anything is parsed.
+        let Some(rest) = line.strip_prefix("{\"metric\":\"") else { return };
+        let Some((metric, rest)) = rest.split_once('"') else { return };
+        if !rest.starts_with(",\"type\":\"Point\"") {
             return;
         }
-        let Ok(point) = serde_json::from_str::<Point>(line) else { return };
-        let data = point.data;
-        let us = (data.value.max(0.0) * 1000.0) as u64;
         match metric {
-            "vus" => self.users = Some(data.value.max(0.0) as u64),
             "http_req_duration" => {
+                let Ok(point) = serde_json::from_str::<Point>(line) else { return };
                 self.flush(out);
-                self.pending = Some(Pending {
-                    sample: sample(&data, us, ctx),
-                    time: data.time.to_string(),
-                    sending_us: 0,
-                    waiting_us: 0,
-                });
+                let data = point.data;
+                let us = millis_to_us(data.value);
+                let sample = sample(&data, us, ctx);
+                self.pending = Some(Pending { sample, time: data.time.into_owned(), sending_us: 0, waiting_us: 0 });
             }
-            _ => {
-                let Some(p) = self.pending.as_mut().filter(|p| p.time == data.time) else { return };
+            "http_req_connecting" | "http_req_sending" | "http_req_waiting" | "http_req_failed" | "vus" => {
+                // These need only their value (and time, to belong to the pending request).
+                let (Some(time), Some(value)) = (field(rest, "\"time\":\""), number(rest)) else { return };
+                if metric == "vus" {
+                    self.users = Some(value.max(0.0) as u64);
+                    return;
+                }
+                let Some(p) = self.pending.as_mut().filter(|p| p.time == time) else { return };
+                let us = millis_to_us(value);
                 match metric {
                     "http_req_connecting" => p.sample.connect_us = us,
                     "http_req_sending" => p.sending_us = us,
                     "http_req_waiting" => p.waiting_us = us,
                     _ => {
                         // `http_req_failed`: the last point of the request.
-                        if data.value > 0.0 && p.sample.error_kind.is_none() {
+                        if value > 0.0 && p.sample.error_kind.is_none() {
                             let status = p.sample.status;
                             p.sample.error_kind = Some(ErrorKind::Status);
                             p.sample.error = Some(format!("{status}: not an expected response").into());
@@ -117,6 +127,7 @@ impl Tool for K6 {
                     }
                 }
             }
+            _ => {}
         }
     }
 
@@ -150,14 +161,33 @@ impl K6 {
     }
 }
 
+fn millis_to_us(ms: f64) -> u64 {
+    (ms.max(0.0) * 1000.0) as u64
+}
+
+/// The text after `key` up to the next `"` (k6 writes times without escapes).
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(key)? + key.len();
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
+}
+
+/// The number after `"value":`.
+fn number(line: &str) -> Option<f64> {
+    const KEY: &str = "\"value\":";
+    let start = line.find(KEY)? + KEY.len();
+    let len = line[start..].find([',', '}']).unwrap_or(line.len() - start);
+    line[start..start + len].trim().parse().ok()
+}
+
 /// A sample from an `http_req_duration` point that took `us`.
 fn sample(data: &Data<'_>, us: u64, ctx: &Context) -> Sample {
-    let tag = |name: &str| data.tags.get(name).map(|v| v.as_ref()).unwrap_or_default();
-    let name = tag("name");
-    let label = ctx.labels.intern(if name.is_empty() { tag("url") } else { name });
-    let end_us = parse_time_us(data.time).unwrap_or(0);
-    let status: u16 = tag("status").parse().unwrap_or(0);
-    let error = tag("error");
+    let tags = &data.tags;
+    let name = tags.name.as_deref().filter(|n| !n.is_empty()).or(tags.url.as_deref()).unwrap_or_default();
+    let label = ctx.labels.intern(name);
+    let end_us = parse_time_us(&data.time).unwrap_or(0);
+    let status: u16 = tags.status.as_deref().unwrap_or_default().parse().unwrap_or(0);
+    let error = tags.error.as_deref().unwrap_or_default();
     let error_kind = if status == 0 || !error.is_empty() && status < 400 {
         Some(transport_kind(error))
     } else if status >= 400 {

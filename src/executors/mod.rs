@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::engine::stop::Phase;
@@ -30,8 +30,10 @@ use crate::sample::Sample;
 
 /// Lines of the tool's stderr kept for the error message when it fails.
 const STDERR_TAIL: usize = 20;
-/// Longest results line read (a k6 point is a few hundred bytes; a runaway line is cut off).
+/// Longest results line read (a k6 point is a few hundred bytes; a runaway line is skipped).
 const MAX_LINE: usize = 1 << 20;
+/// Bytes read from the tool's results at a time.
+const CHUNK: usize = 64 * 1024;
 
 /// How one tool is driven.
 trait Tool: Send {
@@ -81,15 +83,17 @@ async fn supervise(tool: &mut dyn Tool, plan: &ToolPlan, load: &Load, ctx: &Cont
     let log_path = ctx.dir.join(format!("{name}.err"));
     let stderr_task = tokio::spawn(keep_stderr(stderr, log_path));
 
-    let mut lines = BufReader::new(stdout);
-    let mut buf = Vec::new();
+    // Read in chunks and cut lines here: one wake-up per chunk, not per line (k6 writes several
+    // lines per request).
+    let mut stdout = stdout;
+    let mut lines = Lines::default();
+    let mut chunk = vec![0u8; CHUNK];
     let mut samples = Vec::new();
     let mut signalled = false;
     let mut users_now = 0u64;
     loop {
-        buf.clear();
         let read = tokio::select! {
-            r = read_line(&mut lines, &mut buf) => r,
+            r = stdout.read(&mut chunk) => r,
             _ = ctx.stop.reached(Phase::Aborting), if signalled => {
                 if let Some(g) = group {
                     let _ = killpg(g, Signal::SIGKILL);
@@ -107,9 +111,8 @@ async fn supervise(tool: &mut dyn Tool, plan: &ToolPlan, load: &Load, ctx: &Cont
         };
         match read {
             Ok(0) => break,
-            Ok(_) => {
-                let line = String::from_utf8_lossy(&buf);
-                tool.line(line.trim_end(), ctx, &mut samples);
+            Ok(n) => {
+                lines.feed(&chunk[..n], |line| tool.line(&String::from_utf8_lossy(line), ctx, &mut samples));
                 record(&mut samples, ctx);
                 if let Some(users) = tool.users() {
                     adjust_users(ctx, &mut users_now, users);
@@ -155,22 +158,41 @@ fn adjust_users(ctx: &Context, now: &mut u64, users: u64) {
     *now = users;
 }
 
-/// One line into `buf`; a line longer than [`MAX_LINE`] keeps its first `MAX_LINE` bytes and
-/// the rest is skipped, so a runaway line costs no more memory than that.
-async fn read_line<R: AsyncRead + Unpin>(r: &mut BufReader<R>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    use tokio::io::AsyncReadExt;
-    let n = (&mut *r).take(MAX_LINE as u64).read_until(b'\n', buf).await?;
-    if n == MAX_LINE && buf.last() != Some(&b'\n') {
-        let mut rest = Vec::new();
-        loop {
-            rest.clear();
-            let m = (&mut *r).take(MAX_LINE as u64).read_until(b'\n', &mut rest).await?;
-            if m == 0 || rest.last() == Some(&b'\n') {
-                break;
+/// Cuts a stream into lines; a line longer than [`MAX_LINE`] is skipped (its first bytes are
+/// not a line of results), so a runaway line costs no more memory than that.
+#[derive(Default)]
+struct Lines {
+    partial: Vec<u8>,
+    skipping: bool,
+}
+
+impl Lines {
+    /// Hands each complete line of `bytes` (after what came before) to `each`, without its end.
+    fn feed(&mut self, mut bytes: &[u8], mut each: impl FnMut(&[u8])) {
+        while let Some(pos) = memchr::memchr(b'\n', bytes) {
+            let (line, rest) = (&bytes[..pos], &bytes[pos + 1..]);
+            if self.skipping {
+                self.skipping = false;
+            } else if self.partial.is_empty() {
+                each(trim_cr(line));
+            } else {
+                self.partial.extend_from_slice(line);
+                each(trim_cr(&std::mem::take(&mut self.partial)));
+            }
+            bytes = rest;
+        }
+        if !self.skipping {
+            self.partial.extend_from_slice(bytes);
+            if self.partial.len() > MAX_LINE {
+                self.partial = Vec::new();
+                self.skipping = true;
             }
         }
     }
-    Ok(n)
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// Copies the tool's stderr to `path`, returning its last lines.
@@ -190,4 +212,23 @@ async fn keep_stderr<R: AsyncRead + Unpin>(stderr: R, path: std::path::PathBuf) 
         tail.push_back(line);
     }
     tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_cut_across_chunks_and_runaway_lines_skipped() {
+        let mut lines = Lines::default();
+        let mut got = Vec::new();
+        lines.feed(b"a\nb", |l| got.push(l.to_vec()));
+        lines.feed(b"c\r\n\nd", |l| got.push(l.to_vec()));
+        assert_eq!(got, [b"a".to_vec(), b"bc".to_vec(), b"".to_vec()]);
+        let long = vec![b'x'; MAX_LINE + 10];
+        lines.feed(&long, |l| got.push(l.to_vec()));
+        lines.feed(b"tail\nok\n", |l| got.push(l.to_vec()));
+        assert_eq!(got.last().unwrap(), b"ok");
+        assert_eq!(got.len(), 4, "the runaway line is skipped whole");
+    }
 }
