@@ -65,3 +65,27 @@ fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
     assert!(junit.failures()[0].contains("observed"), "{junit}");
     assert!(junit.case("avg-rt>0ms").is_some_and(|c| c.failed), "{junit}");
 }
+
+/// The shipped k6 example runs with k6 (installed by `scripts/test-tools.sh`) against the same
+/// demo server, its monitoring and reporters, and passes.
+#[test]
+fn the_shipped_k6_example_passes() {
+    let Some(k6) = crate::util::tool("k6") else { return };
+    let artifacts = tempfile::tempdir().unwrap();
+    let k6_path = format!("modules.k6.path={}", k6.display());
+    let out = run_suite(
+        &repo(),
+        &["run", "--test-dir", "suites", "--pattern", "k6_*.yaml", "-o", &k6_path],
+        &artifacts.path().join("k6"),
+        Duration::from_secs(120),
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let summary = crate::util::artifacts::summary(&out.run_dir().join("summary.json"));
+    let test = &summary["tests"][0];
+    let hits = |label: &str| {
+        test["labels"].as_array().unwrap().iter().find(|l| l["label"] == label).and_then(|l| l["hits"].as_u64())
+    };
+    assert_eq!(hits("login"), Some(1), "{test}");
+    assert!(hits("list models").unwrap_or(0) > 20 && hits("predict").unwrap_or(0) > 20, "{test}");
+}
