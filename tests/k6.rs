@@ -167,3 +167,26 @@ fn a_determined_style_script_logs_in_and_calls_the_api_with_its_token() {
     };
     assert_eq!((hits("login"), hits("experiments")), (Some(1), Some(3)), "{stats:?}");
 }
+
+#[test]
+fn k6_thresholds_failing_is_said_but_suite_criteria_decide() {
+    let Some(k6) = tool("k6") else { return };
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    p.file(
+        "t/thresholds.js",
+        "import http from 'k6/http';\nexport const options = { thresholds: { http_req_failed: ['rate<0.01'] } };\nexport default function () { http.get(`${__ENV.BASE}/missing`, { tags: { name: 'missing' } }); }\n",
+    );
+    let yaml = format!(
+        "execution:\n- executor: k6\n  concurrency: 1\n  iterations: 3\n  scenario: s\nscenarios:\n  s:\n    script: thresholds.js\nmodules:\n  k6:\n    path: {}\nsettings:\n  env:\n    BASE: {}\nreporting:\n- module: passfail\n  criteria:\n  - fail of missing<100%\n- module: junit-xml\n  data-source: pass-fail\n",
+        k6.display(),
+        demo.url()
+    );
+    p.file("t/k6_t.yaml", &yaml);
+    let out = p.suite(&["run", "-t", "t"], LIMIT);
+    assert_eq!(out.code, 0, "suite's criterion holds, whatever k6's thresholds say: {out}");
+    assert!(out.stderr.contains("k6's own thresholds failed (exit 99)"), "{out}");
+    let junit = out.junit();
+    junit.assert_schema_valid();
+    assert!(junit.to_string().contains("thresholds failed (exit 99)"), "said in the test's JUnit system-out: {junit}");
+}

@@ -47,6 +47,8 @@ pub struct Context {
     pub dir: PathBuf,
     /// What went wrong with an external tool (it crashed, could not start); the test is an error.
     pub errors: Arc<Mutex<Vec<String>>>,
+    /// What an external tool wants said that is not an error (its own thresholds failed).
+    pub notes: Arc<Mutex<Vec<String>>>,
 }
 
 impl Context {
@@ -64,12 +66,18 @@ impl Context {
             labels,
             dir,
             errors: Arc::default(),
+            notes: Arc::default(),
         }
     }
 
     /// Notes what went wrong with an external tool.
     pub fn error(&self, message: String) {
         self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+    }
+
+    /// Notes something an external tool said that the reports should show.
+    pub fn note(&self, message: String) {
+        self.notes.lock().unwrap_or_else(|e| e.into_inner()).push(message);
     }
 }
 

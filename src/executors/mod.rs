@@ -131,6 +131,7 @@ async fn supervise(tool: &mut dyn Tool, plan: &ToolPlan, load: &Load, ctx: &Cont
         Ok(None) => Ok(()),
         Ok(Some(note)) => {
             crate::errln!("{name}: {note}");
+            ctx.note(format!("{name}: {note}"));
             Ok(())
         }
         Err(why) => {

@@ -152,6 +152,7 @@ pub(super) async fn run(
     report.sent = ctx.sent.load(Ordering::Relaxed);
     // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).
     report.stopped_by = ctx.stop.reason().map(|r| secrets.masked(&r));
+    report.notes.extend(std::mem::take(&mut *ctx.notes.lock().unwrap_or_else(|e| e.into_inner())));
     let tool_errors = std::mem::take(&mut *ctx.errors.lock().unwrap_or_else(|e| e.into_inner()));
     if !tool_errors.is_empty() {
         return Err(tool_errors.join("\n"));

@@ -200,6 +200,9 @@ struct TestRecord {
     /// Whether the run's `junit.xml` carries the test's `sample-labels` suite.
     #[serde(default)]
     sample_labels: bool,
+    /// What the test wants said beside its verdict (an external tool's own thresholds failing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
 }
 
 /// Writes a test's `test.json`; `complete` is false when the test is starting.
@@ -218,6 +221,7 @@ pub fn write_test(dir: &Path, test: &TestReport, complete: bool) -> Result<(), E
         stopped_by: test.stopped_by.clone(),
         criteria: test.criteria.clone(),
         sample_labels: test.sample_labels,
+        notes: test.notes.clone(),
     };
     write_atomic(&dir.join(TEST_FILE), &serde_json::to_vec_pretty(&record)?)
 }
@@ -288,6 +292,7 @@ pub fn load_test(dir: &Path, name: &str, file: &Path) -> Result<TestReport, Erro
             test.stopped_by = r.stopped_by;
             test.criteria = r.criteria;
             test.sample_labels = r.sample_labels;
+            test.notes.extend(r.notes);
             if !r.complete {
                 test.completion = Completion::Incomplete;
             }
