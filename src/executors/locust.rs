@@ -189,10 +189,10 @@ mod tests {
         let args = |l| load_args(&l);
         assert_eq!(
             args(load(5, 0, 10_000, None)),
-            (vec!["-u", "5", "-r", "5", "-t", "10s"].map(String::from).to_vec(), None)
+            (["-u", "5", "-r", "5", "-t", "10s"].map(String::from).to_vec(), None)
         );
         assert_eq!(args(load(4, 2000, 1500, None)).0, ["-u", "4", "-r", "2", "-t", "4s"]);
-        assert_eq!(args(load(3, 0, 0, Some(4))), (vec!["-u", "3", "-r", "3"].map(String::from).to_vec(), Some(4)));
+        assert_eq!(args(load(3, 0, 0, Some(4))), (["-u", "3", "-r", "3"].map(String::from).to_vec(), Some(4)));
         assert_eq!(args(load(0, 0, 0, None)).1, Some(1), "one iteration per user without a duration");
         assert_eq!(args(load(2, 0, 5000, Some(7))).1, Some(7));
     }
