@@ -187,3 +187,20 @@ fn a_wikimedia_style_layout_runs_the_model_named_by_model() {
     assert_eq!(hits(&out, "revscoring"), None, "only the model MODEL names ran: {out}");
     assert_eq!(locust_total(&out), 6);
 }
+
+#[test]
+fn a_missing_locust_or_a_script_locust_cannot_load_is_a_clear_error_before_anything_runs() {
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    p.file("t/locustfile.py", LOCUSTFILE);
+    let missing = Path::new("/nonexistent/locust");
+    let out = run(&p, missing, &demo, "locustfile.py", "  concurrency: 1\n", "  - fail of ping>0%\n", "");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("`modules.locust.path` names `/nonexistent/locust`, which is not a file"), "{out}");
+    assert!(out.stderr.contains("pip install locust"), "{out}");
+    assert!(out.stderr.contains("locust_t.yaml:"), "the error points into the test file: {out}");
+    p.file("t/locustfile.txt", LOCUSTFILE);
+    let out = run(&p, missing, &demo, "locustfile.txt", "  concurrency: 1\n", "  - fail of ping>0%\n", "");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("Locust loads only `.py` files"), "{out}");
+}

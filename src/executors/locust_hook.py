@@ -75,6 +75,9 @@ def _limited(method):
             raise StopUser()
         user._suite_iterations = done + 1
         method(self, task)
+        if done + 1 >= _ITERATIONS:
+            # Stopped at once, not after one more wait.
+            raise StopUser()
 
     return execute_task
 
