@@ -17,6 +17,7 @@ mod jmx_fuzz;
 mod jmx_run;
 mod k6;
 mod lifecycle;
+mod locust;
 mod memory;
 mod mms_corpus;
 mod monitoring;

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use tokio::process::Command;
 
-use super::Tool;
+use super::{transport_kind, Tool};
 use crate::engine::Context;
 use crate::plan::tool::ToolPlan;
 use crate::plan::Load;
@@ -73,7 +73,7 @@ struct Tags<'a> {
 }
 
 impl Tool for K6 {
-    fn command(&self, plan: &ToolPlan, load: &Load, ctx: &Context) -> Command {
+    fn command(&self, plan: &ToolPlan, load: &Load, ctx: &Context) -> Result<Command, String> {
         let mut cmd = Command::new(&plan.binary);
         cmd.arg("run").args(["--quiet", "--no-color", "--address", ""]).args(["--out", "json=-"]);
         cmd.arg("--summary-export").arg(ctx.dir.join("k6-summary.json"));
@@ -84,7 +84,7 @@ impl Tool for K6 {
             cmd.arg("-e").arg(format!("{k}={v}"));
         }
         cmd.arg(&plan.script);
-        cmd
+        Ok(cmd)
     }
 
     fn line(&mut self, line: &str, ctx: &Context, out: &mut Vec<Sample>) {
@@ -215,22 +215,6 @@ fn sample(data: &Data<'_>, us: u64, ctx: &Context) -> Sample {
         error: message,
         bytes: 0,
         lag_us: 0,
-    }
-}
-
-/// The kind of a k6 request error, from its message.
-fn transport_kind(error: &str) -> ErrorKind {
-    let e = error.to_ascii_lowercase();
-    if e.contains("refused") {
-        ErrorKind::ConnectRefused
-    } else if e.contains("timeout") || e.contains("deadline") {
-        ErrorKind::Timeout
-    } else if e.contains("reset") || e.contains("eof") {
-        ErrorKind::Reset
-    } else if e.contains("tls") || e.contains("x509") || e.contains("certificate") {
-        ErrorKind::Tls
-    } else {
-        ErrorKind::Transport
     }
 }
 

@@ -1,4 +1,5 @@
-//! Sample sources beside the engine: another load tool runs its own script (`executor: k6`) and
+//! Sample sources beside the engine: another load tool runs its own script (`executor: k6`,
+//! `executor: locust`) and
 //! every request it reports becomes a [`Sample`] in the same recorder the engine fills, while the
 //! test runs, so criteria (with their timeframes and `stop`), monitoring, the console and every
 //! report work as for the native engine.
@@ -11,6 +12,7 @@
 //! how to read one line.
 
 mod k6;
+mod locust;
 
 use std::collections::VecDeque;
 use std::process::Stdio;
@@ -26,11 +28,12 @@ use crate::engine::stop::Phase;
 use crate::engine::Context;
 use crate::plan::tool::{ToolKind, ToolPlan};
 use crate::plan::Load;
-use crate::sample::Sample;
+use crate::sample::{ErrorKind, Sample};
 
 /// Lines of the tool's stderr kept for the error message when it fails.
 const STDERR_TAIL: usize = 20;
-/// Longest results line read (a k6 point is a few hundred bytes; a runaway line is skipped).
+/// Longest results line read (a k6 point or a Locust request line is a few hundred bytes; a
+/// runaway line is skipped).
 const MAX_LINE: usize = 1 << 20;
 /// Bytes read from the tool's results at a time.
 const CHUNK: usize = 64 * 1024;
@@ -38,7 +41,7 @@ const CHUNK: usize = 64 * 1024;
 /// How one tool is driven.
 trait Tool: Send {
     /// The command (the caller adds stdout/stderr pipes and the process group).
-    fn command(&self, plan: &ToolPlan, load: &Load, ctx: &Context) -> Command;
+    fn command(&self, plan: &ToolPlan, load: &Load, ctx: &Context) -> Result<Command, String>;
     /// One line of the tool's results: the samples it completes.
     fn line(&mut self, line: &str, ctx: &Context, out: &mut Vec<Sample>);
     /// The end of the results: samples still held back.
@@ -61,10 +64,7 @@ pub async fn run(plan: Arc<ToolPlan>, load: Load, number: usize, ctx: Context) {
     crate::errln!("{}: {} ({})", plan.kind.name(), plan.version, plan.binary.display());
     let mut tool: Box<dyn Tool> = match plan.kind {
         ToolKind::K6 => Box::new(k6::K6::default()),
-        ToolKind::Locust => {
-            ctx.error(format!("execution {}: the locust executor is not available", number + 1));
-            return;
-        }
+        ToolKind::Locust => Box::new(locust::Locust::default()),
     };
     if let Err(e) = supervise(tool.as_mut(), &plan, &load, &ctx).await {
         ctx.error(format!("{} (execution {}, scenario `{}`): {e}", plan.kind.name(), number + 1, plan.name));
@@ -73,7 +73,7 @@ pub async fn run(plan: Arc<ToolPlan>, load: Load, number: usize, ctx: Context) {
 
 async fn supervise(tool: &mut dyn Tool, plan: &ToolPlan, load: &Load, ctx: &Context) -> Result<(), String> {
     let name = plan.kind.name();
-    let mut cmd = tool.command(plan, load, ctx);
+    let mut cmd = tool.command(plan, load, ctx)?;
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
     cmd.envs(plan.env.iter().map(|(k, v)| (k, v)));
     let mut child = cmd.spawn().map_err(|e| format!("cannot start `{}`: {e}", plan.binary.display()))?;
@@ -213,6 +213,22 @@ async fn keep_stderr<R: AsyncRead + Unpin>(stderr: R, path: std::path::PathBuf) 
         tail.push_back(line);
     }
     tail
+}
+
+/// The kind of a tool's request error, from its message.
+pub(crate) fn transport_kind(error: &str) -> ErrorKind {
+    let e = error.to_ascii_lowercase();
+    if e.contains("refused") {
+        ErrorKind::ConnectRefused
+    } else if e.contains("timeout") || e.contains("deadline") {
+        ErrorKind::Timeout
+    } else if e.contains("reset") || e.contains("eof") {
+        ErrorKind::Reset
+    } else if e.contains("tls") || e.contains("x509") || e.contains("certificate") {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Transport
+    }
 }
 
 #[cfg(test)]

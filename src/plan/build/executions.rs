@@ -93,11 +93,12 @@ impl Builder<'_> {
         if let Some(executor) = &e.executor {
             match executor.value.as_str() {
                 "k6" => tool = Some((ToolKind::K6, executor.span)),
+                "locust" => tool = Some((ToolKind::Locust, executor.span)),
                 name if NATIVE_EXECUTORS.contains(&name) => {}
                 name => self.unsupported(
                     executor.span,
                     &format!("executor `{name}`"),
-                    "suite runs HTTP `requests:` scenarios and JMeter plans natively, and k6 scripts with `executor: k6`",
+                    "suite runs HTTP `requests:` scenarios and JMeter plans natively, k6 scripts with `executor: k6` and locustfiles with `executor: locust`",
                 ),
             }
         }

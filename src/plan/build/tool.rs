@@ -1,4 +1,4 @@
-//! Executions another tool runs (`executor: k6`): the script and the tool found before the test,
+//! Executions another tool runs (`executor: k6`, `executor: locust`): the script and the tool found before the test,
 //! so a missing tool or script is an error at its line, not a failed test.
 
 use std::path::{Path, PathBuf};
@@ -86,6 +86,21 @@ impl Builder<'_> {
             );
             return Vec::new();
         }
+        if kind == ToolKind::Locust {
+            let text = path.to_string_lossy();
+            if text.contains(',') {
+                self.error(script.span, "Locust's `-f` splits paths at commas: this path cannot contain one");
+                return Vec::new();
+            }
+            if path.is_file() && !text.ends_with(".py") {
+                self.error_help(
+                    script.span,
+                    format!("Locust loads only `.py` files: `{script_text}`"),
+                    "name the locustfile `<something>.py`, or give the folder that holds them",
+                );
+                return Vec::new();
+            }
+        }
         if let Some(a) = e.arrival_rate.as_ref().filter(|a| a.value) {
             self.unsupported(
                 a.span,
@@ -144,7 +159,8 @@ impl Builder<'_> {
             ToolKind::Locust => "--version",
         };
         match version(&binary, arg) {
-            Ok(v) => Some((binary, v)),
+            // `locust 2.47.0 from /…/site-packages/locust (Python 3.11.7)`: the path is shown anyway.
+            Ok(v) => Some((binary, v.split(" from ").next().unwrap_or_default().to_string())),
             Err(why) => {
                 let at = configured.map_or(span, |(_, at)| at);
                 self.error_help(at, format!("`{} {arg}` failed: {why}", binary.display()), kind.install_hint());
