@@ -89,3 +89,40 @@ fn the_shipped_k6_example_passes() {
     assert_eq!(hits("login"), Some(1), "{test}");
     assert!(hits("list models").unwrap_or(0) > 20 && hits("predict").unwrap_or(0) > 20, "{test}");
 }
+
+/// The shipped Locust example (Wikimedia's layout, the model picked by MODEL) runs with Locust
+/// (installed by `scripts/test-tools.sh`) against the same demo server and passes; another
+/// MODEL sends only that model's requests.
+#[test]
+fn the_shipped_locust_example_passes() {
+    let Some(locust) = crate::util::tool("locust") else { return };
+    let artifacts = tempfile::tempdir().unwrap();
+    let path = format!("modules.locust.path={}", locust.display());
+    let out = run_suite(
+        &repo(),
+        &["run", "--test-dir", "suites", "--pattern", "locust_*.yaml", "-o", &path],
+        &artifacts.path().join("locust"),
+        Duration::from_secs(120),
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let summary = crate::util::artifacts::summary(&out.run_dir().join("summary.json"));
+    let labels: Vec<String> = summary["tests"][0]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(labels.contains(&"squeezenet predict".to_string()) && !labels.iter().any(|l| l.starts_with("resnet")), "{labels:?}");
+    let out = run_suite(
+        &repo(),
+        &["run", "--test-dir", "suites", "--pattern", "locust_*.yaml", "-o", &path, "-o", "settings.env.MODEL=resnet", "-o", "reporting.3.criteria=[]"],
+        &artifacts.path().join("resnet"),
+        Duration::from_secs(120),
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let summary = crate::util::artifacts::summary(&out.run_dir().join("summary.json"));
+    let text = summary["tests"][0]["labels"].to_string();
+    assert!(text.contains("resnet predict") && !text.contains("squeezenet"), "{text}");
+}
