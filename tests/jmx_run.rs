@@ -30,9 +30,13 @@ fn b(name: &str, value: bool) -> String {
 }
 
 fn plan(children: &[String]) -> String {
+    plan_with(&b("TestPlan.serialize_threadgroups", false), children)
+}
+
+fn plan_with(props: &str, children: &[String]) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<jmeterTestPlan version=\"1.2\" properties=\"5.0\" jmeter=\"5.6.3\">\n<hashTree>\n{}</hashTree>\n</jmeterTestPlan>\n",
-        el("TestPlan", "TestPlan", "plan", &b("TestPlan.serialize_threadgroups", false), children)
+        el("TestPlan", "TestPlan", "plan", props, children)
     )
 }
 
@@ -410,4 +414,32 @@ fn a_condition_suite_cannot_evaluate_is_an_error_that_quotes_it() {
     assert!(out.stderr.contains("cannot evaluate the condition `${x}.length() > 3`"), "{out}");
     assert!(out.stderr.contains("s.jmx:"), "{out}");
     assert!(echo_log(&demo).is_empty());
+}
+
+#[test]
+fn teardown_groups_still_run_after_a_criterion_stopped_the_test() {
+    for on_shutdown in [true, false] {
+        let demo = DemoTarget::start(&[]);
+        let p = Project::new();
+        let jmx = plan_with(
+            &b("TestPlan.tearDown_on_shutdown", on_shutdown),
+            &[
+                defaults(),
+                group("ThreadGroup", "main", 1, -1, &[sampler("bad", "GET", "/nope", "", &[])]),
+                group("PostThreadGroup", "down", 1, 1, &[sampler("teardown", "GET", "/echo/teardown", "", &[])]),
+            ],
+        );
+        p.file("t/s/s.jmx", &jmx);
+        let port = demo.url().rsplit(':').next().unwrap().to_string();
+        let yaml = format!(
+            "execution:\n- concurrency: 1\n  hold-for: 30s\n  scenario: s\nscenarios:\n  s:\n    script: s.jmx\nmodules:\n  jmeter:\n    properties:\n      host: 127.0.0.1\n      port: {port}\nreporting:\n- module: passfail\n  criteria:\n  - fail of bad>50% for 1s, stop as failed\n"
+        );
+        p.file("t/s/s.yaml", &yaml);
+        let out = p.suite(&["run", "-t", "t"], LIMIT);
+        assert_eq!(out.code, 3, "{out}");
+        assert!(out.elapsed < Duration::from_secs(20), "stopped, not run for 30 s: {:?}", out.elapsed);
+        let torn_down = echo_log(&demo).iter().any(|r| path_of(r) == "/echo/teardown");
+        // JMeter's `tearDown_on_shutdown`: the clean-up runs after a stop when the plan says so.
+        assert_eq!(torn_down, on_shutdown, "{out}");
+    }
 }

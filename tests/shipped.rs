@@ -4,8 +4,17 @@ use std::time::Duration;
 
 use crate::util::{repo, run_suite};
 
+/// The shipped global config starts the demo server and the agent on fixed ports: one shipped
+/// run at a time.
+static FIXED_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
+    let _ports = one_at_a_time();
     let artifacts = tempfile::tempdir().unwrap();
     let out = run_suite(
         &repo(),
@@ -71,6 +80,7 @@ fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
 #[test]
 fn the_shipped_k6_example_passes() {
     let Some(k6) = crate::util::tool("k6") else { return };
+    let _ports = one_at_a_time();
     let artifacts = tempfile::tempdir().unwrap();
     let k6_path = format!("modules.k6.path={}", k6.display());
     let out = run_suite(
@@ -96,6 +106,7 @@ fn the_shipped_k6_example_passes() {
 #[test]
 fn the_shipped_locust_example_passes() {
     let Some(locust) = crate::util::tool("locust") else { return };
+    let _ports = one_at_a_time();
     let artifacts = tempfile::tempdir().unwrap();
     let path = format!("modules.locust.path={}", locust.display());
     let out = run_suite(
@@ -113,10 +124,25 @@ fn the_shipped_locust_example_passes() {
         .iter()
         .map(|l| l["label"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert!(labels.contains(&"squeezenet predict".to_string()) && !labels.iter().any(|l| l.starts_with("resnet")), "{labels:?}");
+    assert!(
+        labels.contains(&"squeezenet predict".to_string()) && !labels.iter().any(|l| l.starts_with("resnet")),
+        "{labels:?}"
+    );
     let out = run_suite(
         &repo(),
-        &["run", "--test-dir", "suites", "--pattern", "locust_*.yaml", "-o", &path, "-o", "settings.env.MODEL=resnet", "-o", "reporting.3.criteria=[]"],
+        &[
+            "run",
+            "--test-dir",
+            "suites",
+            "--pattern",
+            "locust_*.yaml",
+            "-o",
+            &path,
+            "-o",
+            "settings.env.MODEL=resnet",
+            "-o",
+            "reporting.3.criteria=[]",
+        ],
         &artifacts.path().join("resnet"),
         Duration::from_secs(120),
         None,

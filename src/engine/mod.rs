@@ -84,7 +84,8 @@ impl Context {
 /// Runs every execution to its end (or until stopped) and returns when all virtual users are done.
 /// Tracks run at the same time; the stages of a track one after another, each starting when
 /// every user of the one before has finished, with its `delay`, ramp-up and hold-for counted
-/// from then (see [`ExecutionPlan::track`]); once the test is told to stop, no stage starts.
+/// from then (see [`ExecutionPlan::track`]); once the test is told to stop, no stage starts but
+/// clean-up stages ([`ExecutionPlan::after_stop`]).
 pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
     // Track → stage → the numbered executions of that stage.
     type Stages<'e> = BTreeMap<u32, Vec<(usize, &'e ExecutionPlan)>>;
@@ -103,11 +104,24 @@ pub async fn run(executions: &[ExecutionPlan], ctx: Context) {
         async move {
             let count = stages.len();
             for (i, (_, group)) in stages.into_iter().enumerate() {
-                if ctx.stop.phase() != stop::Phase::Running {
-                    break;
-                }
                 let last = alone && i + 1 == count;
-                run_together(group.into_iter(), ctx.started.elapsed(), last, &ctx).await;
+                if ctx.stop.phase() == stop::Phase::Running {
+                    run_together(group.into_iter(), ctx.started.elapsed(), last, &ctx).await;
+                } else if group.iter().all(|(_, e)| e.after_stop) {
+                    // Clean-up after a stop (JMeter's tearDown on shutdown): on a stop switch of
+                    // its own, so it can send; abandoned with the test (the runner's grace period
+                    // after a stop, or a second Ctrl-C).
+                    let cleanup = Context { stop: Stop::new(), ..ctx.clone() };
+                    let run = run_together(group.into_iter(), ctx.started.elapsed(), last, &cleanup);
+                    tokio::pin!(run);
+                    tokio::select! {
+                        _ = &mut run => {}
+                        _ = ctx.stop.reached(stop::Phase::Aborting) => {
+                            cleanup.stop.advance(stop::Phase::Aborting);
+                            run.await;
+                        }
+                    }
+                }
             }
         }
     });

@@ -197,7 +197,13 @@ fn load(users: u32, iterations: u64) -> Load {
 
 /// Runs one execution to its end; returns its samples (checked to equal the requests sent).
 async fn run_with(sc: ScenarioPlan, load: Load, ctx: &Context) -> Vec<Sample> {
-    let plan = ExecutionPlan { load, driver: crate::plan::Driver::Scenario(Arc::new(sc)), track: 0, stage: 0 };
+    let plan = ExecutionPlan {
+        load,
+        driver: crate::plan::Driver::Scenario(Arc::new(sc)),
+        track: 0,
+        stage: 0,
+        after_stop: false,
+    };
     tokio::time::timeout(Duration::from_secs(5), crate::engine::run(std::slice::from_ref(&plan), ctx.clone()))
         .await
         .expect("the load ends");

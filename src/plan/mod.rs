@@ -83,6 +83,9 @@ pub struct ExecutionPlan {
     pub track: u32,
     /// The stage within the track.
     pub stage: u32,
+    /// Runs even when the test was stopped before its stage began (a JMeter plan's tearDown
+    /// groups, with `tearDown_on_shutdown` as JMeter saves it by default).
+    pub after_stop: bool,
 }
 
 /// What sends an execution's requests.

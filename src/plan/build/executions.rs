@@ -157,7 +157,7 @@ impl Builder<'_> {
             None => e.concurrency.as_ref().map(|c| c.span),
         };
         vec![(
-            ExecutionPlan { load, driver: Driver::Scenario(scenario), track: 0, stage: 0 },
+            ExecutionPlan { load, driver: Driver::Scenario(scenario), track: 0, stage: 0, after_stop: false },
             users.unwrap_or(node.span),
         )]
     }

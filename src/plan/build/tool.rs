@@ -118,7 +118,10 @@ impl Builder<'_> {
             e.concurrency.is_some() || e.hold_for.is_some() || e.ramp_up.is_some() || e.iterations.is_some();
         let plan = ToolPlan { kind, name, binary, version, script: absolute(&path), host, env, load_given };
         let span = e.concurrency.as_ref().map_or(node.span, |c| c.span);
-        vec![(ExecutionPlan { load, driver: Driver::Tool(Arc::new(plan)), track: 0, stage: 0 }, span)]
+        vec![(
+            ExecutionPlan { load, driver: Driver::Tool(Arc::new(plan)), track: 0, stage: 0, after_stop: false },
+            span,
+        )]
     }
 
     /// The tool's executable (`modules.<tool>.path`, else on PATH) and its version.

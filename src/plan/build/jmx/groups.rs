@@ -65,6 +65,7 @@ impl Lower<'_, '_> {
         let plan = self.plan.clone();
         let Some(test_plan) = plan.test_plan() else { return Vec::new() };
         let serialize = matches!(&test_plan.kind, Kind::TestPlan(tp) if tp.serialize_threadgroups);
+        let teardown_on_shutdown = matches!(&test_plan.kind, Kind::TestPlan(tp) if tp.teardown_on_shutdown);
         let groups: Vec<(&Node, &ThreadGroup)> = test_plan
             .children
             .iter()
@@ -166,8 +167,9 @@ impl Lower<'_, '_> {
                 continue;
             }
             let Some(scenario) = self.thread_group(test_plan, node, tg, load.concurrency) else { continue };
-            let plan =
-                ExecutionPlan { load, driver: crate::plan::Driver::Scenario(Arc::new(scenario)), track: 0, stage };
+            let after_stop = tg.kind == GroupKind::TearDown && teardown_on_shutdown;
+            let driver = crate::plan::Driver::Scenario(Arc::new(scenario));
+            let plan = ExecutionPlan { load, driver, track: 0, stage, after_stop };
             out.push((
                 plan,
                 if tg.kind == GroupKind::Normal { e.concurrency.as_ref().map_or(span, |c| c.span) } else { span },
