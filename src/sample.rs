@@ -72,6 +72,8 @@ pub struct Labels {
 struct LabelsInner {
     names: Vec<Arc<str>>,
     index: HashMap<Arc<str>, u32>,
+    /// Per label: it carries a tool's other figures (a k6 check, a custom Trend), not requests.
+    extra: Vec<bool>,
 }
 
 /// Most distinct labels a run takes from external tools: past it, new names share
@@ -93,6 +95,27 @@ impl Labels {
 
     /// The index of `name`, added if new.
     pub fn intern(&self, name: &str) -> u32 {
+        self.intern_as(name, false)
+    }
+
+    /// The index of `name` for a tool's figure that is not a request (a k6 check or custom
+    /// Trend): reports show it as a label, but it is left out of the overall row and of the
+    /// requests counted.
+    pub fn intern_extra(&self, name: &str) -> u32 {
+        self.intern_as(name, true)
+    }
+
+    /// Whether label `i` carries other figures than requests.
+    pub fn is_extra(&self, i: u32) -> bool {
+        self.read().extra.get(i as usize).copied().unwrap_or(false)
+    }
+
+    /// Which of the labels from index `from` on carry other figures than requests.
+    pub fn extra_from(&self, from: usize) -> Vec<bool> {
+        self.read().extra.get(from..).map(<[_]>::to_vec).unwrap_or_default()
+    }
+
+    fn intern_as(&self, name: &str, extra: bool) -> u32 {
         if let Some(i) = self.read().index.get(name) {
             return *i;
         }
@@ -106,6 +129,7 @@ impl Labels {
         }
         let i = inner.names.len() as u32;
         inner.names.push(name.clone());
+        inner.extra.push(extra);
         inner.index.insert(name, i);
         i
     }

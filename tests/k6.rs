@@ -190,3 +190,46 @@ fn k6_thresholds_failing_is_said_but_suite_criteria_decide() {
     junit.assert_schema_valid();
     assert!(junit.to_string().contains("thresholds failed (exit 99)"), "said in the test's JUnit system-out: {junit}");
 }
+
+#[test]
+fn k6_checks_and_custom_trends_are_labels_of_their_own_not_requests() {
+    let Some(k6) = tool("k6") else { return };
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    p.file(
+        "t/checks.js",
+        r#"import http from 'k6/http';
+import { check } from 'k6';
+import { Trend } from 'k6/metrics';
+const inference = new Trend('inference_time', true);
+const tokens = new Trend('tokens');
+export default function () {
+  const r = http.get(`${__ENV.BASE}/ping`, { tags: { name: 'ping' } });
+  check(r, { 'is 200': (x) => x.status === 200, 'is 201': (x) => x.status === 201 });
+  inference.add(25);
+  tokens.add(7);
+}
+"#,
+    );
+    let yaml = format!(
+        "execution:\n- executor: k6\n  concurrency: 2\n  iterations: 3\n  scenario: s\nscenarios:\n  s:\n    script: checks.js\nmodules:\n  k6:\n    path: {}\nsettings:\n  env:\n    BASE: {}\nreporting:\n- module: passfail\n  criteria:\n  - fail of check is 200>0%\n  - fail of check is 201<100%\n  - avg-rt of inference_time>30ms\n- module: final-stats\n  dump-csv: final_stats.csv\n",
+        k6.display(),
+        demo.url()
+    );
+    p.file("t/k6_t.yaml", &yaml);
+    let out = p.suite(&["run", "-t", "t"], LIMIT);
+    assert_eq!(out.code, 0, "criteria on checks and a Trend are judged: {out}");
+    let stats = artifacts::final_stats(&out.run_dir().join("k6_t/final_stats.csv"));
+    let row =
+        |label: &str| stats.iter().find(|r| r["label"] == label).unwrap_or_else(|| panic!("no {label}: {stats:?}"));
+    let n = |label: &str, col: &str| row(label)[col].parse::<f64>().unwrap() as u64;
+    assert_eq!((n("check is 200", "throughput"), n("check is 200", "fail")), (6, 0));
+    assert_eq!((n("check is 201", "throughput"), n("check is 201", "fail")), (6, 6));
+    assert_eq!(n("inference_time", "throughput"), 6);
+    assert!(stats.iter().all(|r| r["label"] != "tokens"), "a Trend of counts is not a time: {stats:?}");
+    // The requests are the 6 GETs, as k6 counts them: the checks and the Trend are not requests.
+    let summary = artifacts::summary(&out.run_dir().join("summary.json"));
+    assert_eq!(summary["tests"][0]["requests_sent"], 6, "{summary}");
+    assert_eq!(k6_total(&out), 6);
+    assert_eq!(n("", "throughput"), 6, "the overall row counts requests only: {stats:?}");
+}

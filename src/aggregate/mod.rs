@@ -39,6 +39,9 @@ pub struct Aggregator {
     table: Arc<Labels>,
     /// The names known so far, secrets masked.
     labels: Vec<String>,
+    /// Per label: not requests (a tool's checks or custom Trends), so left out of the overall
+    /// set and of the samples counted.
+    extra: Vec<bool>,
     start_us: u64,
     /// Open seconds in increasing order, each with one optional set per label index. Nearly
     /// every sample belongs to the newest, which is found first from the back.
@@ -65,9 +68,11 @@ impl Aggregator {
     /// An aggregator reading label names from `table`, which may grow while the test runs.
     pub fn following(table: Arc<Labels>, start_us: u64) -> Self {
         let labels = table.names_from(0).iter().map(|n| n.to_string()).collect();
+        let extra = table.extra_from(0);
         Aggregator {
             table,
             labels,
+            extra,
             start_us,
             open: VecDeque::new(),
             closed_until: 0,
@@ -140,6 +145,7 @@ impl Aggregator {
         if sample.label as usize >= self.labels.len() {
             // A name an external tool reported since: take the new names (masked).
             let new = self.table.names_from(self.labels.len());
+            self.extra.extend(self.table.extra_from(self.extra.len()));
             self.labels.extend(new.iter().map(|n| self.secrets.masked(n)));
             if sample.label as usize >= self.labels.len() {
                 return;
@@ -161,7 +167,9 @@ impl Aggregator {
         }
         let set = &mut sets[sample.label as usize];
         set.get_or_insert_with(KpiSet::default).record(sample);
-        self.recorded += 1;
+        if !self.extra.get(sample.label as usize).copied().unwrap_or(false) {
+            self.recorded += 1;
+        }
     }
 
     /// Closes every second before `until` (seconds since start), returning them in order.
@@ -193,7 +201,9 @@ impl Aggregator {
             if let Some(mut set) = set {
                 set.concurrency = concurrency;
                 self.mask_errors(&mut set);
-                overall.merge(&set);
+                if !self.extra.get(index).copied().unwrap_or(false) {
+                    overall.merge(&set);
+                }
                 current.insert(self.labels[index].clone(), set);
             }
         }

@@ -33,6 +33,8 @@ pub(super) struct K6 {
     /// The request being read: its `http_req_duration` came, the points after it fill it in.
     pending: Option<Pending>,
     users: Option<u64>,
+    /// The script's Trends of times (`new Trend('name', true)`): each point is a sample.
+    trends: std::collections::HashSet<String>,
 }
 
 struct Pending {
@@ -70,6 +72,32 @@ struct Tags<'a> {
     status: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     error: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    check: Option<Cow<'a, str>>,
+}
+
+/// A metric's definition line (`{"type":"Metric",…}`): which custom Trends hold times.
+#[derive(Deserialize)]
+struct Definition<'a> {
+    #[serde(borrow)]
+    data: DefinitionData<'a>,
+}
+
+#[derive(Deserialize)]
+struct DefinitionData<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    contains: Cow<'a, str>,
+}
+
+/// k6's own Trends (not the script's): requests are read from `http_req_*`, the rest is k6's.
+fn builtin_trend(name: &str) -> bool {
+    ["http_req_", "iteration_duration", "group_duration", "grpc_", "ws_", "browser_", "webvitals"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 impl Tool for K6 {
@@ -88,6 +116,15 @@ impl Tool for K6 {
     }
 
     fn line(&mut self, line: &str, ctx: &Context, out: &mut Vec<Sample>) {
+        if line.starts_with("{\"type\":\"Metric\"") {
+            if let Ok(d) = serde_json::from_str::<Definition>(line) {
+                let d = d.data;
+                if d.kind == "trend" && d.contains == "time" && !builtin_trend(&d.name) {
+                    self.trends.insert(d.name.into_owned());
+                }
+            }
+            return;
+        }
         // `{"metric":"<name>","type":"Point",…`: the name decides before anything is parsed.
         let Some(rest) = line.strip_prefix("{\"metric\":\"") else { return };
         let Some((metric, rest)) = rest.split_once('"') else { return };
@@ -126,6 +163,24 @@ impl Tool for K6 {
                         self.flush(out);
                     }
                 }
+            }
+            "checks" => {
+                // A check is a label of its own ("check <name>"), failed when the check failed.
+                let Ok(point) = serde_json::from_str::<Point>(line) else { return };
+                let name = point.data.tags.check.as_deref().unwrap_or_default();
+                let label = ctx.labels.intern_extra(&format!("check {name}"));
+                let mut sample = figure(label, &point.data.time, 0);
+                if point.data.value <= 0.0 {
+                    sample.error_kind = Some(ErrorKind::Assertion);
+                    sample.error = Some(format!("check `{name}` failed").into());
+                }
+                out.push(sample);
+            }
+            trend if self.trends.contains(trend) => {
+                // A custom Trend of times: a label named after it, its values as times.
+                let (Some(time), Some(value)) = (field(rest, "\"time\":\""), number(rest)) else { return };
+                let label = ctx.labels.intern_extra(trend);
+                out.push(figure(label, time, millis_to_us(value)));
             }
             _ => {}
         }
@@ -178,6 +233,23 @@ fn number(line: &str) -> Option<f64> {
     let start = line.find(KEY)? + KEY.len();
     let len = line[start..].find([',', '}']).unwrap_or(line.len() - start);
     line[start..start + len].trim().parse().ok()
+}
+
+/// A sample for one of k6's other figures (a check, a custom Trend's value) at `time`.
+fn figure(label: u32, time: &str, us: u64) -> Sample {
+    let end_us = parse_time_us(time).unwrap_or(0);
+    Sample {
+        label,
+        start_us: end_us.saturating_sub(us),
+        elapsed_us: us,
+        connect_us: 0,
+        ttfb_us: 0,
+        status: 0,
+        error_kind: None,
+        error: None,
+        bytes: 0,
+        lag_us: 0,
+    }
 }
 
 /// A sample from an `http_req_duration` point that took `us`.

@@ -141,10 +141,13 @@ async fn supervise(tool: &mut dyn Tool, plan: &ToolPlan, load: &Load, ctx: &Cont
     }
 }
 
-/// Hands samples to the recorder, counted as sent (a tool's request is known only once done).
+/// Hands samples to the recorder, requests counted as sent (a tool's request is known only
+/// once done; its other figures are not requests).
 fn record(samples: &mut Vec<Sample>, ctx: &Context) {
     for s in samples.drain(..) {
-        ctx.sent.fetch_add(1, Ordering::Relaxed);
+        if !ctx.labels.is_extra(s.label) {
+            ctx.sent.fetch_add(1, Ordering::Relaxed);
+        }
         ctx.samples.record(s);
     }
 }
