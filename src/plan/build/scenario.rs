@@ -127,10 +127,13 @@ impl Builder<'_> {
         if let Some(script) = &sc.script {
             let what =
                 script.value.scalar_text().map(|s| format!("`script: {s}`")).unwrap_or_else(|| "`script:`".into());
-            self.unsupported(
+            // A `.jmx` plan or an `executor: k6`/`locust` execution never gets here: this is a
+            // script with no executor that runs it (or one included into a `requests:` scenario).
+            self.error_help(
                 script.span,
-                &format!("{what} (an existing JMeter plan or tool script)"),
-                "suite runs HTTP `requests:` scenarios natively; describe the requests under `requests:`",
+                format!("{what} needs an executor that runs it"),
+                "a JMeter plan (`.jmx`) runs as it is; for a k6 or Locust script set `executor: k6` or \
+                 `executor: locust` on the execution; or describe the requests under `requests:`",
             );
             return None;
         }

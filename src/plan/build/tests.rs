@@ -200,3 +200,13 @@ fn every_bad_field_of_an_execution_a_scenario_and_a_request_is_reported() {
     assert_eq!(e.len(), 1, "{e:#?}");
     assert!(e[0].starts_with("t.yaml:6:12: error: expected a string, found a list"), "{e:#?}");
 }
+
+#[test]
+fn a_tool_script_without_its_executor_says_which_executor_runs_it() {
+    let errors = errors("execution:\n- concurrency: 1\n  scenario: s\nscenarios:\n  s:\n    script: test.js\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("t.yaml:6:13: error: `script: test.js` needs an executor that runs it"),
+        "{errors:?}"
+    );
+}
