@@ -189,12 +189,13 @@ fn a_client_that_never_reads_does_not_slow_the_others_and_is_dropped() {
     });
     let mut last = Instant::now();
     for _ in 0..5 {
-        let line = good.read_line(WAIT).expect("the well-behaved client keeps streaming");
+        // A stalled agent would show a 10 s gap (the write timeout to the hostile client); the
+        // margin below it is for a 2-core machine running this binary's other agents at once.
+        let line = good.read_line(Duration::from_secs(9)).expect("the well-behaved client keeps streaming");
         parse_line(&line, 2);
         let gap = last.elapsed();
         last = Instant::now();
-        // A stalled agent would show a 10 s gap (the write timeout); allow slack for a loaded CI machine.
-        assert!(gap < Duration::from_millis(3000), "gap {gap:?}");
+        assert!(gap < Duration::from_secs(8), "gap {gap:?}");
     }
     assert!(
         agent.wait_log("not reading (a write did not complete in 10s)", Duration::from_secs(20)),
