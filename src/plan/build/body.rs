@@ -232,32 +232,7 @@ fn write_json(node: &Node, out: &mut String) {
 /// `application/x-www-form-urlencoded` text of form fields. `${name}` placeholders are kept
 /// unescaped so variables still fill them.
 fn form_encode<'a>(fields: impl Iterator<Item = (&'a str, String)>) -> String {
-    fn enc(s: &str) -> String {
-        let mut out = String::new();
-        let mut rest = s;
-        while !rest.is_empty() {
-            if rest.starts_with("${") {
-                if let Some(end) = rest.find('}') {
-                    out.push_str(&rest[..=end]);
-                    rest = &rest[end + 1..];
-                    continue;
-                }
-            }
-            let c = rest.chars().next().unwrap_or_default();
-            match c {
-                'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' | '.' | '*' => out.push(c),
-                ' ' => out.push('+'),
-                _ => {
-                    let mut buf = [0u8; 4];
-                    for b in c.encode_utf8(&mut buf).bytes() {
-                        out.push_str(&format!("%{b:02X}"));
-                    }
-                }
-            }
-            rest = &rest[c.len_utf8()..];
-        }
-        out
-    }
+    let enc = crate::plan::jmx::eval::url_encode_around_placeholders;
     fields.map(|(k, v)| format!("{}={}", enc(k), enc(&v))).collect::<Vec<_>>().join("&")
 }
 

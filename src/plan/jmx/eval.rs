@@ -347,6 +347,21 @@ fn uuid_v4() -> String {
     s
 }
 
+/// [`url_encode`] of the text around `${…}` placeholders, which are kept as written so that
+/// variables still fill them (form bodies and query strings built before the test).
+pub fn url_encode_around_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else { break };
+        out.push_str(&url_encode(&rest[..start]));
+        out.push_str(&rest[start..=start + len]);
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(&url_encode(rest));
+    out
+}
+
 /// Java's `URLEncoder.encode(text, "UTF-8")`: `a-zA-Z0-9.-*_` kept, space as `+`, every other
 /// byte as `%XX`.
 pub fn url_encode(text: &str) -> String {

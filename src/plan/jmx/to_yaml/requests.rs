@@ -2,7 +2,7 @@
 //! scope, method, headers, body (raw, form, multipart with `upload-files`, or a file), and what
 //! applies to it (think time, timeouts, checks).
 
-use std::fmt::Write as _;
+use crate::plan::jmx::eval::url_encode_around_placeholders;
 
 use indexmap::IndexMap;
 
@@ -142,8 +142,8 @@ impl<'a> Converter<'a> {
                 continue;
             }
             if a.always_encode {
-                name = url_encode(&name);
-                value = url_encode(&value);
+                name = url_encode_around_placeholders(&name);
+                value = url_encode_around_placeholders(&value);
             }
             parts.push(if a.use_equals { format!("{name}={value}") } else { name });
         }
@@ -266,42 +266,13 @@ impl<'a> Converter<'a> {
     }
 }
 
-/// Java's `URLEncoder.encode(text, "UTF-8")`, as JMeter encodes parameters; `${…}` placeholders
-/// are kept so variables still fill them.
-fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        if rest.starts_with("${") {
-            if let Some(end) = rest.find('}') {
-                out.push_str(&rest[..=end]);
-                rest = &rest[end + 1..];
-                continue;
-            }
-        }
-        let c = rest.chars().next().unwrap_or_default();
-        match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '*' | '_' => out.push(c),
-            ' ' => out.push('+'),
-            _ => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    let _ = write!(out, "%{b:02X}");
-                }
-            }
-        }
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn parameters_are_encoded_as_jmeter_does_placeholders_kept() {
-        assert_eq!(url_encode("red shoes/é&${q}~"), "red+shoes%2F%C3%A9%26${q}%7E");
+        assert_eq!(url_encode_around_placeholders("red shoes/é&${q}~"), "red+shoes%2F%C3%A9%26${q}%7E");
         assert!(sends_body("post") && !sends_body("GET") && !sends_body("DELETE"));
     }
 }
