@@ -14,6 +14,7 @@
 
 pub mod aggregate;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod criteria;
 pub mod discover;

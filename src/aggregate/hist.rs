@@ -232,6 +232,29 @@ impl Hist {
     }
 }
 
+impl Hist {
+    /// The histogram as text: HdrHistogram's V2 encoding, deflated, base64 (the form of its
+    /// interval logs, about half the size of the plain one).
+    pub fn encode(&self) -> Result<String, String> {
+        use base64::Engine as _;
+        use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new().serialize(&self.to_histogram(), &mut bytes).map_err(|e| format!("{e:?}"))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    /// A histogram encoded by [`Hist::encode`], re-bucketed into a KPI histogram (one written
+    /// with other bounds still merges with the live ones).
+    pub fn decode(text: &str) -> Result<Hist, String> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| e.to_string())?;
+        let stored: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(Hist::from(stored))
+    }
+}
+
 impl From<Histogram<u64>> for Hist {
     /// A histogram read back (from `seconds.jsonl`): kept as a list when it has few buckets.
     fn from(h: Histogram<u64>) -> Self {

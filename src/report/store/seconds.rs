@@ -3,9 +3,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use base64::Engine as _;
-use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::{read_lines, Lines};
@@ -67,19 +64,8 @@ struct SecondRecord {
     labels: BTreeMap<String, SetRecord>,
 }
 
-fn encode_hist(hist: &Histogram<u64>) -> Result<String, Error> {
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new().serialize(hist, &mut bytes).map_err(|e| Error::Histogram(format!("{e:?}")))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
-}
-
-/// A stored histogram, re-bucketed into a KPI histogram (a file written with other bounds still
-/// merges with the live ones).
-fn decode_hist(text: &str) -> Result<Hist, String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| e.to_string())?;
-    let stored: Histogram<u64> =
-        Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).map_err(|e| format!("{e:?}"))?;
-    Ok(Hist::from(stored))
+fn encode_hist(hist: &Hist) -> Result<String, Error> {
+    hist.encode().map_err(Error::Histogram)
 }
 
 impl SetRecord {
@@ -99,13 +85,13 @@ impl SetRecord {
                 .map(|(message, rc, count)| ErrorRecord { message: message.into(), rc: rc.into(), count })
                 .collect(),
             error_kinds: (set.fail > 0).then(|| set.error_kinds.to_vec()),
-            hist: encode_hist(&set.hist.to_histogram())?,
+            hist: encode_hist(&set.hist)?,
             corrected: match &set.hist_corrected {
                 Some(h) => Some(CorrectedRecord {
                     sum_lag_us: set.sum_lag_us,
                     sum_sq_crt_us: set.sum_sq_crt_us,
-                    hist: encode_hist(&h.to_histogram())?,
-                    lag: set.hist_lag.as_ref().map(|h| encode_hist(&h.to_histogram())).transpose()?,
+                    hist: encode_hist(h)?,
+                    lag: set.hist_lag.as_ref().map(|h| encode_hist(h)).transpose()?,
                 }),
                 None => None,
             },
@@ -113,7 +99,7 @@ impl SetRecord {
     }
 
     fn into_set(self, vus: u64) -> Result<KpiSet, String> {
-        let mut set = KpiSet { hist: decode_hist(&self.hist)?, ..KpiSet::default() };
+        let mut set = KpiSet { hist: Hist::decode(&self.hist)?, ..KpiSet::default() };
         set.hits = self.hits;
         set.succ = self.succ;
         set.fail = self.fail;
@@ -130,9 +116,9 @@ impl SetRecord {
         // Without late samples corrected times equal response times: the sums say so too.
         set.sum_sq_crt_us = set.sum_sq_rt_us;
         if let Some(c) = self.corrected {
-            set.hist_corrected = Some(decode_hist(&c.hist)?);
+            set.hist_corrected = Some(Hist::decode(&c.hist)?);
             if let Some(lag) = &c.lag {
-                set.hist_lag = Some(decode_hist(lag)?);
+                set.hist_lag = Some(Hist::decode(lag)?);
             }
             set.sum_lag_us = c.sum_lag_us;
             set.sum_sq_crt_us = c.sum_sq_crt_us;

@@ -1,0 +1,224 @@
+//! Regression verdicts against a baseline: the runs of a test (a [`Baseline`], from files or a
+//! stored run) and the runs being judged, compared label by label and metric by metric, with the
+//! spread between runs taken into account and the requests of different runs never pooled as one
+//! sample.
+//!
+//! This stage reads finished figures only (a run's totals, baseline files), after criteria and
+//! beside the reports; it never imports the engine. `stats` holds the test, `metric` what is read
+//! from each run, `baseline` the file people commit.
+
+pub mod baseline;
+pub mod metric;
+pub mod stats;
+
+use serde::{Deserialize, Serialize};
+
+pub use baseline::{Baseline, LabelRun, Provenance, RunFigures};
+pub use metric::Metric;
+pub use stats::{Direction, Noise, Scale, Verdict, DEFAULT_MIN_EFFECT};
+
+/// What to compare and how large a change must be.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    pub metrics: Vec<Metric>,
+    /// A ratio: 0.05 is 5 %.
+    pub min_effect: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { metrics: Metric::DEFAULT.to_vec(), min_effect: DEFAULT_MIN_EFFECT }
+    }
+}
+
+/// How one label × metric came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowVerdict {
+    Regression,
+    Improvement,
+    Unchanged,
+    /// The label is in the candidate, not in the baseline.
+    New,
+    /// The label is in the baseline, not in the candidate.
+    Missing,
+    /// A side has no value for the metric (no successful response to time).
+    NoData,
+}
+
+impl RowVerdict {
+    pub fn word(self) -> &'static str {
+        match self {
+            RowVerdict::Regression => "regression",
+            RowVerdict::Improvement => "improvement",
+            RowVerdict::Unchanged => "unchanged",
+            RowVerdict::New => "new label",
+            RowVerdict::Missing => "missing label",
+            RowVerdict::NoData => "no data",
+        }
+    }
+}
+
+/// One label × metric of a comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// `""` is the overall figures.
+    pub label: String,
+    pub metric: Metric,
+    /// The typical run of each side (see [`stats::Comparison`]).
+    pub baseline: Option<f64>,
+    pub candidate: Option<f64>,
+    /// A ratio minus one (0.17 is +17 %), or points for the fail rate.
+    pub change: Option<f64>,
+    /// The change's 95 % confidence interval.
+    pub ci: Option<(f64, f64)>,
+    pub verdict: RowVerdict,
+    /// The spread came from the runs, not from the default noise model.
+    pub measured_noise: bool,
+}
+
+impl Row {
+    /// The label as tables show it.
+    pub fn label_name(&self) -> &str {
+        if self.label.is_empty() {
+            "ALL"
+        } else {
+            &self.label
+        }
+    }
+
+    /// The testcase name: `p95 of predict`.
+    pub fn name(&self) -> String {
+        format!("{} of {}", self.metric.name(), self.label_name())
+    }
+
+    /// One line: `p95 of predict: 8.90 ms vs 7.60 ms, +17 % (95 % CI +11…+23 %): regression`.
+    pub fn message(&self) -> String {
+        let m = self.metric;
+        let value = |v: Option<f64>| v.map_or("-".to_string(), |v| m.format(v));
+        let mut text = format!("{}: {} vs {}", self.name(), value(self.candidate), value(self.baseline));
+        if let Some(change) = self.change {
+            text += &format!(", {}", m.format_change(change));
+        }
+        if let Some((lo, hi)) = self.ci {
+            let (lo, hi) = (m.format_change(lo), m.format_change(hi));
+            let hi = hi.trim_end_matches(" %").trim_end_matches(" pp");
+            let unit = if m.is_ratio() { " %" } else { " pp" };
+            text += &format!(" (95 % CI {}…{hi}{unit})", lo.trim_end_matches(unit));
+        }
+        text += &format!(": {}", self.verdict.word());
+        if !self.measured_noise
+            && matches!(self.verdict, RowVerdict::Regression | RowVerdict::Improvement | RowVerdict::Unchanged)
+        {
+            text += " (default noise model: too few runs to measure it)";
+        }
+        text
+    }
+}
+
+/// A test compared with its baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestComparison {
+    /// The test's name.
+    pub test: String,
+    /// Where the baseline came from (a file, a run folder).
+    pub baseline_from: String,
+    pub baseline_runs: usize,
+    pub candidate_runs: usize,
+    /// The minimum effect used (a ratio).
+    pub min_effect: f64,
+    /// What the reader should know (a default noise model used, labels that appeared).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    pub rows: Vec<Row>,
+}
+
+impl TestComparison {
+    /// Rows that regressed.
+    pub fn regressions(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.verdict == RowVerdict::Regression)
+    }
+
+    /// Whether any metric regressed.
+    pub fn regressed(&self) -> bool {
+        self.regressions().next().is_some()
+    }
+}
+
+/// Compares the candidate's runs with the baseline's, label by label (the overall figures last)
+/// and metric by metric. Labels only one side has get one row saying so.
+pub fn compare_test(
+    baseline: &Baseline,
+    baseline_from: &str,
+    candidate: &Baseline,
+    options: &Options,
+) -> TestComparison {
+    let mut rows = Vec::new();
+    let mut labels: Vec<&String> = baseline.labels.keys().chain(candidate.labels.keys()).collect();
+    labels.sort_by_key(|l| (l.is_empty(), l.as_str()));
+    labels.dedup();
+    let mut notes = Vec::new();
+    for label in labels {
+        let (in_base, in_cand) = (baseline.labels.contains_key(label), candidate.labels.contains_key(label));
+        if !(in_base && in_cand) {
+            rows.push(Row {
+                label: label.clone(),
+                metric: options.metrics.first().copied().unwrap_or(Metric::P95),
+                baseline: None,
+                candidate: None,
+                change: None,
+                ci: None,
+                verdict: if in_cand { RowVerdict::New } else { RowVerdict::Missing },
+                measured_noise: true,
+            });
+            continue;
+        }
+        for &metric in &options.metrics {
+            let (a, b) = (baseline.values(label, metric), candidate.values(label, metric));
+            let found =
+                stats::compare(&a, &b, metric.direction(), metric.scale(options.min_effect), metric.default_noise());
+            rows.push(match found {
+                Some(c) => Row {
+                    label: label.clone(),
+                    metric,
+                    baseline: Some(c.baseline),
+                    candidate: Some(c.candidate),
+                    change: Some(c.change),
+                    ci: Some(c.ci),
+                    verdict: match c.verdict {
+                        Verdict::Regression => RowVerdict::Regression,
+                        Verdict::Improvement => RowVerdict::Improvement,
+                        Verdict::Unchanged => RowVerdict::Unchanged,
+                    },
+                    measured_noise: c.measured_noise,
+                },
+                None => Row {
+                    label: label.clone(),
+                    metric,
+                    baseline: None,
+                    candidate: None,
+                    change: None,
+                    ci: None,
+                    verdict: RowVerdict::NoData,
+                    measured_noise: true,
+                },
+            });
+        }
+    }
+    if baseline.runs.len() < 2 && candidate.runs.len() < 2 {
+        notes.push(
+            "neither side has two runs: the spread between runs is the default noise model's (see the README), \
+             not measured; run with --repeat to measure it"
+                .to_string(),
+        );
+    }
+    TestComparison {
+        test: candidate.test.clone(),
+        baseline_from: baseline_from.to_string(),
+        baseline_runs: baseline.runs.len(),
+        candidate_runs: candidate.runs.len(),
+        min_effect: options.min_effect,
+        notes,
+        rows,
+    }
+}
