@@ -31,6 +31,72 @@ pub enum Command {
     /// Write a JMeter plan (`.jmx`) as the equivalent Taurus YAML (execution and scenarios).
     #[command(after_help = JMX2YAML_EXAMPLES)]
     Jmx2yaml(Jmx2yamlArgs),
+    /// Make baseline files from run folders (or import a Locust `_stats.csv`, a k6
+    /// `--summary-export` JSON or Taurus's final-stats) and show their noise.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// Compare two runs (run folders, baseline files or folders of them): a side-by-side table
+    /// per test, a Markdown file for a pull-request comment; exits 3 on a regression.
+    #[command(after_help = COMPARE_EXAMPLES)]
+    Compare(CompareArgs),
+}
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  suite compare baselines/ reports/latest
+  suite compare reports/20261201_101500 reports/latest --metrics p95,throughput --markdown pr.md";
+
+/// `suite baseline ...`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Write one `<test>.baseline.json` per test from the runs given (every repeat of each run
+    /// folder; runs of the same test in several folders are one baseline).
+    Save(BaselineSaveArgs),
+    /// Print the runs and noise of baseline files.
+    Show(BaselineShowArgs),
+}
+
+/// Options of `suite baseline save`.
+#[derive(Debug, Args)]
+pub struct BaselineSaveArgs {
+    /// Run folders (`reports/<run-id>`), or files to import: a Locust `<x>_stats.csv`, a k6
+    /// `--summary-export` JSON, a Taurus final-stats XML or CSV (one run each).
+    #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+    /// Folder the baseline files go to.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Only this test (also the test name given to an imported file [default: the file's stem]).
+    #[arg(long, value_name = "NAME")]
+    pub test: Option<String>,
+    /// The change whose needed repeats are printed (`15%`).
+    #[arg(long, value_name = "PCT", default_value = "15%")]
+    pub detect: String,
+}
+
+/// Options of `suite baseline show`.
+#[derive(Debug, Args)]
+pub struct BaselineShowArgs {
+    /// Baseline files or folders of them.
+    #[arg(required = true)]
+    pub baselines: Vec<PathBuf>,
+    /// The change whose needed repeats are printed (`15%`).
+    #[arg(long, value_name = "PCT", default_value = "15%")]
+    pub detect: String,
+}
+
+/// Options of `suite compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline side: a run folder, a baseline file, or a folder of baseline files.
+    pub baseline: PathBuf,
+    /// The candidate side, the same kinds.
+    pub candidate: PathBuf,
+    /// Write the comparison as Markdown to FILE.
+    #[arg(long, value_name = "FILE", default_value = "comparison.md")]
+    pub markdown: PathBuf,
+    #[command(flatten)]
+    pub compare: CompareOptions,
 }
 
 const JMX2YAML_EXAMPLES: &str = "\
@@ -89,6 +155,32 @@ pub struct RunArgs {
     /// Do not start an agent: one is already running where the suites' `server-agent` entries point.
     #[arg(long)]
     pub no_monit: bool,
+    /// Run each test N times back to back (its services started once); the repeats are
+    /// `<test>@1` .. `<test>@N` in the run folder, and baselines and comparisons use every one.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
+    /// Compare every test with its baseline: a folder of `<test>.baseline.json` files, one
+    /// baseline file, or `previous` (the latest earlier run of the same test and --env-name in
+    /// the artifacts folder). A regression exits 3.
+    #[arg(long, value_name = "DIR|FILE|previous")]
+    pub baseline: Option<String>,
+    /// Write each test's runs as `DIR/<test>.baseline.json` (and print their noise).
+    #[arg(long, value_name = "DIR")]
+    pub save_baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub compare: CompareOptions,
+}
+
+/// How tests are compared with baselines.
+#[derive(Debug, Args, Clone)]
+pub struct CompareOptions {
+    /// Metrics compared per label: p50, p90, p95, p99, avg-rt, throughput, fail, hits.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "p50,p95,p99,avg-rt,throughput,fail")]
+    pub metrics: Vec<String>,
+    /// Smallest change that counts as a regression or an improvement (`5%`); smaller changes
+    /// never fail, however consistent.
+    #[arg(long, value_name = "PCT", default_value = "5%")]
+    pub min_effect: String,
 }
 
 /// Options of `suite validate`.

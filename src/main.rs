@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use suite::cli::{Cli, Command};
+use suite::cli::{BaselineCommand, Cli, Command};
 use suite::outcome::Outcome;
 
 fn main() -> ExitCode {
@@ -12,6 +12,9 @@ fn main() -> ExitCode {
         Command::Validate(args) => suite::runner::validate(args),
         Command::Report(args) => suite::runner::render_reports(args),
         Command::Jmx2yaml(args) => suite::runner::jmx2yaml(args),
+        Command::Baseline(BaselineCommand::Save(args)) => suite::runner::baseline::save(args),
+        Command::Baseline(BaselineCommand::Show(args)) => suite::runner::baseline::show(args),
+        Command::Compare(args) => suite::runner::baseline::compare(args),
         Command::Run(args) => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,

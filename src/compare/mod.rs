@@ -139,6 +139,19 @@ impl TestComparison {
         self.rows.iter().filter(|r| r.verdict == RowVerdict::Regression)
     }
 
+    /// A test that has nothing to compare, and why.
+    pub fn not_compared(test: &str, baseline_from: &str, baseline_runs: usize, why: &str) -> Self {
+        TestComparison {
+            test: test.to_string(),
+            baseline_from: baseline_from.to_string(),
+            baseline_runs,
+            candidate_runs: 0,
+            min_effect: DEFAULT_MIN_EFFECT,
+            notes: vec![why.to_string()],
+            rows: Vec::new(),
+        }
+    }
+
     /// Whether any metric regressed.
     pub fn regressed(&self) -> bool {
         self.regressions().next().is_some()

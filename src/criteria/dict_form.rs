@@ -209,7 +209,7 @@ pub fn from_dict(d: DictForm) -> Result<Spec, ParseError> {
         )
     })?;
     let threshold_text = threshold.text();
-    let (threshold_value, percent) = spec::read_threshold(&threshold_text, &kind, &subject_text)
+    let (threshold_value, percent, baseline) = spec::read_threshold_or_baseline(&threshold_text, &kind, &subject_text)
         .map_err(|e| fail_at("threshold", e.message, e.help.as_deref()))?;
     let logic_text = d.logic.clone().unwrap_or_else(|| "for".into());
     let logic = Logic::parse(&logic_text).ok_or_else(|| {
@@ -270,6 +270,7 @@ pub fn from_dict(d: DictForm) -> Result<Spec, ParseError> {
         taurus_name,
         diff_percent,
         diff_percent_previous,
+        baseline,
     })
 }
 

@@ -431,13 +431,14 @@ fn build(
     })?;
     let kind = Kind::Kpi(subject);
     let threshold_text = at(&parts.threshold);
-    let (threshold, percent) = spec::read_threshold(threshold_text, &kind, subject_text).map_err(|e| {
-        let mut help = e.help;
-        if threshold_text.starts_with(is_operator) {
-            help = Some("remove the space inside the condition, e.g. `>=` rather than `> =`".into());
-        }
-        ParseError { span: parts.threshold.clone(), message: e.message, help, field: None }
-    })?;
+    let (threshold, percent, baseline) = spec::read_threshold_or_baseline(threshold_text, &kind, subject_text)
+        .map_err(|e| {
+            let mut help = e.help;
+            if threshold_text.starts_with(is_operator) {
+                help = Some("remove the space inside the condition, e.g. `>=` rather than `> =`".into());
+            }
+            ParseError { span: parts.threshold.clone(), message: e.message, help, field: None }
+        })?;
     let logic = parts.logic.as_ref().and_then(|r| Logic::parse(at(r))).unwrap_or(Logic::For);
     let timeframe_secs = match &parts.timeframe {
         Some(r) => spec::read_timeframe(at(r)).map_err(|e| ParseError {
@@ -493,6 +494,7 @@ fn build(
         taurus_name,
         diff_percent: None,
         diff_percent_previous: None,
+        baseline,
     })
 }
 

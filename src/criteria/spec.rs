@@ -46,6 +46,92 @@ pub struct Spec {
     pub diff_percent: Option<f64>,
     /// MMS's tolerance against the previous run, kept like `diff_percent`.
     pub diff_percent_previous: Option<f64>,
+    /// A threshold relative to the baseline (`p95>baseline+15%`): `threshold` is unknown until
+    /// the runner resolves it from the test's baseline.
+    pub baseline: Option<Relative>,
+}
+
+/// A threshold written relative to the baseline's value of the same subject and label.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Relative {
+    /// `+15%` is 15.0 with `percent`; `+20ms` is 0.02 (in the subject's unit) without.
+    pub offset: f64,
+    /// Whether the offset is a percentage of the baseline's value.
+    pub percent: bool,
+}
+
+impl Relative {
+    /// The threshold for a baseline value.
+    pub fn apply(self, base: f64) -> f64 {
+        if self.percent {
+            base * (1.0 + self.offset / 100.0)
+        } else {
+            base + self.offset
+        }
+    }
+}
+
+/// Reads a threshold that may be relative to the baseline: `baseline`, `baseline+15%`,
+/// `baseline-10%`, `baseline+20ms`. The value is NaN until resolved; `percent` says whether the
+/// subject compares a share of hits (a relative `fail` compares fail % unless `fail` counts).
+pub(crate) fn read_threshold_or_baseline(
+    text: &str,
+    kind: &Kind,
+    subject_text: &str,
+) -> Result<(f64, bool, Option<Relative>), ValueError> {
+    let trimmed = text.trim();
+    let Some(rest) = trimmed.strip_prefix("baseline") else {
+        return read_threshold(text, kind, subject_text).map(|(v, p)| (v, p, None));
+    };
+    let supported = matches!(
+        kind,
+        Kind::Kpi(Subject::AvgRt | Subject::Percentile(_) | Subject::Hits | Subject::Fail | Subject::Succ)
+    );
+    if !supported {
+        return Err(ValueError {
+            message: format!("`{subject_text}` cannot be judged against a baseline"),
+            help: Some("baseline-relative thresholds apply to avg-rt, p<level>, hits, fail and succ".into()),
+        });
+    }
+    let rest = rest.trim();
+    let bad = || {
+        ValueError {
+        message: format!("`{trimmed}` is not a baseline-relative threshold"),
+        help: Some(
+            "write `baseline`, `baseline+15%`, `baseline-10%` or an offset in the subject's unit such as `baseline+20ms`"
+                .into(),
+        ),
+    }
+    };
+    // fail/succ compare their share of hits against the baseline's share.
+    let share = matches!(kind, Kind::Kpi(Subject::Fail | Subject::Succ));
+    if rest.is_empty() {
+        return Ok((f64::NAN, share, Some(Relative { offset: 0.0, percent: true })));
+    }
+    let (sign, amount) = match rest.split_at(1) {
+        ("+", a) => (1.0, a.trim()),
+        ("-", a) => (-1.0, a.trim()),
+        _ => return Err(bad()),
+    };
+    if let Some(pct) = amount.strip_suffix('%') {
+        let value: f64 = pct.trim().parse().map_err(|_| bad())?;
+        if !value.is_finite() || value < 0.0 {
+            return Err(bad());
+        }
+        return Ok((f64::NAN, share, Some(Relative { offset: sign * value, percent: true })));
+    }
+    let value = if let Kind::Kpi(s) = kind {
+        match s.unit(share) {
+            Unit::Seconds => dehumanize(amount).map_err(|_| bad())?,
+            _ => amount.parse::<f64>().map_err(|_| bad())?,
+        }
+    } else {
+        return Err(bad());
+    };
+    if !value.is_finite() || value < 0.0 {
+        return Err(bad());
+    }
+    Ok((f64::NAN, share, Some(Relative { offset: sign * value, percent: false })))
 }
 
 impl Spec {

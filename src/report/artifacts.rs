@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use super::store::{self, MonitoringLog, PlannedTest, SecondsLog};
 use super::{csv, junit, locust, run_id, views, Error, RunReport, TestReport};
 use crate::aggregate::Second;
+use crate::compare::TestComparison;
 use crate::discover::TestFile;
 use crate::monitoring::Event;
 use crate::plan::JunitReporter;
@@ -49,6 +50,7 @@ impl RunArtifacts {
             started_unix: 0,
             exit_code: None,
             tests: Vec::new(),
+            comparisons: Vec::new(),
         };
         Ok(RunArtifacts { dir, planned: Vec::new(), report, unwritten: Unwritten::default() })
     }
@@ -65,21 +67,38 @@ impl RunArtifacts {
 
     /// Starts the run: the planned tests go to `run.json` first, so a report rebuilt after a kill
     /// lists those that never ran.
-    pub fn begin(&mut self, tests: &[TestFile]) {
+    pub fn begin(&mut self, tests: &[TestFile], repeat: u32) {
         self.report.started_unix = run_id::unix_now();
-        self.planned =
-            tests.iter().map(|t| PlannedTest { name: t.name.clone(), file: t.path.display().to_string() }).collect();
+        self.planned = tests
+            .iter()
+            .flat_map(|t| {
+                repeat_names(&t.name, repeat)
+                    .into_iter()
+                    .map(|name| PlannedTest { name, file: t.path.display().to_string() })
+            })
+            .collect();
         self.write_record();
     }
 
-    /// The folder of the test named `name`.
+    /// Adds a test's comparison with its baseline and writes it.
+    pub fn compared(&mut self, comparison: TestComparison) {
+        let path = self.dir.join(store::COMPARISONS_DIR).join(format!("{}.json", comparison.test));
+        self.unwritten.check(&path, store::write_comparison(&self.dir, &comparison));
+        self.report.comparisons.push(comparison);
+    }
+
+    /// The folder of the test (or repeat) named `name`.
     pub fn test(&self, name: &str) -> TestArtifacts {
         TestArtifacts { dir: self.dir.join(name), name: name.to_string(), unwritten: self.unwritten.clone() }
     }
 
-    /// Adds a test that never started.
-    pub fn not_run(&mut self, test: &TestFile, why: &str) {
-        self.report.tests.push(TestReport::not_run(&test.name, &test.path, run_id::unix_now(), why));
+    /// Adds a test that never started (each of its repeats).
+    pub fn not_run(&mut self, test: &TestFile, repeat: u32, why: &str) {
+        for (k, name) in repeat_names(&test.name, repeat).into_iter().enumerate() {
+            let mut report = TestReport::not_run(&name, &test.path, run_id::unix_now(), why);
+            report.repeat = (repeat > 1).then_some((k as u32 + 1, repeat));
+            self.report.tests.push(report);
+        }
     }
 
     /// Adds a finished test: writes its `test.json` and reads the test back from its folder, so the
@@ -179,6 +198,11 @@ impl TestArtifacts {
         &self.dir
     }
 
+    /// The test's (or repeat's) name: its folder's.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Creates the folder.
     pub fn create(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)
@@ -244,6 +268,16 @@ impl TestArtifacts {
             }
             self.unwritten.check(&path, store::write_atomic(&path, xml.as_bytes()));
         }
+    }
+}
+
+/// The folder names of a test's runs: its name, or with `--repeat N` (N > 1) `<name>@1` to
+/// `<name>@N`.
+pub fn repeat_names(name: &str, repeat: u32) -> Vec<String> {
+    if repeat <= 1 {
+        vec![name.to_string()]
+    } else {
+        (1..=repeat).map(|k| format!("{name}@{k}")).collect()
     }
 }
 

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{label_name, CriterionStatus, RunReport, TestReport};
 use crate::aggregate::KpiSet;
+use crate::compare::{stats, Baseline, Metric, Row, RowVerdict, TestComparison};
 
 /// Widest a label (or a test name) is shown in a console table, in characters; the files keep
 /// the whole label.
@@ -213,6 +214,97 @@ pub fn run_summary(run: &RunReport) -> String {
         })
         .collect();
     format!("{}run {}: {}\n", table(&headers, &rows), run.run_id, run.outcome().word())
+}
+
+/// A test's comparison with its baseline: one row per label and metric, regressions marked.
+pub fn comparison(c: &TestComparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "== {} vs baseline ({} run(s) vs {} run(s) of {}) ==",
+        shown(&c.test, LABEL_WIDTH),
+        c.candidate_runs,
+        c.baseline_runs,
+        shown(&c.baseline_from, usize::MAX)
+    );
+    let rows: Vec<Vec<String>> = c.rows.iter().map(|r| comparison_cells(r).to_vec()).collect();
+    if !rows.is_empty() {
+        out.push_str(&table(&["label", "metric", "baseline", "candidate", "change", "95 % CI", "verdict"], &rows));
+    }
+    for note in &c.notes {
+        let _ = writeln!(out, "  note: {}", shown(note, usize::MAX));
+    }
+    let regressions = c.regressions().count();
+    let _ = writeln!(
+        out,
+        "  {}",
+        if regressions == 0 { "no regression".to_string() } else { format!("REGRESSION in {regressions} metric(s)") }
+    );
+    out
+}
+
+/// The cells of one comparison row: label, metric, baseline, candidate, change, CI, verdict.
+pub fn comparison_cells(r: &Row) -> [String; 7] {
+    let m = r.metric;
+    let value = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| m.format(v));
+    let verdict = match r.verdict {
+        RowVerdict::Regression => "REGRESSION".to_string(),
+        v if !r.measured_noise && r.change.is_some() => format!("{} (default noise)", v.word()),
+        v => v.word().to_string(),
+    };
+    [
+        label_cell(&r.label),
+        m.name().to_string(),
+        value(r.baseline),
+        value(r.candidate),
+        r.change.map_or_else(|| "-".into(), |c| m.format_change(c)),
+        r.ci.map_or_else(|| "-".into(), |(lo, hi)| format!("{} … {}", m.format_change(lo), m.format_change(hi))),
+        verdict,
+    ]
+}
+
+/// Where a baseline went and the noise between its runs: per label and metric the spread
+/// (coefficient of variation, or points for the fail rate) and the runs each side needs for a
+/// change of `detect` to be flagged 95 % of the time.
+pub fn baseline_noise(b: &Baseline, path: &std::path::Path, detect: f64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "baseline {}: {} run(s) of {} ({})", path.display(), b.runs.len(), b.test, b.source);
+    if b.runs.len() < 2 {
+        let _ = writeln!(
+            out,
+            "  one run: no spread between runs to measure; comparisons with it use the default noise model"
+        );
+        return out;
+    }
+    let detect_text = format!("runs for ±{:.0} %", detect * 100.0);
+    let mut rows = Vec::new();
+    let mut labels: Vec<&String> = b.labels.keys().collect();
+    labels.sort_by_key(|l| (l.is_empty(), l.as_str()));
+    for label in labels {
+        for metric in Metric::DEFAULT {
+            let values = b.values(label, metric);
+            if values.len() < 2 {
+                continue;
+            }
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let noise = stats::noise_of(&values, metric.scale(0.0));
+            let needed = noise.filter(|_| metric.is_ratio()).and_then(|cv| stats::runs_needed(cv, detect));
+            rows.push(vec![
+                label_cell(label),
+                metric.name().to_string(),
+                values.len().to_string(),
+                metric.format(mean),
+                match noise {
+                    Some(n) if metric.is_ratio() => format!("{:.1} %", n * 100.0),
+                    Some(n) => format!("{n:.2} pp"),
+                    None => "-".into(),
+                },
+                needed.map_or_else(|| "-".into(), |n| n.to_string()),
+            ]);
+        }
+    }
+    out.push_str(&table(&["label", "metric", "runs", "mean", "between-run CV", &detect_text], &rows));
+    out
 }
 
 /// A plain text table with aligned columns.

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::timeline::MonitorSeries;
 use super::{Completion, CriterionRow, CriterionStatus, Error, Export, RunReport, TestReport};
 use crate::aggregate::{KpiSet, OVERALL};
+use crate::compare::TestComparison;
 
 /// Version of the layout; see the module docs for when it changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -40,6 +41,8 @@ struct Summary<'a> {
     tool: Tool,
     run: Run,
     tests: Vec<Test<'a>>,
+    /// Tests compared with a baseline (`--baseline`).
+    comparisons: &'a [TestComparison],
 }
 
 #[derive(Serialize)]
@@ -65,6 +68,10 @@ struct Run {
 #[derive(Serialize)]
 struct Test<'a> {
     name: String,
+    /// The test's name without the repeat (`api` for `api@2`).
+    test: String,
+    /// `[k, n]`: the k-th of n runs of the test (`--repeat n`); `null` when it ran once.
+    repeat: Option<(u32, u32)>,
     file: String,
     /// `passed`, `failed`, `error`, `interrupted`, `incomplete` or `not_run`.
     state: String,
@@ -182,12 +189,15 @@ fn summary(run: &RunReport) -> Summary<'_> {
             counts,
         },
         tests: run.tests.iter().map(test).collect(),
+        comparisons: &run.comparisons,
     }
 }
 
 fn test(t: &TestReport) -> Test<'_> {
     Test {
         name: t.name.clone(),
+        test: t.base_name().to_string(),
+        repeat: t.repeat,
         file: t.file.display().to_string(),
         state: state_key(t),
         complete: t.completion == Completion::Finished,
@@ -301,6 +311,7 @@ mod tests {
             started_unix: 1,
             exit_code: Some(0),
             tests: vec![t],
+            comparisons: Vec::new(),
         };
         serde_json::from_slice(&JsonSummary.render(&run).unwrap()).unwrap()
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{CriterionStatus, RunReport, TestReport};
+use crate::compare::{RowVerdict, TestComparison};
 use crate::plan::{JunitReporter, JunitSource};
 
 /// File a `sample-labels` reporter writes in the test folder when it names no `filename`.
@@ -147,15 +148,68 @@ pub fn reporter_files(test: &TestReport, reporters: &[JunitReporter], dir: &Path
 /// The run's `junit.xml`: every test's suite, and the `sample-labels` suite of tests that ask for it.
 pub fn run_xml(run: &RunReport) -> String {
     let mut report = Report::new("suite");
-    for test in &run.tests {
+    for (i, test) in run.tests.iter().enumerate() {
         report.add_test_suite(test_suite(test));
         if test.sample_labels {
             if let Some(suite) = sample_labels_suite(test, &format!("{}: sample labels", test.name)) {
                 report.add_test_suite(suite);
             }
         }
+        // After a test's last repeat, its comparison with the baseline.
+        let last_of_test = run.tests.get(i + 1).is_none_or(|next| next.base_name() != test.base_name());
+        if let Some(c) = run.comparison(test.base_name()).filter(|_| last_of_test) {
+            report.add_test_suite(comparison_suite(c));
+        }
     }
     finish(report)
+}
+
+/// A test's comparison with its baseline: one `<testcase>` per label × metric, a `<failure>`
+/// for a regression; a test without a baseline one skipped case saying why.
+pub fn comparison_suite(c: &TestComparison) -> TestSuite {
+    let mut suite = TestSuite::new(format!("{}: baseline comparison", c.test));
+    suite.add_property(("baseline", c.baseline_from.as_str()));
+    suite.add_property(("baseline-runs", c.baseline_runs.to_string().as_str()));
+    suite.add_property(("candidate-runs", c.candidate_runs.to_string().as_str()));
+    if !c.notes.is_empty() {
+        suite.set_system_out(c.notes.join("\n"));
+    }
+    let class = format!("suite.{}.baseline", c.test);
+    for row in &c.rows {
+        let message = row.message();
+        let status = match row.verdict {
+            RowVerdict::Regression => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(message.as_str()).set_type("regression against the baseline");
+                s
+            }
+            RowVerdict::New | RowVerdict::Missing | RowVerdict::NoData => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(message.as_str()).set_type(row.verdict.word());
+                s
+            }
+            RowVerdict::Unchanged | RowVerdict::Improvement => TestCaseStatus::success(),
+        };
+        let name = match row.verdict {
+            RowVerdict::New | RowVerdict::Missing => format!("label {}", row.label_name()),
+            _ => row.name(),
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname(class.as_str());
+        if row.verdict != RowVerdict::Regression {
+            case.set_system_out(message.as_str());
+        }
+        suite.add_test_case(case);
+    }
+    if c.rows.is_empty() {
+        let mut status = TestCaseStatus::skipped();
+        let why = c.notes.first().map_or("nothing to compare", String::as_str);
+        status.set_message(why).set_type("not compared");
+        let mut case = TestCase::new(format!("{} (not compared)", c.test), status);
+        case.set_classname(class.as_str());
+        suite.add_test_case(case);
+    }
+    suite
 }
 
 /// Marks a test as wanting the `sample-labels` view (kept in `test.json` for later renders).
@@ -236,6 +290,7 @@ mod tests {
             started_unix: 0,
             exit_code: None,
             tests,
+            comparisons: Vec::new(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod locust;
+pub mod markdown;
 pub mod run_id;
 pub mod store;
 pub mod timeline;
@@ -22,10 +23,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{KpiSet, LabelSets, OVERALL};
+use crate::compare::TestComparison;
 use crate::criteria::{self, Status, Unit, Verdict};
 use crate::outcome::Outcome;
 
-pub use artifacts::{RunArtifacts, Streams, TestArtifacts};
+pub use artifacts::{repeat_names, RunArtifacts, Streams, TestArtifacts};
 pub use run_id::utc_text;
 pub use timeline::{Monitoring, Timeline};
 
@@ -270,6 +272,8 @@ pub struct TestReport {
     pub notes: Vec<String>,
     /// Whether a `junit-xml` reporter asked for the `sample-labels` view.
     pub sample_labels: bool,
+    /// Which run of the test this is and of how many (`--repeat`), when it ran more than once.
+    pub repeat: Option<(u32, u32)>,
 }
 
 impl TestReport {
@@ -292,6 +296,16 @@ impl TestReport {
             monitoring: Monitoring::default(),
             notes: Vec::new(),
             sample_labels: false,
+            repeat: None,
+        }
+    }
+
+    /// The test's name without the repeat (`api` for `api@2`): what baselines and comparisons
+    /// are keyed by.
+    pub fn base_name(&self) -> &str {
+        match self.repeat {
+            Some((k, _)) => self.name.strip_suffix(&format!("@{k}")).unwrap_or(&self.name),
+            None => &self.name,
         }
     }
 
@@ -343,14 +357,24 @@ pub struct RunReport {
     pub started_unix: u64,
     /// Exit code, once the run has ended; `None` while it runs or when it was killed.
     pub exit_code: Option<u8>,
-    /// Tests in the order they ran.
+    /// Tests in the order they ran (each repeat of a test is one).
     pub tests: Vec<TestReport>,
+    /// Tests compared with a baseline (`--baseline`), in the order they ran.
+    pub comparisons: Vec<TestComparison>,
 }
 
 impl RunReport {
-    /// The run's outcome: the worst of its tests' (no tests: error).
+    /// The run's outcome: the worst of its tests' (no tests: error); a regression against a
+    /// baseline fails it like a criterion.
     pub fn outcome(&self) -> Outcome {
-        self.tests.iter().map(|t| t.outcome).reduce(Outcome::worst).unwrap_or(Outcome::Error)
+        let tests = self.tests.iter().map(|t| t.outcome).reduce(Outcome::worst).unwrap_or(Outcome::Error);
+        let regressed = self.comparisons.iter().any(TestComparison::regressed);
+        tests.worst(if regressed { Outcome::CriteriaFailed } else { Outcome::Passed })
+    }
+
+    /// The comparison of the test named `base_name` (without its repeat), if it was compared.
+    pub fn comparison(&self, base_name: &str) -> Option<&TestComparison> {
+        self.comparisons.iter().find(|c| c.test == base_name)
     }
 
     /// Whether the run ended and every test in it was judged.

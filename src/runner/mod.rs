@@ -5,6 +5,7 @@
 //! `run` walks the test files and hands each one's results to [`report::RunArtifacts`]; `test`
 //! runs one test file, `load` its load phase, and `Interrupt` watches for Ctrl-C.
 
+pub mod baseline;
 mod jmx;
 mod load;
 mod names;
@@ -16,6 +17,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 
 use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
+use crate::compare;
 use crate::config::{self, LoadOptions, Loaded};
 use crate::discover;
 use crate::outcome::Outcome;
@@ -56,16 +58,71 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Error);
         }
     };
+    // Every test's baseline is read before any load: a wrong file stops the run at once.
+    let compare_options = baseline::options(&args.compare).map_err(anyhow::Error::msg)?;
+    let baselines = match find_baselines(&args, &tests, &run_dir) {
+        Ok(found) => found,
+        Err(e) => {
+            crate::errln!("error: {e}");
+            run.begin(&tests, args.repeat);
+            run.end(Outcome::Error.code());
+            return Ok(Outcome::Error);
+        }
+    };
     let _agent = start_agent(&args, settings, &run_dir)?;
-    run.begin(&tests);
-    for test in &tests {
+    run.begin(&tests, args.repeat);
+    for (test, found) in tests.iter().zip(baselines) {
         if interrupt.count() > 0 {
-            run.not_run(test, "not run: the run was interrupted");
+            run.not_run(test, args.repeat, "not run: the run was interrupted");
             continue;
         }
         let files = config_files(global.as_deref(), &test.path, args.env_name.as_deref());
-        let result = test::run(test, files, &args.overrides, &run.test(&test.name), &interrupt).await;
-        crate::out!("{}", console::test_summary(run.finished(result)));
+        let outs: Vec<_> = report::repeat_names(&test.name, args.repeat).iter().map(|n| run.test(n)).collect();
+        let base = match &found {
+            Some(baseline::Found::Baseline { baseline, .. }) => Some(baseline.as_ref()),
+            _ => None,
+        };
+        let results = test::run(test, files, &args.overrides, &outs, &interrupt, base).await;
+        for result in results {
+            crate::out!("{}", console::test_summary(run.finished(result)));
+        }
+        let provenance = compare::Provenance::here(
+            args.env_name.clone(),
+            run.report().git_sha.clone(),
+            report::utc_text(report::run_id::unix_now()),
+        );
+        let candidate = baseline::of_run(run.report(), &test.name, provenance);
+        if let Some(found) = found {
+            let comparison = match (found, &candidate) {
+                (baseline::Found::Baseline { baseline, from }, Some(candidate)) => {
+                    compare::compare_test(&baseline, &from, candidate, &compare_options)
+                }
+                (baseline::Found::Baseline { baseline, from }, None) => compare::TestComparison::not_compared(
+                    &test.name,
+                    &from,
+                    baseline.runs.len(),
+                    "no run of the test finished without an error: nothing to compare",
+                ),
+                (baseline::Found::None(why), _) => {
+                    crate::errln!("note: {}: {why}; judged by its criteria alone", test.name);
+                    compare::TestComparison::not_compared(&test.name, "", 0, &why)
+                }
+            };
+            crate::out!("{}", console::comparison(&comparison));
+            run.compared(comparison);
+        }
+        if let Some(dir) = &args.save_baseline {
+            match &candidate {
+                Some(b) => {
+                    let path = dir.join(compare::baseline::file_name(&test.name));
+                    match baseline::write(&path, b) {
+                        Ok(()) => baseline::print_noise(b, &path, 0.15),
+                        Err(e) => crate::errln!("error: {e}"),
+                    }
+                }
+                None => crate::errln!("warning: {}: no run finished without an error; no baseline saved", test.name),
+            }
+        }
         run.write_reports();
     }
     // A file that could not be written fails the run (1) but keeps the tests' verdicts in the rest.
@@ -83,6 +140,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
     }
     Ok(outcome.worst(unwritten_yet(&run)))
+}
+
+/// Each test's baseline (`--baseline`), in test order; `None` everywhere without the option.
+fn find_baselines(
+    args: &RunArgs,
+    tests: &[discover::TestFile],
+    run_dir: &Path,
+) -> Result<Vec<Option<baseline::Found>>, String> {
+    let Some(source) = args.baseline.as_deref().map(baseline::Source::parse) else {
+        return Ok(tests.iter().map(|_| None).collect());
+    };
+    if let baseline::Source::Dir(dir) = &source {
+        if !dir.is_dir() {
+            return Err(format!(
+                "--baseline `{}` is neither a baseline file, a folder of them, nor `previous`",
+                dir.display()
+            ));
+        }
+    }
+    tests
+        .iter()
+        .map(|t| baseline::for_test(&source, &t.name, &args.artifacts_dir, run_dir, args.env_name.as_deref()).map(Some))
+        .collect()
 }
 
 /// Watches for Ctrl-C and SIGTERM; the first asks for a graceful stop, the second aborts.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::load;
 use super::Interrupt;
+use crate::compare::Baseline;
 use crate::config::mask::Secrets;
 use crate::criteria::Criteria;
 use crate::discover::TestFile;
@@ -14,38 +15,85 @@ use crate::plan::{Plan, Stage};
 use crate::report::{self, CriterionRow, CriterionStatus, TestArtifacts, TestReport};
 use crate::services::Shell;
 
-/// Runs one test file and writes its files to `out`.
+/// Runs one test file once per folder in `outs` (its repeats, back to back, inside one start and
+/// stop of its services) and writes each run's files to its folder. `baseline` gives the values
+/// of baseline-relative criteria. Returns one report per folder, in order.
 pub(super) async fn run(
     test: &TestFile,
     files: Vec<PathBuf>,
     overrides: &[String],
-    out: &TestArtifacts,
+    outs: &[TestArtifacts],
     interrupt: &Interrupt,
-) -> TestReport {
-    let started = Instant::now();
-    let mut report = TestReport::new(&test.name, &test.path, report::run_id::unix_now());
-    crate::outln!("\n-- {} ({})", test.name, test.path.display());
-    let (plan, secrets) = match plan(&mut report, files, overrides, out) {
-        Ok(planned) => planned,
-        Err(error) => return fail(report, error, started),
-    };
-    out.running(&report);
-    let mut shell = Shell::new(plan.shell.clone(), plan.env.clone(), out.dir());
-    let mut error = start_services(&mut shell, interrupt).await;
-    let mut criteria = Criteria::new(plan.criteria.clone());
-    if error.is_none() && interrupt.count() == 0 {
-        error = load::run(&plan, &secrets, &mut criteria, out, interrupt, &mut report).await.err();
+    baseline: Option<&Baseline>,
+) -> Vec<TestReport> {
+    let of = outs.len() as u32;
+    let mut reports: Vec<TestReport> = Vec::with_capacity(outs.len());
+    let mut shell: Option<Shell> = None;
+    let mut stopped = false;
+    let mut error: Option<String> = None;
+    for (index, out) in outs.iter().enumerate() {
+        let started = Instant::now();
+        let mut report = TestReport::new(out.name(), &test.path, report::run_id::unix_now());
+        report.repeat = (of > 1).then_some((index as u32 + 1, of));
+        if error.is_some() || interrupt.count() > 0 {
+            let why = if interrupt.count() > 0 {
+                "not run: the run was interrupted"
+            } else {
+                "not run: an earlier repeat of this test could not run"
+            };
+            let mut skipped = TestReport::not_run(out.name(), &test.path, report::run_id::unix_now(), why);
+            skipped.repeat = report.repeat;
+            reports.push(skipped);
+            continue;
+        }
+        if index == 0 {
+            crate::outln!("\n-- {} ({})", test.name, test.path.display());
+        } else {
+            crate::outln!("\n-- {} (repeat {} of {of})", test.name, index + 1);
+        }
+        // Each repeat is planned again with its own folder, so paths under it are its own.
+        let (plan, secrets) = match plan(&mut report, files.clone(), overrides, out, baseline) {
+            Ok(planned) => planned,
+            Err(e) => {
+                error = Some(e.clone());
+                reports.push(fail(report, e, started));
+                continue;
+            }
+        };
+        out.running(&report);
+        let mut run_error = None;
+        if shell.is_none() {
+            let mut started_shell = Shell::new(plan.shell.clone(), plan.env.clone(), out.dir());
+            run_error = start_services(&mut started_shell, interrupt).await;
+            shell = Some(started_shell);
+        }
+        let mut criteria = Criteria::new(plan.criteria.clone());
+        if run_error.is_none() && interrupt.count() == 0 {
+            run_error = load::run(&plan, &secrets, &mut criteria, out, interrupt, &mut report).await.err();
+        }
+        let last = index + 1 == outs.len() || run_error.is_some() || interrupt.count() > 0;
+        if let (true, Some(sh)) = (last, shell.as_mut()) {
+            stopped = true;
+            if let Some(e) = stop_services(sh, interrupt).await {
+                run_error.get_or_insert(e);
+            }
+        }
+        if let Some(by) = &report.stopped_by {
+            crate::outln!("stopped early by {by}");
+        }
+        error = run_error.clone();
+        judge(&mut report, criteria, run_error, interrupt.count() > 0, &secrets);
+        report.duration_secs = started.elapsed().as_secs_f64();
+        out.write(&report, plan.final_stats_csv.as_deref(), &plan.junit);
+        reports.push(report);
     }
-    if let Some(e) = stop_services(&mut shell, interrupt).await {
-        error.get_or_insert(e);
+    // A repeat that could not be planned left the services running.
+    if let (false, Some(sh)) = (stopped, shell.as_mut()) {
+        if let Some(e) = stop_services(sh, interrupt).await {
+            crate::errln!("warning: {}: stopping its services: {e}", test.name);
+        }
     }
-    if let Some(by) = &report.stopped_by {
-        crate::outln!("stopped early by {by}");
-    }
-    judge(&mut report, criteria, error, interrupt.count() > 0, &secrets);
-    report.duration_secs = started.elapsed().as_secs_f64();
-    out.write(&report, plan.final_stats_csv.as_deref(), &plan.junit);
-    report
+    reports
 }
 
 /// Creates the test's folder, loads and plans its config, and notes its criteria as not judged
@@ -56,6 +104,7 @@ fn plan(
     files: Vec<PathBuf>,
     overrides: &[String],
     out: &TestArtifacts,
+    baseline: Option<&Baseline>,
 ) -> Result<(Plan, Secrets), String> {
     out.create().map_err(|e| format!("cannot create `{}`: {e}", out.dir().display()))?;
     out.running(report);
@@ -65,6 +114,7 @@ fn plan(
     }
     out.effective(&loaded.effective_yaml());
     let mut plan = super::build_plan(&mut loaded)?;
+    super::baseline::resolve_criteria(&mut plan.criteria, baseline, &mut report.notes);
     report::junit::note_reporters(report, &plan.junit);
     let secrets = Secrets::collect(&loaded.root);
     // Labels are masked where they are made (the aggregator): a criterion names them the same way.

@@ -484,6 +484,7 @@ mod tests {
             started_unix: 1_700_000_000,
             exit_code: Some(3),
             tests,
+            comparisons: Vec::new(),
         }
     }
 

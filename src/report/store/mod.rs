@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::timeline::{MonitorSeries, Monitoring};
 use super::{Completion, CriterionRow, Error, RunReport, TestReport};
 use crate::aggregate::OVERALL;
+use crate::compare::TestComparison;
 use crate::outcome::Outcome;
 
 pub use seconds::{each_second, SecondsLog};
@@ -203,6 +204,9 @@ struct TestRecord {
     /// What the test wants said beside its verdict (an external tool's own thresholds failing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     notes: Vec<String>,
+    /// Which run of the test this is and of how many (`--repeat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repeat: Option<(u32, u32)>,
 }
 
 /// Writes a test's `test.json`; `complete` is false when the test is starting.
@@ -222,6 +226,7 @@ pub fn write_test(dir: &Path, test: &TestReport, complete: bool) -> Result<(), E
         criteria: test.criteria.clone(),
         sample_labels: test.sample_labels,
         notes: test.notes.clone(),
+        repeat: test.repeat,
     };
     write_atomic(&dir.join(TEST_FILE), &serde_json::to_vec_pretty(&record)?)
 }
@@ -293,6 +298,7 @@ pub fn load_test(dir: &Path, name: &str, file: &Path) -> Result<TestReport, Erro
             test.criteria = r.criteria;
             test.sample_labels = r.sample_labels;
             test.notes.extend(r.notes);
+            test.repeat = r.repeat;
             if !r.complete {
                 test.completion = Completion::Incomplete;
             }
@@ -351,6 +357,7 @@ pub fn load_run(run_dir: &Path) -> Result<RunReport, Error> {
         started_unix: record.as_ref().map_or(0, |r| r.started_unix),
         exit_code: record.as_ref().and_then(|r| r.exit_code),
         tests: Vec::new(),
+        comparisons: Vec::new(),
     };
     for p in &planned {
         let dir = run_dir.join(&p.name);
@@ -366,7 +373,38 @@ pub fn load_run(run_dir: &Path) -> Result<RunReport, Error> {
     if run.started_unix == 0 {
         run.started_unix = run.tests.iter().map(|t| t.started_unix).filter(|s| *s > 0).min().unwrap_or(0);
     }
+    run.comparisons = read_comparisons(run_dir, &run.tests)?;
     Ok(run)
+}
+
+/// The environment name and start time a run folder's `run.json` records, if it reads.
+pub fn run_env(run_dir: &Path) -> Option<(Option<String>, u64)> {
+    let record: RunRecord = read_json(&run_dir.join(RUN_FILE)).ok()?;
+    Some((record.env_name, record.started_unix))
+}
+
+/// Folder of a run's comparisons with baselines, one `<test>.json` each.
+pub const COMPARISONS_DIR: &str = "comparisons";
+
+/// Writes a test's comparison with its baseline.
+pub fn write_comparison(run_dir: &Path, comparison: &TestComparison) -> Result<(), Error> {
+    let dir = run_dir.join(COMPARISONS_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    write_atomic(&dir.join(format!("{}.json", comparison.test)), &serde_json::to_vec_pretty(comparison)?)
+}
+
+/// The run's comparisons, in the order its tests ran.
+fn read_comparisons(run_dir: &Path, tests: &[TestReport]) -> Result<Vec<TestComparison>, Error> {
+    let dir = run_dir.join(COMPARISONS_DIR);
+    let mut found = Vec::new();
+    for test in tests {
+        let path = dir.join(format!("{}.json", test.base_name()));
+        if found.iter().any(|c: &TestComparison| c.test == test.base_name()) || !path.is_file() {
+            continue;
+        }
+        found.push(read_json(&path)?);
+    }
+    Ok(found)
 }
 
 /// Test folders of a run folder without `run.json`, in the order they started.

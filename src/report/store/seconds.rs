@@ -91,7 +91,7 @@ impl SetRecord {
                     sum_lag_us: set.sum_lag_us,
                     sum_sq_crt_us: set.sum_sq_crt_us,
                     hist: encode_hist(h)?,
-                    lag: set.hist_lag.as_ref().map(|h| encode_hist(h)).transpose()?,
+                    lag: set.hist_lag.as_ref().map(encode_hist).transpose()?,
                 }),
                 None => None,
             },
