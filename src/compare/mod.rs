@@ -72,6 +72,9 @@ pub struct Row {
     pub change: Option<f64>,
     /// The change's 95 % confidence interval.
     pub ci: Option<(f64, f64)>,
+    /// The lowest and highest of the baseline's runs (the band charts draw).
+    #[serde(default)]
+    pub baseline_range: Option<(f64, f64)>,
     pub verdict: RowVerdict,
     /// The spread came from the runs, not from the default noise model.
     pub measured_noise: bool,
@@ -181,6 +184,7 @@ pub fn compare_test(
                 candidate: None,
                 change: None,
                 ci: None,
+                baseline_range: None,
                 verdict: if in_cand { RowVerdict::New } else { RowVerdict::Missing },
                 measured_noise: true,
             });
@@ -198,6 +202,7 @@ pub fn compare_test(
                     candidate: Some(c.candidate),
                     change: Some(c.change),
                     ci: Some(c.ci),
+                    baseline_range: range(&a),
                     verdict: match c.verdict {
                         Verdict::Regression => RowVerdict::Regression,
                         Verdict::Improvement => RowVerdict::Improvement,
@@ -212,6 +217,7 @@ pub fn compare_test(
                     candidate: None,
                     change: None,
                     ci: None,
+                    baseline_range: range(&a),
                     verdict: RowVerdict::NoData,
                     measured_noise: true,
                 },
@@ -234,4 +240,13 @@ pub fn compare_test(
         notes,
         rows,
     }
+}
+
+/// The lowest and highest finite value.
+fn range(values: &[f64]) -> Option<(f64, f64)> {
+    let finite = values.iter().copied().filter(|v| v.is_finite());
+    finite.fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
 }

@@ -95,6 +95,7 @@ mod tests {
             candidate: Some(7.6 * (1.0 + change)),
             change: Some(change),
             ci: Some((change - 0.05, change + 0.05)),
+            baseline_range: Some((7.0, 8.0)),
             verdict,
             measured_noise: true,
         }
