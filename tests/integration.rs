@@ -3,6 +3,7 @@
 mod util;
 
 mod bad_input;
+mod baseline;
 mod config_hardening;
 mod criteria_timing;
 mod figures;
