@@ -8,6 +8,7 @@
 //! from each run, `baseline` the file people commit.
 
 pub mod baseline;
+pub mod import;
 pub mod metric;
 pub mod stats;
 
