@@ -8,6 +8,7 @@
 //! from each run, `baseline` the file people commit.
 
 pub mod baseline;
+pub mod diff_percent;
 pub mod metric;
 pub mod stats;
 

@@ -13,6 +13,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod locust;
+pub mod mms_compare;
 pub mod run_id;
 pub mod store;
 pub mod timeline;
