@@ -9,6 +9,7 @@
 
 pub mod baseline;
 pub mod import;
+pub mod diff_percent;
 pub mod metric;
 pub mod stats;
 

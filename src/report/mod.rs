@@ -14,6 +14,7 @@ pub mod json;
 pub mod junit;
 pub mod locust;
 pub mod markdown;
+pub mod mms_compare;
 pub mod run_id;
 pub mod store;
 pub mod timeline;
