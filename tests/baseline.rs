@@ -198,3 +198,58 @@ fn a_baseline_that_is_not_the_tests_is_an_error_before_any_load() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("--baseline `nowhere` is neither a baseline file"), "{out}");
 }
+
+#[test]
+fn diff_percent_compares_monitoring_with_the_previous_run_as_mms_does() {
+    let p = Project::new();
+    let pid_file = p.path().join("frontend.pid").display().to_string();
+    let start = |workers: &str| {
+        DemoTarget::start(&["--workers", workers, "--work-ms", "1", "--models", "m", "--pid-file", &pid_file])
+    };
+    let test = |url: &str| {
+        format!(
+            "execution:\n- concurrency: 1\n  hold-for: 2s\n  scenario: s\nscenarios:\n  s:\n    requests:\n    - {url}/predictions/m\nservices:\n- module: server_local_monitoring\n  ServerLocalClient:\n  - interval: 500ms\n    frontend-pid-file: {pid_file}\n    metrics: [total_workers]\nreporting:\n- module: passfail\n  criteria:\n  - class: bzt.modules.monitoring.MonitoringCriteria\n    subject: ServerLocalClient/total_workers\n    condition: '>'\n    threshold: 100\n    timeframe: 1s\n    diff_percent: 30\n"
+        )
+    };
+    let target = start("1");
+    p.file("t/mms.yaml", &test(&target.url()));
+    let artifacts = p.path().join("reports");
+    let run = || run_suite(p.path(), &["run", "-t", "t", "-e", "xlarge"], &artifacts, LIMIT, None);
+    p.file("t/environments/xlarge.yaml", "settings:\n  env:\n    UNUSED: x\n");
+
+    let first = run();
+    assert_eq!(first.code, 0, "{first}");
+    assert!(first.stderr.contains("no earlier run with --env-name xlarge"), "{first}");
+    let second = run();
+    assert_eq!(second.code, 0, "{second}");
+    let csv = std::fs::read_to_string(latest(&second).join("comparison_result.csv")).unwrap();
+    assert!(
+        csv.starts_with(
+            ",run_name1,run_name2,test_suite,metric,run1,run2,percentage_diff,expected_diff,result,message\n"
+        ),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().filter(|l| l.contains(",mms,")).count(), 3, "mean, max and min: {csv}");
+    let junit = Junit::read(&latest(&second).join("junit.xml"));
+    assert_eq!(
+        junit.case("mean_total_workers: diff_percent < 30"),
+        Some(crate::util::artifacts::Case { failed: false, errored: false }),
+        "{junit}"
+    );
+    junit.assert_schema_valid();
+
+    // Three workers against one: 100 % apart, more than 30 %.
+    drop(target);
+    let target = start("3");
+    p.file("t/mms.yaml", &test(&target.url()));
+    let third = run();
+    assert_eq!(third.code, 3, "{third}");
+    let junit = Junit::read(&latest(&third).join("junit.xml"));
+    assert!(junit.case("mean_total_workers: diff_percent < 30").is_some_and(|c| c.failed), "{junit}");
+    let failure = junit
+        .failures()
+        .into_iter()
+        .find(|f| f.contains("diff_percent criteria has failed"))
+        .unwrap_or_else(|| panic!("{junit}"));
+    assert!(failure.contains("The expected diff_percent is '30' and actual diff percent is '100.0'"), "{failure}");
+}

@@ -8,8 +8,8 @@
 //! from each run, `baseline` the file people commit.
 
 pub mod baseline;
-pub mod import;
 pub mod diff_percent;
+pub mod import;
 pub mod metric;
 pub mod stats;
 

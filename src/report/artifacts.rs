@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::store::{self, MonitoringLog, PlannedTest, SecondsLog};
-use super::{csv, junit, locust, run_id, views, Error, RunReport, TestReport};
+use super::{csv, junit, locust, mms_compare, run_id, views, Error, RunReport, TestReport};
 use crate::aggregate::Second;
+use crate::compare::diff_percent::DiffRow;
 use crate::compare::TestComparison;
 use crate::discover::TestFile;
 use crate::monitoring::Event;
@@ -51,6 +52,7 @@ impl RunArtifacts {
             exit_code: None,
             tests: Vec::new(),
             comparisons: Vec::new(),
+            diff_percent: Vec::new(),
         };
         Ok(RunArtifacts { dir, planned: Vec::new(), report, unwritten: Unwritten::default() })
     }
@@ -78,6 +80,17 @@ impl RunArtifacts {
             })
             .collect();
         self.write_record();
+    }
+
+    /// Adds a test's `diff_percent` rows (MMS's comparison with the previous run) and writes the
+    /// run's rows again: `comparisons/diff_percent.json` and MMS's `comparison_result.csv`.
+    pub fn diffed(&mut self, rows: Vec<DiffRow>) {
+        self.report.diff_percent.extend(rows);
+        let json = self.dir.join(store::COMPARISONS_DIR).join(store::DIFF_PERCENT_FILE);
+        self.unwritten.check(&json, store::write_diff_percent(&self.dir, &self.report.diff_percent));
+        let csv = self.dir.join(mms_compare::FILE_NAME);
+        let text = mms_compare::comparison_result_csv(&self.report.diff_percent);
+        self.unwritten.check(&csv, store::write_atomic(&csv, text.as_bytes()));
     }
 
     /// Adds a test's comparison with its baseline and writes it.

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{label_name, CriterionStatus, RunReport, TestReport};
 use crate::aggregate::KpiSet;
+use crate::compare::diff_percent::{DiffResult, DiffRow};
 use crate::compare::{stats, Baseline, Metric, Row, RowVerdict, TestComparison};
 
 /// Widest a label (or a test name) is shown in a console table, in characters; the files keep
@@ -261,6 +262,30 @@ pub fn comparison_cells(r: &Row) -> [String; 7] {
         r.ci.map_or_else(|| "-".into(), |(lo, hi)| format!("{} … {}", m.format_change(lo), m.format_change(hi))),
         verdict,
     ]
+}
+
+/// MMS's `diff_percent` rows of a test: one line per metric × aggregate.
+pub fn diff_percent(test: &str, rows: &[DiffRow]) -> String {
+    let mut out = String::new();
+    if let Some(first) = rows.first() {
+        let _ = writeln!(out, "== {} diff_percent vs {} ==", shown(test, LABEL_WIDTH), first.run2);
+    }
+    for row in rows {
+        let mark = match row.result {
+            DiffResult::Pass => "PASS  ",
+            DiffResult::Fail => "FAIL  ",
+            DiffResult::Error => "ERROR ",
+            DiffResult::Skip => "SKIP  ",
+        };
+        let detail = if row.message.is_empty() || row.message == "passed" {
+            let v = |x: Option<f64>| x.map_or_else(|| "-".into(), |v| format!("{v}"));
+            format!("{} vs {}", v(row.value1), v(row.value2))
+        } else {
+            row.message.clone()
+        };
+        let _ = writeln!(out, "  {mark} {}  ({})", shown(&row.testcase_name(), LINE_WIDTH), shown(&detail, usize::MAX));
+    }
+    out
 }
 
 /// Where a baseline went and the noise between its runs: per label and metric the spread

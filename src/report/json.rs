@@ -312,6 +312,7 @@ mod tests {
             exit_code: Some(0),
             tests: vec![t],
             comparisons: Vec::new(),
+            diff_percent: Vec::new(),
         };
         serde_json::from_slice(&JsonSummary.render(&run).unwrap()).unwrap()
     }

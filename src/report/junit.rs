@@ -14,6 +14,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{CriterionStatus, RunReport, TestReport};
+use crate::compare::diff_percent::{DiffResult, DiffRow};
 use crate::compare::{RowVerdict, TestComparison};
 use crate::plan::{JunitReporter, JunitSource};
 
@@ -160,8 +161,48 @@ pub fn run_xml(run: &RunReport) -> String {
         if let Some(c) = run.comparison(test.base_name()).filter(|_| last_of_test) {
             report.add_test_suite(comparison_suite(c));
         }
+        let diffs: Vec<&DiffRow> = run.diff_percent.iter().filter(|r| r.test == test.base_name()).collect();
+        if last_of_test && !diffs.is_empty() {
+            report.add_test_suite(diff_percent_suite(test.base_name(), &diffs));
+        }
     }
     finish(report)
+}
+
+/// MMS's `diff_percent` comparison of a test with the previous run: one `<testcase>` per
+/// metric × aggregate named as MMS names it (`mean_cpu: diff_percent < 30`). MMS builds a
+/// skipped case for a missing monitoring log and then leaves the suite out; here it is kept.
+pub fn diff_percent_suite(test: &str, rows: &[&DiffRow]) -> TestSuite {
+    let mut suite = TestSuite::new(format!("{test}: diff_percent"));
+    if let Some(first) = rows.first() {
+        suite.add_property(("run1", first.run1.as_str()));
+        suite.add_property(("run2", first.run2.as_str()));
+    }
+    let class = format!("suite.{test}.diff_percent");
+    for row in rows {
+        let status = match row.result {
+            DiffResult::Pass => TestCaseStatus::success(),
+            DiffResult::Fail => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(row.message.as_str()).set_type("diff_percent");
+                s
+            }
+            DiffResult::Error => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(row.message.as_str()).set_type("diff_percent");
+                s
+            }
+            DiffResult::Skip => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(row.message.as_str()).set_type("diff_percent");
+                s
+            }
+        };
+        let mut case = TestCase::new(row.testcase_name(), status);
+        case.set_classname(class.as_str());
+        suite.add_test_case(case);
+    }
+    suite
 }
 
 /// A test's comparison with its baseline: one `<testcase>` per label × metric, a `<failure>`
@@ -291,6 +332,7 @@ mod tests {
             exit_code: None,
             tests,
             comparisons: Vec::new(),
+            diff_percent: Vec::new(),
         }
     }
 

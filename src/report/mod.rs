@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{KpiSet, LabelSets, OVERALL};
+use crate::compare::diff_percent::{DiffResult, DiffRow};
 use crate::compare::TestComparison;
 use crate::criteria::{self, Status, Unit, Verdict};
 use crate::outcome::Outcome;
@@ -362,6 +363,8 @@ pub struct RunReport {
     pub tests: Vec<TestReport>,
     /// Tests compared with a baseline (`--baseline`), in the order they ran.
     pub comparisons: Vec<TestComparison>,
+    /// MMS's `diff_percent` rows: monitoring criteria compared with the previous run.
+    pub diff_percent: Vec<DiffRow>,
 }
 
 impl RunReport {
@@ -369,7 +372,8 @@ impl RunReport {
     /// baseline fails it like a criterion.
     pub fn outcome(&self) -> Outcome {
         let tests = self.tests.iter().map(|t| t.outcome).reduce(Outcome::worst).unwrap_or(Outcome::Error);
-        let regressed = self.comparisons.iter().any(TestComparison::regressed);
+        let regressed = self.comparisons.iter().any(TestComparison::regressed)
+            || self.diff_percent.iter().any(|r| matches!(r.result, DiffResult::Fail | DiffResult::Error));
         tests.worst(if regressed { Outcome::CriteriaFailed } else { Outcome::Passed })
     }
 

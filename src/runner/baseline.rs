@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::aggregate::Hist;
 use crate::cli::{BaselineSaveArgs, BaselineShowArgs, CompareArgs, CompareOptions};
-use crate::compare::{self, baseline, Baseline, Metric, Provenance, RunFigures, TestComparison};
+use crate::compare::{self, baseline, diff_percent, Baseline, Metric, Provenance, RunFigures, TestComparison};
 use crate::criteria::{Kind, Spec, Subject};
 use crate::outcome::Outcome;
 use crate::report::{self, console, store, Completion, RunReport, TestReport};
@@ -148,6 +148,67 @@ pub(super) fn previous_run(artifacts: &Path, this_run: &Path, test: &str, env: O
     best.map(|(_, _, dir)| dir)
 }
 
+/// MMS's `diff_percent`: the monitoring metrics of `test` in this run compared with the same test
+/// in the `previous` run folder (mean, max and min of each metric over the test's runs).
+pub(super) fn diff_percent(
+    run: &RunReport,
+    test: &str,
+    previous: &Path,
+    checks: &[diff_percent::Check],
+) -> Vec<diff_percent::DiffRow> {
+    let current: Vec<&TestReport> = run.tests.iter().filter(|t| t.base_name() == test).collect();
+    let previous_tests: Vec<TestReport> = [test.to_string()]
+        .into_iter()
+        .chain((1..=1000).map(|k| format!("{test}@{k}")))
+        .map(|name| previous.join(name))
+        .take_while(|dir| dir.is_dir() || dir.ends_with(test))
+        .filter(|dir| dir.join(store::TEST_FILE).is_file())
+        .filter_map(|dir| {
+            let name = dir.file_name()?.to_string_lossy().into_owned();
+            store::load_test(&dir, &name, Path::new("")).ok()
+        })
+        .collect();
+    let previous_refs: Vec<&TestReport> = previous_tests.iter().collect();
+    let previous_name = previous.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let lookup_current = |metric: &str| monitor_figures(&current, checks, metric);
+    let lookup_previous = |metric: &str| monitor_figures(&previous_refs, checks, metric);
+    let has_log = |tests: &[&TestReport]| tests.iter().any(|t| !t.monitoring.series.is_empty());
+    let side =
+        |name, tests: &[&TestReport], lookup| diff_percent::Run { name, monitoring: has_log(tests).then_some(lookup) };
+    diff_percent::compare(
+        test,
+        side(&run.run_id, &current, &lookup_current as diff_percent::Lookup),
+        side(&previous_name, &previous_refs, &lookup_previous as diff_percent::Lookup),
+        checks,
+    )
+}
+
+/// A monitored metric's mean, min and max over a test's runs: from the series of the source the
+/// criterion names, else of any source reporting that metric (MMS's logs are keyed by metric).
+fn monitor_figures(
+    tests: &[&TestReport],
+    checks: &[diff_percent::Check],
+    metric: &str,
+) -> Option<diff_percent::Figures> {
+    let source = checks.iter().find(|c| c.metric == metric).and_then(|c| c.subject.rsplit_once('/').map(|(s, _)| s));
+    let series: Vec<_> = tests.iter().flat_map(|t| t.monitoring.series.iter()).filter(|s| s.metric == metric).collect();
+    let own: Vec<_> = series.iter().copied().filter(|s| Some(s.source.as_str()) == source).collect();
+    let series = if own.is_empty() { series } else { own };
+    if series.is_empty() {
+        return None;
+    }
+    let (mut sum, mut n) = (0.0, 0u64);
+    for s in &series {
+        if let Some(mean) = s.mean {
+            sum += mean * s.samples as f64;
+            n += s.samples;
+        }
+    }
+    let min = series.iter().filter_map(|s| s.min).reduce(f64::min);
+    let max = series.iter().filter_map(|s| s.max).reduce(f64::max);
+    Some(diff_percent::Figures { mean: (n > 0).then(|| sum / n as f64), min, max })
+}
+
 /// Whether a run of a test counts in a baseline or a candidate: it ended and was judged, and
 /// did not break (a test that failed its criteria still measured what it measured).
 fn counts(test: &TestReport) -> bool {
@@ -264,7 +325,8 @@ pub fn save(args: BaselineSaveArgs) -> Outcome {
             from_run_dir(source, args.test.as_deref()).map_err(|e| e.to_string())
         } else {
             let test = args.test.clone().unwrap_or_else(|| import_name(source));
-            Err::<Vec<Baseline>, String>(format!("TODO import {} {test}", source.display()))
+            let provenance = Provenance::here(None, None, report::utc_text(report::run_id::unix_now()));
+            compare::import::import(source, &test, provenance).map(|b| vec![b]).map_err(|e| e.to_string())
         };
         match found {
             Ok(found) if found.is_empty() => {

@@ -82,9 +82,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             Some(baseline::Found::Baseline { baseline, .. }) => Some(baseline.as_ref()),
             _ => None,
         };
-        let results = test::run(test, files, &args.overrides, &outs, &interrupt, base).await;
-        for result in results {
+        let ran = test::run(test, files, &args.overrides, &outs, &interrupt, base).await;
+        for result in ran.reports {
             crate::out!("{}", console::test_summary(run.finished(result)));
+        }
+        if !ran.diff_checks.is_empty() {
+            let env = args.env_name.as_deref();
+            match baseline::previous_run(&args.artifacts_dir, &run_dir, &test.name, env) {
+                Some(previous) => {
+                    let rows = baseline::diff_percent(run.report(), &test.name, &previous, &ran.diff_checks);
+                    crate::out!("{}", console::diff_percent(&test.name, &rows));
+                    run.diffed(rows);
+                }
+                None => crate::errln!(
+                    "note: {}: no earlier run{} in `{}`: its diff_percent criteria are compared from the next run on",
+                    test.name,
+                    env.map(|e| format!(" with --env-name {e}")).unwrap_or_default(),
+                    args.artifacts_dir.display()
+                ),
+            }
         }
         let provenance = compare::Provenance::here(
             args.env_name.clone(),

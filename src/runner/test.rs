@@ -6,14 +6,22 @@ use std::time::Instant;
 
 use super::load;
 use super::Interrupt;
-use crate::compare::Baseline;
+use crate::compare::{diff_percent, Baseline};
 use crate::config::mask::Secrets;
 use crate::criteria::Criteria;
+use crate::criteria::Kind;
 use crate::discover::TestFile;
 use crate::outcome::Outcome;
 use crate::plan::{Plan, Stage};
 use crate::report::{self, CriterionRow, CriterionStatus, TestArtifacts, TestReport};
 use crate::services::Shell;
+
+/// What a test's runs left: one report per repeat, and the monitoring criteria MMS compares
+/// with the previous run (`diff_percent`).
+pub(super) struct Ran {
+    pub reports: Vec<TestReport>,
+    pub diff_checks: Vec<diff_percent::Check>,
+}
 
 /// Runs one test file once per folder in `outs` (its repeats, back to back, inside one start and
 /// stop of its services) and writes each run's files to its folder. `baseline` gives the values
@@ -25,8 +33,9 @@ pub(super) async fn run(
     outs: &[TestArtifacts],
     interrupt: &Interrupt,
     baseline: Option<&Baseline>,
-) -> Vec<TestReport> {
+) -> Ran {
     let of = outs.len() as u32;
+    let mut diff_checks = Vec::new();
     let mut reports: Vec<TestReport> = Vec::with_capacity(outs.len());
     let mut shell: Option<Shell> = None;
     let mut stopped = false;
@@ -60,6 +69,9 @@ pub(super) async fn run(
                 continue;
             }
         };
+        if index == 0 {
+            diff_checks = diff_percent_checks(&plan);
+        }
         out.running(&report);
         let mut run_error = None;
         if shell.is_none() {
@@ -93,7 +105,17 @@ pub(super) async fn run(
             crate::errln!("warning: {}: stopping its services: {e}", test.name);
         }
     }
-    reports
+    Ran { reports, diff_checks }
+}
+
+/// The monitoring criteria with MMS's `diff_percent` (dict form, a monitoring class).
+fn diff_percent_checks(plan: &Plan) -> Vec<diff_percent::Check> {
+    diff_percent::checks(plan.criteria.iter().filter_map(|s| match s.kind {
+        Kind::Monitoring { .. } => {
+            Some(("bzt.modules.monitoring.MonitoringCriteria", s.subject.as_str(), s.diff_percent))
+        }
+        Kind::Kpi(_) => None,
+    }))
 }
 
 /// Creates the test's folder, loads and plans its config, and notes its criteria as not judged

@@ -485,6 +485,7 @@ mod tests {
             exit_code: Some(3),
             tests,
             comparisons: Vec::new(),
+            diff_percent: Vec::new(),
         }
     }
 

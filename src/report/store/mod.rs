@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::timeline::{MonitorSeries, Monitoring};
 use super::{Completion, CriterionRow, Error, RunReport, TestReport};
 use crate::aggregate::OVERALL;
+use crate::compare::diff_percent::DiffRow;
 use crate::compare::TestComparison;
 use crate::outcome::Outcome;
 
@@ -358,6 +359,7 @@ pub fn load_run(run_dir: &Path) -> Result<RunReport, Error> {
         exit_code: record.as_ref().and_then(|r| r.exit_code),
         tests: Vec::new(),
         comparisons: Vec::new(),
+        diff_percent: Vec::new(),
     };
     for p in &planned {
         let dir = run_dir.join(&p.name);
@@ -374,6 +376,10 @@ pub fn load_run(run_dir: &Path) -> Result<RunReport, Error> {
         run.started_unix = run.tests.iter().map(|t| t.started_unix).filter(|s| *s > 0).min().unwrap_or(0);
     }
     run.comparisons = read_comparisons(run_dir, &run.tests)?;
+    let diffs = run_dir.join(COMPARISONS_DIR).join(DIFF_PERCENT_FILE);
+    if diffs.is_file() {
+        run.diff_percent = read_json(&diffs)?;
+    }
     Ok(run)
 }
 
@@ -391,6 +397,16 @@ pub fn write_comparison(run_dir: &Path, comparison: &TestComparison) -> Result<(
     let dir = run_dir.join(COMPARISONS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     write_atomic(&dir.join(format!("{}.json", comparison.test)), &serde_json::to_vec_pretty(comparison)?)
+}
+
+/// MMS's `diff_percent` rows of the run, in `comparisons/`.
+pub const DIFF_PERCENT_FILE: &str = "diff_percent.json";
+
+/// Writes the run's `diff_percent` rows (all of them, replacing the file).
+pub fn write_diff_percent(run_dir: &Path, rows: &[DiffRow]) -> Result<(), Error> {
+    let dir = run_dir.join(COMPARISONS_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    write_atomic(&dir.join(DIFF_PERCENT_FILE), &serde_json::to_vec_pretty(rows)?)
 }
 
 /// The run's comparisons, in the order its tests ran.
