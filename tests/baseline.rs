@@ -253,3 +253,35 @@ fn diff_percent_compares_monitoring_with_the_previous_run_as_mms_does() {
         .unwrap_or_else(|| panic!("{junit}"));
     assert!(failure.contains("The expected diff_percent is '30' and actual diff percent is '100.0'"), "{failure}");
 }
+
+#[test]
+fn a_locust_stats_csv_imports_as_a_one_run_baseline_with_the_default_noise_model() {
+    let p = Project::new();
+    let target = DemoTarget::start(&["--workers", "1", "--work-ms", "2", "--models", "m"]);
+    p.file("t/api.yaml", &api_test(&target.url(), ""));
+    let out = p.suite(&["run", "-t", "t"], LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    let run = latest(&out);
+    // Every run writes Locust's `<test>_stats.csv`: the layout Wikimedia commits.
+    let stats = run.join("api/api_stats.csv").display().to_string();
+    let out = p.suite(&["baseline", "save", &stats, "--to", "bl"], LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("1 run(s) of api (locust)") && out.stdout.contains("default noise model"), "{out}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path().join("bl/api.baseline.json")).unwrap()).unwrap();
+    assert_eq!(saved["source"], "locust");
+    assert!(saved["labels"]["predict"][0]["p95_ms"].as_f64().unwrap() > 1.0, "{saved}");
+
+    let run_text = run.display().to_string();
+    let out = p.suite(&["compare", "bl", &run_text, "--markdown", "pr.md"], LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("default noise"), "{out}");
+    let md = std::fs::read_to_string(p.path().join("pr.md")).unwrap();
+    assert!(md.contains("neither side has two runs"), "{md}");
+
+    // Not a results file: the error names it and the formats.
+    p.file("junk.csv", "a,b\n1,2\n");
+    let out = p.suite(&["baseline", "save", "junk.csv", "--to", "bl"], LIMIT);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("junk.csv") && out.stderr.contains("Locust"), "{out}");
+}

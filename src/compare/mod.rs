@@ -99,6 +99,13 @@ impl Row {
 
     /// One line: `p95 of predict: 8.90 ms vs 7.60 ms, +17 % (95 % CI +11…+23 %): regression`.
     pub fn message(&self) -> String {
+        match self.verdict {
+            RowVerdict::New => return format!("label {}: only in the candidate (new)", self.label_name()),
+            RowVerdict::Missing => {
+                return format!("label {}: only in the baseline (missing from the candidate)", self.label_name())
+            }
+            _ => {}
+        }
         let m = self.metric;
         let value = |v: Option<f64>| v.map_or("-".to_string(), |v| m.format(v));
         let mut text = format!("{}: {} vs {}", self.name(), value(self.candidate), value(self.baseline));

@@ -253,9 +253,10 @@ pub fn comparison_cells(r: &Row) -> [String; 7] {
         v if !r.measured_noise && r.change.is_some() => format!("{} (default noise)", v.word()),
         v => v.word().to_string(),
     };
+    let only_one_side = matches!(r.verdict, RowVerdict::New | RowVerdict::Missing);
     [
         label_cell(&r.label),
-        m.name().to_string(),
+        if only_one_side { "-".to_string() } else { m.name().to_string() },
         value(r.baseline),
         value(r.candidate),
         r.change.map_or_else(|| "-".into(), |c| m.format_change(c)),
