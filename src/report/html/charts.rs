@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 
-use super::svg::{self, Band, Chart, Line, Marker, YUnit};
+use super::svg::{self, Band, Chart, Line, Marker, Reference, YUnit};
 use crate::aggregate::OVERALL;
+use crate::compare::{Metric, TestComparison};
 use crate::report::timeline::{chart_labels, LabelPoint, MonitorSeries, Point, MAX_CHART_LABELS};
 use crate::report::{Completion, CriterionRow, TestReport};
 
@@ -30,6 +31,16 @@ struct ChartData {
     unit: &'static str,
     x: Vec<f64>,
     series: Vec<SeriesData>,
+    /// Baselines, for the read-out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refs: Vec<RefData>,
+}
+
+#[derive(Serialize)]
+struct RefData {
+    name: String,
+    color: &'static str,
+    value: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -44,6 +55,8 @@ struct LegendItem {
     name: String,
     color: &'static str,
     dashed: bool,
+    /// A baseline: a shaded strip with its line.
+    baseline: bool,
 }
 
 fn label_series(points: &[Point], label: &str, f: impl Fn(&LabelPoint) -> Option<f64>) -> Vec<(f64, Option<f64>)> {
@@ -97,7 +110,47 @@ fn drawn_points(t: &TestReport) -> &[Point] {
     }
 }
 
-pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
+/// The baseline of `metric` for each `(label, colour)` the comparison has figures for: the
+/// baseline runs' range as a strip, their typical value as a line, in the chart's unit (times
+/// are compared in ms and drawn in seconds; throughput is per second on both).
+fn baselines(cmp: Option<&TestComparison>, metric: Metric, labels: &[(&str, &'static str)]) -> Vec<Reference> {
+    let Some(cmp) = cmp else { return Vec::new() };
+    let scale = if metric == Metric::Throughput { 1.0 } else { 1e-3 };
+    let runs = match cmp.baseline_runs {
+        1 => "1 run".to_string(),
+        n => format!("{n} runs"),
+    };
+    labels
+        .iter()
+        .filter_map(|&(label, color)| {
+            let row = cmp.rows.iter().find(|r| r.metric == metric && r.label == label)?;
+            if row.baseline.is_none() && row.baseline_range.is_none() {
+                return None;
+            }
+            let name = if label.is_empty() {
+                format!("baseline {} ({runs})", metric.name())
+            } else {
+                format!("baseline {} ({runs})", row.name())
+            };
+            let mut detail = name.clone();
+            if let Some(v) = row.baseline {
+                detail += &format!(": {}", metric.format(v));
+            }
+            if let Some((lo, hi)) = row.baseline_range {
+                detail += &format!(", runs {} to {}", metric.format(lo), metric.format(hi));
+            }
+            Some(Reference {
+                name,
+                detail,
+                color,
+                value: row.baseline.map(|v| v * scale),
+                range: row.baseline_range.map(|(lo, hi)| (lo * scale, hi * scale)),
+            })
+        })
+        .collect()
+}
+
+pub(super) fn load_charts(anchor: &str, t: &TestReport, cmp: Option<&TestComparison>) -> Vec<ChartView> {
     let points = drawn_points(t);
     let bucket_secs = t.timeline.bucket_secs;
     if points.is_empty() {
@@ -118,21 +171,27 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
     };
     // KPI criteria (monitoring subjects are `source/metric`).
     let markers = markers(t, |c| !c.subject.contains('/'));
-    let chart = |title: &str, unit, lines, bands| Chart {
+    let chart = |title: &str, unit, lines, bands, references| Chart {
         title: title.into(),
         unit,
         lines,
         bands,
+        references,
         markers: markers.clone(),
         x_max,
     };
+    let label_colors: Vec<(&str, &'static str)> =
+        labels.iter().enumerate().map(|(i, l)| (l.as_str(), PALETTE[i % PALETTE.len()])).collect();
     let mut charts = Vec::new();
 
     let lines = rate_lines(&labels, points, |p| p.rps);
     let bands = overall_band("ALL: lowest–highest second", OVERALL_COLOR, points, thinned, |lp| {
         Some((lp.map_or(0.0, |l| l.rps_min), lp.map_or(0.0, |l| l.rps_max)))
     });
-    let c = chart("Throughput", YUnit::Number, lines, bands);
+    let mut rate_labels = label_colors.clone();
+    rate_labels.push((OVERALL, OVERALL_COLOR));
+    let refs = baselines(cmp, Metric::Throughput, &rate_labels);
+    let c = chart("Throughput", YUnit::Number, lines, bands, refs);
     charts.push(view(anchor, "throughput", "Throughput (requests/s)", join_notes(&[&span_note, &hidden_note]), c));
 
     let percentile = |name: &str, color, f: fn(&LabelPoint) -> Option<f64>, dashed| Line {
@@ -149,7 +208,12 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
     let bands = overall_band("p99: lowest–highest second", PALETTE[5], points, thinned, |lp| {
         lp.and_then(|l| Some((l.p99_min?, l.p99_max?)))
     });
-    let c = chart("Response time percentiles", YUnit::Seconds, lines, bands);
+    let refs =
+        [(Metric::P50, PALETTE[2]), (Metric::P90, PALETTE[4]), (Metric::P95, PALETTE[0]), (Metric::P99, PALETTE[5])]
+            .into_iter()
+            .flat_map(|(metric, color)| baselines(cmp, metric, &[(OVERALL, color)]))
+            .collect();
+    let c = chart("Response time percentiles", YUnit::Seconds, lines, bands, refs);
     charts.push(view(anchor, "latency", "Response time percentiles (all labels)", span_note.clone(), c));
 
     if labels.len() > 1 {
@@ -158,7 +222,8 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
             .enumerate()
             .map(|(i, l)| Line::new(l, PALETTE[i % PALETTE.len()], label_series(points, l, |p| p.p95)))
             .collect();
-        let c = chart("p95 by label", YUnit::Seconds, lines, vec![]);
+        let refs = baselines(cmp, Metric::P95, &label_colors);
+        let c = chart("p95 by label", YUnit::Seconds, lines, vec![], refs);
         charts.push(view(anchor, "p95", "p95 response time by label", hidden_note.clone(), c));
     }
 
@@ -170,11 +235,12 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport) -> Vec<ChartView> {
         "errors",
         "Errors (failed requests/s)",
         note,
-        chart("Errors", YUnit::Number, lines, vec![]),
+        chart("Errors", YUnit::Number, lines, vec![], vec![]),
     ));
 
     let vus = points.iter().map(|p| (p.ts as f64, Some(p.vus as f64))).collect();
-    let c = chart("Active virtual users", YUnit::Number, vec![Line::new("virtual users", PALETTE[0], vus)], vec![]);
+    let vus = vec![Line::new("virtual users", PALETTE[0], vus)];
+    let c = chart("Active virtual users", YUnit::Number, vus, vec![], vec![]);
     charts.push(view(anchor, "vus", "Active virtual users", String::new(), c));
     charts
 }
@@ -219,7 +285,7 @@ fn monitor_chart(anchor: &str, index: usize, s: &MonitorSeries, x_end: f64, t: &
         &format!("mon-{}", index + 1),
         &subject,
         if thinned { "Line: mean per point; shading: lowest and highest value.".into() } else { String::new() },
-        Chart { title: subject.clone(), unit: YUnit::Number, lines, bands, markers, x_max },
+        Chart { title: subject.clone(), unit: YUnit::Number, lines, bands, references: vec![], markers, x_max },
     )
 }
 
@@ -240,6 +306,11 @@ fn view(anchor: &str, id: &str, title: &str, note: String, chart: Chart) -> Char
                 y: l.points.iter().map(|(_, y)| y.map(round4)).collect(),
             })
             .collect(),
+        refs: chart
+            .references
+            .iter()
+            .map(|r| RefData { name: r.name.clone(), color: r.color, value: r.value.map(round4) })
+            .collect(),
     };
     ChartView {
         id: format!("{anchor}-{id}"),
@@ -249,7 +320,13 @@ fn view(anchor: &str, id: &str, title: &str, note: String, chart: Chart) -> Char
         legend: chart
             .lines
             .iter()
-            .map(|l| LegendItem { name: l.name.clone(), color: l.color, dashed: l.dashed })
+            .map(|l| LegendItem { name: l.name.clone(), color: l.color, dashed: l.dashed, baseline: false })
+            .chain(chart.references.iter().map(|r| LegendItem {
+                name: r.name.clone(),
+                color: r.color,
+                dashed: false,
+                baseline: true,
+            }))
             .collect(),
         data,
     }

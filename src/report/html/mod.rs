@@ -3,14 +3,21 @@
 //! binary. The `.html` template autoescapes every value; the charts are built here as SVG with
 //! their own escaping and are the only markup inserted as-is. Tables are plain HTML, so the page
 //! reads without JavaScript; the script only adds hover read-outs on charts.
+//!
+//! A test compared with a baseline (`--baseline`) gets a "baseline comparison" card after its
+//! last repeat (cells from [`super::console::comparison_cells`]), a line in the overview, and
+//! on every repeat's time charts the baseline runs' range as a strip with their typical value.
 
 mod charts;
 mod svg;
 
 use serde::Serialize;
 
+use super::console::comparison_cells;
 use super::{Completion, CriterionRow, CriterionStatus, Error, Export, RunReport, TestReport};
 use crate::aggregate::{KpiSet, OVERALL};
+use crate::compare::{RowVerdict, TestComparison};
+use crate::outcome::Outcome;
 use charts::ChartView;
 
 const TEMPLATE: &str = include_str!("../templates/report.html");
@@ -48,6 +55,8 @@ struct Page {
     title: String,
     run: RunView,
     tests: Vec<TestView>,
+    /// Comparisons of tests that are not in this run (shown after the tests).
+    unmatched: Vec<ComparisonView>,
 }
 
 #[derive(Serialize)]
@@ -62,6 +71,21 @@ struct RunView {
     exit_code: Option<u8>,
     counts: String,
     grid: Vec<GridRow>,
+    /// Whether any test was compared with a baseline (the grid gets a column).
+    compared: bool,
+    baseline: Option<BaselineSummary>,
+}
+
+/// The run's comparisons in one line for the overview.
+#[derive(Serialize)]
+struct BaselineSummary {
+    /// `regression`, `passed` or `not-compared`.
+    status: String,
+    compared: usize,
+    /// Tests that regressed, with the anchor of their comparison.
+    regressed: Vec<(String, String, String)>,
+    /// The regression is the only reason the run failed: every test passed its own criteria.
+    only_cause: bool,
 }
 
 #[derive(Serialize)]
@@ -74,6 +98,8 @@ struct GridRow {
     errors: String,
     p95: String,
     duration: String,
+    /// On a compared test's last repeat: its comparison's anchor, status and headline.
+    baseline: Option<(String, String, String)>,
 }
 
 #[derive(Serialize)]
@@ -100,6 +126,41 @@ struct TestView {
     codes: Vec<CodeRow>,
     errors: Vec<ErrorRow>,
     errors_more: usize,
+    /// On the test's last repeat: its comparison with the baseline.
+    comparison: Option<ComparisonView>,
+}
+
+/// A test's comparison with its baseline.
+#[derive(Serialize)]
+struct ComparisonView {
+    anchor: String,
+    test: String,
+    /// `regression`, `passed` or `not-compared` (a CSS class and badge).
+    status: String,
+    /// `2 regressions`, `no regression`, `not compared`.
+    headline: String,
+    /// `1 regression, 1 improvement, 10 unchanged`.
+    counts: String,
+    baseline_from: String,
+    baseline_runs: usize,
+    candidate_runs: usize,
+    min_effect: String,
+    /// The regressions in a sentence each.
+    regressions: Vec<String>,
+    notes: Vec<String>,
+    rows: Vec<ComparisonRow>,
+}
+
+#[derive(Serialize)]
+struct ComparisonRow {
+    /// The row's classes: `crit-failed` for a regression, `cmp-improvement`, `all` for the
+    /// overall figures; may be empty.
+    row_class: String,
+    /// The verdict badge's class (empty: no badge).
+    badge: &'static str,
+    /// label, metric, baseline, candidate, change, 95 % CI, verdict.
+    cells: [String; 7],
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -177,7 +238,22 @@ struct ErrorRow {
 }
 
 fn page(run: &RunReport) -> Page {
-    let tests: Vec<TestView> = run.tests.iter().enumerate().map(|(i, t)| test_view(i, t)).collect();
+    let mut tests: Vec<TestView> =
+        run.tests.iter().enumerate().map(|(i, t)| test_view(i, t, run.comparison(t.base_name()))).collect();
+    // A comparison goes after the last repeat of its test.
+    for (i, t) in run.tests.iter().enumerate() {
+        let last = !run.tests[i + 1..].iter().any(|later| later.base_name() == t.base_name());
+        if let Some(c) = run.comparison(t.base_name()).filter(|_| last) {
+            tests[i].comparison = Some(comparison_view(&format!("{}-baseline", tests[i].anchor), c));
+        }
+    }
+    let unmatched: Vec<ComparisonView> = run
+        .comparisons
+        .iter()
+        .filter(|c| !run.tests.iter().any(|t| t.base_name() == c.test))
+        .enumerate()
+        .map(|(i, c)| comparison_view(&format!("baseline-{}", i + 1), c))
+        .collect();
     let grid = run
         .tests
         .iter()
@@ -193,9 +269,11 @@ fn page(run: &RunReport) -> Page {
                 errors: overall.map(|o| format!("{} ({})", o.fail, pct(o.fail, o.hits))).unwrap_or_else(|| "-".into()),
                 p95: ms(overall.and_then(|o| o.percentile(95.0))),
                 duration: duration(t.duration_secs),
+                baseline: v.comparison.as_ref().map(|c| (c.anchor.clone(), c.status.clone(), c.headline.clone())),
             }
         })
         .collect();
+    let shown: Vec<&ComparisonView> = tests.iter().filter_map(|t| t.comparison.as_ref()).chain(&unmatched).collect();
     let mut counts: Vec<(String, usize)> = Vec::new();
     for t in &run.tests {
         match counts.iter_mut().find(|(s, _)| s == t.state()) {
@@ -217,8 +295,91 @@ fn page(run: &RunReport) -> Page {
             exit_code: run.exit_code,
             counts,
             grid,
+            compared: !shown.is_empty(),
+            baseline: baseline_summary(run, &shown),
         },
         tests,
+        unmatched,
+    }
+}
+
+/// What the overview says about the comparisons: which tests regressed, and whether that alone
+/// failed the run.
+fn baseline_summary(run: &RunReport, shown: &[&ComparisonView]) -> Option<BaselineSummary> {
+    if shown.is_empty() {
+        return None;
+    }
+    let regressed: Vec<(String, String, String)> = shown
+        .iter()
+        .filter(|c| c.status == "regression")
+        .map(|c| (c.test.clone(), c.anchor.clone(), c.headline.clone()))
+        .collect();
+    let compared = shown.iter().filter(|c| c.status != "not-compared").count();
+    let tests_outcome = run.tests.iter().map(|t| t.outcome).reduce(Outcome::worst).unwrap_or(Outcome::Error);
+    Some(BaselineSummary {
+        status: if !regressed.is_empty() {
+            "regression"
+        } else if compared > 0 {
+            "passed"
+        } else {
+            "not-compared"
+        }
+        .into(),
+        compared,
+        only_cause: !regressed.is_empty() && tests_outcome == Outcome::Passed,
+        regressed,
+    })
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn comparison_view(anchor: &str, c: &TestComparison) -> ComparisonView {
+    let regressions = c.regressions().count();
+    let (status, headline) = if c.rows.is_empty() {
+        ("not-compared", "not compared".to_string())
+    } else if regressions > 0 {
+        ("regression", plural(regressions, "regression", "regressions"))
+    } else {
+        ("passed", "no regression".to_string())
+    };
+    let mut counts: Vec<(RowVerdict, usize)> = Vec::new();
+    for r in &c.rows {
+        match counts.iter_mut().find(|(v, _)| *v == r.verdict) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.verdict, 1)),
+        }
+    }
+    counts.sort_by_key(|(v, _)| *v as u8);
+    let rows = c
+        .rows
+        .iter()
+        .map(|r| {
+            let (row_class, badge) = match r.verdict {
+                RowVerdict::Regression => ("crit-failed", "crit-failed"),
+                RowVerdict::Improvement => ("cmp-improvement", "crit-passed"),
+                RowVerdict::Unchanged => ("", ""),
+                RowVerdict::New | RowVerdict::Missing | RowVerdict::NoData => ("", "crit-not-judged"),
+            };
+            let all = if r.label.is_empty() { "all" } else { "" };
+            let row_class = [row_class, all].iter().filter(|c| !c.is_empty()).copied().collect::<Vec<_>>().join(" ");
+            ComparisonRow { row_class, badge, cells: comparison_cells(r), message: r.message() }
+        })
+        .collect();
+    ComparisonView {
+        anchor: anchor.to_string(),
+        test: c.test.clone(),
+        status: status.into(),
+        headline,
+        counts: counts.iter().map(|(v, n)| format!("{n} {}", v.word())).collect::<Vec<_>>().join(", "),
+        baseline_from: c.baseline_from.clone(),
+        baseline_runs: c.baseline_runs,
+        candidate_runs: c.candidate_runs,
+        min_effect: format!("{} %", trim_secs(c.min_effect * 100.0)),
+        regressions: c.regressions().map(|r| r.message()).collect(),
+        notes: c.notes.clone(),
+        rows,
     }
 }
 
@@ -259,7 +420,7 @@ fn criterion_view(c: &CriterionRow) -> CriterionView {
     }
 }
 
-fn test_view(index: usize, t: &TestReport) -> TestView {
+fn test_view(index: usize, t: &TestReport, cmp: Option<&TestComparison>) -> TestView {
     let anchor = format!("test-{}", index + 1);
     let criteria = t.criteria.iter().map(criterion_view).collect();
     let kpis = t
@@ -328,13 +489,14 @@ fn test_view(index: usize, t: &TestReport) -> TestView {
         criteria,
         kpis,
         corrected,
-        charts: charts::load_charts(&anchor, t),
+        charts: charts::load_charts(&anchor, t, cmp),
         monitor_charts: charts::monitor_charts(&anchor, t),
         monitor_rows,
         unavailable: t.monitoring.unavailable.clone(),
         codes,
         errors,
         errors_more,
+        comparison: None,
         anchor,
     }
 }
@@ -424,7 +586,7 @@ fn duration(secs: f64) -> String {
 mod tests {
     use super::*;
     use crate::aggregate::LabelSets;
-    use crate::outcome::Outcome;
+    use crate::compare::{Metric, Row};
     use crate::report::timeline::{MonitorSeries, TimelineBuilder};
     use crate::report::CriterionRow;
     use crate::sample::Sample;
@@ -526,5 +688,157 @@ mod tests {
         assert!(html.contains("corrected for coordinated omission"), "{html}");
         assert!(html.contains("<th class=\"num\">lag p99</th>"), "lateness next to the mean lag");
         assert!(html.contains("<td class=\"num\">500."), "the late sample is the lag max");
+    }
+
+    fn row(label: &str, metric: Metric, verdict: RowVerdict, baseline: f64, candidate: f64) -> Row {
+        Row {
+            label: label.into(),
+            metric,
+            baseline: Some(baseline),
+            candidate: Some(candidate),
+            change: Some(candidate / baseline - 1.0),
+            ci: Some((candidate / baseline - 1.06, candidate / baseline - 0.94)),
+            baseline_range: Some((baseline * 0.95, baseline * 1.05)),
+            verdict,
+            measured_noise: true,
+        }
+    }
+
+    /// `test` compared with 5 baseline runs: the overall p95 regressed, `label`'s throughput
+    /// improved, its p95 did not move.
+    fn comparison_of(test: &str, label: &str) -> TestComparison {
+        TestComparison {
+            test: test.into(),
+            baseline_from: "baselines/<api>.json".into(),
+            baseline_runs: 5,
+            candidate_runs: 3,
+            min_effect: 0.05,
+            notes: vec!["label `new` appeared".into()],
+            rows: vec![
+                row(label, Metric::P95, RowVerdict::Unchanged, 20.0, 20.4),
+                row(label, Metric::Throughput, RowVerdict::Improvement, 400.0, 480.0),
+                row("", Metric::P95, RowVerdict::Regression, 7.6, 8.9),
+                row("", Metric::Throughput, RowVerdict::Unchanged, 800.0, 790.0),
+            ],
+        }
+    }
+
+    fn repeats(name: &str, n: u32, labels: &[&str]) -> Vec<TestReport> {
+        (1..=n)
+            .map(|k| {
+                let mut t = synthetic(5, labels);
+                t.name = format!("{name}@{k}");
+                t.repeat = Some((k, n));
+                t
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_comparison_gets_a_section_after_the_last_repeat_and_a_band_on_each_chart() {
+        let mut run = run_of(repeats("api", 3, &["predict", "ping"]));
+        run.exit_code = Some(3);
+        let cmp = comparison_of("api", "predict");
+        let regression = cmp.rows[2].message();
+        run.comparisons.push(cmp);
+        let html = render(&run).unwrap();
+
+        // The overview says why the run failed and links to the section.
+        assert!(html.contains("The run failed because of a regression against the baseline"), "{html}");
+        assert!(html.contains(r##"<a href="#test-3-baseline">api</a> (1 regression)"##), "{html}");
+        assert!(html.contains("<th>vs baseline</th>"));
+
+        // One section, after the third repeat, with the headline, the rows and the notes.
+        assert_eq!(html.matches("api: baseline comparison</h2>").count(), 1);
+        let section = html.find(r#"id="test-3-baseline""#).expect("the section");
+        assert!(section > html.find(r#"id="test-3""#).unwrap());
+        let section = &html[section..];
+        let section = &section[..section.find("</section>").unwrap()];
+        assert!(section.contains("1 regression</span>"), "{section}");
+        assert!(section.contains("baselines&#x2f;&lt;api&gt;.json"), "{section}");
+        assert!(section.contains("3 in this run vs 5 in the baseline") && section.contains("5 %"), "{section}");
+        assert!(section.contains(&format!("<li>{regression}</li>")), "the regression's message: {section}");
+        assert!(regression.contains("p95 of ALL: 8.90 ms vs 7.60 ms"), "{regression}");
+        assert!(section.contains(r#"<tr class="crit-failed all""#), "the regression is highlighted");
+        assert!(section.contains(r#"<span class="badge crit-failed">REGRESSION</span>"#));
+        assert!(section.contains(r#"<tr class="cmp-improvement""#), "the improvement is marked");
+        assert!(section.contains(r#"<span class="badge crit-passed">improvement</span>"#));
+        assert_eq!(section.matches("<td>unchanged</td>").count(), 2, "unchanged rows are there");
+        assert!(section.contains("label `new` appeared"));
+
+        // Each repeat's charts draw the baseline: overall p95 on the percentiles, the labels' and the
+        // overall throughput, predict's p95 by label.
+        assert_eq!(html.matches(r#"class="baseline-band""#).count(), 3 * 4, "{html}");
+        assert_eq!(html.matches(r#"<li class="baseline">"#).count(), 3 * 4);
+        assert!(html.contains("baseline p95 (5 runs)</li>"));
+        assert!(html.contains("baseline throughput (5 runs)</li>"));
+        assert!(html.contains("baseline p95 of predict (5 runs)</li>"));
+        assert!(html.contains("<title>baseline p95 (5 runs): 7.60 ms, runs 7.22 ms to 7.98 ms</title>"), "{html}");
+        // Times are drawn in seconds: the line is inside the plot, not clamped to its top.
+        let line = html.split(r#"<title>baseline p95 (5 runs)"#).nth(1).unwrap();
+        let y: f64 = line
+            .split(r#"class="baseline-line""#)
+            .nth(1)
+            .unwrap()
+            .split(r#"y1=""#)
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(y > 8.5 && y < 180.0, "y {y}");
+    }
+
+    #[test]
+    fn without_a_comparison_there_is_no_section_and_no_band() {
+        let html = render(&run_of(repeats("api", 2, &["predict", "ping"]))).unwrap();
+        let absent = [
+            "baseline comparison",
+            r#"class="baseline-band""#,
+            r#"class="baseline-line""#,
+            r#"<li class="baseline">"#,
+            "baseline-summary\"",
+            "vs baseline",
+            r#""refs""#,
+        ];
+        for absent in absent {
+            assert!(!html.contains(absent), "{absent}");
+        }
+    }
+
+    #[test]
+    fn a_test_not_compared_shows_why_and_a_clean_run_says_no_regression() {
+        let mut run = run_of(vec![synthetic(3, &["a"])]);
+        run.exit_code = Some(0);
+        run.comparisons.push(TestComparison::not_compared("long <test>", "base/", 0, "the baseline has no run of it"));
+        let html = render(&run).unwrap();
+        assert!(html.contains("not compared</span>") && html.contains("the baseline has no run of it"), "{html}");
+        assert!(!html.contains(r#"class="baseline-band""#) && !html.contains(r#"<table class="comparison">"#));
+
+        let mut cmp = comparison_of("long <test>", "a");
+        cmp.rows[2].verdict = RowVerdict::Unchanged;
+        run.comparisons = vec![cmp];
+        let html = render(&run).unwrap();
+        assert!(html.contains("No regression against the baseline in 1 compared test(s)."), "{html}");
+        assert!(html.contains("no regression</span>") && !html.contains("failed because of a regression"));
+    }
+
+    #[test]
+    fn hostile_labels_in_a_comparison_render_as_text() {
+        let hostile = "<script>alert(2)</script>";
+        let mut t = synthetic(3, &[hostile, "b"]);
+        t.name = "x".into();
+        let mut run = run_of(vec![t]);
+        let mut cmp = comparison_of("x", hostile);
+        cmp.notes.push("<img src=x onerror=alert(3)>".into());
+        run.comparisons.push(cmp);
+        let html = render(&run).unwrap();
+        assert!(!html.contains("<script>alert") && !html.contains("<img"), "{html}");
+        assert!(html.contains("baseline p95 of &lt;script&gt;alert(2)&lt;&#x2f;script&gt; (5 runs)</li>"), "{html}");
+        assert!(html.contains(r#"<td class="mono">&lt;script&gt;alert(2)&lt;&#x2f;script&gt;</td>"#));
+        assert!(html.contains(r#"class="baseline-band""#));
+        assert_eq!(html.matches("<script").count(), html.matches(r#"<script type="application/json""#).count() + 1);
     }
 }

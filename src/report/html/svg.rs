@@ -55,6 +55,22 @@ pub struct Band {
     pub points: Vec<(f64, f64, f64)>,
 }
 
+/// A level that holds for the whole chart (a baseline): a line at `value`, drawn over a shaded
+/// `range` (the lowest and highest of the runs it comes from) when there is one.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    /// Legend text.
+    pub name: String,
+    /// What it says, for its tooltip (values in their unit).
+    pub detail: String,
+    /// Line and fill colour (the colour of the line it belongs to).
+    pub color: &'static str,
+    /// In the chart's unit.
+    pub value: Option<f64>,
+    /// `(low, high)`, in the chart's unit.
+    pub range: Option<(f64, f64)>,
+}
+
 /// A vertical mark at a moment (a criterion triggering).
 #[derive(Clone, Debug)]
 pub struct Marker {
@@ -75,6 +91,8 @@ pub struct Chart {
     pub lines: Vec<Line>,
     /// Ranges, drawn under the lines.
     pub bands: Vec<Band>,
+    /// Levels across the whole chart (baselines), drawn under the lines.
+    pub references: Vec<Reference>,
     /// Moments to mark.
     pub markers: Vec<Marker>,
     /// End of the x axis, seconds.
@@ -241,6 +259,9 @@ pub fn svg(chart: &Chart) -> String {
             esc(&band.name)
         );
     }
+    for r in &chart.references {
+        draw_reference(&mut out, r, &sx, &sy, x_max);
+    }
     for line in &chart.lines {
         draw_line(&mut out, line, &sx, &sy);
     }
@@ -263,7 +284,35 @@ pub fn svg(chart: &Chart) -> String {
 fn y_top(chart: &Chart) -> f64 {
     let lines = chart.lines.iter().flat_map(|l| l.points.iter().filter_map(|(_, y)| *y));
     let bands = chart.bands.iter().flat_map(|b| b.points.iter().map(|(_, _, hi)| *hi));
-    lines.chain(bands).filter(|y| y.is_finite()).fold(0.0, f64::max)
+    let references = chart.references.iter().flat_map(|r| r.value.into_iter().chain(r.range.map(|(_, hi)| hi)));
+    lines.chain(bands).chain(references).filter(|y| y.is_finite()).fold(0.0, f64::max)
+}
+
+/// Draws a level across the plot: its range as a shaded strip, its value as a dashed line.
+fn draw_reference(out: &mut String, r: &Reference, sx: &impl Fn(f64) -> f64, sy: &impl Fn(f64) -> f64, x_max: f64) {
+    let (x0, x1) = (sx(0.0), sx(x_max));
+    let _ = write!(out, r#"<g class="baseline"><title>{}</title>"#, esc(&r.detail));
+    if let Some((lo, hi)) = r.range.filter(|(lo, hi)| lo.is_finite() && hi.is_finite()) {
+        let (top, bottom) = (sy(hi.max(lo)), sy(lo.min(hi)));
+        // At least a pixel high, so a range of equal runs still shows.
+        let height = (bottom - top).max(1.0);
+        let _ = write!(
+            out,
+            r#"<rect class="baseline-band" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{height:.1}" fill="{}"/>"#,
+            top.min(bottom - height / 2.0),
+            x1 - x0,
+            r.color
+        );
+    }
+    if let Some(v) = r.value.filter(|v| v.is_finite()) {
+        let y = sy(v);
+        let _ = write!(
+            out,
+            r#"<line class="baseline-line" x1="{x0:.1}" x2="{x1:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}"/>"#,
+            r.color
+        );
+    }
+    out.push_str("</g>");
 }
 
 /// Draws one line; `None` values break it, and a point with no neighbour gets a dot.
@@ -334,6 +383,7 @@ mod tests {
                 vec![(0.0, Some(1.0)), (1.0, Some(2.0)), (2.0, None), (3.0, Some(1.0))],
             )],
             bands: vec![],
+            references: vec![],
             markers: vec![Marker { x: 1.0, text: "a\"b".into() }],
             x_max: 4.0,
         };
@@ -344,5 +394,33 @@ mod tests {
         let d = s.split(r#"<path class="line" d=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap();
         assert_eq!(d.matches('M').count(), 2, "{d}");
         assert!(s.contains("<circle"));
+    }
+
+    #[test]
+    fn a_reference_is_a_strip_and_a_line_across_the_plot_that_the_scale_includes() {
+        let reference = Reference {
+            name: "baseline p95 (5 runs)".into(),
+            detail: "baseline <p95>".into(),
+            color: "#0072B2",
+            value: Some(3.0),
+            range: Some((2.0, 4.0)),
+        };
+        let chart = Chart {
+            title: "t".into(),
+            unit: YUnit::Number,
+            lines: vec![Line::new("a", "#000000", vec![(0.0, Some(1.0)), (1.0, Some(1.0))])],
+            bands: vec![],
+            references: vec![reference],
+            markers: vec![],
+            x_max: 1.0,
+        };
+        let s = svg(&chart);
+        assert!(
+            s.contains(r#"<g class="baseline"><title>baseline &lt;p95&gt;</title><rect class="baseline-band""#),
+            "{s}"
+        );
+        assert!(s.contains(r#"<line class="baseline-line" x1="52.0" x2="628.0""#), "{s}");
+        // The axis reaches the top of the strip (4), not only the line's 1.
+        assert!(s.contains(">4</text>"), "{s}");
     }
 }

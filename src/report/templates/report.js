@@ -62,6 +62,16 @@
         row.appendChild(document.createTextNode(s.name + ": " + fmt(s.y[i], data.unit)));
         tip.appendChild(row);
       });
+      (data.refs || []).forEach(function (r) {
+        var row = document.createElement("div");
+        row.className = "ref";
+        var sw = document.createElement("i");
+        sw.style.background = r.color;
+        sw.style.opacity = ".35";
+        row.appendChild(sw);
+        row.appendChild(document.createTextNode(r.name + ": " + fmt(r.value, data.unit)));
+        tip.appendChild(row);
+      });
       tip.hidden = false;
       var left = (ev.clientX - rect.left) + 14;
       if (left + tip.offsetWidth > rect.width) left = (ev.clientX - rect.left) - tip.offsetWidth - 14;
