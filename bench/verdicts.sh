@@ -164,7 +164,7 @@ comps = s.get("comparisons") or []
 comp = next((c for c in comps if c.get("test") == test), comps[0] if len(comps) == 1 else None)
 rows = (comp or {}).get("rows") or []
 row = next((r for r in rows if r.get("label") == label and r.get("metric") == "p95"), None) or {}
-ci = row.get("ci") or ["", ""]
+ci = row.get("ci") or [None, None]
 regressed = ";".join(f"{r.get('label')}:{r.get('metric')}" for r in rows if r.get("verdict") == "regression")
 f = lambda v: "" if v is None else repr(v)
 print("|".join([p95, f(row.get("baseline")), f(row.get("candidate")), f(row.get("change")),
