@@ -1,9 +1,9 @@
 //! Command-line flags (clap derive) and the help text, which also documents
 //! the HTTP API.
 
-use crate::control::MAX_MS;
 use crate::pool::MAX_WORKERS;
 use crate::wait::WaitOpts;
+use crate::work;
 use crate::worker::WorkerOpts;
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
@@ -27,8 +27,10 @@ INFERENCE API (--port):
     OPTIONS /                        A short OpenAPI description, as MMS's
     GET|POST|PUT /predictions/{model}[/{version}]
                                      Forwarded to the least busy worker, which burns
-                                     work-ms of CPU hashing the body and answers
-                                     {\"model\":..,\"worker_pid\":..,\"result\":[..]}.
+                                     work-ms of CPU hashing the body (with --work-cv,
+                                     a log-normal draw around work-ms) and answers
+                                     {\"model\":..,\"worker_pid\":..,\"result\":[..],
+                                     \"work_ms\":..}.
                                      Unknown model: 404 ModelNotFoundException.
                                      Dead worker: 503, and it is respawned.
     GET  /sleep/{ms}                 Waits ms, then 200 ok
@@ -42,6 +44,7 @@ INFERENCE API (--port):
     POST /control?delay_ms=N&status=S&work_ms=W
                                      Changes settings for later /predictions requests:
                                      added delay, forced status (0 = normal), CPU work
+                                     (W may be fractional, e.g. 2.35)
     GET  /control                    Current settings as JSON
     POST /control/reset              Restores the defaults
     GET  /stats                      {\"requests\": N, \"by_path\": {path: N}}, counting
@@ -91,7 +94,7 @@ enum Command {
 }
 
 /// Frontend configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct Config {
     /// Address to listen on
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = parse_bind)]
@@ -106,9 +109,15 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 2,
           value_parser = RangedU64ValueParser::<usize>::new().range(..=MAX_WORKERS as u64))]
     pub workers: usize,
-    /// CPU time each inference burns
-    #[arg(long, value_name = "MS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(..=MAX_MS))]
-    pub work_ms: u64,
+    /// CPU time each inference burns, in milliseconds, 0..=600000; fractions allowed (2.35).
+    /// With --work-cv it is the mean of the per-request work
+    #[arg(long, value_name = "MS", default_value_t = 5.0, value_parser = work::parse_ms)]
+    pub work_ms: f64,
+    /// Spread of the per-request work, 0..=3: above 0 each inference's work is drawn from a
+    /// log-normal distribution with mean --work-ms and this coefficient of variation
+    /// (stdev/mean), so latencies get a realistic tail whose quantiles scale with --work-ms
+    #[arg(long, value_name = "CV", default_value_t = 0.0, value_parser = work::parse_cv)]
+    pub work_cv: f64,
     /// Comma-separated model names registered at startup; '' starts with none,
     /// as MMS does (register them with POST /models)
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "squeezenet,resnet-18",
@@ -153,7 +162,7 @@ fn parse_model(text: &str) -> Result<String, String> {
 }
 
 /// What the command line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Frontend(Config),
     /// Hidden: the frontend starts its workers with `--worker`.
@@ -205,7 +214,7 @@ mod tests {
         let Mode::Frontend(cfg) = parse_str("").unwrap() else { panic!() };
         assert_eq!(cfg.port, 8080);
         assert_eq!(cfg.workers, 2);
-        assert_eq!(cfg.work_ms, 5);
+        assert_eq!((cfg.work_ms, cfg.work_cv), (5.0, 0.0));
         assert_eq!(cfg.models, ["squeezenet", "resnet-18"]);
         assert_eq!(cfg.bind.to_string(), "127.0.0.1");
     }
@@ -213,13 +222,14 @@ mod tests {
     #[test]
     fn all_flags() {
         let m = parse_str(
-            "--bind=127.0.0.2 --port 0 --management-port 0 --workers=3 --work-ms 7 \
-             --models a,b,a --pid-file /tmp/p --port-file /tmp/q --worker-script model_service_worker.py",
+            "--bind=127.0.0.2 --port 0 --management-port 0 --workers=3 --work-ms 7.25 \
+             --work-cv 0.4 --models a,b,a --pid-file /tmp/p --port-file /tmp/q --worker-script model_service_worker.py",
         )
         .unwrap();
         let Mode::Frontend(cfg) = m else { panic!() };
         assert_eq!(cfg.bind.to_string(), "127.0.0.2");
-        assert_eq!((cfg.port, cfg.management_port, cfg.workers, cfg.work_ms), (0, Some(0), 3, 7));
+        assert_eq!((cfg.port, cfg.management_port, cfg.workers), (0, Some(0), 3));
+        assert_eq!((cfg.work_ms, cfg.work_cv), (7.25, 0.4));
         assert_eq!(cfg.models, ["a", "b"]);
         assert_eq!(cfg.pid_file, Some(PathBuf::from("/tmp/p")));
         assert_eq!(cfg.port_file, Some(PathBuf::from("/tmp/q")));
@@ -229,8 +239,8 @@ mod tests {
     #[test]
     fn worker_mode_and_help() {
         assert_eq!(
-            parse_str("--worker-script=model_service_worker.py --worker --work-ms 1 --models m").unwrap(),
-            Mode::Worker(WorkerOpts { work_ms: 1, models: vec!["m".into()] })
+            parse_str("--worker-script=model_service_worker.py --worker --work-ms 1.5 --models m").unwrap(),
+            Mode::Worker(WorkerOpts { work_ms: 1.5, models: vec!["m".into()] })
         );
         assert_eq!(parse_str("--port 1 -h").unwrap_err().kind(), ErrorKind::DisplayHelp);
     }
@@ -256,6 +266,11 @@ mod tests {
             "--port 70000",
             "--port x",
             "--workers 1000",
+            "--work-ms -1",
+            "--work-ms 600001",
+            "--work-ms NaN",
+            "--work-cv 3.5",
+            "--work-cv -0.1",
             "--bind nowhere",
             "--models a/b",
             "--worker-script",

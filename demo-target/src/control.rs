@@ -12,14 +12,15 @@ use std::sync::Mutex;
 pub const MAX_MS: u64 = 600_000;
 
 /// Settings applied to every `/predictions/*` request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Settings {
     /// Wall-clock delay added before answering.
     pub delay_ms: u64,
     /// Forced response status; 0 means "answer normally".
     pub status: u16,
-    /// CPU work the worker does per request.
-    pub work_ms: u64,
+    /// CPU work the worker does per request (milliseconds, fractions allowed; the
+    /// mean when `--work-cv` spreads it).
+    pub work_ms: f64,
 }
 
 /// The current settings plus the defaults that `/control/reset` restores.
@@ -29,7 +30,7 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(work_ms: u64) -> Self {
+    pub fn new(work_ms: f64) -> Self {
         let defaults = Settings { delay_ms: 0, status: 0, work_ms };
         Control { defaults, current: Mutex::new(defaults) }
     }
@@ -55,7 +56,7 @@ impl Control {
             };
             match key.as_str() {
                 "delay_ms" => next.delay_ms = bounded(key, num()?)?,
-                "work_ms" => next.work_ms = bounded(key, num()?)?,
+                "work_ms" => next.work_ms = crate::work::parse_ms(value).map_err(|e| format!("{key} {e}"))?,
                 "status" => {
                     let s = num()?;
                     if s != 0 && !(200..=599).contains(&s) {
@@ -150,17 +151,21 @@ mod tests {
 
     #[test]
     fn partial_updates_and_reset() {
-        let c = Control::new(5);
+        let c = Control::new(5.0);
         let s = c.update(&pairs("delay_ms=20")).unwrap();
-        assert_eq!((s.delay_ms, s.status, s.work_ms), (20, 0, 5));
+        assert_eq!((s.delay_ms, s.status, s.work_ms), (20, 0, 5.0));
         let s = c.update(&pairs("status=503&work_ms=1")).unwrap();
-        assert_eq!((s.delay_ms, s.status, s.work_ms), (20, 503, 1));
+        assert_eq!((s.delay_ms, s.status, s.work_ms), (20, 503, 1.0));
+        let s = c.update(&pairs("work_ms=2.35")).unwrap();
+        assert_eq!(s.work_ms, 2.35);
+        assert!(c.update(&pairs("work_ms=-0.5")).is_err());
+        assert!(c.update(&pairs("work_ms=600000.1")).is_err());
         assert!(c.update(&pairs("status=42")).is_err());
         assert!(c.update(&pairs("delay_ms=-1")).is_err());
         assert!(c.update(&pairs("bogus=1")).is_err());
         assert!(c.update(&pairs("delay_ms=1&status=1")).is_err());
         assert_eq!(c.get().delay_ms, 20, "failed update must not change anything");
-        assert_eq!(c.reset(), Settings { delay_ms: 0, status: 0, work_ms: 5 });
+        assert_eq!(c.reset(), Settings { delay_ms: 0, status: 0, work_ms: 5.0 });
     }
 
     #[test]

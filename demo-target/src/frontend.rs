@@ -8,6 +8,7 @@ use crate::control::{method_not_allowed, Control, Stats, MAX_MS};
 use crate::http::{self, percent_decode, Request, Response};
 use crate::pool::{ForwardError, Pool, WorkerSpec, MAX_WORKERS};
 use crate::record::EchoLog;
+use crate::work::Spread;
 use hyper::header::CONTENT_TYPE;
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -56,6 +57,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         ),
         pool,
         control: Control::new(cfg.work_ms),
+        spread: Spread::new(cfg.work_cv),
         stats: Stats::default(),
         echo_log: EchoLog::default(),
     });
@@ -114,6 +116,8 @@ pub struct Frontend {
     models: std::sync::Mutex<IndexMap<String, Model>>,
     pool: Arc<Pool>,
     control: Control,
+    /// `--work-cv`: how each request's work is drawn around `work_ms`.
+    spread: Spread,
     stats: Stats,
     echo_log: EchoLog,
 }
@@ -209,7 +213,8 @@ impl Frontend {
             http::error(settings.status, "ForcedStatus", "status forced by /control")
         } else {
             let target = req.uri().path().to_string();
-            match self.pool.forward(&target, req.into_body(), settings.work_ms).await {
+            let work_ms = self.spread.draw(settings.work_ms, &mut fastrand::Rng::new());
+            match self.pool.forward(&target, req.into_body(), work_ms).await {
                 Ok(r) => {
                     let ctype = r.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
                     let ctype = ctype.unwrap_or_else(|| "application/json".into());

@@ -19,6 +19,7 @@ mod http;
 mod pool;
 mod record;
 mod wait;
+mod work;
 mod worker;
 
 use std::future::Future;

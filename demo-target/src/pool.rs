@@ -39,7 +39,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Clone)]
 pub struct WorkerSpec {
     pub exe: PathBuf,
-    pub work_ms: u64,
+    pub work_ms: f64,
     pub models: Vec<String>,
     /// `--worker-script`: the worker's first argument is `--worker-script=NAME`.
     pub script: Option<String>,
@@ -58,7 +58,7 @@ pub struct Worker {
 
 impl Worker {
     /// Sends one request over a pooled (or new) connection.
-    async fn call(&self, target: &str, body: Bytes, work_ms: u64) -> Result<Response, BoxError> {
+    async fn call(&self, target: &str, body: Bytes, work_ms: f64) -> Result<Response, BoxError> {
         let pooled = lock(&self.idle).pop();
         let mut conn = match pooled {
             Some(c) => c,
@@ -67,7 +67,7 @@ impl Worker {
         conn.ready().await?;
         let req = hyper::Request::post(target)
             .header(hyper::header::HOST, "127.0.0.1")
-            .header(WORK_MS_HEADER, work_ms)
+            .header(WORK_MS_HEADER, work_ms.to_string())
             .header(REGISTERED_HEADER, "1")
             .body(Full::new(body))?;
         let (head, body) = conn.send_request(req).await?.into_parts();
@@ -227,7 +227,7 @@ impl Pool {
     /// Forwards an inference request to a worker. On failure, checks whether
     /// the worker died and, if so, replaces it before returning the error.
     /// The caller has checked that the model is registered.
-    pub async fn forward(&self, target: &str, body: Bytes, work_ms: u64) -> Result<Response, ForwardError> {
+    pub async fn forward(&self, target: &str, body: Bytes, work_ms: f64) -> Result<Response, ForwardError> {
         let guard = self.pick().ok_or(ForwardError::NoWorkers)?;
         let worker = Arc::clone(&guard.0);
         match worker.call(target, body, work_ms).await {

@@ -27,10 +27,10 @@ pub const WORK_MS_HEADER: &str = "X-Demo-Work-Ms";
 pub const REGISTERED_HEADER: &str = "X-Demo-Registered";
 
 /// Options of a worker process.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkerOpts {
     /// CPU work per request when the frontend does not say otherwise.
-    pub work_ms: u64,
+    pub work_ms: f64,
     pub models: Vec<String>,
 }
 
@@ -77,7 +77,7 @@ struct Prediction {
     version: Option<String>,
     worker_pid: u32,
     result: Vec<Score>,
-    work_ms: u64,
+    work_ms: f64,
     rounds: u64,
 }
 
@@ -104,12 +104,12 @@ impl Worker {
             return http::error(404, "ModelNotFoundException", &format!("Model not found: {model}"));
         }
         let header = req.headers().get(WORK_MS_HEADER).and_then(|v| v.to_str().ok());
-        let work_ms = header.and_then(|v| v.parse().ok()).unwrap_or(self.opts.work_ms);
+        let work_ms = header.and_then(|v| crate::work::parse_ms(v).ok()).unwrap_or(self.opts.work_ms);
 
         let (scores, rounds) = {
             let _busy = self.model_lock.lock().await;
             let input = req.into_body();
-            let work = Duration::from_millis(work_ms);
+            let work = Duration::from_secs_f64(work_ms / 1000.0);
             tokio::task::spawn_blocking(move || infer(&input, work)).await.expect("inference does not panic")
         };
         let result = scores
@@ -201,7 +201,7 @@ mod tests {
     #[tokio::test]
     async fn worker_rejects_unknown_models() {
         let w = Arc::new(Worker {
-            opts: WorkerOpts { work_ms: 0, models: vec!["squeezenet".into()] },
+            opts: WorkerOpts { work_ms: 0.0, models: vec!["squeezenet".into()] },
             model_lock: Mutex::new(()),
         });
         let req = |path: &str| hyper::Request::post(path).body("x".into()).unwrap();
@@ -209,9 +209,17 @@ mod tests {
         let mut vouched = req("/predictions/nope");
         vouched.headers_mut().insert(REGISTERED_HEADER, hyper::header::HeaderValue::from_static("1"));
         assert_eq!(Arc::clone(&w).handle(vouched).await.status(), 200);
-        let ok = w.handle(req("/predictions/squeezenet/2.0")).await;
+        let ok = Arc::clone(&w).handle(req("/predictions/squeezenet/2.0")).await;
         assert_eq!(ok.status(), 200);
         let body = String::from_utf8(ok.into_body().to_vec()).unwrap();
         assert!(body.contains(r#""model":"squeezenet","version":"2.0","worker_pid":"#), "{body}");
+        assert!(body.contains(r#""work_ms":0.0,"#), "{body}");
+        // The frontend's per-request work, fractional milliseconds.
+        let mut timed = req("/predictions/squeezenet");
+        timed.headers_mut().insert(WORK_MS_HEADER, hyper::header::HeaderValue::from_static("2.35"));
+        let t = Instant::now();
+        let body = String::from_utf8(w.handle(timed).await.into_body().to_vec()).unwrap();
+        assert!(t.elapsed() >= Duration::from_micros(2350), "{:?}", t.elapsed());
+        assert!(body.contains(r#""work_ms":2.35,"#), "{body}");
     }
 }
