@@ -21,7 +21,7 @@
 # plain `suite run`, and the p95 change is computed here from the labels' p95 of the baseline and
 # candidate runs; no verdicts, so no flag rates. Checks the plumbing and the calibration.
 #
-# Usage: bench/verdicts.sh      # TRIALS=60 BASE_RUNS=5 CAND_RUNS=10 HOLD=3 RATE=200 ...
+# Usage: bench/verdicts.sh      # TRIALS=60 BASE_RUNS=5 CAND_RUNS=10 HOLD=2 RATE=200 ...
 #        DRY=1 TRIALS=3 bench/verdicts.sh
 set -euo pipefail
 
@@ -31,7 +31,8 @@ DEMO_TARGET="${DEMO_TARGET:-$ROOT/target/release/demo-target}"
 TRIALS="${TRIALS:-60}"
 BASE_RUNS="${BASE_RUNS:-5}"      # repeats in each fresh baseline
 CAND_RUNS="${CAND_RUNS:-10}"     # repeats per candidate; CAND_RUNS x HOLD <= 30 s of load
-HOLD="${HOLD:-3}"                # seconds of load per repeat
+HOLD="${HOLD:-2}"                # seconds of load per repeat
+FAST_EVERY="${FAST_EVERY:-2}"    # the faster candidate runs in every FAST_EVERY-th trial (it must never fail: fewer trials say so)
 RATE="${RATE:-200}"              # arrival rate, requests per second
 CONCURRENCY="${CONCURRENCY:-20}" # users serving the open model
 WORKERS="${WORKERS:-2}"
@@ -48,7 +49,7 @@ TEST=verdict
 log() { echo "[$(date +%T)] $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-for v in TRIALS BASE_RUNS CAND_RUNS HOLD RATE CONCURRENCY WORKERS; do
+for v in TRIALS BASE_RUNS CAND_RUNS HOLD RATE CONCURRENCY WORKERS FAST_EVERY; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
 for v in WORK_MS WORK_CV SLOW_MS FAST_MS; do
@@ -181,7 +182,7 @@ MODEL="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || t
 {
   echo "verdicts bench: $(date -u +%FT%TZ)  suite $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "machine: $(nproc) cores, ${MODEL:-unknown CPU}, $(uname -sr)"
-  echo "params: TRIALS=$TRIALS BASE_RUNS=$BASE_RUNS CAND_RUNS=$CAND_RUNS HOLD=${HOLD}s RATE=${RATE}rps CONCURRENCY=$CONCURRENCY"
+  echo "params: TRIALS=$TRIALS BASE_RUNS=$BASE_RUNS CAND_RUNS=$CAND_RUNS HOLD=${HOLD}s RATE=${RATE}rps CONCURRENCY=$CONCURRENCY FAST_EVERY=$FAST_EVERY"
   echo "        WORKERS=$WORKERS WORK_MS=$WORK_MS WORK_CV=$WORK_CV SLOW_MS=$SLOW_MS FAST_MS=$FAST_MS DRY=$DRY"
   echo "csv: $CSV"
 } | tee "$OUT/verdicts-$STAMP.txt"
@@ -203,7 +204,9 @@ for trial in $(seq "$TRIALS"); do
     continue
   fi
   order=0
-  for variant in $(printf '%s\n' unchanged slowed faster | shuf); do
+  variants=(unchanged slowed)
+  (( trial % FAST_EVERY == 0 )) && variants+=(faster)
+  for variant in $(printf '%s\n' "${variants[@]}" | shuf); do
     order=$((order + 1))
     case "$variant" in
       unchanged) work="$WORK_MS" ;;
@@ -242,6 +245,34 @@ def wilson(k, n, z=1.959964):
     h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
     return (max(0.0, c - h), min(1.0, c + h))
 
+def beta_ppf(q, a, b):
+    # Inverse of the regularized incomplete beta by bisection (no scipy here).
+    def cdf(x, steps=4000):
+        # Simpson's rule on the beta density; fine for the small a, b of trial counts.
+        if x <= 0: return 0.0
+        if x >= 1: return 1.0
+        lg = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+        f = lambda t: math.exp(lg + (a - 1) * math.log(t) + (b - 1) * math.log(1 - t)) if 0 < t < 1 else 0.0
+        h = x / steps
+        s = f(1e-12) + f(x)
+        for i in range(1, steps):
+            s += (4 if i % 2 else 2) * f(i * h)
+        return s * h / 3
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if cdf(mid) < q: lo = mid
+        else: hi = mid
+    return (lo + hi) / 2
+
+def clopper_pearson(k, n, alpha=0.05):
+    # The exact interval: what "k of n" lets one say with 95 % confidence.
+    if n == 0:
+        return (float("nan"), float("nan"))
+    lo = 0.0 if k == 0 else beta_ppf(alpha / 2, k, n - k + 1)
+    hi = 1.0 if k == n else beta_ppf(1 - alpha / 2, k + 1, n - k)
+    return (lo, hi)
+
 def change(r):
     # The comparison's own change; in DRY mode (or without one) the labels' p95 ratio.
     if r["p95_change"]:
@@ -259,8 +290,9 @@ targets = {"unchanged": ("flagged <= 5 %", lambda k, n: k / n <= 0.05),
            "slowed": ("flagged >= 95 %", lambda k, n: k / n >= 0.95),
            "faster": ("exit 3 never", lambda k, n: k == 0)}
 print()
-print(f"{'variant':10} {'trials':>6} {'errors':>6} {'flagged':>7} {'rate':>6} {'95% CI (Wilson)':>17} "
-      f"{'median p95 chg':>14} {'p95 verdicts':<28} target")
+print("flagged = the run exited 3 (any metric regressed); p95 flagged = the p95 row's verdict is regression")
+print(f"{'variant':10} {'trials':>6} {'errors':>6} {'flagged':>7} {'rate':>6} {'95% CI (exact)':>16} {'95% CI (Wilson)':>17} "
+      f"{'1-sided 95%':>11} {'p95 flagged':>11} {'median p95 chg':>14} {'p95 verdicts':<28} target")
 ok = True
 for v, (text, passes) in targets.items():
     rs = [r for r in rows if r["variant"] == v]
@@ -274,14 +306,20 @@ for v, (text, passes) in targets.items():
             verdicts[r["p95_verdict"]] = verdicts.get(r["p95_verdict"], 0) + 1
     vtext = " ".join(f"{k}={n}" for k, n in sorted(verdicts.items())) or "-"
     if dry:
-        print(f"{v:10} {len(rs):6} {errors:6} {'n/a':>7} {'n/a':>6} {'n/a (DRY)':>17} {med:>14} {vtext:<28} {text}: not judged")
+        print(f"{v:10} {len(rs):6} {errors:6} {'n/a':>7} {'n/a':>6} {'n/a':>16} {'n/a (DRY)':>17} {'n/a':>11} {'n/a':>11} {med:>14} {vtext:<28} {text}: not judged")
         continue
     k, n = sum(r["exit"] == "3" for r in valid), len(valid)
     lo, hi = wilson(k, n)
+    clo, chi = clopper_pearson(k, n)
+    # What the trials let one claim at 95 % confidence, in the target's direction (exact, one-sided).
+    olo, ohi = clopper_pearson(k, n, alpha=0.10)
+    bound = f"{'>=' if v == 'slowed' else '<='} {100 * (olo if v == 'slowed' else ohi):.1f} %"
+    kp = sum(r["p95_verdict"] == "regression" for r in valid)
     verdict = ("PASS" if passes(k, n) else "FAIL") if n else "n/a"
     ok = ok and verdict == "PASS" and errors == 0
     rate = f"{100 * k / n:5.1f}%" if n else "n/a"
-    print(f"{v:10} {n:6} {errors:6} {k:7} {rate:>6} {f'[{100*lo:.1f}, {100*hi:.1f}] %':>17} {med:>14} {vtext:<28} {text}: {verdict}")
+    print(f"{v:10} {n:6} {errors:6} {k:7} {rate:>6} {f'[{100*clo:.1f}, {100*chi:.1f}] %':>16} {f'[{100*lo:.1f}, {100*hi:.1f}] %':>17} "
+          f"{bound:>11} {f'{kp}/{n}':>11} {med:>14} {vtext:<28} {text}: {verdict}")
 press = [float(r["cpu_pressure"]) for r in rows if r["cpu_pressure"] not in ("", "-")]
 if press:
     med = statistics.median(press)
