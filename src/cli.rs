@@ -1,4 +1,5 @@
-//! Command-line interface: `suite run`, `suite validate`, `suite report`, `suite jmx2yaml`.
+//! Command-line interface: `suite run`, `suite validate`, `suite report`, `suite jmx2yaml`,
+//! `suite baseline`, `suite compare`.
 
 use std::path::PathBuf;
 
@@ -7,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 /// Run declarative performance-regression suites (Taurus YAML) with pass/fail criteria.
 ///
 /// Exit codes: 0 all criteria passed, 1 configuration or runtime error (or a report file that
-/// could not be written), 2 interrupted (Ctrl-C), 3 a pass/fail criterion failed.
+/// could not be written), 2 interrupted (Ctrl-C), 3 a pass/fail criterion failed or a metric
+/// regressed against its baseline.
 #[derive(Debug, Parser)]
 #[command(name = "suite", version, about, long_about)]
 pub struct Cli {
@@ -112,6 +114,8 @@ Examples:
   suite run --test-dir suites --pattern '*criteria*.yaml'
   suite run -t tests -p 'inference*' --env-name xlarge    # MMS layout: tests/<name>/<name>.yaml
   suite run -t suites -o 'scenarios.health.timeout=2s'
+  suite run -t suites --repeat 5 --save-baseline baselines/    # then: --repeat 10 --baseline baselines/
+  suite run -t tests -e xlarge --baseline previous           # against the latest earlier run of the env
 
 Reports go to <artifacts-dir>/<run-id>/: junit.xml, report.html, summary.json, and per test
 effective.yml, kpi.csv, final_stats.csv, xunit.xml, monitoring logs and shell command output.
@@ -181,6 +185,11 @@ pub struct CompareOptions {
     /// never fail, however consistent.
     #[arg(long, value_name = "PCT", default_value = "5%")]
     pub min_effect: String,
+    /// Noise between sessions (another server process, another moment of the machine) that the
+    /// spread between repeats cannot show, added to every comparison (`2%`; `0%` trusts the
+    /// repeats alone).
+    #[arg(long, value_name = "PCT", default_value = "2%")]
+    pub session_noise: String,
 }
 
 /// Options of `suite validate`.

@@ -233,3 +233,25 @@ export default function () {
     assert_eq!(k6_total(&out), 6);
     assert_eq!(n("", "throughput"), 6, "the overall row counts requests only: {stats:?}");
 }
+
+/// k6's own `--summary-export` (the file the executor keeps) imports as a one-run baseline: the
+/// counts and the failure rate are k6's.
+#[test]
+fn a_k6_summary_export_imports_as_a_baseline() {
+    let Some(k6) = tool("k6") else { return };
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let out = run(&p, &k6, &demo, "  concurrency: 2\n  iterations: 5\n", "  - fail of ping>0%\n");
+    assert_eq!(out.code, 0, "{out}");
+    let export = out.run_dir().join("k6_t/k6-summary.json").display().to_string();
+    let saved = p.suite(&["baseline", "save", &export, "--test", "k6_t", "--to", "bl"], LIMIT);
+    assert_eq!(saved.code, 0, "{saved}");
+    assert!(saved.stdout.contains("1 run(s) of k6_t (k6)"), "{saved}");
+    let baseline: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path().join("bl/k6_t.baseline.json")).unwrap()).unwrap();
+    let overall = &baseline["labels"][""][0];
+    // 2 users × 5 iterations × 2 requests, half of them to a path that answers 404.
+    assert_eq!(overall["hits"], 20, "{baseline}");
+    assert_eq!(overall["fail_pct"].as_f64(), Some(50.0), "{baseline}");
+    assert!(overall["p95_ms"].as_f64().unwrap() > 0.0, "{baseline}");
+}

@@ -83,11 +83,11 @@ impl Metric {
         self != Metric::FailPct
     }
 
-    /// How its change is measured, with `min_effect` (a ratio) for ratio metrics; the fail rate
-    /// needs [`MIN_FAIL_POINTS`] percentage points.
-    pub fn scale(self, min_effect: f64) -> Scale {
+    /// How its change is measured, with `min_effect` (a ratio) and the between-session noise
+    /// `session` for ratio metrics; the fail rate needs [`MIN_FAIL_POINTS`] percentage points.
+    pub fn scale(self, min_effect: f64, session: f64) -> Scale {
         if self.is_ratio() {
-            Scale::Ratio { min_effect }
+            Scale::Ratio { min_effect, session }
         } else {
             Scale::Points { min_effect: MIN_FAIL_POINTS }
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use baseline::{Baseline, LabelRun, Provenance, RunFigures};
 pub use metric::Metric;
-pub use stats::{Direction, Noise, Scale, Verdict, DEFAULT_MIN_EFFECT};
+pub use stats::{Direction, Noise, Scale, Verdict, DEFAULT_MIN_EFFECT, DEFAULT_SESSION_NOISE};
 
 /// What to compare and how large a change must be.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,11 +25,17 @@ pub struct Options {
     pub metrics: Vec<Metric>,
     /// A ratio: 0.05 is 5 %.
     pub min_effect: f64,
+    /// Between-session noise added to every ratio comparison (a CV: 0.02 is 2 %).
+    pub session_noise: f64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { metrics: Metric::DEFAULT.to_vec(), min_effect: DEFAULT_MIN_EFFECT }
+        Options {
+            metrics: Metric::DEFAULT.to_vec(),
+            min_effect: DEFAULT_MIN_EFFECT,
+            session_noise: DEFAULT_SESSION_NOISE,
+        }
     }
 }
 
@@ -201,8 +207,13 @@ pub fn compare_test(
         }
         for &metric in &options.metrics {
             let (a, b) = (baseline.values(label, metric), candidate.values(label, metric));
-            let found =
-                stats::compare(&a, &b, metric.direction(), metric.scale(options.min_effect), metric.default_noise());
+            let found = stats::compare(
+                &a,
+                &b,
+                metric.direction(),
+                metric.scale(options.min_effect, options.session_noise),
+                metric.default_noise(),
+            );
             rows.push(match found {
                 Some(c) => Row {
                     label: label.clone(),
@@ -233,7 +244,14 @@ pub fn compare_test(
             });
         }
     }
-    if baseline.runs.len() < 2 && candidate.runs.len() < 2 {
+    let one_side = |side: &str, other: &str| {
+        format!("the {side} has one run: its spread between runs is taken to be the {other}'s")
+    };
+    if baseline.runs.len() < 2 && candidate.runs.len() >= 2 {
+        notes.push(one_side("baseline", "candidate"));
+    } else if candidate.runs.len() < 2 && baseline.runs.len() >= 2 {
+        notes.push(one_side("candidate", "baseline"));
+    } else if baseline.runs.len() < 2 && candidate.runs.len() < 2 {
         notes.push(
             "neither side has two runs: the spread between runs is the default noise model's (see the README), \
              not measured; run with --repeat to measure it"

@@ -313,8 +313,10 @@ pub fn baseline_noise(b: &Baseline, path: &std::path::Path, detect: f64) -> Stri
                 continue;
             }
             let mean = values.iter().sum::<f64>() / values.len() as f64;
-            let noise = stats::noise_of(&values, metric.scale(0.0));
-            let needed = noise.filter(|_| metric.is_ratio()).and_then(|cv| stats::runs_needed(cv, detect));
+            let noise = stats::noise_of(&values, metric.scale(0.0, 0.0));
+            let needed = noise
+                .filter(|_| metric.is_ratio())
+                .and_then(|cv| stats::runs_needed(cv, detect, stats::DEFAULT_SESSION_NOISE));
             rows.push(vec![
                 label_cell(label),
                 metric.name().to_string(),

@@ -49,7 +49,8 @@ pub(super) fn options(args: &CompareOptions) -> Result<compare::Options, String>
         }
     }
     let min_effect = percent(&args.min_effect).map_err(|e| format!("--min-effect: {e}"))?;
-    Ok(compare::Options { metrics, min_effect })
+    let session_noise = percent(&args.session_noise).map_err(|e| format!("--session-noise: {e}"))?;
+    Ok(compare::Options { metrics, min_effect, session_noise })
 }
 
 /// `15%` (or `0.15`) as a ratio.
