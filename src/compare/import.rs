@@ -1065,8 +1065,9 @@ POST,/login,10,10,5,5.2,4.0,7.0,0.0,1.0,1.0,5,5,6,6,7,7,7,N/A,7,7,7\r\n\
         assert!(!c.regressed(), "{:?}", c.rows);
         assert_eq!((c.baseline_runs, c.candidate_runs), (1, 1));
         assert!(c.notes.iter().any(|n| n.contains("default noise model")), "{:?}", c.notes);
-        let p95 = c.rows.iter().find(|r| r.label.is_empty() && r.metric == Metric::P95).unwrap();
-        assert!(!p95.measured_noise);
-        assert!(p95.message().contains("default noise model"), "{}", p95.message());
+        // (The fixture's few requests leave its tail percentiles without a verdict: the mean.)
+        let avg = c.rows.iter().find(|r| r.label.is_empty() && r.metric == Metric::AvgRt).unwrap();
+        assert!(!avg.measured_noise);
+        assert!(avg.message().contains("default noise model"), "{}", avg.message());
     }
 }

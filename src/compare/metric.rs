@@ -77,6 +77,19 @@ impl Metric {
         }
     }
 
+    /// The fewest requests a run needs for its value to be compared: a percentile needs ten
+    /// requests beyond it (a p99 of 400 requests is its 4th-slowest one, not a p99).
+    pub fn min_hits(self) -> u64 {
+        let beyond = |level: f64| (10.0 / (1.0 - level / 100.0)).round() as u64;
+        match self {
+            Metric::P50 => beyond(50.0),
+            Metric::P90 => beyond(90.0),
+            Metric::P95 => beyond(95.0),
+            Metric::P99 => beyond(99.0),
+            _ => 1,
+        }
+    }
+
     /// Whether it is compared as a ratio (`+17 %`); the fail rate, often zero, is compared in
     /// percentage points instead.
     pub fn is_ratio(self) -> bool {

@@ -86,6 +86,9 @@ pub struct Row {
     pub verdict: RowVerdict,
     /// The spread came from the runs, not from the default noise model.
     pub measured_noise: bool,
+    /// Why a row has no verdict (too few requests per run for a tail percentile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl Row {
@@ -111,6 +114,9 @@ impl Row {
                 return format!("label {}: only in the baseline (missing from the candidate)", self.label_name())
             }
             _ => {}
+        }
+        if let Some(why) = &self.why {
+            return format!("{}: {why}", self.name());
         }
         let m = self.metric;
         let value = |v: Option<f64>| v.map_or("-".to_string(), |v| m.format(v));
@@ -202,11 +208,36 @@ pub fn compare_test(
                 baseline_range: None,
                 verdict: if in_cand { RowVerdict::New } else { RowVerdict::Missing },
                 measured_noise: true,
+                why: None,
             });
             continue;
         }
+        // The fewest requests the label had in a run of either side (0: not known, an import).
+        let fewest = [baseline, candidate]
+            .iter()
+            .filter_map(|side| side.labels.get(label).and_then(|runs| runs.iter().map(|r| r.hits).min()))
+            .min()
+            .unwrap_or(0);
         for &metric in &options.metrics {
             let (a, b) = (baseline.values(label, metric), candidate.values(label, metric));
+            if fewest > 0 && fewest < metric.min_hits() {
+                rows.push(Row {
+                    label: label.clone(),
+                    metric,
+                    baseline: None,
+                    candidate: None,
+                    change: None,
+                    ci: None,
+                    baseline_range: range(&a),
+                    verdict: RowVerdict::NoData,
+                    measured_noise: true,
+                    why: Some(format!(
+                        "too few requests per run to estimate it (fewest {fewest}, needs {}): run longer or faster",
+                        metric.min_hits()
+                    )),
+                });
+                continue;
+            }
             let found = stats::compare(
                 &a,
                 &b,
@@ -229,6 +260,7 @@ pub fn compare_test(
                         Verdict::Unchanged => RowVerdict::Unchanged,
                     },
                     measured_noise: c.measured_noise,
+                    why: None,
                 },
                 None => Row {
                     label: label.clone(),
@@ -240,6 +272,7 @@ pub fn compare_test(
                     baseline_range: range(&a),
                     verdict: RowVerdict::NoData,
                     measured_noise: true,
+                    why: None,
                 },
             });
         }
@@ -276,4 +309,67 @@ fn range(values: &[f64]) -> Option<(f64, f64)> {
         None => Some((v, v)),
         Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A baseline of `runs` runs of label `api`, each with `hits` requests and this p95/p99.
+    fn runs(test: &str, hits: u64, p95: &[f64]) -> Baseline {
+        let mut b = Baseline::new(test, "suite", Provenance::default());
+        for (i, &p) in p95.iter().enumerate() {
+            b.runs.push(baseline::RunInfo {
+                run_id: format!("r{i}"),
+                test_dir: test.into(),
+                started: String::new(),
+                load_secs: 2.0,
+            });
+            b.labels.entry("api".into()).or_default().push(LabelRun {
+                run: i,
+                hits,
+                fail: 0,
+                throughput: Some(hits as f64 / 2.0),
+                fail_pct: Some(0.0),
+                avg_ms: Some(p / 2.0),
+                p50_ms: Some(p / 2.0),
+                p90_ms: Some(p * 0.9),
+                p95_ms: Some(p),
+                p99_ms: Some(p * 1.5),
+                hdr: None,
+            });
+        }
+        b
+    }
+
+    #[test]
+    fn tail_percentiles_need_enough_requests_per_run() {
+        let options = Options { metrics: vec![Metric::P95, Metric::P99], ..Options::default() };
+        let base = runs("t", 400, &[10.0, 10.2, 9.9, 10.1, 10.0]);
+        let cand = runs("t", 400, &[12.5, 12.4, 12.6]);
+        let c = compare_test(&base, "b", &cand, &options);
+        let p95 = c.rows.iter().find(|r| r.metric == Metric::P95).unwrap();
+        assert_eq!(p95.verdict, RowVerdict::Regression, "{p95:?}");
+        let p99 = c.rows.iter().find(|r| r.metric == Metric::P99).unwrap();
+        assert_eq!(p99.verdict, RowVerdict::NoData);
+        assert_eq!(
+            p99.message(),
+            "p99 of api: too few requests per run to estimate it (fewest 400, needs 1000): run longer or faster"
+        );
+        // With enough requests it is compared.
+        let c = compare_test(&runs("t", 1000, &[10.0, 10.1]), "b", &runs("t", 5000, &[10.0, 10.1]), &options);
+        assert!(c.rows.iter().all(|r| r.verdict == RowVerdict::Unchanged), "{c:?}");
+    }
+
+    #[test]
+    fn labels_on_one_side_only_are_reported() {
+        let mut cand = runs("t", 500, &[10.0, 10.0]);
+        let moved = cand.labels.remove("api").unwrap();
+        cand.labels.insert("new".into(), moved);
+        let c = compare_test(&runs("t", 500, &[10.0, 10.0]), "b", &cand, &Options::default());
+        let verdicts: Vec<(String, RowVerdict)> = c.rows.iter().map(|r| (r.label.clone(), r.verdict)).collect();
+        assert_eq!(verdicts, vec![("api".into(), RowVerdict::Missing), ("new".into(), RowVerdict::New)]);
+        assert_eq!(c.rows[1].message(), "label new: only in the candidate (new)");
+        assert!(!c.regressed());
+    }
 }

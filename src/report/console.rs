@@ -232,8 +232,8 @@ pub fn comparison(c: &TestComparison) -> String {
     if !rows.is_empty() {
         out.push_str(&table(&["label", "metric", "baseline", "candidate", "change", "95 % CI", "verdict"], &rows));
     }
-    for note in &c.notes {
-        let _ = writeln!(out, "  note: {}", shown(note, usize::MAX));
+    for note in c.notes.iter().cloned().chain(c.rows.iter().filter(|r| r.why.is_some()).map(Row::message)) {
+        let _ = writeln!(out, "  note: {}", shown(&note, usize::MAX));
     }
     let regressions = c.regressions().count();
     let _ = writeln!(

@@ -98,6 +98,7 @@ mod tests {
             baseline_range: Some((7.0, 8.0)),
             verdict,
             measured_noise: true,
+            why: None,
         }
     }
 

@@ -701,6 +701,7 @@ mod tests {
             baseline_range: Some((baseline * 0.95, baseline * 1.05)),
             verdict,
             measured_noise: true,
+            why: None,
         }
     }
 
