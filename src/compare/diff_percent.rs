@@ -21,6 +21,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use crate::criteria::python_float;
+
 /// The aggregates MMS compares, in its order (`runs/compare.py:142`).
 pub const AGGREGATES: [&str; 3] = ["mean", "max", "min"];
 
@@ -283,34 +285,6 @@ pub fn number_text(v: f64) -> String {
 /// Whether a `diff_percent` is taken as a YAML int (see [`number_text`]).
 pub fn is_int(v: f64) -> bool {
     v.is_finite() && v.fract() == 0.0 && v.abs() < 1e16
-}
-
-/// Python's `repr` of a float (`1.0`, `12.5`, `1e-05`, `1e+16`, `nan`, `inf`).
-// The same rules as `report::locust::python_float` and `criteria::spec::python_float`, which this
-// stage may not import.
-pub fn python_float(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
-        let s = format!("{v:e}");
-        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let (sign, digits) = match exp.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exp),
-        };
-        return format!("{mantissa}e{sign}{digits:0>2}");
-    }
-    let s = format!("{v}");
-    if s.contains('.') {
-        s
-    } else {
-        format!("{s}.0")
-    }
 }
 
 #[cfg(test)]

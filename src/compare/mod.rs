@@ -92,6 +92,28 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row with no figures to judge: a label one side lacks, or a metric without values.
+    fn without_verdict(
+        label: &str,
+        metric: Metric,
+        verdict: RowVerdict,
+        baseline_range: Option<(f64, f64)>,
+        why: Option<String>,
+    ) -> Self {
+        Row {
+            label: label.to_string(),
+            metric,
+            baseline: None,
+            candidate: None,
+            change: None,
+            ci: None,
+            baseline_range,
+            verdict,
+            measured_noise: true,
+            why,
+        }
+    }
+
     /// The label as tables show it.
     pub fn label_name(&self) -> &str {
         if self.label.is_empty() {
@@ -198,18 +220,9 @@ pub fn compare_test(
     for label in labels {
         let (in_base, in_cand) = (baseline.labels.contains_key(label), candidate.labels.contains_key(label));
         if !(in_base && in_cand) {
-            rows.push(Row {
-                label: label.clone(),
-                metric: options.metrics.first().copied().unwrap_or(Metric::P95),
-                baseline: None,
-                candidate: None,
-                change: None,
-                ci: None,
-                baseline_range: None,
-                verdict: if in_cand { RowVerdict::New } else { RowVerdict::Missing },
-                measured_noise: true,
-                why: None,
-            });
+            let metric = options.metrics.first().copied().unwrap_or(Metric::P95);
+            let verdict = if in_cand { RowVerdict::New } else { RowVerdict::Missing };
+            rows.push(Row::without_verdict(label, metric, verdict, None, None));
             continue;
         }
         // The fewest requests the label had in a run of either side (0: not known, an import).
@@ -221,21 +234,11 @@ pub fn compare_test(
         for &metric in &options.metrics {
             let (a, b) = (baseline.values(label, metric), candidate.values(label, metric));
             if fewest > 0 && fewest < metric.min_hits() {
-                rows.push(Row {
-                    label: label.clone(),
-                    metric,
-                    baseline: None,
-                    candidate: None,
-                    change: None,
-                    ci: None,
-                    baseline_range: range(&a),
-                    verdict: RowVerdict::NoData,
-                    measured_noise: true,
-                    why: Some(format!(
-                        "too few requests per run to estimate it (fewest {fewest}, needs {}): run longer or faster",
-                        metric.min_hits()
-                    )),
-                });
+                let why = format!(
+                    "too few requests per run to estimate it (fewest {fewest}, needs {}): run longer or faster",
+                    metric.min_hits()
+                );
+                rows.push(Row::without_verdict(label, metric, RowVerdict::NoData, range(&a), Some(why)));
                 continue;
             }
             let found = stats::compare(
@@ -262,18 +265,7 @@ pub fn compare_test(
                     measured_noise: c.measured_noise,
                     why: None,
                 },
-                None => Row {
-                    label: label.clone(),
-                    metric,
-                    baseline: None,
-                    candidate: None,
-                    change: None,
-                    ci: None,
-                    baseline_range: range(&a),
-                    verdict: RowVerdict::NoData,
-                    measured_noise: true,
-                    why: None,
-                },
+                None => Row::without_verdict(label, metric, RowVerdict::NoData, range(&a), None),
             });
         }
     }

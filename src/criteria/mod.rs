@@ -25,7 +25,7 @@ use crate::aggregate::kpi::LabelSets;
 
 pub use dict_form::{from_dict, DictForm, Flag, Scalar};
 pub use grammar::parse_short;
-pub use spec::{Condition, Kind, Logic, Spec, Unit};
+pub use spec::{python_float, Condition, Kind, Logic, Spec, Unit};
 pub use subject::Subject;
 pub use timeframe::{Trigger, Window};
 pub use verdict::{format_value, run_failed, Status, Verdict};

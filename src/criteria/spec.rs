@@ -409,7 +409,7 @@ pub(crate) fn taurus_name(
 }
 
 /// Python's `str()` of a float (`1.0`, `0.15`, `1e+16`, `1e-05`), so dict-form names match Taurus's.
-pub(crate) fn python_float(v: f64) -> String {
+pub fn python_float(v: f64) -> String {
     if v.is_nan() {
         return "nan".into();
     }

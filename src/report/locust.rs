@@ -41,6 +41,7 @@ use std::path::Path;
 
 use super::{store, Error, TestReport};
 use crate::aggregate::{Hist, KpiSet, LabelSets, OVERALL};
+use crate::criteria::python_float;
 
 /// The header row of `_stats.csv`, as Locust 2.47 writes it.
 pub const STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,\
@@ -74,37 +75,6 @@ pub fn history_file(test: &str) -> String {
 
 fn writer(file: File) -> csv::Writer<BufWriter<File>> {
     csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(BufWriter::new(file))
-}
-
-/// A float as Python's `repr` prints it: the shortest text that reads back as the same value,
-/// with `.0` on whole numbers and exponents (`1e-05`, `1e+16`) outside 1e-4 ≤ |v| < 1e16.
-pub fn python_float(v: f64) -> String {
-    if !v.is_finite() {
-        return if v.is_nan() {
-            "nan"
-        } else if v > 0.0 {
-            "inf"
-        } else {
-            "-inf"
-        }
-        .to_string();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
-    }
-    let sci = format!("{v:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..16).contains(&exp) {
-        let plain = v.to_string();
-        if plain.contains('.') {
-            plain
-        } else {
-            plain + ".0"
-        }
-    } else {
-        format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs())
-    }
 }
 
 /// A response time in µs rounded as Locust keeps it (`bucket_response_time`), in ms: to 1 ms
