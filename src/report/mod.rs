@@ -276,6 +276,9 @@ pub struct TestReport {
     pub sample_labels: bool,
     /// Which run of the test this is and of how many (`--repeat`), when it ran more than once.
     pub repeat: Option<(u32, u32)>,
+    /// The matrix cell this run is (`matrix:` parameter names and values, in the matrix's
+    /// order); empty for a test without a matrix.
+    pub cell: Vec<(String, String)>,
 }
 
 impl TestReport {
@@ -299,6 +302,7 @@ impl TestReport {
             notes: Vec::new(),
             sample_labels: false,
             repeat: None,
+            cell: Vec::new(),
         }
     }
 
@@ -308,6 +312,15 @@ impl TestReport {
         match self.repeat {
             Some((k, _)) => self.name.strip_suffix(&format!("@{k}")).unwrap_or(&self.name),
             None => &self.name,
+        }
+    }
+
+    /// The test file's name, without the matrix cell and the repeat (`api` for `api[vus=8]@2`).
+    pub fn test_name(&self) -> &str {
+        let base = self.base_name();
+        match self.cell.is_empty() {
+            true => base,
+            false => base.split_once('[').map_or(base, |(test, _)| test),
         }
     }
 
