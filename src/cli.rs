@@ -171,6 +171,9 @@ pub struct RunArgs {
     /// Write each test's runs as `DIR/<test>.baseline.json` (and print their noise).
     #[arg(long, value_name = "DIR")]
     pub save_baseline: Option<PathBuf>,
+    /// Print the runs the tests make (matrix cells, repeats) without sending load.
+    #[arg(long)]
+    pub list: bool,
     #[command(flatten)]
     pub compare: CompareOptions,
 }

@@ -110,6 +110,18 @@ pub struct Execution {
     pub properties: Option<Spanned<Node>>,
     /// JMeter system properties.
     pub system_properties: Option<Spanned<Node>>,
+    /// suite extension: a parameter sweep, read before planning (`plan::matrix`).
+    pub matrix: Option<Spanned<Node>>,
+    /// suite extension: `product` or `zip` (`plan::matrix`).
+    pub matrix_mode: Option<Spanned<Node>>,
+    /// suite extension: cells added to the matrix (`plan::matrix`).
+    pub matrix_include: Option<Spanned<Node>>,
+    /// suite extension: cells removed from the matrix (`plan::matrix`).
+    pub matrix_exclude: Option<Spanned<Node>>,
+    /// suite extension: the most cells the matrix may make (`plan::matrix`).
+    pub matrix_max: Option<Spanned<Node>>,
+    /// suite extension: a capacity search over the arrival rate (`plan::search`).
+    pub search: Option<Spanned<Node>>,
 }
 
 /// A scenario.

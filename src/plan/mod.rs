@@ -7,6 +7,7 @@ pub mod checks;
 pub mod data;
 pub mod jmx;
 pub mod load;
+pub mod matrix;
 pub mod monitoring;
 pub mod scenario;
 pub mod services;

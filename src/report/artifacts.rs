@@ -23,7 +23,6 @@ use super::{csv, junit, locust, mms_compare, run_id, views, Error, RunReport, Te
 use crate::aggregate::Second;
 use crate::compare::diff_percent::DiffRow;
 use crate::compare::TestComparison;
-use crate::discover::TestFile;
 use crate::monitoring::Event;
 use crate::plan::JunitReporter;
 
@@ -67,17 +66,13 @@ impl RunArtifacts {
         &self.report
     }
 
-    /// Starts the run: the planned tests go to `run.json` first, so a report rebuilt after a kill
-    /// lists those that never ran.
-    pub fn begin(&mut self, tests: &[TestFile], repeat: u32) {
+    /// Starts the run: the planned runs (folder name and test file, in run order) go to
+    /// `run.json` first, so a report rebuilt after a kill lists those that never ran.
+    pub fn begin<'a>(&mut self, planned: impl IntoIterator<Item = (&'a str, &'a Path)>) {
         self.report.started_unix = run_id::unix_now();
-        self.planned = tests
-            .iter()
-            .flat_map(|t| {
-                repeat_names(&t.name, repeat)
-                    .into_iter()
-                    .map(|name| PlannedTest { name, file: t.path.display().to_string() })
-            })
+        self.planned = planned
+            .into_iter()
+            .map(|(name, file)| PlannedTest { name: name.to_string(), file: file.display().to_string() })
             .collect();
         self.write_record();
     }
@@ -105,13 +100,9 @@ impl RunArtifacts {
         TestArtifacts { dir: self.dir.join(name), name: name.to_string(), unwritten: self.unwritten.clone() }
     }
 
-    /// Adds a test that never started (each of its repeats).
-    pub fn not_run(&mut self, test: &TestFile, repeat: u32, why: &str) {
-        for (k, name) in repeat_names(&test.name, repeat).into_iter().enumerate() {
-            let mut report = TestReport::not_run(&name, &test.path, run_id::unix_now(), why);
-            report.repeat = (repeat > 1).then_some((k as u32 + 1, repeat));
-            self.report.tests.push(report);
-        }
+    /// Adds a run that never started (made by [`TestReport::not_run`]).
+    pub fn not_run(&mut self, report: TestReport) {
+        self.report.tests.push(report);
     }
 
     /// Adds a finished test: writes its `test.json` and reads the test back from its folder, so the
@@ -144,7 +135,7 @@ impl RunArtifacts {
     pub fn write_reports(&self) {
         let path = self.dir.join("junit.xml");
         self.unwritten.check(&path, store::write_atomic(&path, junit::run_xml(&self.report).as_bytes()));
-        for view in views() {
+        for view in views().into_iter().filter(|v| v.wanted(&self.report)) {
             let path = self.dir.join(view.file_name());
             let written = view.render(&self.report).and_then(|bytes| store::write_atomic(&path, &bytes));
             self.unwritten.check(&path, written);

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::timeline::MonitorSeries;
@@ -72,6 +73,8 @@ struct Test<'a> {
     test: String,
     /// `[k, n]`: the k-th of n runs of the test (`--repeat n`); `null` when it ran once.
     repeat: Option<(u32, u32)>,
+    /// The matrix cell this run is; `null` for a test without a matrix.
+    cell: Option<Cell>,
     file: String,
     /// `passed`, `failed`, `error`, `interrupted`, `incomplete` or `not_run`.
     state: String,
@@ -88,6 +91,16 @@ struct Test<'a> {
     monitoring: &'a [MonitorSeries],
     monitoring_unavailable: Vec<Unavailable>,
     notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Cell {
+    /// `vus=4,model=bert`.
+    name: String,
+    /// The test file's name the cell is of.
+    of: String,
+    /// Parameter values, in the matrix's order: numbers where the value is one.
+    parameters: IndexMap<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -198,6 +211,11 @@ fn test(t: &TestReport) -> Test<'_> {
         name: t.name.clone(),
         test: t.base_name().to_string(),
         repeat: t.repeat,
+        cell: (!t.cell.is_empty()).then(|| Cell {
+            name: super::matrix::cell_name(&t.cell),
+            of: t.test_name().to_string(),
+            parameters: t.cell.iter().map(|(k, v)| (k.clone(), super::matrix::typed(v))).collect(),
+        }),
         file: t.file.display().to_string(),
         state: state_key(t),
         complete: t.completion == Completion::Finished,

@@ -32,6 +32,9 @@ pub fn test_suite(test: &TestReport) -> TestSuite {
     suite.set_time(Duration::from_secs_f64(test.duration_secs.max(0.0)));
     suite.add_property(("file", test.file.display().to_string().as_str()));
     suite.add_property(("outcome", test.outcome.word()));
+    for (name, value) in &test.cell {
+        suite.add_property((format!("matrix.{name}").as_str(), value.as_str()));
+    }
     if !test.notes.is_empty() {
         // What the test wants said beside its verdict (an external tool's own thresholds failing, …).
         suite.set_system_out(test.notes.join("\n"));

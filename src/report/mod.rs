@@ -7,6 +7,7 @@
 //! rebuilt later, even after the runner was killed, is the report the run would have written.
 
 mod artifacts;
+pub mod capacity;
 pub mod console;
 pub mod csv;
 pub mod html;
@@ -14,6 +15,7 @@ pub mod json;
 pub mod junit;
 pub mod locust;
 pub mod markdown;
+pub mod matrix;
 pub mod mms_compare;
 pub mod run_id;
 pub mod store;
@@ -279,6 +281,8 @@ pub struct TestReport {
     /// The matrix cell this run is (`matrix:` parameter names and values, in the matrix's
     /// order); empty for a test without a matrix.
     pub cell: Vec<(String, String)>,
+    /// What a capacity search found (`search:`), when the test ran one.
+    pub capacity: Option<capacity::Capacity>,
 }
 
 impl TestReport {
@@ -303,6 +307,7 @@ impl TestReport {
             sample_labels: false,
             repeat: None,
             cell: Vec::new(),
+            capacity: None,
         }
     }
 
@@ -422,16 +427,20 @@ pub trait Export {
     fn file_name(&self) -> &'static str;
     /// The file's contents.
     fn render(&self, run: &RunReport) -> Result<Vec<u8>, Error>;
+    /// Whether the run has anything for this file (`matrix.csv` only with a matrix).
+    fn wanted(&self, _run: &RunReport) -> bool {
+        true
+    }
 }
 
-/// The views `suite report` re-renders: the HTML report and `summary.json`.
-pub fn views() -> [&'static dyn Export; 2] {
-    [&html::HtmlReport, &json::JsonSummary]
+/// The views `suite report` re-renders: the HTML report, `summary.json` and `matrix.csv`.
+pub fn views() -> [&'static dyn Export; 3] {
+    [&html::HtmlReport, &json::JsonSummary, &matrix::MatrixCsv]
 }
 
 /// Renders every view into the run folder (each file replaced whole, never left half-written).
 pub fn write_views(run_dir: &Path, run: &RunReport) -> Result<(), Error> {
-    for view in views() {
+    for view in views().into_iter().filter(|v| v.wanted(run)) {
         let bytes = view.render(run)?;
         store::write_atomic(&run_dir.join(view.file_name()), &bytes)?;
     }

@@ -6,6 +6,7 @@
 //! runs one test file, `load` its load phase, and `Interrupt` watches for Ctrl-C.
 
 pub mod baseline;
+mod cells;
 mod jmx;
 mod load;
 mod names;
@@ -46,10 +47,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             args.exclude_pattern.as_ref().map(|x| format!(" without `{x}`")).unwrap_or_default()
         );
     }
+    let files: Vec<Vec<PathBuf>> =
+        tests.iter().map(|t| config_files(global.as_deref(), &t.path, args.env_name.as_deref())).collect();
+    let expand = |dir: &Path| -> Vec<cells::Expansion> {
+        tests
+            .iter()
+            .zip(&files)
+            .map(|(t, f)| cells::expand(&t.name, f.clone(), &args.overrides, dir, args.repeat))
+            .collect()
+    };
+    if args.list {
+        return Ok(list(&tests, &expand(&args.artifacts_dir)));
+    }
     let mut run = RunArtifacts::create(&args.artifacts_dir, args.env_name.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
     let run_dir = run.dir().to_path_buf();
     crate::outln!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
+    let expansions = expand(&run_dir);
+    let planned: Vec<(&str, &Path)> =
+        tests.iter().zip(&expansions).flat_map(|(t, x)| x.run_names().map(|n| (n, t.path.as_path()))).collect();
 
     let settings = match agent_settings(&args, global.as_deref(), &run_dir) {
         Ok(settings) => settings,
@@ -60,84 +76,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     // Every test's baseline is read before any load: a wrong file stops the run at once.
     let compare_options = baseline::options(&args.compare).map_err(anyhow::Error::msg)?;
-    let baselines = match find_baselines(&args, &tests, &run_dir) {
+    let baselines = match find_baselines(&args, &expansions, &run_dir) {
         Ok(found) => found,
         Err(e) => {
             crate::errln!("error: {e}");
-            run.begin(&tests, args.repeat);
+            run.begin(planned);
             run.end(Outcome::Error.code());
             return Ok(Outcome::Error);
         }
     };
     let _agent = start_agent(&args, settings, &run_dir)?;
-    run.begin(&tests, args.repeat);
-    for (test, found) in tests.iter().zip(baselines) {
+    run.begin(planned);
+    for (((test, files), expansion), found) in tests.iter().zip(files).zip(&expansions).zip(baselines) {
+        let runs = test::runs_of(expansion, &run, &found);
         if interrupt.count() > 0 {
-            run.not_run(test, args.repeat, "not run: the run was interrupted");
+            for r in &runs {
+                run.not_run(r.not_run(&test.path, "not run: the run was interrupted"));
+            }
             continue;
         }
-        let files = config_files(global.as_deref(), &test.path, args.env_name.as_deref());
-        let outs: Vec<_> = report::repeat_names(&test.name, args.repeat).iter().map(|n| run.test(n)).collect();
-        let base = match &found {
-            Some(baseline::Found::Baseline { baseline, .. }) => Some(baseline.as_ref()),
-            _ => None,
+        let ran = match &expansion.error {
+            Some(error) => test::broken(test, &runs, error),
+            None => test::run(test, files, &args.overrides, &runs, &interrupt).await,
         };
-        let ran = test::run(test, files, &args.overrides, &outs, &interrupt, base).await;
         for result in ran.reports {
             crate::out!("{}", console::test_summary(run.finished(result)));
         }
-        if !ran.diff_checks.is_empty() {
-            let env = args.env_name.as_deref();
-            match baseline::previous_run(&args.artifacts_dir, &run_dir, &test.name, env) {
-                Some(previous) => {
-                    let rows = baseline::diff_percent(run.report(), &test.name, &previous, &ran.diff_checks);
-                    crate::out!("{}", console::diff_percent(&test.name, &rows));
-                    run.diffed(rows);
-                }
-                None => crate::errln!(
-                    "note: {}: no earlier run{} in `{}`: its diff_percent criteria are compared from the next run on",
-                    test.name,
-                    env.map(|e| format!(" with --env-name {e}")).unwrap_or_default(),
-                    args.artifacts_dir.display()
-                ),
-            }
-        }
-        let provenance = compare::Provenance::here(
-            args.env_name.clone(),
-            run.report().git_sha.clone(),
-            report::utc_text(report::run_id::unix_now()),
-        );
-        let candidate = baseline::of_run(run.report(), &test.name, provenance);
-        if let Some(found) = found {
-            let comparison = match (found, &candidate) {
-                (baseline::Found::Baseline { baseline, from }, Some(candidate)) => {
-                    compare::compare_test(&baseline, &from, candidate, &compare_options)
-                }
-                (baseline::Found::Baseline { baseline, from }, None) => compare::TestComparison::not_compared(
-                    &test.name,
-                    &from,
-                    baseline.runs.len(),
-                    "no run of the test finished without an error: nothing to compare",
-                ),
-                (baseline::Found::None(why), _) => {
-                    crate::errln!("note: {}: {why}; judged by its criteria alone", test.name);
-                    compare::TestComparison::not_compared(&test.name, "", 0, &why)
-                }
-            };
-            crate::out!("{}", console::comparison(&comparison));
-            run.compared(comparison);
-        }
-        if let Some(dir) = &args.save_baseline {
-            match &candidate {
-                Some(b) => {
-                    let path = dir.join(compare::baseline::file_name(&test.name));
-                    match baseline::write(&path, b) {
-                        Ok(()) => baseline::print_noise(b, &path, 0.15),
-                        Err(e) => crate::errln!("error: {e}"),
-                    }
-                }
-                None => crate::errln!("warning: {}: no run finished without an error; no baseline saved", test.name),
-            }
+        for (unit, found) in expansion.units.iter().zip(found) {
+            after_unit(&args, &mut run, &unit.name, found, &ran.diff_checks, &compare_options);
         }
         run.write_reports();
     }
@@ -158,14 +124,107 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     Ok(outcome.worst(unwritten_yet(&run)))
 }
 
-/// Each test's baseline (`--baseline`), in test order; `None` everywhere without the option.
+/// What follows the runs of a test or matrix cell (`unit`): MMS's `diff_percent` with the previous
+/// run, the comparison with its baseline, and `--save-baseline`.
+fn after_unit(
+    args: &RunArgs,
+    run: &mut RunArtifacts,
+    unit: &str,
+    found: Option<baseline::Found>,
+    diff_checks: &[compare::diff_percent::Check],
+    options: &compare::Options,
+) {
+    let run_dir = run.dir().to_path_buf();
+    if !diff_checks.is_empty() {
+        let env = args.env_name.as_deref();
+        match baseline::previous_run(&args.artifacts_dir, &run_dir, unit, env) {
+            Some(previous) => {
+                let rows = baseline::diff_percent(run.report(), unit, &previous, diff_checks);
+                crate::out!("{}", console::diff_percent(unit, &rows));
+                run.diffed(rows);
+            }
+            None => crate::errln!(
+                "note: {unit}: no earlier run{} in `{}`: its diff_percent criteria are compared from the next run on",
+                env.map(|e| format!(" with --env-name {e}")).unwrap_or_default(),
+                args.artifacts_dir.display()
+            ),
+        }
+    }
+    let provenance = compare::Provenance::here(
+        args.env_name.clone(),
+        run.report().git_sha.clone(),
+        report::utc_text(report::run_id::unix_now()),
+    );
+    let candidate = baseline::of_run(run.report(), unit, provenance);
+    if let Some(found) = found {
+        let comparison = match (found, &candidate) {
+            (baseline::Found::Baseline { baseline, from }, Some(candidate)) => {
+                compare::compare_test(&baseline, &from, candidate, options)
+            }
+            (baseline::Found::Baseline { baseline, from }, None) => compare::TestComparison::not_compared(
+                unit,
+                &from,
+                baseline.runs.len(),
+                "no run of the test finished without an error: nothing to compare",
+            ),
+            (baseline::Found::None(why), _) => {
+                crate::errln!("note: {unit}: {why}; judged by its criteria alone");
+                compare::TestComparison::not_compared(unit, "", 0, &why)
+            }
+        };
+        crate::out!("{}", console::comparison(&comparison));
+        run.compared(comparison);
+    }
+    if let Some(dir) = &args.save_baseline {
+        match &candidate {
+            Some(b) => {
+                let path = dir.join(compare::baseline::file_name(unit));
+                match baseline::write(&path, b) {
+                    Ok(()) => baseline::print_noise(b, &path, 0.15),
+                    Err(e) => crate::errln!("error: {e}"),
+                }
+            }
+            None => crate::errln!("warning: {unit}: no run finished without an error; no baseline saved"),
+        }
+    }
+}
+
+/// `suite run --list`: each test's runs (matrix cells, repeats) without sending load.
+fn list(tests: &[discover::TestFile], expansions: &[cells::Expansion]) -> Outcome {
+    let mut outcome = Outcome::Passed;
+    let mut total = 0;
+    for (test, expansion) in tests.iter().zip(expansions) {
+        crate::outln!("{} ({})", test.name, test.path.display());
+        if let Some(error) = &expansion.error {
+            crate::err!("{error}");
+            outcome = Outcome::Error;
+            continue;
+        }
+        if let Some(m) = &expansion.matrix {
+            let mode = match m.mode {
+                plan::matrix::Mode::Product => "product",
+                plan::matrix::Mode::Zip => "zip",
+            };
+            crate::outln!("  matrix ({mode}) over {}: {} cell(s)", m.names.join(", "), m.cells.len());
+        }
+        for name in expansion.run_names() {
+            crate::outln!("  {name}");
+            total += 1;
+        }
+    }
+    crate::outln!("{total} run(s) in {} test(s)", tests.len());
+    outcome
+}
+
+/// Each unit's baseline (`--baseline`), per test in test order, per unit (test or matrix cell)
+/// in unit order; `None` everywhere without the option.
 fn find_baselines(
     args: &RunArgs,
-    tests: &[discover::TestFile],
+    expansions: &[cells::Expansion],
     run_dir: &Path,
-) -> Result<Vec<Option<baseline::Found>>, String> {
+) -> Result<Vec<Vec<Option<baseline::Found>>>, String> {
     let Some(source) = args.baseline.as_deref().map(baseline::Source::parse) else {
-        return Ok(tests.iter().map(|_| None).collect());
+        return Ok(expansions.iter().map(|x| x.units.iter().map(|_| None).collect()).collect());
     };
     if let baseline::Source::Dir(dir) = &source {
         if !dir.is_dir() {
@@ -175,9 +234,15 @@ fn find_baselines(
             ));
         }
     }
-    tests
+    let env = args.env_name.as_deref();
+    expansions
         .iter()
-        .map(|t| baseline::for_test(&source, &t.name, &args.artifacts_dir, run_dir, args.env_name.as_deref()).map(Some))
+        .map(|x| {
+            x.units
+                .iter()
+                .map(|u| baseline::for_test(&source, &u.name, &args.artifacts_dir, run_dir, env).map(Some))
+                .collect()
+        })
         .collect()
 }
 
@@ -268,7 +333,7 @@ fn config_files(global: Option<&Path>, test: &Path, env: Option<&str>) -> Vec<Pa
 fn agent_settings(args: &RunArgs, global: Option<&Path>, run_dir: &Path) -> Result<Option<AgentSettings>, String> {
     match global {
         Some(g) if !args.no_monit => {
-            let loaded = load(vec![g.to_path_buf()], &[], run_dir)?;
+            let loaded = load(vec![g.to_path_buf()], &[], run_dir, &[])?;
             AgentSettings::from_config(&loaded)
         }
         _ => Ok(None),
@@ -291,9 +356,11 @@ fn start_agent(args: &RunArgs, settings: Option<AgentSettings>, run_dir: &Path) 
 }
 
 /// Loads the merged config of one test; on failure the rendered errors.
-fn load(files: Vec<PathBuf>, overrides: &[String], dir: &Path) -> Result<Loaded, String> {
+/// `cell`: a matrix cell's values, set as variables like the artifacts folder.
+fn load(files: Vec<PathBuf>, overrides: &[String], dir: &Path, cell: &[(String, String)]) -> Result<Loaded, String> {
     let dir_text = dir.display().to_string();
-    let env = vec![("TAURUS_ARTIFACTS_DIR".to_string(), dir_text.clone()), ("BASEDIR".to_string(), dir_text)];
+    let mut env = vec![("TAURUS_ARTIFACTS_DIR".to_string(), dir_text.clone()), ("BASEDIR".to_string(), dir_text)];
+    env.extend(cell.iter().cloned());
     load_with(LoadOptions { files, overrides: overrides.to_vec(), env })
 }
 

@@ -1,9 +1,11 @@
 //! One test file, start to end: its config loaded and planned, its services started, the load
 //! phase, its services stopped, its criteria judged, and its files written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::baseline::Found;
+use super::cells::Expansion;
 use super::load;
 use super::Interrupt;
 use crate::compare::{diff_percent, Baseline};
@@ -13,7 +15,7 @@ use crate::criteria::Kind;
 use crate::discover::TestFile;
 use crate::outcome::Outcome;
 use crate::plan::{Plan, Stage};
-use crate::report::{self, CriterionRow, CriterionStatus, TestArtifacts, TestReport};
+use crate::report::{self, CriterionRow, CriterionStatus, RunArtifacts, TestArtifacts, TestReport};
 use crate::services::Shell;
 
 /// What a test's runs left: one report per repeat, and the monitoring criteria MMS compares
@@ -23,45 +25,109 @@ pub(super) struct Ran {
     pub diff_checks: Vec<diff_percent::Check>,
 }
 
-/// Runs one test file once per folder in `outs` (its repeats, back to back, inside one start and
-/// stop of its services) and writes each run's files to its folder. `baseline` gives the values
-/// of baseline-relative criteria. Returns one report per folder, in order.
+/// One run of a test: its folder, its matrix cell, which repeat it is, and the baseline its
+/// relative criteria read.
+pub(super) struct RunOf<'a> {
+    pub out: TestArtifacts,
+    pub cell: Vec<(String, String)>,
+    pub repeat: Option<(u32, u32)>,
+    pub baseline: Option<&'a Baseline>,
+    /// The first run of a cell whose services differ from the previous cell's: they restart.
+    pub fresh_services: bool,
+}
+
+impl RunOf<'_> {
+    fn report(&self, file: &Path) -> TestReport {
+        let mut report = TestReport::new(self.out.name(), file, report::run_id::unix_now());
+        report.repeat = self.repeat;
+        report.cell = self.cell.clone();
+        report
+    }
+
+    /// The report of this run when it never started, and why.
+    pub fn not_run(&self, file: &Path, why: &str) -> TestReport {
+        let mut report = TestReport::not_run(self.out.name(), file, report::run_id::unix_now(), why);
+        report.repeat = self.repeat;
+        report.cell = self.cell.clone();
+        report
+    }
+}
+
+/// The runs of a test's units (the test, or each matrix cell), each unit's repeats in a row, with
+/// the unit's baseline.
+pub(super) fn runs_of<'a>(expansion: &Expansion, run: &RunArtifacts, baselines: &'a [Option<Found>]) -> Vec<RunOf<'a>> {
+    let mut runs = Vec::new();
+    for (u, (unit, found)) in expansion.units.iter().zip(baselines).enumerate() {
+        let of = unit.runs.len() as u32;
+        let baseline = match found {
+            Some(Found::Baseline { baseline, .. }) => Some(baseline.as_ref()),
+            _ => None,
+        };
+        for (k, name) in unit.runs.iter().enumerate() {
+            let repeat = (of > 1).then_some((k as u32 + 1, of));
+            let fresh_services = expansion.services_vary && u > 0 && k == 0;
+            runs.push(RunOf { out: run.test(name), cell: unit.cell.clone(), repeat, baseline, fresh_services });
+        }
+    }
+    runs
+}
+
+/// Every run of a test that cannot start (its matrix is wrong): each an error with `error`.
+pub(super) fn broken(test: &TestFile, runs: &[RunOf], error: &str) -> Ran {
+    crate::outln!("\n-- {} ({})", test.name, test.path.display());
+    crate::err!("{error}");
+    let reports = runs
+        .iter()
+        .map(|r| {
+            let _ = r.out.create();
+            let report = fail(r.report(&test.path), error.to_string(), Instant::now());
+            r.out.write(&report, None, &[]);
+            report
+        })
+        .collect();
+    Ran { reports, diff_checks: Vec::new() }
+}
+
+/// Runs one test file once per run in `runs` (its matrix cells and repeats, back to back) and
+/// writes each run's files to its folder. Its services start once before the first run and stop
+/// after the last; when they use a parameter of the matrix, each cell starts its own. Returns one report per run, in order.
 pub(super) async fn run(
     test: &TestFile,
     files: Vec<PathBuf>,
     overrides: &[String],
-    outs: &[TestArtifacts],
+    runs: &[RunOf<'_>],
     interrupt: &Interrupt,
-    baseline: Option<&Baseline>,
 ) -> Ran {
-    let of = outs.len() as u32;
     let mut diff_checks = Vec::new();
-    let mut reports: Vec<TestReport> = Vec::with_capacity(outs.len());
+    let mut reports: Vec<TestReport> = Vec::with_capacity(runs.len());
     let mut shell: Option<Shell> = None;
-    let mut stopped = false;
     let mut error: Option<String> = None;
-    for (index, out) in outs.iter().enumerate() {
+    for (index, this) in runs.iter().enumerate() {
+        let out = &this.out;
         let started = Instant::now();
-        let mut report = TestReport::new(out.name(), &test.path, report::run_id::unix_now());
-        report.repeat = (of > 1).then_some((index as u32 + 1, of));
+        let mut report = this.report(&test.path);
         if error.is_some() || interrupt.count() > 0 {
             let why = if interrupt.count() > 0 {
                 "not run: the run was interrupted"
             } else {
-                "not run: an earlier repeat of this test could not run"
+                "not run: an earlier run of this test could not run"
             };
-            let mut skipped = TestReport::not_run(out.name(), &test.path, report::run_id::unix_now(), why);
-            skipped.repeat = report.repeat;
-            reports.push(skipped);
+            reports.push(this.not_run(&test.path, why));
             continue;
         }
-        if index == 0 {
-            crate::outln!("\n-- {} ({})", test.name, test.path.display());
-        } else {
-            crate::outln!("\n-- {} (repeat {} of {of})", test.name, index + 1);
+        match (index, this.repeat, this.cell.is_empty()) {
+            (0, _, true) => crate::outln!("\n-- {} ({})", test.name, test.path.display()),
+            (_, Some((k, of)), true) => crate::outln!("\n-- {} (repeat {k} of {of})", test.name),
+            (_, repeat, false) => crate::outln!(
+                "\n-- {} ({}{})",
+                out.name(),
+                test.path.display(),
+                repeat.map(|(k, of)| format!(", repeat {k} of {of}")).unwrap_or_default()
+            ),
+            _ => {}
         }
-        // Each repeat is planned again with its own folder, so paths under it are its own.
-        let (plan, secrets) = match plan(&mut report, files.clone(), overrides, out, baseline) {
+        // Each run is planned again with its own folder and cell, so paths under it are its own.
+        let (plan, secrets) = match plan(&mut report, files.clone(), overrides, this) {
             Ok(planned) => planned,
             Err(e) => {
                 error = Some(e.clone());
@@ -74,7 +140,10 @@ pub(super) async fn run(
         }
         out.running(&report);
         let mut run_error = None;
-        if shell.is_none() {
+        if let (true, Some(mut old)) = (this.fresh_services, shell.take()) {
+            run_error = stop_services(&mut old, interrupt).await;
+        }
+        if shell.is_none() && run_error.is_none() {
             let mut started_shell = Shell::new(plan.shell.clone(), plan.env.clone(), out.dir());
             run_error = start_services(&mut started_shell, interrupt).await;
             shell = Some(started_shell);
@@ -83,10 +152,9 @@ pub(super) async fn run(
         if run_error.is_none() && interrupt.count() == 0 {
             run_error = load::run(&plan, &secrets, &mut criteria, out, interrupt, &mut report).await.err();
         }
-        let last = index + 1 == outs.len() || run_error.is_some() || interrupt.count() > 0;
-        if let (true, Some(sh)) = (last, shell.as_mut()) {
-            stopped = true;
-            if let Some(e) = stop_services(sh, interrupt).await {
+        let last = index + 1 == runs.len() || run_error.is_some() || interrupt.count() > 0;
+        if let (true, Some(mut sh)) = (last, shell.take()) {
+            if let Some(e) = stop_services(&mut sh, interrupt).await {
                 run_error.get_or_insert(e);
             }
         }
@@ -99,9 +167,9 @@ pub(super) async fn run(
         out.write(&report, plan.final_stats_csv.as_deref(), &plan.junit);
         reports.push(report);
     }
-    // A repeat that could not be planned left the services running.
-    if let (false, Some(sh)) = (stopped, shell.as_mut()) {
-        if let Some(e) = stop_services(sh, interrupt).await {
+    // A run that could not be planned left the services running.
+    if let Some(mut sh) = shell {
+        if let Some(e) = stop_services(&mut sh, interrupt).await {
             crate::errln!("warning: {}: stopping its services: {e}", test.name);
         }
     }
@@ -125,12 +193,12 @@ fn plan(
     report: &mut TestReport,
     files: Vec<PathBuf>,
     overrides: &[String],
-    out: &TestArtifacts,
-    baseline: Option<&Baseline>,
+    this: &RunOf,
 ) -> Result<(Plan, Secrets), String> {
+    let (out, baseline) = (&this.out, this.baseline);
     out.create().map_err(|e| format!("cannot create `{}`: {e}", out.dir().display()))?;
     out.running(report);
-    let mut loaded = super::load(files, overrides, out.dir()).inspect_err(|text| crate::err!("{text}"))?;
+    let mut loaded = super::load(files, overrides, out.dir(), &this.cell).inspect_err(|text| crate::err!("{text}"))?;
     for warning in &loaded.warnings {
         crate::err!("{}", loaded.render(warning));
     }

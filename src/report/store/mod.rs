@@ -20,6 +20,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -208,6 +209,12 @@ struct TestRecord {
     /// Which run of the test this is and of how many (`--repeat`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     repeat: Option<(u32, u32)>,
+    /// The matrix cell this run is: parameter names and values, in the matrix's order.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    cell: IndexMap<String, String>,
+    /// What a capacity search found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    capacity: Option<crate::report::capacity::Capacity>,
 }
 
 /// Writes a test's `test.json`; `complete` is false when the test is starting.
@@ -228,6 +235,8 @@ pub fn write_test(dir: &Path, test: &TestReport, complete: bool) -> Result<(), E
         sample_labels: test.sample_labels,
         notes: test.notes.clone(),
         repeat: test.repeat,
+        cell: test.cell.iter().cloned().collect(),
+        capacity: test.capacity.clone(),
     };
     write_atomic(&dir.join(TEST_FILE), &serde_json::to_vec_pretty(&record)?)
 }
@@ -300,6 +309,8 @@ pub fn load_test(dir: &Path, name: &str, file: &Path) -> Result<TestReport, Erro
             test.sample_labels = r.sample_labels;
             test.notes.extend(r.notes);
             test.repeat = r.repeat;
+            test.cell = r.cell.into_iter().collect();
+            test.capacity = r.capacity;
             if !r.complete {
                 test.completion = Completion::Incomplete;
             }
