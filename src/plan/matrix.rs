@@ -242,7 +242,7 @@ impl Reader<'_> {
                 }
                 out
             }
-            NodeKind::Map(map) => return self.from_env(name, node, map),
+            NodeKind::Map(map) => return self.env_list(name, node, map),
             NodeKind::Null => {
                 self.error(node.span, format!("`{name}` has no values"));
                 return None;
@@ -261,7 +261,7 @@ impl Reader<'_> {
         Some(values)
     }
 
-    fn from_env(&mut self, name: &str, node: &Node, map: &crate::config::Map) -> Option<Vec<String>> {
+    fn env_list(&mut self, name: &str, node: &Node, map: &crate::config::Map) -> Option<Vec<String>> {
         for (key, (span, _)) in map {
             if key != "from-env" && key != "separator" {
                 let help = match suggest(key, ["from-env", "separator"]) {

@@ -10,6 +10,7 @@ pub mod load;
 pub mod matrix;
 pub mod monitoring;
 pub mod scenario;
+pub mod search;
 pub mod services;
 pub mod tool;
 
@@ -48,6 +49,8 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// The JMeter plans the executions run, as read (for `suite validate` to show).
     pub scripts: Vec<Arc<jmx::JmxPlan>>,
+    /// A capacity search over one execution's arrival rate, if the test asks for one.
+    pub search: Option<search::Search>,
 }
 
 /// One `junit-xml` reporter: which view it writes, and where.

@@ -62,7 +62,35 @@ impl Capacity {
     /// The probe at the knee, if one passed.
     pub fn knee_probe(&self) -> Option<&Probe> {
         let knee = self.knee?;
-        self.probes.iter().filter(|p| p.passed && p.rate == knee).last()
+        self.probes.iter().rfind(|p| p.passed && p.rate == knee)
+    }
+
+    /// `capacity: 560 requests/s (p95 88.00ms, 0.00% errors); 590 failed`: the search's answer.
+    pub fn summary(&self) -> String {
+        let c = self;
+        let mut line = match (c.knee_probe(), c.failed_at) {
+            (None, _) => format!("capacity: below {} requests/s: the criteria fail even there", rate_text(c.low)),
+            (Some(k), None) => format!(
+                "capacity: at least {} requests/s, the top of the range (p95 {}, {:.2}% errors)",
+                rate_text(k.rate),
+                ms(k.p95_ms),
+                k.fail_percent()
+            ),
+            (Some(k), Some(f)) => format!(
+                "capacity: {} requests/s (p95 {}, {:.2}% errors); {} failed",
+                rate_text(k.rate),
+                ms(k.p95_ms),
+                k.fail_percent(),
+                rate_text(f)
+            ),
+        };
+        if let Some(r) = c.required {
+            line += &format!("; required {}: {}", rate_text(r), if c.met() { "met" } else { "NOT met" });
+        }
+        if let Some(why) = &c.cut_short {
+            line += &format!(" (search cut short: {why})");
+        }
+        line
     }
 
     /// Whether the search met its requirement: a knee, at least `required` when one is set.
@@ -72,5 +100,23 @@ impl Capacity {
             (Some(k), Some(r)) => k >= r,
             (Some(_), None) => true,
         }
+    }
+}
+
+/// A rate as probed: whole from 20 up, one decimal below.
+pub fn rate_text(rate: f64) -> String {
+    if rate >= 20.0 || rate.fract() == 0.0 {
+        format!("{rate:.0}")
+    } else {
+        format!("{rate:.1}")
+    }
+}
+
+/// Milliseconds for a line of text.
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 1000.0 => format!("{:.2}s", v / 1000.0),
+        Some(v) => format!("{v:.2}ms"),
+        None => "-".into(),
     }
 }

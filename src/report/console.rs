@@ -8,6 +8,7 @@ use std::io::IsTerminal as _;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::capacity::{Capacity, Probe};
 use super::{label_name, CriterionStatus, RunReport, TestReport};
 use crate::aggregate::KpiSet;
 use crate::compare::diff_percent::{DiffResult, DiffRow};
@@ -332,6 +333,50 @@ pub fn baseline_noise(b: &Baseline, path: &std::path::Path, detect: f64) -> Stri
         }
     }
     out.push_str(&table(&["label", "metric", "runs", "mean", "between-run CV", &detect_text], &rows));
+    out
+}
+
+/// One probe of a capacity search, as it ends.
+pub fn probe_line(k: usize, p: &Probe) -> String {
+    let verdict = match p.passed {
+        true => "pass".to_string(),
+        false => format!("FAIL ({})", p.failed.join("; ")),
+    };
+    format!(
+        "probe {k}: {} requests/s -> {:.1}/s achieved, p50 {}, p95 {}, p99 {}, {:.2}% errors: {verdict}",
+        super::capacity::rate_text(p.rate),
+        p.achieved,
+        ms(p.p50_ms.map(|v| v / 1000.0)),
+        ms(p.p95_ms.map(|v| v / 1000.0)),
+        ms(p.p99_ms.map(|v| v / 1000.0)),
+        p.fail_percent()
+    )
+}
+
+/// A capacity search's probes and the knee it found.
+pub fn capacity(c: &Capacity) -> String {
+    let headers = ["probe", "rate", "achieved", "p50", "p95", "p99", "fail %", "verdict"];
+    let rows: Vec<Vec<String>> = c
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let secs = |v: Option<f64>| ms(v.map(|v| v / 1000.0));
+            vec![
+                (k + 1).to_string(),
+                super::capacity::rate_text(p.rate),
+                format!("{:.1}", p.achieved),
+                secs(p.p50_ms),
+                secs(p.p95_ms),
+                secs(p.p99_ms),
+                format!("{:.2}", p.fail_percent()),
+                if p.passed { "pass".into() } else { "FAIL".into() },
+            ]
+        })
+        .collect();
+    let mut out = table(&headers, &rows);
+    out += &c.summary();
+    out.push('\n');
     out
 }
 

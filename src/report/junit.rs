@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+use super::capacity::{rate_text, Capacity};
 use super::{CriterionStatus, RunReport, TestReport};
 use crate::compare::diff_percent::{DiffResult, DiffRow};
 use crate::compare::{RowVerdict, TestComparison};
@@ -75,6 +76,9 @@ pub fn test_suite(test: &TestReport) -> TestSuite {
         }
         suite.add_test_case(case);
     }
+    if let Some(capacity) = &test.capacity {
+        suite.add_test_case(capacity_case(capacity, &class));
+    }
     if test.criteria.is_empty() && test.error.is_none() {
         let mut status = TestCaseStatus::skipped();
         status.set_message("no pass/fail criteria configured").set_type("no criteria");
@@ -83,6 +87,27 @@ pub fn test_suite(test: &TestReport) -> TestSuite {
         suite.add_test_case(case);
     }
     suite
+}
+
+/// A capacity search's answer: `capacity >= 300 rps` when the test requires one, else `capacity`
+/// (failed when no rate passed).
+fn capacity_case(c: &Capacity, class: &str) -> TestCase {
+    let name = match c.required {
+        Some(r) => format!("capacity >= {} rps", rate_text(r)),
+        None => "capacity".to_string(),
+    };
+    let summary = c.summary();
+    let status = if c.met() {
+        TestCaseStatus::success()
+    } else {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_message(summary.as_str()).set_type("capacity below requirement");
+        s
+    };
+    let mut case = TestCase::new(name, status);
+    case.set_classname(class);
+    case.set_system_out(summary.as_str());
+    case
 }
 
 /// The `sample-labels` view of one test: one case per label (sorted, overall figures left out),

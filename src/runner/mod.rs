@@ -10,6 +10,7 @@ mod cells;
 mod jmx;
 mod load;
 mod names;
+mod search;
 mod test;
 
 use std::path::{Path, PathBuf};

@@ -7,11 +7,12 @@ use std::time::Instant;
 use super::baseline::Found;
 use super::cells::Expansion;
 use super::load;
+use super::search;
 use super::Interrupt;
 use crate::compare::{diff_percent, Baseline};
 use crate::config::mask::Secrets;
-use crate::criteria::Criteria;
 use crate::criteria::Kind;
+use crate::criteria::{Criteria, Verdict};
 use crate::discover::TestFile;
 use crate::outcome::Outcome;
 use crate::plan::{Plan, Stage};
@@ -127,7 +128,7 @@ pub(super) async fn run(
             _ => {}
         }
         // Each run is planned again with its own folder and cell, so paths under it are its own.
-        let (plan, secrets) = match plan(&mut report, files.clone(), overrides, this) {
+        let (mut plan, secrets) = match plan(&mut report, files.clone(), overrides, this) {
             Ok(planned) => planned,
             Err(e) => {
                 error = Some(e.clone());
@@ -149,8 +150,16 @@ pub(super) async fn run(
             shell = Some(started_shell);
         }
         let mut criteria = Criteria::new(plan.criteria.clone());
+        let mut searched = None;
         if run_error.is_none() && interrupt.count() == 0 {
-            run_error = load::run(&plan, &secrets, &mut criteria, out, interrupt, &mut report).await.err();
+            run_error = match plan.search.clone() {
+                Some(s) => {
+                    let (result, found) = search::run(&mut plan, &s, &secrets, out, interrupt, &mut report).await;
+                    searched = Some(found);
+                    result.err()
+                }
+                None => load::run(&plan, &secrets, &mut criteria, out, interrupt, &mut report).await.err(),
+            };
         }
         let last = index + 1 == runs.len() || run_error.is_some() || interrupt.count() > 0;
         if let (true, Some(mut sh)) = (last, shell.take()) {
@@ -162,7 +171,15 @@ pub(super) async fn run(
             crate::outln!("stopped early by {by}");
         }
         error = run_error.clone();
-        judge(&mut report, criteria, run_error, interrupt.count() > 0, &secrets);
+        let verdicts = match searched {
+            Some(found) => {
+                crate::out!("{}", report::console::capacity(&found.capacity));
+                report.capacity = Some(found.capacity);
+                found.verdicts
+            }
+            None => criteria.finish(&report.totals),
+        };
+        judge(&mut report, &verdicts, run_error, interrupt.count() > 0, &secrets);
         report.duration_secs = started.elapsed().as_secs_f64();
         out.write(&report, plan.final_stats_csv.as_deref(), &plan.junit);
         reports.push(report);
@@ -244,9 +261,8 @@ async fn stop_services(shell: &mut Shell, interrupt: &Interrupt) -> Option<Strin
     error
 }
 
-/// Judges the criteria on the whole test and sets the test's outcome.
-fn judge(report: &mut TestReport, mut criteria: Criteria, error: Option<String>, interrupted: bool, secrets: &Secrets) {
-    let verdicts = criteria.finish(&report.totals);
+/// Sets the test's verdicts and outcome (a capacity search below its requirement fails it).
+fn judge(report: &mut TestReport, verdicts: &[Verdict], error: Option<String>, interrupted: bool, secrets: &Secrets) {
     report.criteria = verdicts.iter().map(CriterionRow::from_verdict).collect();
     mask_criteria(report, secrets);
     let error = error.map(|e| secrets.masked(&e));
@@ -254,7 +270,9 @@ fn judge(report: &mut TestReport, mut criteria: Criteria, error: Option<String>,
         Outcome::Interrupted
     } else if error.is_some() || report.criteria.iter().any(|c| c.status == CriterionStatus::Error) {
         Outcome::Error
-    } else if report.criteria.iter().any(|c| c.status == CriterionStatus::Failed) {
+    } else if report.criteria.iter().any(|c| c.status == CriterionStatus::Failed)
+        || report.capacity.as_ref().is_some_and(|c| !c.met())
+    {
         Outcome::CriteriaFailed
     } else {
         Outcome::Passed

@@ -58,7 +58,19 @@ impl Builder<'_> {
             if let Some(e) = self.read::<Execution>(item) {
                 let above = |n: Option<u64>| n.is_some_and(|n| n > MAX_VUS);
                 over_limit |= above(e.concurrency.as_ref().map(|c| c.0)) || above(e.max_vus.as_ref().map(|m| m.0));
+                let search = e.search.clone();
                 let plans = self.execution(e, item, root, criteria);
+                if let Some(node) = &search {
+                    if items.len() > 1 {
+                        self.error_help(
+                            node.span,
+                            "a capacity search runs one execution: this test has several",
+                            "move the others to a test of their own",
+                        );
+                    } else {
+                        self.search = self.search(node, &plans, out.len()).map(|s| (s, node.span));
+                    }
+                }
                 let stages = plans.iter().map(|(p, _)| p.stage + 1).max().unwrap_or(0);
                 for (mut plan, span) in plans {
                     if sequential {
@@ -252,14 +264,16 @@ impl Builder<'_> {
             }
             return None;
         };
-        if throughput.is_none() {
+        // A capacity search sets the rate and the time of each probe itself.
+        let searched = e.search.is_some();
+        if throughput.is_none() && !searched {
             self.error_help(
                 flag.span,
                 "`arrival-rate: true` needs `throughput`, the requests per second to send",
                 "add e.g. `throughput: 50`",
             );
         }
-        if duration.is_zero() {
+        if duration.is_zero() && !searched {
             self.error_help(
                 flag.span,
                 "`arrival-rate: true` needs `ramp-up` and/or `hold-for`: the schedule is a rate over time",

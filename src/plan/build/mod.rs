@@ -29,6 +29,7 @@ mod monitoring;
 mod reporting;
 mod requests;
 mod scenario;
+mod search;
 mod services;
 mod tool;
 
@@ -62,6 +63,7 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
         warnings: Vec::new(),
         scenarios: HashMap::new(),
         set_aside: Vec::new(),
+        search: None,
     };
     let root: Root = match from_node_all(&b.known_top_level()) {
         Ok(root) => root,
@@ -81,6 +83,13 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
     }
     let (shell, monitoring) = b.services(&root);
     b.check_monitoring_criteria(&mut criteria, &monitoring);
+    if let (Some((_, span)), true) = (&b.search, criteria.is_empty()) {
+        b.error_help(
+            *span,
+            "a capacity search needs pass/fail criteria: the capacity is the highest rate at which they pass",
+            "add e.g. `reporting: [{module: passfail, criteria: ['p95>100ms', 'fail>1%']}]`",
+        );
+    }
     let criteria = criteria.into_iter().map(|(spec, _)| spec).collect();
     // A scenario included several times (or by several executions) reports each error once.
     let mut seen = std::collections::HashSet::new();
@@ -102,6 +111,7 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
             env,
             final_stats_csv,
             junit,
+            search: b.search.map(|(s, _)| s),
             warnings: b.warnings,
         })
     } else {
@@ -124,6 +134,8 @@ struct Builder<'a> {
     jmx: jmx::Plans,
     /// Information lines for the user (listeners left out of a JMeter plan, ...).
     notes: Vec<String>,
+    /// The capacity search one execution asks for, and where.
+    search: Option<(crate::plan::search::Search, Span)>,
 }
 
 impl Builder<'_> {

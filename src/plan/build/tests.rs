@@ -89,6 +89,7 @@ fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
             set_aside: Vec::new(),
             jmx: Default::default(),
             notes: Vec::new(),
+            search: None,
         };
         let span = |line| crate::config::source::Span { line, col: 16, ..loaded.root.span };
         let users: Vec<Users> = planned.executions.iter().zip([2, 5]).map(|(e, l)| Users::of(e, span(l))).collect();
