@@ -28,4 +28,5 @@ mod run_hardening;
 mod scenario;
 mod secrets;
 mod shipped;
+mod templates;
 mod validate;

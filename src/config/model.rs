@@ -208,6 +208,10 @@ pub struct Request {
     pub body: Option<Spanned<Node>>,
     /// File whose content is the body.
     pub body_file: Option<Spanned<String>>,
+    /// suite extension: the body as a minijinja template (`settings.env`, `vu`, `iteration`, ...).
+    pub body_template: Option<Spanned<String>>,
+    /// suite extension: a file whose content is a minijinja template of the body.
+    pub body_file_template: Option<Spanned<String>>,
     /// Pause before this request (as the scenario's `think-time`).
     pub think_time: Option<Spanned<String>>,
     /// Connect and read timeout of this request.

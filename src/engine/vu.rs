@@ -72,6 +72,7 @@ pub(super) async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_ar
         orders: Vec::new(),
         last_ok: true,
         pending_error: None,
+        iteration: 0,
         begin,
         deadline,
         first_arrival,
@@ -82,6 +83,7 @@ pub(super) async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_ar
         if !user.next_rows() {
             break;
         }
+        user.iteration = done;
         if done > 0 && scenario.clear_cookies_each_iteration {
             user.client.reset_cookies(&scenario.cookies);
         }
@@ -200,6 +202,8 @@ struct User<'a> {
     /// Why a template outside a request (a variable, a condition) could not be evaluated: the
     /// user's next request is not sent but fails with this message, so the error shows.
     pending_error: Option<String>,
+    /// The user's current iteration, from 0 (`iteration` in body templates).
+    iteration: u64,
     begin: Instant,
     deadline: Option<Instant>,
     /// Open model: the arrival this user was started for; its first request takes it.
@@ -612,7 +616,8 @@ impl User<'_> {
             return sample;
         }
         let scenario = &self.exec.scenario;
-        let request = match build(r, &scenario.auth, &mut self.vars, &scenario.functions, &mut self.headers) {
+        let at = (&mut self.vars, self.iteration);
+        let request = match build(r, &scenario.auth, at, &scenario.functions, &mut self.headers) {
             Ok(req) => req,
             Err(message) => {
                 sample.elapsed_us = 1;
@@ -682,12 +687,13 @@ impl User<'_> {
     }
 }
 
-/// The request with its placeholders filled in (headers go to the user's reusable `headers`);
-/// a value that does not parse fails the sample.
+/// The request with its placeholders filled in for a user's variables in its iteration (headers
+/// go to the user's reusable `headers`); a value that does not parse, or a body template that
+/// does not render, fails the sample.
 fn build<'a>(
     r: &'a RequestPlan,
     auth: &[BasicAuth],
-    vars: &mut UserVars,
+    (vars, iteration): (&mut UserVars, u64),
     functions: &Functions,
     headers: &'a mut Vec<(HeaderName, HeaderValue)>,
 ) -> Result<Request<'a>, String> {
@@ -739,6 +745,17 @@ fn build<'a>(
                 }
             }
             Some(Bytes::from(out))
+        }
+        Some(Body::Rendered(t)) => {
+            let text = t
+                .render(vars.thread_num, iteration)
+                .map_err(|e| format!("the body template could not be rendered: {e}"))?;
+            let text = if text.contains("${") {
+                Template::parse(&text).render(vars, functions).map_err(|e| e.to_string())?.into_owned()
+            } else {
+                text
+            };
+            Some(Bytes::from(text))
         }
     };
     Ok(Request { method, url, headers, body })

@@ -582,3 +582,24 @@ async fn a_value_that_cannot_be_evaluated_stays_unset_and_fails_the_next_request
     assert!(errors[2].starts_with("a condition could not be evaluated"), "{errors:?}");
     assert_eq!(samples.len(), 5);
 }
+
+#[tokio::test]
+async fn a_body_template_that_fails_to_render_fails_its_sample_only() {
+    use crate::plan::body_template::{environment, BodyTemplate};
+    let server = Server::start().await;
+    // Renders an empty body in iteration 0 (the test server reads no bodies), fails in iteration 1.
+    let source = "{% if iteration == 1 %}{{ random_int(vu, 0) }}{% endif %}";
+    let template = BodyTemplate::compile(&environment(&[]), "t", source.to_string()).unwrap();
+    let mut step = server.get("/t");
+    if let Step::Request(r) = &mut step {
+        r.body = Some(crate::plan::scenario::Body::Rendered(Arc::new(template)));
+    }
+    let samples = run(scenario(vec![step]), 1, 3).await;
+    assert_eq!(server.paths(), ["/t", "/t"]);
+    assert_eq!(samples.len(), 3);
+    let errors: Vec<&str> = samples.iter().filter_map(|s| s.error.as_deref()).collect();
+    assert_eq!(
+        errors,
+        ["the body template could not be rendered: invalid operation: random_int(1, 0) needs a <= b (in t:1)"]
+    );
+}

@@ -2,6 +2,7 @@
 //! what the criteria judge and what the services and reports need. Nothing downstream reads
 //! the raw configuration again.
 
+pub mod body_template;
 mod build;
 pub mod checks;
 pub mod data;

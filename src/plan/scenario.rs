@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
+use super::body_template::BodyTemplate;
 use super::checks::{Assertion, Extractor};
 use super::data::DataSource;
 pub use super::jmx::eval::{EvalError, Globals as Functions, Vu as UserVars};
@@ -172,6 +173,9 @@ pub enum Body {
     Template(Template),
     /// Concatenated per request: literal bytes (file contents, multipart framing) and templated text.
     Parts(Vec<Chunk>),
+    /// A minijinja template that reads `vu`, `iteration` or a random function, rendered per
+    /// request; `${name}` placeholders in what it renders are then filled as in [`Body::Template`].
+    Rendered(Arc<BodyTemplate>),
 }
 
 /// One piece of a [`Body::Parts`] body.

@@ -17,15 +17,19 @@ use crate::plan::scenario::{Body, Chunk, Template};
 pub(super) const BOUNDARY: &str = "----suite-form-boundary-5b8f2d9c71e4a036";
 
 impl Builder<'_> {
-    /// The body of a request: `body` (text, or a mapping sent as a form or JSON), `body-file`, or
-    /// `upload-files` with the `body` fields; may set `Content-Type`. `None` when it is broken
-    /// (the error is reported), `Some(None)` when there is no body.
+    /// The body of a request: `body` (text, or a mapping sent as a form or JSON), `body-file`,
+    /// `upload-files` with the `body` fields, or a template (`templates.rs`); may set
+    /// `Content-Type` (a template never does). `None` when it is broken (the error is reported),
+    /// `Some(None)` when there is no body.
     pub(super) fn body(
         &mut self,
         req: &Request,
         headers: &mut Vec<(String, String)>,
         scope: &mut Scope,
     ) -> Option<Option<Body>> {
+        if req.body_template.is_some() || req.body_file_template.is_some() {
+            return self.templated_body(req, scope);
+        }
         if let Some(files) = &req.upload_files {
             if let (Some(b), Some(_)) = (&req.body, &req.body_file) {
                 self.warn(b.span, "both `body` and `body-file` are set; `body` wins (as in Taurus)");
@@ -150,7 +154,7 @@ fn body_text(body: &Node, headers: &mut Vec<(String, String)>) -> Option<String>
 }
 
 /// A text body: fixed bytes unless it has placeholders.
-fn text_body(text: String) -> Body {
+pub(super) fn text_body(text: String) -> Body {
     let t = Template::parse(&text);
     if t.is_literal() {
         Body::Fixed(Bytes::from(text))

@@ -31,6 +31,7 @@ mod requests;
 mod scenario;
 mod search;
 mod services;
+mod templates;
 mod tool;
 
 /// Top-level sections of a Taurus config.
@@ -53,6 +54,8 @@ const TOP_LEVEL: &[&str] = &[
 pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
     // JMeter plans are read first: each is registered in the sources its errors point into.
     let jmx = jmx::Plans::read(loaded);
+    // So are body template files.
+    let templates = templates::Templates::read(loaded);
     let loaded = &*loaded;
     let mut b = Builder {
         loaded,
@@ -64,6 +67,7 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
         scenarios: HashMap::new(),
         set_aside: Vec::new(),
         search: None,
+        templates,
     };
     let root: Root = match from_node_all(&b.known_top_level()) {
         Ok(root) => root,
@@ -73,7 +77,9 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
             root
         }
     };
-    let env = root.settings.env.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect();
+    let env: Vec<(String, String)> =
+        root.settings.env.iter().filter_map(|(k, v)| Some((k.clone(), v.clone()?))).collect();
+    b.templates.set_vars(env.clone());
     let mut criteria = Vec::new();
     let executions = b.executions(&root, &mut criteria);
     let mut final_stats_csv = None;
@@ -136,6 +142,8 @@ struct Builder<'a> {
     notes: Vec<String>,
     /// The capacity search one execution asks for, and where.
     search: Option<(crate::plan::search::Search, Span)>,
+    /// The body template files requests name, and what templates see.
+    templates: templates::Templates,
 }
 
 impl Builder<'_> {
@@ -238,27 +246,37 @@ impl Builder<'_> {
         match crate::fsutil::read_regular(&path, crate::fsutil::DATA_CAP) {
             Ok(bytes) => Some(bytes),
             Err(e) => {
-                self.error_help(
-                    span,
-                    format!("cannot read {what} `{text}`: {}", e.reason()),
-                    format!("looked for `{}`; relative paths start at the folder of the file that names them, then the current folder", path.display()),
-                );
+                self.cannot_read(span, what, text, &path, &e.reason());
                 None
             }
         }
     }
 
+    /// The error for a file named in the config that could not be read, at its path.
+    pub(super) fn cannot_read(&mut self, span: Span, what: &str, text: &str, path: &Path, reason: &str) {
+        self.error_help(
+            span,
+            format!("cannot read {what} `{text}`: {reason}"),
+            format!("looked for `{}`; relative paths start at the folder of the file that names them, then the current folder", path.display()),
+        );
+    }
+
     /// A path named in a config file: relative to that file's folder if it exists there, else to the current folder.
     pub(super) fn resolve_path(&self, text: &str, span: Span) -> PathBuf {
-        let path = Path::new(text);
-        if path.is_absolute() {
-            return path.to_path_buf();
-        }
-        let beside = self.loaded.sources.get(span.source).path().and_then(Path::parent).map(|dir| dir.join(path));
-        match beside {
-            Some(p) if p.exists() => p,
-            _ => path.to_path_buf(),
-        }
+        resolve_path(self.loaded, text, span)
+    }
+}
+
+/// A path named in a config file: relative to that file's folder if it exists there, else to the current folder.
+fn resolve_path(loaded: &Loaded, text: &str, span: Span) -> PathBuf {
+    let path = Path::new(text);
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let beside = loaded.sources.get(span.source).path().and_then(Path::parent).map(|dir| dir.join(path));
+    match beside {
+        Some(p) if p.exists() => p,
+        _ => path.to_path_buf(),
     }
 }
 

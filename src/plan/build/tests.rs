@@ -9,7 +9,7 @@ use crate::config::Loaded;
 use crate::plan::{build, Plan};
 
 /// Plans `yaml` as the file `t.yaml`; errors come back one per line (`t.yaml:3:16: error: …`).
-fn plan(yaml: &str) -> Result<Plan, Vec<String>> {
+pub(super) fn plan(yaml: &str) -> Result<Plan, Vec<String>> {
     let mut sources = Sources::new();
     let id = sources.add_file(Path::new("t.yaml"), yaml.to_string());
     let root = parse_config(&sources, id).unwrap().docs.remove(0);
@@ -18,7 +18,7 @@ fn plan(yaml: &str) -> Result<Plan, Vec<String>> {
 }
 
 /// The errors of planning `yaml`, which must fail.
-fn errors(yaml: &str) -> Vec<String> {
+pub(super) fn errors(yaml: &str) -> Vec<String> {
     plan(yaml).err().unwrap_or_else(|| panic!("planned without errors:\n{yaml}"))
 }
 
@@ -90,6 +90,7 @@ fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
             jmx: Default::default(),
             notes: Vec::new(),
             search: None,
+            templates: Default::default(),
         };
         let span = |line| crate::config::source::Span { line, col: 16, ..loaded.root.span };
         let users: Vec<Users> = planned.executions.iter().zip([2, 5]).map(|(e, l)| Users::of(e, span(l))).collect();
