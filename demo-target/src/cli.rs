@@ -118,6 +118,11 @@ pub struct Config {
     /// (stdev/mean), so latencies get a realistic tail whose quantiles scale with --work-ms
     #[arg(long, value_name = "CV", default_value_t = 0.0, value_parser = work::parse_cv)]
     pub work_cv: f64,
+    /// How a worker spends an inference's time: `burn` uses the CPU; `wait` holds the model
+    /// without it, as a model waiting on an accelerator does (throughput then depends on the
+    /// workers, not on the host's free cores)
+    #[arg(long, value_name = "KIND", default_value = "burn", value_parser = ["burn", "wait"])]
+    pub work_kind: String,
     /// Comma-separated model names registered at startup; '' starts with none,
     /// as MMS does (register them with POST /models)
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "squeezenet,resnet-18",
@@ -188,7 +193,7 @@ pub fn parse<I: IntoIterator<Item = T>, T: Into<OsString>>(args: I) -> Result<Mo
     }
     cfg.models = models;
     Ok(if cli.worker {
-        Mode::Worker(WorkerOpts { work_ms: cfg.work_ms, models: cfg.models })
+        Mode::Worker(WorkerOpts { work_ms: cfg.work_ms, models: cfg.models, wait: cfg.work_kind == "wait" })
     } else {
         Mode::Frontend(cfg)
     })
@@ -240,7 +245,7 @@ mod tests {
     fn worker_mode_and_help() {
         assert_eq!(
             parse_str("--worker-script=model_service_worker.py --worker --work-ms 1.5 --models m").unwrap(),
-            Mode::Worker(WorkerOpts { work_ms: 1.5, models: vec!["m".into()] })
+            Mode::Worker(WorkerOpts { work_ms: 1.5, models: vec!["m".into()], wait: false })
         );
         assert_eq!(parse_str("--port 1 -h").unwrap_err().kind(), ErrorKind::DisplayHelp);
     }

@@ -38,7 +38,13 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     };
 
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
-    let spec = WorkerSpec { exe, work_ms: cfg.work_ms, models: cfg.models.clone(), script: cfg.worker_script.clone() };
+    let spec = WorkerSpec {
+        exe,
+        work_ms: cfg.work_ms,
+        wait: cfg.work_kind == "wait",
+        models: cfg.models.clone(),
+        script: cfg.worker_script.clone(),
+    };
     let pool = Pool::start(spec, cfg.workers).await.map_err(|e| format!("cannot start workers: {e}"))?;
     let frontend = Arc::new(Frontend {
         models: std::sync::Mutex::new(

@@ -40,6 +40,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct WorkerSpec {
     pub exe: PathBuf,
     pub work_ms: f64,
+    /// `--work-kind wait` for the workers.
+    pub wait: bool,
     pub models: Vec<String>,
     /// `--worker-script`: the worker's first argument is `--worker-script=NAME`.
     pub script: Option<String>,
@@ -176,6 +178,8 @@ impl Pool {
             .arg("--worker")
             .arg("--work-ms")
             .arg(self.spec.work_ms.to_string())
+            .arg("--work-kind")
+            .arg(if self.spec.wait { "wait" } else { "burn" })
             .arg("--models")
             .arg(self.spec.models.join(","))
             .stdin(Stdio::piped())

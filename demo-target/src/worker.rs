@@ -32,6 +32,8 @@ pub struct WorkerOpts {
     /// CPU work per request when the frontend does not say otherwise.
     pub work_ms: f64,
     pub models: Vec<String>,
+    /// Spend the work waiting (holding the model) rather than burning CPU.
+    pub wait: bool,
 }
 
 /// Runs a worker process until its stdin closes.
@@ -109,7 +111,11 @@ impl Worker {
         let (scores, rounds) = {
             let _busy = self.model_lock.lock().await;
             let input = req.into_body();
-            let work = Duration::from_secs_f64(work_ms / 1000.0);
+            let mut work = Duration::from_secs_f64(work_ms / 1000.0);
+            if self.opts.wait {
+                tokio::time::sleep(work).await;
+                work = Duration::ZERO;
+            }
             tokio::task::spawn_blocking(move || infer(&input, work)).await.expect("inference does not panic")
         };
         let result = scores
@@ -201,7 +207,7 @@ mod tests {
     #[tokio::test]
     async fn worker_rejects_unknown_models() {
         let w = Arc::new(Worker {
-            opts: WorkerOpts { work_ms: 0.0, models: vec!["squeezenet".into()] },
+            opts: WorkerOpts { work_ms: 0.0, models: vec!["squeezenet".into()], wait: false },
             model_lock: Mutex::new(()),
         });
         let req = |path: &str| hyper::Request::post(path).body("x".into()).unwrap();

@@ -438,6 +438,49 @@ fn validate_files(args: &ValidateArgs) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// `suite validate` of a test with a matrix: its cells, each loaded with its values and planned.
+fn validate_cells(
+    matrix: &plan::matrix::Matrix,
+    options: impl Fn(Vec<(String, String)>) -> LoadOptions,
+    quiet: bool,
+) -> Outcome {
+    let mode = match matrix.mode {
+        plan::matrix::Mode::Product => "product",
+        plan::matrix::Mode::Zip => "zip",
+    };
+    crate::outln!("matrix ({mode}) over {}: {} cell(s)", matrix.names.join(", "), matrix.cells.len());
+    let mut outcome = Outcome::Passed;
+    for (k, cell) in matrix.cells.iter().enumerate() {
+        let label = cell.label();
+        let mut loaded = match load_with(options(cell.values.clone())) {
+            Ok(l) => l,
+            Err(text) => {
+                crate::err!("{text}");
+                return Outcome::Error;
+            }
+        };
+        if k == 0 && !quiet {
+            crate::out!("# the first cell, {label}:\n{}", loaded.effective_yaml());
+        }
+        match build_plan(&mut loaded) {
+            Ok(plan) => crate::outln!(
+                "  [{label}]: ok, {} execution(s), {} criteria, {} label(s)",
+                plan.executions.len(),
+                plan.criteria.len(),
+                plan.labels.len()
+            ),
+            Err(_) => {
+                crate::errln!("  [{label}]: the errors above");
+                outcome = Outcome::Error;
+            }
+        }
+    }
+    if outcome == Outcome::Passed {
+        crate::errln!("ok: {} cell(s)", matrix.cells.len());
+    }
+    outcome
+}
+
 /// `suite report`: renders the run folder's report.html and summary.json again from its files.
 pub fn render_reports(args: ReportArgs) -> Outcome {
     match report::rebuild(&args.run_dir) {
@@ -478,7 +521,8 @@ pub fn validate(args: ValidateArgs) -> Outcome {
             return Outcome::Error;
         }
     };
-    let mut loaded = match load_with(LoadOptions { files, overrides: args.overrides.clone(), env: Vec::new() }) {
+    let options = |env| LoadOptions { files: files.clone(), overrides: args.overrides.clone(), env };
+    let mut loaded = match load_with(options(Vec::new())) {
         Ok(l) => l,
         Err(text) => {
             crate::err!("{text}");
@@ -488,9 +532,14 @@ pub fn validate(args: ValidateArgs) -> Outcome {
     for w in &loaded.warnings {
         crate::err!("{}", loaded.render(w));
     }
-    // The merged config is printed even when planning fails: it shows what the checks saw.
-    if !args.quiet {
-        crate::out!("{}", loaded.effective_yaml());
+    // A matrix: each cell is loaded with its values and planned, as `suite run` would.
+    match plan::matrix::read(&loaded) {
+        Err(diags) => {
+            crate::err!("{}", diags.iter().map(|d| loaded.render(d)).collect::<String>());
+            return Outcome::Error;
+        }
+        Ok(Some(matrix)) => return validate_cells(&matrix, options, args.quiet),
+        Ok(None) => {}
     }
     match build_plan(&mut loaded) {
         Ok(plan) => {
