@@ -171,6 +171,10 @@ pub struct RunArgs {
     /// Write each test's runs as `DIR/<test>.baseline.json` (and print their noise).
     #[arg(long, value_name = "DIR")]
     pub save_baseline: Option<PathBuf>,
+    /// Serve every test's figures as an OpenMetrics scrape endpoint, `http://ADDR/metrics`,
+    /// while the run lasts (e.g. `127.0.0.1:9464`); each closed second updates it.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub compare: CompareOptions,
 }

@@ -14,6 +14,7 @@ use crate::criteria::Criteria;
 use crate::engine::{self, stop::Phase};
 use crate::monitoring::{Event, Monitors};
 use crate::plan::Plan;
+use crate::report::live::{Live, Sink};
 use crate::report::{console, Streams, TestArtifacts, TestReport};
 use crate::sample::Labels;
 
@@ -25,11 +26,13 @@ const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// How often a progress line is printed when stdout is not a terminal (a terminal gets a live line).
 const PROGRESS_EVERY: u64 = 5;
 
-/// Where closed seconds and monitoring events go: the streams, the criteria, the progress line.
+/// Where closed seconds and monitoring events go: the streams, the criteria, the progress line,
+/// the live metrics.
 struct Observer<'a> {
     ctx: engine::Context,
     criteria: &'a mut Criteria,
     streams: Streams,
+    live: Sink,
     progress: console::Progress,
     name: &'a str,
     total_secs: Option<u64>,
@@ -39,6 +42,7 @@ impl Observer<'_> {
     fn second(&mut self, second: &Second, cumulative: &LabelSets) {
         let vus = second.users;
         self.streams.second(second, vus);
+        self.live.second(second, cumulative);
         // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
         if let Some(stop) = self.criteria.observe(second.ts + 1, &second.current, cumulative) {
             self.ctx.stop.advance_because(Phase::Stopping, format!("criterion {}", stop.describe()));
@@ -70,13 +74,15 @@ impl Observer<'_> {
 }
 
 /// Runs the engine while closing seconds, judging criteria and streaming `kpi.csv`, `seconds.jsonl`
-/// and `monitoring.jsonl`; what it measured goes into `report`.
+/// and `monitoring.jsonl`, and handing each closed second to `live`; what it measured goes into
+/// `report`.
 pub(super) async fn run(
     plan: &Plan,
     secrets: &Secrets,
     criteria: &mut Criteria,
     out: &TestArtifacts,
     interrupt: &Interrupt,
+    live: &Live,
     report: &mut TestReport,
 ) -> Result<(), String> {
     let streams = out.streams(!plan.monitoring.is_empty())?;
@@ -89,7 +95,8 @@ pub(super) async fn run(
     let start_us = ctx.started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
     let total_secs = plan.planned_secs();
     let progress = console::Progress::new(PROGRESS_EVERY, total_secs);
-    let mut observer = Observer { ctx: ctx.clone(), criteria, streams, progress, name: &report.name, total_secs };
+    let live = live.test(&plan.remote_write, report.test_name(), &report.cell);
+    let mut observer = Observer { ctx: ctx.clone(), criteria, streams, live, progress, name: &report.name, total_secs };
     let mut agg = Aggregator::following(labels, start_us).masking(secrets);
     let engine = engine::run(&plan.executions, ctx.clone());
     tokio::pin!(engine);
@@ -148,6 +155,12 @@ pub(super) async fn run(
         observer.second(&s, agg.cumulative());
     }
     observer.progress.finish();
+    // A receiver that was down or slow is one warning at the end, never a slower test.
+    for warning in observer.live.finish().await {
+        let warning = secrets.masked(&warning);
+        crate::errln!("warning: {}: {warning}", report.name);
+        report.notes.push(warning);
+    }
     report.totals = agg.cumulative().clone();
     report.sent = ctx.sent.load(Ordering::Relaxed);
     // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).

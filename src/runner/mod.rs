@@ -30,6 +30,8 @@ pub use jmx::jmx2yaml;
 /// `suite run`: every matching test file in turn, then the run's reports. Returns the run's outcome.
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let interrupt = Interrupt::install();
+    // The endpoint listens from before the first test to after the last (`_endpoint` dropped).
+    let (live, _endpoint) = report::live::serve(args.metrics_addr).await?;
     let global = global_config(&args)?;
     // A `global_config.yaml` in the test dir is never a test, also when `-g` names another one,
     // and neither is anything in the artifacts folder.
@@ -82,7 +84,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             Some(baseline::Found::Baseline { baseline, .. }) => Some(baseline.as_ref()),
             _ => None,
         };
-        let ran = test::run(test, files, &args.overrides, &outs, &interrupt, base).await;
+        let ran = test::run(test, files, &args.overrides, &outs, &interrupt, base, &live).await;
         for result in ran.reports {
             crate::out!("{}", console::test_summary(run.finished(result)));
         }

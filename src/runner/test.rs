@@ -13,6 +13,7 @@ use crate::criteria::Kind;
 use crate::discover::TestFile;
 use crate::outcome::Outcome;
 use crate::plan::{Plan, Stage};
+use crate::report::live::Live;
 use crate::report::{self, CriterionRow, CriterionStatus, TestArtifacts, TestReport};
 use crate::services::Shell;
 
@@ -25,7 +26,8 @@ pub(super) struct Ran {
 
 /// Runs one test file once per folder in `outs` (its repeats, back to back, inside one start and
 /// stop of its services) and writes each run's files to its folder. `baseline` gives the values
-/// of baseline-relative criteria. Returns one report per folder, in order.
+/// of baseline-relative criteria; `live` gets each closed second. Returns one report per folder,
+/// in order.
 pub(super) async fn run(
     test: &TestFile,
     files: Vec<PathBuf>,
@@ -33,6 +35,7 @@ pub(super) async fn run(
     outs: &[TestArtifacts],
     interrupt: &Interrupt,
     baseline: Option<&Baseline>,
+    live: &Live,
 ) -> Ran {
     let of = outs.len() as u32;
     let mut diff_checks = Vec::new();
@@ -81,7 +84,7 @@ pub(super) async fn run(
         }
         let mut criteria = Criteria::new(plan.criteria.clone());
         if run_error.is_none() && interrupt.count() == 0 {
-            run_error = load::run(&plan, &secrets, &mut criteria, out, interrupt, &mut report).await.err();
+            run_error = load::run(&plan, &secrets, &mut criteria, out, interrupt, live, &mut report).await.err();
         }
         let last = index + 1 == outs.len() || run_error.is_some() || interrupt.count() > 0;
         if let (true, Some(sh)) = (last, shell.as_mut()) {
