@@ -174,6 +174,10 @@ pub struct RunArgs {
     /// Print the runs the tests make (matrix cells, repeats) without sending load.
     #[arg(long)]
     pub list: bool,
+    /// Serve every test's figures as an OpenMetrics scrape endpoint, `http://ADDR/metrics`,
+    /// while the run lasts (e.g. `127.0.0.1:9464`); each closed second updates it.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub compare: CompareOptions,
 }

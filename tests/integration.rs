@@ -23,6 +23,7 @@ mod memory;
 mod mms_corpus;
 mod monitoring;
 mod open_model;
+mod prometheus;
 mod reports;
 mod run_hardening;
 mod scenario;

@@ -17,6 +17,7 @@ pub mod tool;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use build::build;
 pub use load::Load;
@@ -44,6 +45,8 @@ pub struct Plan {
     pub final_stats_csv: Option<PathBuf>,
     /// The `junit-xml` reporters, in the order configured.
     pub junit: Vec<JunitReporter>,
+    /// The `prometheus` reporters: where each closed second is sent with remote write.
+    pub remote_write: Vec<RemoteWrite>,
     /// Warnings found while planning (shown to the user, never fatal).
     pub warnings: Vec<crate::config::Diagnostic>,
     /// Information lines (listeners left out of a JMeter plan, ...).
@@ -61,6 +64,18 @@ pub struct JunitReporter {
     pub data_source: JunitSource,
     /// `filename`, if given (relative paths are relative to the current folder, as in Taurus).
     pub filename: Option<PathBuf>,
+}
+
+/// A `prometheus` reporter: each closed second's figures go to `url` with Prometheus remote
+/// write 1.0 while the test runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteWrite {
+    /// The receiver, an `http://` URL (e.g. `http://127.0.0.1:9090/api/v1/write`).
+    pub url: url::Url,
+    /// How long one request may take before its samples are dropped.
+    pub timeout: Duration,
+    /// Labels added to every series (`labels:`), valid Prometheus names, sorted by name.
+    pub labels: Vec<(String, String)>,
 }
 
 /// The `data-source` of a `junit-xml` reporter.

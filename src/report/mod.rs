@@ -13,6 +13,7 @@ pub mod csv;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod locust;
 pub mod markdown;
 pub mod matrix;

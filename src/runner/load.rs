@@ -14,6 +14,7 @@ use crate::criteria::Criteria;
 use crate::engine::{self, stop::Phase};
 use crate::monitoring::{Event, Monitors};
 use crate::plan::{ExecutionPlan, Plan};
+use crate::report::live::{Live, Sink};
 use crate::report::{console, Streams, TestArtifacts, TestReport};
 use crate::sample::{Labels, Sample};
 
@@ -25,9 +26,11 @@ const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// How often a progress line is printed when stdout is not a terminal (a terminal gets a live line).
 const PROGRESS_EVERY: u64 = 5;
 
-/// Where closed seconds and monitoring events go: the streams, the criteria, the progress line.
+/// Where closed seconds and monitoring events go: the streams, the criteria, the progress line,
+/// the live metrics.
 struct Observer {
     streams: Streams,
+    live: Sink,
     progress: console::Progress,
     name: String,
     total_secs: Option<u64>,
@@ -46,6 +49,7 @@ impl Observer {
     ) {
         let vus = second.users;
         self.streams.second(second, vus);
+        self.live.second(second, test_cumulative);
         // A second is judged when it closes: window [ts, ts + 1) at ts + 1 s into the test.
         if let Some(stop) = criteria.observe(second.ts + 1, &second.current, cumulative) {
             ctx.stop.advance_because(Phase::Stopping, format!("criterion {}", stop.describe()));
@@ -84,9 +88,10 @@ pub(super) async fn run(
     criteria: &mut Criteria,
     out: &TestArtifacts,
     interrupt: &Interrupt,
+    live: &Live,
     report: &mut TestReport,
 ) -> Result<(), String> {
-    let mut session = Session::start(plan, secrets, out, &report.name, plan.planned_secs())?;
+    let mut session = Session::start(plan, secrets, out, live, report, plan.planned_secs())?;
     let ctx = session.ctx.clone();
     session.phase(&plan.executions, &ctx, criteria, None, interrupt).await;
     session.finish(criteria, report).await
@@ -116,7 +121,8 @@ impl Session {
         plan: &Plan,
         secrets: &Secrets,
         out: &TestArtifacts,
-        name: &str,
+        live: &Live,
+        report: &TestReport,
         total_secs: Option<u64>,
     ) -> Result<Self, String> {
         let streams = out.streams(!plan.monitoring.is_empty())?;
@@ -128,7 +134,8 @@ impl Session {
         let ctx = engine::Context::new(recorder.clone(), started, labels.clone(), out.dir().to_path_buf());
         let start_us = ctx.started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
         let progress = console::Progress::new(PROGRESS_EVERY, total_secs);
-        let observer = Observer { streams, progress, name: name.to_string(), total_secs };
+        let live = live.test(&plan.remote_write, report.test_name(), &report.cell);
+        let observer = Observer { streams, live, progress, name: report.name.clone(), total_secs };
         let agg = Aggregator::following(labels, start_us).masking(secrets);
         Ok(Session {
             ctx,
@@ -276,6 +283,12 @@ impl Session {
         }
         self.close(None, &ctx, criteria, None);
         self.observer.progress.finish();
+        // A receiver that was down or slow is one warning at the end, never a slower test.
+        for warning in self.observer.live.finish().await {
+            let warning = self.secrets.masked(&warning);
+            crate::errln!("warning: {}: {warning}", report.name);
+            report.notes.push(warning);
+        }
         report.totals = self.agg.cumulative().clone();
         report.sent = ctx.sent.load(Ordering::Relaxed);
         // The first reason wins: a criterion (here) or a scenario's `action: stop` (engine).

@@ -60,6 +60,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if args.list {
         return Ok(list(&tests, &expand(&args.artifacts_dir)));
     }
+    // The endpoint listens from before the first test to after the last (`_endpoint` dropped).
+    let (live, _endpoint) = report::live::serve(args.metrics_addr).await?;
     let mut run = RunArtifacts::create(&args.artifacts_dir, args.env_name.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
     let run_dir = run.dir().to_path_buf();
@@ -98,7 +100,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
         let ran = match &expansion.error {
             Some(error) => test::broken(test, &runs, error),
-            None => test::run(test, files, &args.overrides, &runs, &interrupt).await,
+            None => test::run(test, files, &args.overrides, &runs, &interrupt, &live).await,
         };
         for result in ran.reports {
             crate::out!("{}", console::test_summary(run.finished(result)));

@@ -13,6 +13,7 @@ use crate::engine::{self, Stop};
 use crate::plan::search::{next_rate, Search};
 use crate::plan::Plan;
 use crate::report::capacity::{Capacity, Probe};
+use crate::report::live::Live;
 use crate::report::{TestArtifacts, TestReport};
 
 /// A probe fails when it sends less than this share of its rate: the generator (`max-vus`) or
@@ -34,6 +35,7 @@ pub(super) async fn run(
     secrets: &Secrets,
     out: &TestArtifacts,
     interrupt: &Interrupt,
+    live: &Live,
     report: &mut TestReport,
 ) -> (Result<(), String>, Searched) {
     let mut capacity = Capacity {
@@ -43,7 +45,7 @@ pub(super) async fn run(
         required: search.required,
         ..Capacity::default()
     };
-    let mut session = match Session::start(plan, secrets, out, &report.name, None) {
+    let mut session = match Session::start(plan, secrets, out, live, report, None) {
         Ok(session) => session,
         Err(e) => return (Err(e), Searched { capacity, verdicts: Vec::new() }),
     };

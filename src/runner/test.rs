@@ -16,6 +16,7 @@ use crate::criteria::{Criteria, Verdict};
 use crate::discover::TestFile;
 use crate::outcome::Outcome;
 use crate::plan::{Plan, Stage};
+use crate::report::live::Live;
 use crate::report::{self, CriterionRow, CriterionStatus, RunArtifacts, TestArtifacts, TestReport};
 use crate::services::Shell;
 
@@ -91,13 +92,15 @@ pub(super) fn broken(test: &TestFile, runs: &[RunOf], error: &str) -> Ran {
 
 /// Runs one test file once per run in `runs` (its matrix cells and repeats, back to back) and
 /// writes each run's files to its folder. Its services start once before the first run and stop
-/// after the last; when they use a parameter of the matrix, each cell starts its own. Returns one report per run, in order.
+/// after the last; when they use a parameter of the matrix, each cell starts its own. `live`
+/// gets each closed second. Returns one report per run, in order.
 pub(super) async fn run(
     test: &TestFile,
     files: Vec<PathBuf>,
     overrides: &[String],
     runs: &[RunOf<'_>],
     interrupt: &Interrupt,
+    live: &Live,
 ) -> Ran {
     let mut diff_checks = Vec::new();
     let mut reports: Vec<TestReport> = Vec::with_capacity(runs.len());
@@ -154,11 +157,11 @@ pub(super) async fn run(
         if run_error.is_none() && interrupt.count() == 0 {
             run_error = match plan.search.clone() {
                 Some(s) => {
-                    let (result, found) = search::run(&mut plan, &s, &secrets, out, interrupt, &mut report).await;
+                    let (result, found) = search::run(&mut plan, &s, &secrets, out, interrupt, live, &mut report).await;
                     searched = Some(found);
                     result.err()
                 }
-                None => load::run(&plan, &secrets, &mut criteria, out, interrupt, &mut report).await.err(),
+                None => load::run(&plan, &secrets, &mut criteria, out, interrupt, live, &mut report).await.err(),
             };
         }
         let last = index + 1 == runs.len() || run_error.is_some() || interrupt.count() > 0;

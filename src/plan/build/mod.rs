@@ -84,8 +84,9 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
     let executions = b.executions(&root, &mut criteria);
     let mut final_stats_csv = None;
     let mut junit = Vec::new();
+    let mut remote_write = Vec::new();
     for entry in &root.reporting {
-        b.reporter(entry, &mut criteria, &mut final_stats_csv, &mut junit);
+        b.reporter(entry, &mut criteria, &mut final_stats_csv, &mut junit, &mut remote_write);
     }
     let (shell, monitoring) = b.services(&root);
     b.check_monitoring_criteria(&mut criteria, &monitoring);
@@ -118,6 +119,7 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
             final_stats_csv,
             junit,
             search: b.search.map(|(s, _)| s),
+            remote_write,
             warnings: b.warnings,
         })
     } else {

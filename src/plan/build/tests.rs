@@ -212,3 +212,43 @@ fn a_tool_script_without_its_executor_says_which_executor_runs_it() {
         "{errors:?}"
     );
 }
+
+/// A test with the reporter `prometheus` written as `settings` (indented under `- module: prometheus`).
+fn with_prometheus(settings: &str) -> String {
+    format!("execution:\n- iterations: 1\n  scenario: s\n{SCENARIO}reporting:\n- module: prometheus\n{settings}")
+}
+
+#[test]
+fn a_prometheus_reporter_plans_its_url_timeout_and_sorted_labels() {
+    let planned =
+        plan(&with_prometheus("  remote-write: http://127.0.0.1:9090/api/v1/write\n  labels: {team: a, env: ci}\n"))
+            .unwrap();
+    let rw = &planned.remote_write[0];
+    assert_eq!(rw.url.as_str(), "http://127.0.0.1:9090/api/v1/write");
+    assert_eq!(rw.timeout, Duration::from_secs(2));
+    assert_eq!(rw.labels, [("env".to_string(), "ci".to_string()), ("team".to_string(), "a".to_string())]);
+    let planned = plan(&with_prometheus("  remote-write: http://h:1/w\n  timeout: 500ms\n")).unwrap();
+    assert_eq!(planned.remote_write[0].timeout, Duration::from_millis(500));
+}
+
+#[test]
+fn a_wrong_prometheus_reporter_is_an_error_at_the_value() {
+    let e = errors(&with_prometheus("  labels: {env: ci}\n"));
+    assert!(e[0].starts_with("t.yaml:9:3: error: the `prometheus` reporter needs `remote-write`"), "{e:?}");
+    let e = errors(&with_prometheus("  remote-writ: http://h/w\n"));
+    assert_eq!(e.len(), 1, "a misspelt key is one error (with a did-you-mean): {e:?}");
+    assert!(e[0].starts_with("t.yaml:10:3: error: unknown key `remote-writ` in the `prometheus` reporter"), "{e:?}");
+    let e = errors(&with_prometheus("  remote-write: ftp://h/w\n"));
+    assert!(e[0].starts_with("t.yaml:10:17: error: `remote-write` must be an http:// URL, found `ftp:`"), "{e:?}");
+    let e = errors(&with_prometheus("  remote-write: https://h/w\n"));
+    assert!(e[0].starts_with("t.yaml:10:17: error: `remote-write` over https is not supported"), "{e:?}");
+    let e = errors(&with_prometheus("  remote-write: not a url\n"));
+    assert!(e[0].starts_with("t.yaml:10:17: error: `remote-write` is not a URL"), "{e:?}");
+    let e = errors(&with_prometheus("  remote-write: http://h/w\n  timeout: 0s\n"));
+    assert!(e[0].starts_with("t.yaml:11:12: error: `timeout` must be more than 0"), "{e:?}");
+    let e = errors(&with_prometheus("  remote-write: http://h/w\n  labels: {test: x, 9a: y, ok: [1]}\n"));
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(e[0].starts_with("t.yaml:11:12: error: `test` is set on every series by suite"), "{e:?}");
+    assert!(e[1].contains("error: `9a` is not a Prometheus label name"), "{e:?}");
+    assert!(e[2].contains("error: label `ok` must be text, found a list"), "{e:?}");
+}
