@@ -19,6 +19,7 @@ mod jmx_run;
 mod k6;
 mod lifecycle;
 mod locust;
+mod matrix;
 mod memory;
 mod mms_corpus;
 mod monitoring;

@@ -151,3 +151,8 @@ impl fmt::Display for Junit {
         f.write_str(&self.text)
     }
 }
+
+/// The run's `matrix.csv`: one row per matrix cell run, in run order.
+pub fn matrix_csv(path: &Path) -> Vec<Row> {
+    csv_rows(path)
+}
