@@ -1,17 +1,19 @@
-//! The page's charts: which figures of a test are drawn (throughput, latency percentiles, p95 by
-//! label, errors, virtual users, one chart per monitored metric), as [`svg`] drawings plus the
-//! compact data the page's script reads for hover read-outs.
+//! The page's charts: which figures of a test are drawn over its time (throughput, latency
+//! percentiles, p95 by label, errors, virtual users, one chart per monitored metric), as [`svg`]
+//! drawings plus the compact data the page's script reads for hover read-outs ([`view`], which the
+//! sweep and capacity charts share).
 
 use serde::Serialize;
 
-use super::svg::{self, Band, Chart, Line, Marker, Reference, YUnit};
+use super::svg::{self, Band, Chart, Line, Marker, Reference, XAxis, YUnit};
 use crate::aggregate::OVERALL;
 use crate::compare::{Metric, TestComparison};
 use crate::report::timeline::{chart_labels, LabelPoint, MonitorSeries, Point, MAX_CHART_LABELS};
 use crate::report::{Completion, CriterionRow, TestReport};
 
 /// Line colours (Okabe–Ito, readable with colour-vision deficiencies), overall in dark grey.
-const PALETTE: [&str; 8] = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8C6D31", "#7F7F7F"];
+pub(super) const PALETTE: [&str; 8] =
+    ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8C6D31", "#7F7F7F"];
 const OVERALL_COLOR: &str = "#222222";
 
 /// One chart as the template shows it.
@@ -29,6 +31,9 @@ pub(super) struct ChartView {
 #[derive(Serialize)]
 struct ChartData {
     unit: &'static str,
+    /// What a numeric x axis counts (none: the time of the test).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_name: Option<String>,
     x: Vec<f64>,
     series: Vec<SeriesData>,
     /// Baselines, for the read-out.
@@ -178,7 +183,8 @@ pub(super) fn load_charts(anchor: &str, t: &TestReport, cmp: Option<&TestCompari
         bands,
         references,
         markers: markers.clone(),
-        x_max,
+        dots: vec![],
+        x: XAxis::Time(x_max),
     };
     let label_colors: Vec<(&str, &'static str)> =
         labels.iter().enumerate().map(|(i, l)| (l.as_str(), PALETTE[i % PALETTE.len()])).collect();
@@ -250,7 +256,9 @@ fn markers(t: &TestReport, keep: impl Fn(&CriterionRow) -> bool) -> Vec<Marker> 
     t.criteria
         .iter()
         .filter(|c| keep(c))
-        .filter_map(|c| c.triggered_at.map(|x| Marker { x, text: format!("{}: {}", c.status.word(), c.name) }))
+        .filter_map(|c| {
+            c.triggered_at.map(|x| Marker { x, text: format!("{}: {}", c.status.word(), c.name), class: "marker" })
+        })
         .collect()
 }
 
@@ -285,17 +293,28 @@ fn monitor_chart(anchor: &str, index: usize, s: &MonitorSeries, x_end: f64, t: &
         &format!("mon-{}", index + 1),
         &subject,
         if thinned { "Line: mean per point; shading: lowest and highest value.".into() } else { String::new() },
-        Chart { title: subject.clone(), unit: YUnit::Number, lines, bands, references: vec![], markers, x_max },
+        Chart {
+            title: subject.clone(),
+            unit: YUnit::Number,
+            lines,
+            bands,
+            references: vec![],
+            markers,
+            dots: vec![],
+            x: XAxis::Time(x_max),
+        },
     )
 }
 
-fn view(anchor: &str, id: &str, title: &str, note: String, chart: Chart) -> ChartView {
+pub(super) fn view(anchor: &str, id: &str, title: &str, note: String, chart: Chart) -> ChartView {
     let x = chart.lines.first().map(|l| l.points.iter().map(|(x, _)| *x).collect()).unwrap_or_default();
     let data = ChartData {
         unit: match chart.unit {
             YUnit::Seconds => "s",
             YUnit::Number => "n",
+            YUnit::Percent => "%",
         },
+        x_name: chart.x.name().map(str::to_string),
         x,
         series: chart
             .lines

@@ -4,12 +4,17 @@
 //! their own escaping and are the only markup inserted as-is. Tables are plain HTML, so the page
 //! reads without JavaScript; the script only adds hover read-outs on charts.
 //!
+//! A test file with a matrix gets a sweep section above its cells' sections (each KPI against
+//! each numeric parameter, and a table of the cells), and a test that ran a capacity search gets
+//! its headline, a latency-against-throughput chart and its probes (`sweep.rs`).
+//!
 //! A test compared with a baseline (`--baseline`) gets a "baseline comparison" card after its
 //! last repeat (cells from [`super::console::comparison_cells`]), a line in the overview, and
 //! on every repeat's time charts the baseline runs' range as a strip with their typical value.
 
 mod charts;
 mod svg;
+mod sweep;
 
 use serde::Serialize;
 
@@ -19,6 +24,7 @@ use crate::aggregate::{KpiSet, OVERALL};
 use crate::compare::{RowVerdict, TestComparison};
 use crate::outcome::Outcome;
 use charts::ChartView;
+use sweep::{CapacityView, SweepView};
 
 const TEMPLATE: &str = include_str!("../templates/report.html");
 const STYLE: &str = include_str!("../templates/style.css");
@@ -128,6 +134,10 @@ struct TestView {
     errors_more: usize,
     /// On the test's last repeat: its comparison with the baseline.
     comparison: Option<ComparisonView>,
+    /// On the first run of a test file with a matrix: the sweep over its cells (shown above it).
+    sweep: Option<SweepView>,
+    /// What the test's capacity search found.
+    capacity: Option<CapacityView>,
 }
 
 /// A test's comparison with its baseline.
@@ -246,6 +256,10 @@ fn page(run: &RunReport) -> Page {
         if let Some(c) = run.comparison(t.base_name()).filter(|_| last) {
             tests[i].comparison = Some(comparison_view(&format!("{}-baseline", tests[i].anchor), c));
         }
+    }
+    let anchors: Vec<String> = tests.iter().map(|t| t.anchor.clone()).collect();
+    for (i, s) in sweep::sweeps(run, &anchors) {
+        tests[i].sweep = Some(s);
     }
     let unmatched: Vec<ComparisonView> = run
         .comparisons
@@ -497,6 +511,8 @@ fn test_view(index: usize, t: &TestReport, cmp: Option<&TestComparison>) -> Test
         errors,
         errors_more,
         comparison: None,
+        sweep: None,
+        capacity: t.capacity.as_ref().map(|c| sweep::capacity_view(&anchor, c)),
         anchor,
     }
 }
@@ -587,6 +603,7 @@ mod tests {
     use super::*;
     use crate::aggregate::LabelSets;
     use crate::compare::{Metric, Row};
+    use crate::report::capacity::{Capacity, Probe};
     use crate::report::timeline::{MonitorSeries, TimelineBuilder};
     use crate::report::CriterionRow;
     use crate::sample::Sample;
@@ -840,6 +857,263 @@ mod tests {
         assert!(html.contains("baseline p95 of &lt;script&gt;alert(2)&lt;&#x2f;script&gt; (5 runs)</li>"), "{html}");
         assert!(html.contains(r#"<td class="mono">&lt;script&gt;alert(2)&lt;&#x2f;script&gt;</td>"#));
         assert!(html.contains(r#"class="baseline-band""#));
+        assert_eq!(html.matches("<script").count(), html.matches(r#"<script type="application/json""#).count() + 1);
+    }
+
+    /// A finished run of a matrix cell: 100 requests from `rt_us` up, 2 of them failed, over 10 s.
+    fn cell_run(test: &str, cell: &[(&str, &str)], rt_us: u64) -> TestReport {
+        let cell: Vec<(String, String)> = cell.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let name = format!("{test}[{}]", crate::report::matrix::cell_name(&cell));
+        let mut t = TestReport::new(&name, Path::new("suites/sweep.yaml"), 1_700_000_000);
+        t.cell = cell;
+        let mut set = KpiSet::default();
+        for k in 0..100 {
+            set.record(&sample(rt_us + k * 10, if k < 2 { 500 } else { 200 }));
+        }
+        set.concurrency = 7;
+        t.totals.insert("predict".into(), set.clone());
+        t.totals.insert(OVERALL.into(), set);
+        t.load_secs = 10.0;
+        t.duration_secs = 10.0;
+        t
+    }
+
+    /// The SVG of the chart with this id.
+    fn chart_svg<'a>(html: &'a str, id: &str) -> &'a str {
+        let figure = &html[html.find(&format!(r#"<figure class="chart-box" id="{id}">"#)).expect(id)..];
+        &figure[figure.find("<svg").unwrap()..figure.find("</svg>").unwrap()]
+    }
+
+    /// The x coordinates of the line titled `name` in `svg`.
+    fn line_xs(svg: &str, name: &str) -> Vec<f64> {
+        let end = svg.find(&format!("<title>{name}</title></path>")).expect(name);
+        let d = &svg[svg[..end].rfind(r#" d=""#).unwrap() + 4..end];
+        let d = &d[..d.find('"').unwrap()];
+        d.split(['M', 'L']).filter(|p| !p.is_empty()).map(|p| p.split(',').next().unwrap().parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_matrix_gets_curves_over_its_numeric_parameter_and_a_table_of_cells() {
+        // Run order is not x order: vus=4 ran first.
+        let tests = vec![
+            cell_run("sweep", &[("vus", "4"), ("model", "bert")], 4000),
+            cell_run("sweep", &[("vus", "4"), ("model", "gpt")], 8000),
+            cell_run("sweep", &[("vus", "2"), ("model", "bert")], 2000),
+            TestReport::not_run("sweep[vus=2,model=gpt]", Path::new("suites/sweep.yaml"), 0, "interrupted"),
+        ];
+        let mut run = run_of(tests);
+        run.tests[3].cell = vec![("vus".into(), "2".into()), ("model".into(), "gpt".into())];
+        let p95 = |i: usize| ms(run.tests[i].totals[OVERALL].percentile(95.0));
+        let (bert2, bert4, gpt4) = (p95(2), p95(0), p95(1));
+        let html = render(&run).unwrap();
+
+        // One section, above the cells' own sections.
+        assert_eq!(html.matches(r#"<section class="card sweep""#).count(), 1);
+        let section = html.find(r#"id="sweep-1""#).unwrap();
+        assert!(section < html.find(r#"id="test-1""#).unwrap());
+        assert!(html.contains("sweep: matrix of 4 run(s) over vus × model</h2>"), "{html}");
+        assert!(html
+            .contains("1 run did not run to its end (not run, interrupted or broken) and has no point on the charts."));
+        assert!(!html.contains("log scale"), "2 to 4 is drawn linear");
+
+        // Charts over vus, none over the text parameter.
+        for title in
+            ["p95 response time by vus", "Throughput (requests&#x2f;s) by vus", "Errors (% of requests) by vus"]
+        {
+            assert!(html.contains(&format!("<figcaption>{title}</figcaption>")), "{title}");
+        }
+        assert!(html.contains("<figcaption>Active users (most at once) by vus</figcaption>"));
+        assert!(!html.contains("by model"), "no chart over a text parameter");
+
+        // Two lines, named by the other parameter, points in x order (vus 2 at the left edge).
+        let svg = chart_svg(&html, "sweep-1-1-p95");
+        assert_eq!(svg.matches(r#"<path class="line""#).count(), 2, "{svg}");
+        assert_eq!(line_xs(svg, "model=bert"), vec![52.0, 628.0]);
+        // gpt did not run at vus=2: no point there, never a zero.
+        assert_eq!(line_xs(svg, "model=gpt"), vec![628.0]);
+        assert!(svg.contains(&format!("<title>model=bert at vus=2: {bert2}</title>")), "{svg}");
+        assert!(svg.contains(&format!("<title>model=bert at vus=4: {bert4}</title>")));
+        assert!(svg.contains(&format!("<title>model=gpt at vus=4: {gpt4}</title>")));
+        assert!(!svg.contains("model=gpt at vus=2"));
+        assert!(svg.contains(r#"data-x-min="2" data-x-max="4" data-plot"#), "the axis spans the values: {svg}");
+        assert!(svg.contains(r#"<text class="xl" x="52.0" y="204.0">2</text>"#), "a tick per value");
+        let figure = &html[html.find(r#"id="sweep-1-1-p95""#).unwrap()..];
+        let figure = &figure[..figure.find("</figure>").unwrap()];
+        assert!(figure.contains("</span>model=bert</li>") && figure.contains("</span>model=gpt</li>"), "{figure}");
+        assert!(figure.contains(r##""name": "model=gpt", "color": "#E69F00", "y": [null, "##), "{figure}");
+        assert!(figure.contains(r#""x_name": "vus", "x": [2.0, 4.0]"#), "{figure}");
+        // Throughput is hits over load seconds: 100 / 10 s for every cell.
+        assert!(chart_svg(&html, "sweep-1-1-throughput").contains("<title>model=bert at vus=2: 10.0</title>"));
+
+        // The table: one row per cell, linking to its section, the not-run cell included.
+        assert_eq!(html.matches(r#"<tr class="cell">"#).count(), 4);
+        assert!(html.contains(r##"<td><a href="#test-4">sweep[vus=2,model=gpt]</a></td>"##), "{html}");
+        assert!(html.contains(r#"<span class="badge state-not-run">not run</span>"#));
+        assert!(html.contains(r#"<td class="num">2.00%</td>"#), "2 of 100 failed");
+    }
+
+    #[test]
+    fn repeats_of_a_cell_are_one_point_their_mean() {
+        let mut tests = Vec::new();
+        for (vus, rt) in [("1", 1000), ("2", 3000)] {
+            for k in 1..=2 {
+                let mut t = cell_run("api", &[("vus", vus)], rt * k);
+                t.name = format!("{}@{k}", t.name);
+                t.repeat = Some((k as u32, 2));
+                tests.push(t);
+            }
+        }
+        let html = render(&run_of(tests)).unwrap();
+        let svg = chart_svg(&html, "sweep-1-1-p95");
+        // One combination: p50, p95 and p99 lines of two points each.
+        assert_eq!(line_xs(svg, "p95").len(), 2, "{svg}");
+        assert_eq!(line_xs(svg, "p50").len(), 2);
+        assert!(!svg.contains("<title>throughput at vus=1"), "the p95 chart only");
+        assert!(svg.contains("(mean of 2 runs)</title>"), "{svg}");
+        assert!(html.contains("<th>repeat</th>") && html.contains("<td>2&#x2f;2</td>"));
+        assert!(html.contains("Each point is the mean of the cell&#x27;s repeats"), "{html}");
+    }
+
+    fn probe(rate: f64, p95_ms: f64, passed: bool) -> Probe {
+        Probe {
+            rate,
+            achieved: rate * 0.98,
+            start_secs: 0.0,
+            secs: 10.0,
+            hits: (rate * 10.0) as u64,
+            fail: if passed { 0 } else { 5 },
+            avg_ms: Some(p95_ms / 2.0),
+            p50_ms: Some(p95_ms / 2.0),
+            p90_ms: Some(p95_ms * 0.9),
+            p95_ms: Some(p95_ms),
+            p99_ms: Some(p95_ms * 1.5),
+            passed,
+            failed: if passed { vec![] } else { vec!["p95>100ms".into()] },
+        }
+    }
+
+    fn search() -> Capacity {
+        Capacity {
+            low: 50.0,
+            high: 1000.0,
+            precision: 0.05,
+            knee: Some(560.0),
+            failed_at: Some(590.0),
+            required: Some(300.0),
+            probes: vec![
+                probe(50.0, 20.0, true),
+                probe(1000.0, 900.0, false),
+                probe(525.0, 80.0, true),
+                probe(760.0, 400.0, false),
+                probe(560.0, 88.0, true),
+                probe(590.0, 130.0, false),
+            ],
+            cut_short: None,
+        }
+    }
+
+    #[test]
+    fn a_capacity_search_gets_a_headline_a_chart_with_the_knee_and_its_probes() {
+        let mut t = synthetic(3, &["a"]);
+        t.capacity = Some(search());
+        let html = render(&run_of(vec![t])).unwrap();
+        assert!(
+            html.contains(
+                "capacity 560 rps (p95 88.00 ms, 0.00% errors), between 560 and 590 rps; requirement ≥ 300 rps met"
+            ),
+            "{html}"
+        );
+        assert!(html.contains(r#"<span class="badge crit-passed">requirement met</span>"#));
+        assert!(html.contains("Searched 50 to 1000 rps, until the bracket is within 5 % of the knee; 6 probes."));
+
+        let svg = chart_svg(&html, "test-1-capacity");
+        // The knee at its probe's achieved rate (548.8 of an axis from 0 to 1000).
+        let knee = &svg[svg.find(r#"<line class="knee""#).expect("the knee line")..];
+        let x: f64 = knee.split(r#"x1=""#).nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+        assert!((x - (52.0 + 0.9800 * 560.0 / 1000.0 * 576.0)).abs() < 0.2, "x {x}");
+        assert!(knee.contains("<title>knee: 560 rps asked, 549 achieved</title>"), "{knee}");
+        assert_eq!(svg.matches(r#"<line class="knee""#).count(), 1);
+        // p95 and p99, each probe marked: 3 passed, 3 failed, on both lines.
+        assert_eq!(svg.matches(r#"<path class="line""#).count(), 2);
+        assert_eq!(svg.matches(r#"class="dot pass""#).count(), 6);
+        assert_eq!(svg.matches(r#"class="dot fail""#).count(), 6);
+        assert!(
+            svg.contains("<title>590 rps asked, 578 achieved: p95 130.00 ms, failed: p95&gt;100ms</title>"),
+            "{svg}"
+        );
+        // Sorted by achieved rate.
+        let xs = line_xs(svg, "p95");
+        assert!(xs.windows(2).all(|w| w[0] < w[1]), "{xs:?}");
+
+        // The probes in run order, the knee's row marked.
+        assert_eq!(html.matches(r#"<tr class="probe"#).count(), 6);
+        assert_eq!(html.matches(r#"<tr class="probe knee">"#).count(), 1);
+        let rates: Vec<&str> = html
+            .split(r#"<tr class="probe"#)
+            .skip(1)
+            .map(|row| row.split(r#"<td class="num">"#).nth(2).unwrap().split('<').next().unwrap())
+            .collect();
+        assert_eq!(rates, ["50 rps", "1000 rps", "525 rps", "760 rps", "560 rps", "590 rps"]);
+        assert!(html.contains(r#"<td class="mono">p95&gt;100ms</td>"#));
+    }
+
+    #[test]
+    fn a_search_that_fails_at_its_lowest_rate_says_so() {
+        let mut c = search();
+        c.knee = None;
+        c.failed_at = Some(50.0);
+        c.probes = vec![probe(50.0, 300.0, false)];
+        c.cut_short = Some("interrupted <Ctrl-C>".into());
+        let mut t = synthetic(3, &["a"]);
+        t.capacity = Some(c);
+        let html = render(&run_of(vec![t])).unwrap();
+        assert!(html.contains("criteria fail even at the lowest rate 50 rps; requirement ≥ 300 rps not met"), "{html}");
+        assert!(html.contains(r#"<span class="badge crit-failed">no capacity</span>"#));
+        assert!(html.contains("ended before it was precise: interrupted &lt;Ctrl-C&gt;"));
+        assert!(!chart_svg(&html, "test-1-capacity").contains(r#"class="knee""#));
+    }
+
+    #[test]
+    fn without_a_matrix_or_a_search_there_is_no_sweep_and_no_capacity() {
+        let html = render(&run_of(repeats("api", 2, &["predict", "ping"]))).unwrap();
+        for absent in [
+            "card sweep",
+            "matrix of",
+            "<h3>Capacity</h3>",
+            r#"<p class="capacity-headline">"#,
+            "class=\"knee\"",
+            r#""x_name":"#,
+        ] {
+            assert!(!html.contains(absent), "{absent}");
+        }
+        assert!(!html.contains("class=\"dot"), "time charts have no dots");
+    }
+
+    #[test]
+    fn hostile_parameters_and_criteria_render_as_text() {
+        let name = "<b>n</b>";
+        let tests = ["1", "2"]
+            .iter()
+            .map(|n| {
+                let mut t = cell_run("x", &[(name, n), ("m", "<script>alert(4)</script>")], 1000);
+                t.capacity = Some(Capacity {
+                    probes: vec![Probe {
+                        failed: vec!["<img src=x onerror=alert(5)>".into()],
+                        ..probe(50.0, 9.0, false)
+                    }],
+                    ..search()
+                });
+                t
+            })
+            .collect();
+        let html = render(&run_of(tests)).unwrap();
+        assert!(!html.contains("<script>alert") && !html.contains("<img") && !html.contains("<b>n"), "{html}");
+        assert!(html.contains("m=&lt;script&gt;alert(4)&lt;&#x2f;script&gt;</li>"), "the legend: {html}");
+        assert!(
+            html.contains("<title>m=&lt;script&gt;alert(4)&lt;/script&gt; at &lt;b&gt;n&lt;/b&gt;=1: "),
+            "the dots"
+        );
+        assert!(html.contains("Throughput (requests&#x2f;s) by &lt;b&gt;n&lt;&#x2f;b&gt;</figcaption>"));
         assert_eq!(html.matches("<script").count(), html.matches(r#"<script type="application/json""#).count() + 1);
     }
 }

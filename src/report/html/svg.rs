@@ -1,6 +1,7 @@
 //! Line charts as inline SVG, drawn on the server side: they show without JavaScript, fetch
 //! nothing, and their size grows with the number of points (bounded by the timeline), not with
 //! the length of the test. Every text in them is escaped here, since templates insert them as-is.
+//! The x axis is either the time of a test or a number (a swept parameter, an arrival rate).
 
 use std::fmt::Write as _;
 
@@ -20,6 +21,108 @@ pub enum YUnit {
     Seconds,
     /// Counts or rates, labelled with `k`/`M` suffixes.
     Number,
+    /// Percentages, labelled `5%`.
+    Percent,
+}
+
+/// What the x axis counts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum XAxis {
+    /// Seconds since the load started, from 0 to this end, labelled `m:ss`.
+    Time(f64),
+    /// A number from `min` to `max` (widened to round ticks), labelled like [`YUnit::Number`];
+    /// `name` is what it counts (`achieved rps`), for the hover read-out.
+    Number {
+        /// What the axis counts.
+        name: String,
+        /// Lowest value to show.
+        min: f64,
+        /// Highest value to show.
+        max: f64,
+    },
+    /// The values a parameter took (a matrix's `vus: [1, 2, 4, 8]`), each a tick; on a log scale
+    /// when they span a factor of [`LOG_SPAN`] or more (doublings then sit evenly apart).
+    Values {
+        /// What the axis counts.
+        name: String,
+        /// The values, ascending.
+        values: Vec<f64>,
+    },
+}
+
+/// A positive parameter whose largest value is this many times its smallest gets a log axis.
+pub const LOG_SPAN: f64 = 32.0;
+
+/// Where an axis starts and ends, whether it is logarithmic, and its ticks.
+struct Scale {
+    lo: f64,
+    hi: f64,
+    log: bool,
+    ticks: Vec<f64>,
+}
+
+impl Scale {
+    /// Where `x` is along the axis, from 0 to 1 (clamped).
+    fn at(&self, x: f64) -> f64 {
+        let f = if self.log {
+            (x.max(self.lo).ln() - self.lo.ln()) / (self.hi.ln() - self.lo.ln())
+        } else {
+            (x - self.lo) / (self.hi - self.lo)
+        };
+        if f.is_finite() {
+            f.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+impl XAxis {
+    fn scale(&self) -> Scale {
+        let stepped = |lo: f64, hi: f64, step: f64| {
+            // Counted, not summed, so a fractional step does not drift past the end.
+            let n = ((hi - lo) / step + 1e-9).floor() as u64;
+            (0..=n).map(|i| lo + i as f64 * step).collect()
+        };
+        match self {
+            XAxis::Time(end) => {
+                let end = if *end > 0.0 { *end } else { 1.0 };
+                Scale { lo: 0.0, hi: end, log: false, ticks: stepped(0.0, end, time_step(end)) }
+            }
+            XAxis::Number { min, max, .. } => {
+                let (min, max) = if min.is_finite() && max.is_finite() { (*min, *max) } else { (0.0, 1.0) };
+                let step = nice_step(if max > min { (max - min) / 6.0 } else { min.abs().max(1.0) / 4.0 });
+                let lo = (min / step).floor() * step;
+                let hi = ((max / step).ceil() * step).max(lo + step);
+                Scale { lo, hi, log: false, ticks: stepped(lo, hi, step) }
+            }
+            XAxis::Values { values, .. } => {
+                let values: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+                let (lo, hi) = match (values.first(), values.last()) {
+                    (Some(&lo), Some(&hi)) if hi > lo => (lo, hi),
+                    (Some(&v), _) => (v - 1.0, v + 1.0),
+                    _ => (0.0, 1.0),
+                };
+                Scale { lo, hi, log: lo > 0.0 && hi / lo >= LOG_SPAN, ticks: values }
+            }
+        }
+    }
+
+    /// A tick's label.
+    fn label(&self, v: f64) -> String {
+        match self {
+            XAxis::Time(_) => clock(v),
+            XAxis::Number { .. } | XAxis::Values { .. } => y_label(v, YUnit::Number),
+        }
+    }
+
+    /// What a numeric axis counts.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            XAxis::Time(_) => None,
+            XAxis::Number { name, .. } | XAxis::Values { name, .. } => Some(name),
+        }
+    }
 }
 
 /// One line.
@@ -71,16 +174,32 @@ pub struct Reference {
     pub range: Option<(f64, f64)>,
 }
 
-/// A vertical mark at a moment (a criterion triggering).
+/// A vertical mark at a moment (a criterion triggering) or a value (the knee of a capacity search).
 #[derive(Clone, Debug)]
 pub struct Marker {
-    /// Seconds since the load started.
+    /// Where, in the x axis's unit.
     pub x: f64,
     /// What happened, for its tooltip.
     pub text: String,
+    /// Its CSS class: `marker` (a criterion, red) or `knee`.
+    pub class: &'static str,
 }
 
-/// A chart over the time of one test.
+/// One measured point marked on its own: filled when it passed, a cross when it failed.
+#[derive(Clone, Debug)]
+pub struct Dot {
+    /// Where, in the axes' units.
+    pub x: f64,
+    pub y: f64,
+    /// Fill or stroke colour.
+    pub color: &'static str,
+    /// Whether the point passed (a filled circle) or failed (a cross).
+    pub passed: bool,
+    /// What it is, for its tooltip.
+    pub text: String,
+}
+
+/// A chart: over the time of one test, or over a number.
 #[derive(Clone, Debug)]
 pub struct Chart {
     /// Accessible name of the drawing.
@@ -93,10 +212,12 @@ pub struct Chart {
     pub bands: Vec<Band>,
     /// Levels across the whole chart (baselines), drawn under the lines.
     pub references: Vec<Reference>,
-    /// Moments to mark.
+    /// Moments or values to mark with a vertical line.
     pub markers: Vec<Marker>,
-    /// End of the x axis, seconds.
-    pub x_max: f64,
+    /// Points marked one by one, drawn over the lines.
+    pub dots: Vec<Dot>,
+    /// The x axis.
+    pub x: XAxis,
 }
 
 impl Chart {
@@ -167,6 +288,7 @@ pub fn y_label(v: f64, unit: YUnit) -> String {
         YUnit::Seconds if v < 1e-3 => format!("{}µs", trim(v * 1e6)),
         YUnit::Seconds if v < 1.0 => format!("{}ms", trim(v * 1e3)),
         YUnit::Seconds => format!("{}s", trim(v)),
+        YUnit::Percent => format!("{}%", trim(v)),
         YUnit::Number => {
             let a = v.abs();
             if a >= 1e9 {
@@ -197,18 +319,21 @@ fn trim(v: f64) -> String {
 pub fn svg(chart: &Chart) -> String {
     let pw = W - ML - MR;
     let ph = H - MT - MB;
-    let x_max = if chart.x_max > 0.0 { chart.x_max } else { 1.0 };
+    let scale = chart.x.scale();
     let y_top = y_top(chart);
     let step = nice_step(if y_top > 0.0 { y_top / 4.0 } else { 0.25 });
     let y_max = (y_top / step).ceil().max(1.0) * step;
-    let sx = |x: f64| ML + (x / x_max).clamp(0.0, 1.0) * pw;
+    let sx = |x: f64| ML + scale.at(x) * pw;
     let sy = |y: f64| MT + ph - (y / y_max).clamp(0.0, 1.0) * ph;
 
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}" data-x-max="{x_max}" data-plot="{ML} {MT} {pw} {ph}"><title>{}</title>"#,
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}" data-x-min="{}" data-x-max="{}"{} data-plot="{ML} {MT} {pw} {ph}"><title>{}</title>"#,
         esc(&chart.title),
+        scale.lo,
+        scale.hi,
+        if scale.log { r#" data-x-log="1""# } else { "" },
         esc(&chart.title)
     );
     // Grid and axis labels.
@@ -226,18 +351,18 @@ pub fn svg(chart: &Chart) -> String {
         );
         v += step;
     }
-    let tstep = time_step(x_max);
-    let mut t = 0.0;
-    while t <= x_max + 1e-9 {
+    // A label too close to the last one drawn is left out (its grid line stays).
+    let mut last_label = f64::NEG_INFINITY;
+    for &t in &scale.ticks {
         let x = sx(t);
-        let _ = write!(
-            out,
-            r#"<line class="xt" x1="{x:.1}" x2="{x:.1}" y1="{MT}" y2="{:.1}"/><text class="xl" x="{x:.1}" y="{:.1}">{}</text>"#,
-            MT + ph,
-            H - 6.0,
-            clock(t)
-        );
-        t += tstep;
+        let _ = write!(out, r#"<line class="xt" x1="{x:.1}" x2="{x:.1}" y1="{MT}" y2="{:.1}"/>"#, MT + ph);
+        if x - last_label >= 28.0 {
+            // The label at the right edge ends there, so a long one is not cut off.
+            let class = if x > W - MR - 1.0 { "xl end" } else { "xl" };
+            let _ =
+                write!(out, r#"<text class="{class}" x="{x:.1}" y="{:.1}">{}</text>"#, H - 6.0, esc(&chart.x.label(t)));
+            last_label = x;
+        }
     }
     out.push_str("</g>");
     for band in &chart.bands {
@@ -260,7 +385,7 @@ pub fn svg(chart: &Chart) -> String {
         );
     }
     for r in &chart.references {
-        draw_reference(&mut out, r, &sx, &sy, x_max);
+        draw_reference(&mut out, r, (ML, ML + pw), &sy);
     }
     for line in &chart.lines {
         draw_line(&mut out, line, &sx, &sy);
@@ -269,10 +394,31 @@ pub fn svg(chart: &Chart) -> String {
         let x = sx(m.x);
         let _ = write!(
             out,
-            r#"<line class="marker" x1="{x:.1}" x2="{x:.1}" y1="{MT}" y2="{:.1}"><title>{}</title></line>"#,
+            r#"<line class="{}" x1="{x:.1}" x2="{x:.1}" y1="{MT}" y2="{:.1}"><title>{}</title></line>"#,
+            m.class,
             MT + ph,
             esc(&m.text)
         );
+    }
+    for d in chart.dots.iter().filter(|d| d.x.is_finite() && d.y.is_finite()) {
+        let (x, y) = (sx(d.x), sy(d.y));
+        if d.passed {
+            let _ = write!(
+                out,
+                r#"<circle class="dot pass" cx="{x:.1}" cy="{y:.1}" r="3" fill="{}"><title>{}</title></circle>"#,
+                d.color,
+                esc(&d.text)
+            );
+        } else {
+            let _ = write!(
+                out,
+                r#"<path class="dot fail" d="M{:.1},{:.1}l7,7m0,-7l-7,7" stroke="{}"><title>{}</title></path>"#,
+                x - 3.5,
+                y - 3.5,
+                d.color,
+                esc(&d.text)
+            );
+        }
     }
     // The hover cursor of the page's script; hidden until the pointer is over the chart.
     let _ = write!(out, r#"<line class="cursor" x1="0" x2="0" y1="{MT}" y2="{:.1}" style="display:none"/>"#, MT + ph);
@@ -285,12 +431,12 @@ fn y_top(chart: &Chart) -> f64 {
     let lines = chart.lines.iter().flat_map(|l| l.points.iter().filter_map(|(_, y)| *y));
     let bands = chart.bands.iter().flat_map(|b| b.points.iter().map(|(_, _, hi)| *hi));
     let references = chart.references.iter().flat_map(|r| r.value.into_iter().chain(r.range.map(|(_, hi)| hi)));
-    lines.chain(bands).chain(references).filter(|y| y.is_finite()).fold(0.0, f64::max)
+    let dots = chart.dots.iter().map(|d| d.y);
+    lines.chain(bands).chain(references).chain(dots).filter(|y| y.is_finite()).fold(0.0, f64::max)
 }
 
 /// Draws a level across the plot: its range as a shaded strip, its value as a dashed line.
-fn draw_reference(out: &mut String, r: &Reference, sx: &impl Fn(f64) -> f64, sy: &impl Fn(f64) -> f64, x_max: f64) {
-    let (x0, x1) = (sx(0.0), sx(x_max));
+fn draw_reference(out: &mut String, r: &Reference, (x0, x1): (f64, f64), sy: &impl Fn(f64) -> f64) {
     let _ = write!(out, r#"<g class="baseline"><title>{}</title>"#, esc(&r.detail));
     if let Some((lo, hi)) = r.range.filter(|(lo, hi)| lo.is_finite() && hi.is_finite()) {
         let (top, bottom) = (sy(hi.max(lo)), sy(lo.min(hi)));
@@ -384,8 +530,9 @@ mod tests {
             )],
             bands: vec![],
             references: vec![],
-            markers: vec![Marker { x: 1.0, text: "a\"b".into() }],
-            x_max: 4.0,
+            markers: vec![Marker { x: 1.0, text: "a\"b".into(), class: "marker" }],
+            dots: vec![],
+            x: XAxis::Time(4.0),
         };
         let s = svg(&chart);
         assert!(!s.contains("<script>") && !s.contains("<b>"), "{s}");
@@ -412,7 +559,8 @@ mod tests {
             bands: vec![],
             references: vec![reference],
             markers: vec![],
-            x_max: 1.0,
+            dots: vec![],
+            x: XAxis::Time(1.0),
         };
         let s = svg(&chart);
         assert!(
@@ -422,5 +570,54 @@ mod tests {
         assert!(s.contains(r#"<line class="baseline-line" x1="52.0" x2="628.0""#), "{s}");
         // The axis reaches the top of the strip (4), not only the line's 1.
         assert!(s.contains(">4</text>"), "{s}");
+    }
+
+    #[test]
+    fn a_parameter_axis_ticks_its_values_and_goes_log_over_a_wide_span() {
+        let chart = |values: Vec<f64>| Chart {
+            title: "p95 by vus".into(),
+            unit: YUnit::Seconds,
+            lines: vec![Line::new("a", "#000000", values.iter().map(|&x| (x, Some(0.01))).collect())],
+            bands: vec![],
+            references: vec![],
+            markers: vec![Marker { x: 4.0, text: "knee".into(), class: "knee" }],
+            dots: vec![Dot { x: 4.0, y: 0.02, color: "#000000", passed: false, text: "<x>".into() }],
+            x: XAxis::Values { name: "vus".into(), values },
+        };
+        let s = svg(&chart(vec![1.0, 2.0, 4.0, 8.0]));
+        assert!(s.contains(r#"data-x-min="1" data-x-max="8" data-plot"#), "{s}");
+        let labels: Vec<&str> = s
+            .split(r#"<text class="xl"#)
+            .skip(1)
+            .map(|t| t.split('>').nth(1).unwrap().split('<').next().unwrap())
+            .collect();
+        assert_eq!(labels, ["1", "2", "4", "8"]);
+        assert!(s.contains(r#"<line class="knee" x1="298.9""#), "linear: 4 is 3/7 of the way: {s}");
+        assert!(s.contains(r#"<path class="dot fail" d="#) && s.contains("<title>&lt;x&gt;</title>"));
+        // The dot is in the y scale: 20 ms tops the axis.
+        assert!(s.contains(">20ms</text>"), "{s}");
+
+        let s = svg(&chart(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]));
+        assert!(s.contains(r#"data-x-log="1""#));
+        // Doublings are evenly apart: 4 is a third of the way.
+        assert!(s.contains(r#"<line class="knee" x1="244.0""#), "{s}");
+    }
+
+    #[test]
+    fn close_tick_labels_are_thinned() {
+        let chart = Chart {
+            title: "t".into(),
+            unit: YUnit::Number,
+            lines: vec![],
+            bands: vec![],
+            references: vec![],
+            markers: vec![],
+            dots: vec![],
+            x: XAxis::Values { name: "n".into(), values: vec![1.0, 2.0, 3.0, 30.0] },
+        };
+        let s = svg(&chart);
+        assert_eq!(s.matches(r#"<line class="xt""#).count(), 4);
+        assert_eq!(s.matches(r#"<text class="xl"#).count(), 3, "2 is 20 px from 1: {s}");
+        assert!(s.contains(r#"<text class="xl end" x="628.0" y="204.0">30</text>"#), "{s}");
     }
 }

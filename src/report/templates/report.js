@@ -11,6 +11,10 @@
       if (v >= 0.001) return (v * 1000).toFixed(2) + " ms";
       return (v * 1e6).toFixed(0) + " µs";
     }
+    if (unit === "%") return v.toFixed(2) + " %";
+    return num(v);
+  }
+  function num(v) {
     if (Math.abs(v) >= 100) return v.toFixed(0);
     return String(Math.round(v * 100) / 100);
   }
@@ -20,13 +24,14 @@
     var mm = h > 0 && m < 10 ? "0" + m : String(m);
     return (h > 0 ? h + ":" : "") + mm + ":" + (r < 10 ? "0" : "") + r;
   }
-  function nearest(xs, t) {
+  // The index of the x value drawn nearest to `f` (0 to 1 along the axis); `pos` places a value.
+  function nearest(xs, f, pos) {
     var lo = 0, hi = xs.length - 1;
     while (hi - lo > 1) {
       var mid = (lo + hi) >> 1;
-      if (xs[mid] <= t) lo = mid; else hi = mid;
+      if (pos(xs[mid]) <= f) lo = mid; else hi = mid;
     }
-    return Math.abs(xs[hi] - t) < Math.abs(xs[lo] - t) ? hi : lo;
+    return Math.abs(pos(xs[hi]) - f) < Math.abs(pos(xs[lo]) - f) ? hi : lo;
   }
   var boxes = document.querySelectorAll("figure.chart-box");
   Array.prototype.forEach.call(boxes, function (box) {
@@ -38,21 +43,27 @@
     try { data = JSON.parse(script.textContent); } catch (e) { return; }
     if (!data.x || data.x.length === 0) return;
     var plot = (svg.getAttribute("data-plot") || "").split(" ").map(Number);
+    var xMin = Number(svg.getAttribute("data-x-min")) || 0;
     var xMax = Number(svg.getAttribute("data-x-max")) || 1;
+    if (xMax <= xMin) xMax = xMin + 1;
+    var xLog = svg.getAttribute("data-x-log") === "1" && xMin > 0;
+    function pos(v) {
+      if (xLog) return (Math.log(Math.max(v, xMin)) - Math.log(xMin)) / (Math.log(xMax) - Math.log(xMin));
+      return (v - xMin) / (xMax - xMin);
+    }
     var cursor = svg.querySelector("line.cursor");
     if (!cursor) return;
     svg.addEventListener("mousemove", function (ev) {
       var rect = svg.getBoundingClientRect();
       var sx = (ev.clientX - rect.left) / rect.width * W;
-      var t = (sx - plot[0]) / plot[2] * xMax;
-      var i = nearest(data.x, t);
-      var x = plot[0] + data.x[i] / xMax * plot[2];
+      var i = nearest(data.x, (sx - plot[0]) / plot[2], pos);
+      var x = plot[0] + pos(data.x[i]) * plot[2];
       cursor.setAttribute("x1", x);
       cursor.setAttribute("x2", x);
       cursor.style.display = "";
       tip.textContent = "";
       var head = document.createElement("b");
-      head.textContent = clock(data.x[i]);
+      head.textContent = data.x_name ? data.x_name + " " + num(data.x[i]) : clock(data.x[i]);
       tip.appendChild(head);
       data.series.forEach(function (s) {
         var row = document.createElement("div");
