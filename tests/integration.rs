@@ -4,6 +4,7 @@ mod util;
 
 mod bad_input;
 mod baseline;
+mod capacity;
 mod config_hardening;
 mod criteria_timing;
 mod figures;

@@ -64,10 +64,11 @@ reporting:
         assert_eq!(request["body"], format!("{model}/{vus}").as_str(), "{request}");
         *received.entry((vus, model)).or_default() += 1;
     }
-    let expected: BTreeMap<(String, String), usize> = [("1", "bert", 3), ("1", "resnet", 3), ("3", "bert", 9), ("3", "resnet", 9)]
-        .into_iter()
-        .map(|(v, m, n)| ((v.to_string(), m.to_string()), n))
-        .collect();
+    let expected: BTreeMap<(String, String), usize> =
+        [("1", "bert", 3), ("1", "resnet", 3), ("3", "bert", 9), ("3", "resnet", 9)]
+            .into_iter()
+            .map(|(v, m, n)| ((v.to_string(), m.to_string()), n))
+            .collect();
     assert_eq!(received, expected);
 
     // One folder, JUnit suite and matrix.csv row per cell, in the matrix's order.
@@ -137,7 +138,8 @@ scenarios:
             url = demo.url()
         ),
     );
-    let env = [("MODELNAME_PREFIX", Path::new("tfsimplea, iris ,mnist")), ("MODEL_TYPE", Path::new("tfsimple,sklearn,onnx"))];
+    let env =
+        [("MODELNAME_PREFIX", Path::new("tfsimplea, iris ,mnist")), ("MODEL_TYPE", Path::new("tfsimple,sklearn,onnx"))];
     let reports = p.path().join("reports");
     let list = run_suite_env(p.path(), &["run", "-t", "t", "--list"], &reports, LIMIT, None, &env);
     assert_eq!(list.code, 0, "{list}");
