@@ -81,6 +81,8 @@ fn the_knee_agrees_with_a_manual_sweep() {
     let s = summary(&run.join("summary.json"));
     assert_eq!(s["tests"][0]["state"], "passed");
     assert_eq!(s["tests"][0]["criteria"][0]["status"], "passed");
+    assert_eq!(s["tests"][0]["capacity"]["knee"].as_f64(), Some(knee));
+    assert_eq!(s["tests"][0]["capacity"]["probes"].as_array().map(Vec::len), Some(probes.len()));
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("Latency against throughput"), "the report draws the search");
 }

@@ -75,6 +75,8 @@ struct Test<'a> {
     repeat: Option<(u32, u32)>,
     /// The matrix cell this run is; `null` for a test without a matrix.
     cell: Option<Cell>,
+    /// What a capacity search found (every probe and the knee); `null` without a search.
+    capacity: Option<&'a super::capacity::Capacity>,
     file: String,
     /// `passed`, `failed`, `error`, `interrupted`, `incomplete` or `not_run`.
     state: String,
@@ -216,6 +218,7 @@ fn test(t: &TestReport) -> Test<'_> {
             of: t.test_name().to_string(),
             parameters: t.cell.iter().map(|(k, v)| (k.clone(), super::matrix::typed(v))).collect(),
         }),
+        capacity: t.capacity.as_ref(),
         file: t.file.display().to_string(),
         state: state_key(t),
         complete: t.completion == Completion::Finished,
