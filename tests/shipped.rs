@@ -20,16 +20,25 @@ fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
         &repo(),
         &["run", "--test-dir", "suites", "--pattern", "*criteria*.yaml"],
         &artifacts.path().join("ok"),
-        Duration::from_secs(180),
+        Duration::from_secs(300),
         None,
     );
     assert_eq!(out.code, 0, "{out}");
     let junit = out.junit();
     junit.assert_schema_valid();
-    assert_eq!(junit.count("testsuite"), 4, "{junit}");
+    // Four tests, the sweep's four cells and the capacity search.
+    assert_eq!(junit.count("testsuite"), 9, "{junit}");
+    assert!(junit.case("capacity >= 20 rps").is_some_and(|c| !c.failed), "{junit}");
+    let cells = crate::util::artifacts::matrix_csv(&out.run_dir().join("matrix.csv"));
+    let names: Vec<&str> = cells.iter().map(|r| r["cell"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["vus=2,model=squeezenet", "vus=2,model=resnet-18", "vus=8,model=squeezenet", "vus=8,model=resnet-18"]
+    );
     assert_eq!(junit.count("failure"), 0, "{junit}");
     assert_eq!(junit.count("error"), 0, "{junit}");
-    for test in ["ping_criteria", "inference_criteria", "mixed_criteria", "mms_model_criteria"] {
+    let tests = ["ping_criteria", "inference_criteria", "mixed_criteria", "mms_model_criteria", "capacity_criteria"];
+    for test in tests.into_iter().chain(["sweep_criteria[vus=8,model=resnet-18]"]) {
         let dir = out.run_dir().join(test);
         let locust = [format!("{test}_stats.csv"), format!("{test}_stats_history.csv")];
         for file in ["effective.yml", "kpi.csv", "final_stats.csv", "xunit.xml"]
