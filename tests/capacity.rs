@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::util::artifacts::{matrix_csv, summary};
-use crate::util::{DemoTarget, Project};
+use crate::util::{run_suite, DemoTarget, Project};
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -139,6 +139,11 @@ fn a_search_that_cannot_mean_anything_is_refused_before_load() {
             "4:33",
             "probe",
         ),
+        (
+            "execution:\n- arrival-rate: true\n  scenario: s\n  search: {throughput: [1, 10], retries: 9}\n",
+            "4:42",
+            "`retries` is from 0 to 5",
+        ),
     ];
     for (head, at, message) in cases {
         let yaml = format!("{head}scenarios:\n  s:\n    requests: ['http://127.0.0.1:9/']\n");
@@ -153,4 +158,32 @@ fn a_search_that_cannot_mean_anything_is_refused_before_load() {
         assert!(out.stderr.contains(&format!("t/bad.yaml:{at}")), "{at}: {with_criteria}\n{out}");
         assert!(out.stderr.contains(message), "{message}: {out}");
     }
+}
+
+#[test]
+fn ctrl_c_during_a_search_keeps_the_probes_measured() {
+    let demo = server();
+    let p = Project::new();
+    p.file(
+        "t/cap.yaml",
+        &format!(
+            "execution:\n- arrival-rate: true\n  scenario: s\n  search: {{throughput: [20, 2000], probe: 2s, cool-down: 1s}}\n{}reporting:\n- module: passfail\n{CRITERIA}",
+            scenario(&demo.url())
+        ),
+    );
+    let reports = p.path().join("reports");
+    let out = run_suite(p.path(), &["run", "-t", "t"], &reports, LIMIT, Some(Duration::from_millis(7500)));
+    assert_eq!(out.code, 2, "{out}");
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.run_dir().join("cap/test.json")).unwrap()).unwrap();
+    let capacity = &test["capacity"];
+    assert_eq!(capacity["cut_short"], "interrupted", "{capacity:#}");
+    let probes = capacity["probes"].as_array().unwrap();
+    // Two probes of 3 s ended before the signal; the third was cut and is not a verdict.
+    assert!(probes.len() >= 2, "{capacity:#}");
+    assert_eq!((probes[0]["rate"].as_f64(), probes[0]["passed"].as_bool()), (Some(20.0), Some(true)), "{capacity:#}");
+    assert!(capacity["failed_at"].is_null(), "an interrupted probe fails nothing: {capacity:#}");
+    assert!(capacity["knee"].as_f64().is_some_and(|k| k >= 40.0), "{capacity:#}");
+    let summary = summary(&out.run_dir().join("summary.json"));
+    assert_eq!(summary["tests"][0]["state"], "interrupted");
 }

@@ -178,6 +178,29 @@ fn prometheus_receives_the_runs_figures_by_remote_write() {
 }
 
 #[test]
+fn each_matrix_cell_is_a_series_of_its_own() {
+    let Some(prom) = Prometheus::start(None) else { return };
+    let demo = DemoTarget::start(&[]);
+    let p = Project::new();
+    let yaml = format!(
+        "execution:\n- concurrency: ${{vus}}\n  hold-for: 2s\n  scenario: s\n  matrix: {{vus: [1, 2]}}\nscenarios:\n  s:\n    think-time: 20ms\n    requests:\n    - url: {}/ping\n      label: ping\nreporting:\n- module: prometheus\n  remote-write: {}\n",
+        demo.url(),
+        prom.remote_write()
+    );
+    p.file("t/prom_m.yaml", &yaml);
+    let out = p.suite(&["run", "-t", "t"], LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    let summary = artifacts::summary(&out.run_dir().join("summary.json"));
+    for (k, cell) in ["vus=1", "vus=2"].iter().enumerate() {
+        let hits = summary["tests"][k]["overall"]["hits"].as_f64().unwrap();
+        let query = format!(r#"suite_requests_total{{test="prom_m",cell="{cell}",label="ALL"}}"#);
+        assert_eq!(prom.value(&query), hits, "{cell}");
+        let users = format!(r#"max_over_time(suite_active_users{{test="prom_m",cell="{cell}"}}[5m])"#);
+        assert_eq!(prom.value(&users), (k + 1) as f64, "{cell}");
+    }
+}
+
+#[test]
 fn a_closed_port_costs_the_run_a_counted_warning_not_time() {
     let demo = DemoTarget::start(&[]);
     let p = Project::new();

@@ -12,6 +12,7 @@
 //!     probe: 10s               # each probe's load
 //!     cool-down: 2s            # the pause after each probe
 //!     min-capacity: 300        # optional: the test fails below this
+//!     retries: 1               # a failed rate is probed again before it counts (default 1)
 //! ```
 
 use std::time::Duration;
@@ -34,10 +35,13 @@ pub struct Search {
     pub max_probes: u32,
     /// The capacity the test requires, requests per second.
     pub required: Option<f64>,
+    /// How many more times a failed rate is probed before it counts as failed (a stall on a
+    /// shared machine fails one probe, not a rate): it fails only when every attempt fails.
+    pub retries: u32,
 }
 
 /// The keys of `search`.
-pub const KEYS: [&str; 6] = ["throughput", "precision", "probe", "cool-down", "max-probes", "min-capacity"];
+pub const KEYS: [&str; 7] = ["throughput", "precision", "probe", "cool-down", "max-probes", "min-capacity", "retries"];
 /// Defaults.
 pub const PRECISION: f64 = 0.05;
 pub const PROBE: Duration = Duration::from_secs(10);
@@ -47,6 +51,8 @@ pub const MAX_PROBES: u32 = 20;
 pub const MIN_COOL_DOWN: Duration = Duration::from_secs(1);
 pub const MIN_PROBE: Duration = Duration::from_secs(1);
 pub const MAX_PROBES_LIMIT: u32 = 100;
+pub const RETRIES: u32 = 1;
+pub const MAX_RETRIES: u32 = 5;
 
 /// The next rate to probe, or `None` when the search is done: doubling from `low` until a
 /// rate fails (or `high` passes), then halving the bracket until it is within `precision`.
@@ -87,6 +93,7 @@ mod tests {
             cool_down: COOL_DOWN,
             max_probes: MAX_PROBES,
             required: None,
+            retries: RETRIES,
         }
     }
 

@@ -543,6 +543,10 @@ pub fn validate(args: ValidateArgs) -> Outcome {
         Ok(Some(matrix)) => return validate_cells(&matrix, options, args.quiet),
         Ok(None) => {}
     }
+    // The merged config is printed even when planning fails: it shows what the checks saw.
+    if !args.quiet {
+        crate::out!("{}", loaded.effective_yaml());
+    }
     match build_plan(&mut loaded) {
         Ok(plan) => {
             if !args.quiet {

@@ -52,7 +52,10 @@ pub(super) async fn run(
     let (mut passed, mut failed) = (None, None);
     let (mut knee_verdicts, mut lowest_verdicts) = (None, None);
     let mut whole = Criteria::new(plan.criteria.clone());
-    while let Some(rate) = next_rate(search, passed, failed) {
+    // Failed attempts at the rate being probed.
+    let mut attempts = 0;
+    let mut next = next_rate(search, passed, failed);
+    while let Some(rate) = next {
         if interrupt.count() > 0 {
             capacity.cut_short = Some("interrupted".into());
             break;
@@ -63,16 +66,30 @@ pub(super) async fn run(
         }
         let (probe, verdicts) = probe(&mut session, plan, search, rate, interrupt).await;
         crate::outln!("{}", crate::report::console::probe_line(capacity.probes.len() + 1, &probe));
+        // A probe cut by Ctrl-C says nothing about its rate: kept, but not judged.
+        if interrupt.count() > 0 {
+            capacity.probes.push(probe);
+            capacity.cut_short = Some("interrupted".into());
+            break;
+        }
+        // A rate the load could not even send is over capacity, whatever a retry would say.
+        let overloaded = probe.achieved < rate * MIN_ACHIEVED;
         if probe.passed {
             passed = Some(rate);
             capacity.knee = Some(rate);
             knee_verdicts = Some(verdicts);
+            attempts = 0;
+            next = next_rate(search, passed, failed);
+        } else if attempts < search.retries && !overloaded {
+            attempts += 1;
         } else {
             failed = Some(rate);
             capacity.failed_at = Some(rate);
             if passed.is_none() {
                 lowest_verdicts = Some(verdicts);
             }
+            attempts = 0;
+            next = next_rate(search, passed, failed);
         }
         capacity.probes.push(probe);
         if !session.ctx.errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {

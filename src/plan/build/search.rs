@@ -18,6 +18,7 @@ struct SearchConfig {
     cool_down: Option<Spanned<TimeValue>>,
     max_probes: Option<Spanned<Count>>,
     min_capacity: Option<Spanned<Rate>>,
+    retries: Option<Spanned<Count>>,
 }
 
 const OPEN_ONLY: &str =
@@ -91,7 +92,15 @@ impl Builder<'_> {
             }
         };
         let required = config.min_capacity.as_ref().map(|r| r.0);
-        Some(Search { execution: index, low, high, precision, probe, cool_down, max_probes, required })
+        let retries = match &config.retries {
+            None => search::RETRIES,
+            Some(n) if n.0 <= u64::from(search::MAX_RETRIES) => n.0 as u32,
+            Some(n) => {
+                self.error(n.span, format!("`retries` is from 0 to {}", search::MAX_RETRIES));
+                return None;
+            }
+        };
+        Some(Search { execution: index, low, high, precision, probe, cool_down, max_probes, required, retries })
     }
 }
 
