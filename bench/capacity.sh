@@ -96,8 +96,9 @@ printf '%-5s %-5s %12s %10s %12s %7s %10s %9s\n' kind trial sweep_knee sweep_s s
 for kind in $KINDS; do
   for trial in $(seq 1 "$TRIALS"); do
     start_demo "$kind"
-    "$SUITE" run -t "$work/sweep" -a "$OUT/sweep-$kind-$trial" --no-monit >/dev/null 2>&1 || true
-    "$SUITE" run -t "$work/search" -a "$OUT/search-$kind-$trial" --no-monit >/dev/null 2>&1 || true
+    # From the scratch folder: no global_config.yaml of the repository is merged in.
+    (cd "$work" && "$SUITE" run -t sweep -a "$OUT/sweep-$kind-$trial" >/dev/null 2>&1) || true
+    (cd "$work" && "$SUITE" run -t search -a "$OUT/search-$kind-$trial" >/dev/null 2>&1) || true
     stop_demo
     python3 - "$OUT/sweep-$kind-$trial/latest" "$OUT/search-$kind-$trial/latest" "$kind" "$trial" <<'PY'
 import csv, json, sys

@@ -121,12 +121,6 @@ fn run(p: &Project, demo: &DemoTarget, jmx: &str, execution: &str) -> Output {
     p.suite(&["run", "-t", "t"], LIMIT)
 }
 
-fn echo_log(demo: &DemoTarget) -> Vec<Value> {
-    let (status, body) = demo.request("GET", "/echo-log");
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
 fn path_of(r: &Value) -> &str {
     r["path"].as_str().unwrap_or_default()
 }
@@ -186,7 +180,7 @@ fn samplers_send_what_the_plan_says() {
     ]);
     let out = run(&p, &demo, &jmx, "- concurrency: 1\n  iterations: 1\n");
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     let by: HashMap<&str, &Value> = log.iter().map(|r| (path_of(r), r)).collect();
     assert_eq!(log.len(), 5, "{log:?}");
     let get = by["/echo/get"];
@@ -230,7 +224,7 @@ fn setup_runs_before_and_teardown_after_the_main_groups() {
     ]);
     let out = run(&p, &demo, &jmx, "- concurrency: 3\n  iterations: 2\n");
     assert_eq!(out.code, 0, "{out}");
-    let order: Vec<String> = echo_log(&demo).iter().map(|r| path_of(r).to_string()).collect();
+    let order: Vec<String> = demo.echo_log().iter().map(|r| path_of(r).to_string()).collect();
     // setUp and tearDown keep their own users and loops; the main group takes the execution's.
     let count = |p: &str| order.iter().filter(|x| *x == p).count();
     assert_eq!((count("/echo/setup"), count("/echo/main"), count("/echo/teardown")), (4, 6, 2), "{order:?}");
@@ -254,7 +248,7 @@ fn concurrency_is_split_over_thread_groups_in_proportion() {
     // here by luck of rounding, and 2 + 2 for 5 over 1:1).
     let out = run(&p, &demo, &jmx, "- concurrency: 10\n  iterations: 1\n");
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     let count = |p: &str| log.iter().filter(|r| path_of(r) == p).count();
     assert_eq!(count("/echo/g1") + count("/echo/g3"), 10, "{log:?}");
     assert_eq!((count("/echo/g1"), count("/echo/g3")), (3, 7), "{log:?}");
@@ -284,7 +278,7 @@ fn a_missing_property_and_a_bad_upload_are_errors_before_any_load() {
     assert!(out.stderr.contains("JMeter property `nowhere` is not set"), "{out}");
     assert!(out.stderr.contains("s.jmx:"), "errors point into the plan: {out}");
     assert!(out.stderr.contains("cannot read upload file `missing.bin`"), "{out}");
-    assert!(echo_log(&demo).is_empty(), "nothing is sent");
+    assert!(demo.echo_log().is_empty(), "nothing is sent");
 }
 
 fn sync_timer(size: u32) -> String {
@@ -312,7 +306,7 @@ fn a_sync_timer_releases_the_users_together() {
     // `before`; with it, all three `after` come once the last user has arrived.
     let out = run(&p, &demo, &jmx, "- concurrency: 3\n  ramp-up: 2s\n  iterations: 1\n");
     assert_eq!(out.code, 0, "{out}");
-    let order: Vec<String> = echo_log(&demo).iter().map(|r| path_of(r).to_string()).collect();
+    let order: Vec<String> = demo.echo_log().iter().map(|r| path_of(r).to_string()).collect();
     assert_eq!(order, ["/echo/before", "/echo/before", "/echo/before", "/echo/after", "/echo/after", "/echo/after"]);
     assert!(out.elapsed >= Duration::from_millis(1300), "the last user starts at 1.33 s: {:?}", out.elapsed);
 }
@@ -373,7 +367,7 @@ fn controllers_conditions_and_actions_follow_jmeter() {
     ]);
     let out = run(&p, &demo, &jmx, "- concurrency: 1\n  iterations: 3\n");
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     let order: Vec<String> = log.iter().map(|r| path_of(r).to_string()).collect();
     let count = |p: &str| order.iter().filter(|x| *x == p).count();
     assert_eq!(count("/echo/once"), 1, "{order:?}");
@@ -413,7 +407,7 @@ fn a_condition_suite_cannot_evaluate_is_an_error_that_quotes_it() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("cannot evaluate the condition `${x}.length() > 3`"), "{out}");
     assert!(out.stderr.contains("s.jmx:"), "{out}");
-    assert!(echo_log(&demo).is_empty());
+    assert!(demo.echo_log().is_empty());
 }
 
 #[test]
@@ -438,7 +432,7 @@ fn teardown_groups_still_run_after_a_criterion_stopped_the_test() {
         let out = p.suite(&["run", "-t", "t"], LIMIT);
         assert_eq!(out.code, 3, "{out}");
         assert!(out.elapsed < Duration::from_secs(20), "stopped, not run for 30 s: {:?}", out.elapsed);
-        let torn_down = echo_log(&demo).iter().any(|r| path_of(r) == "/echo/teardown");
+        let torn_down = demo.echo_log().iter().any(|r| path_of(r) == "/echo/teardown");
         // JMeter's `tearDown_on_shutdown`: the clean-up runs after a stop when the plan says so.
         assert_eq!(torn_down, on_shutdown, "{out}");
     }

@@ -6,19 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
 
 use crate::util::artifacts::{matrix_csv, summary};
 use crate::util::{run_suite_env, DemoTarget, Project};
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// The `/echo` requests the demo server received, oldest first.
-fn echo_log(demo: &DemoTarget) -> Vec<Value> {
-    let (status, body) = demo.request("GET", "/echo-log");
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
 
 #[test]
 fn a_product_runs_every_cell_with_its_own_values() {
@@ -57,7 +49,7 @@ reporting:
 
     // What the server received, per cell: 3 iterations of each user, with the cell's values.
     let mut received: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for request in echo_log(&demo) {
+    for request in demo.echo_log() {
         let model = request["path"].as_str().unwrap().trim_start_matches("/echo/").to_string();
         let vus = request["query"].as_str().unwrap().trim_start_matches("vus=").to_string();
         assert_eq!(request["headers"]["x-model"], model.as_str(), "{request}");
@@ -145,11 +137,11 @@ scenarios:
     assert_eq!(list.code, 0, "{list}");
     assert!(list.stdout.contains("matrix (zip) over model, kind: 3 cell(s)"), "{list}");
     assert!(list.stdout.contains("models[model=iris,kind=sklearn]"), "{list}");
-    assert!(!reports.exists() && echo_log(&demo).is_empty(), "--list sends no load and writes nothing");
+    assert!(!reports.exists() && demo.echo_log().is_empty(), "--list sends no load and writes nothing");
 
     let out = run_suite_env(p.path(), &["run", "-t", "t"], &reports, LIMIT, None, &env);
     assert_eq!(out.code, 0, "{out}");
-    let mut got: Vec<String> = echo_log(&demo)
+    let mut got: Vec<String> = demo.echo_log()
         .iter()
         .map(|r| format!("{}?{}", r["path"].as_str().unwrap(), r["query"].as_str().unwrap()))
         .collect();
@@ -161,29 +153,24 @@ scenarios:
 }
 
 #[test]
-fn services_that_use_a_parameter_start_again_for_each_cell() {
+fn services_start_once_unless_they_use_a_parameter() {
     let p = Project::new();
-    // Each cell's startup writes its own value: the services run once per cell.
-    p.file(
-        "t/svc.yaml",
-        r#"execution:
-- iterations: 1
-  scenario: s
-  matrix: {size: [1, 2]}
-services:
-- module: shellexec
-  prepare:
-  - echo started-${size} >> started.txt
-scenarios:
-  s:
-    requests: ['http://127.0.0.1:9/never']
-"#,
-    );
-    let out = p.suite(&["run", "-t", "t"], LIMIT);
-    // The request fails (nothing listens on port 9), which is no criterion here.
+    // Services that use a parameter start again for each cell (each writes its own value);
+    // services that do not start once for every cell and repeat.
+    let test = |services: &str| {
+        format!(
+            "execution:\n- iterations: 1\n  scenario: s\n  matrix: {{size: [1, 2]}}\nservices:\n- module: shellexec\n  prepare:\n  - {services}\nscenarios:\n  s:\n    requests: ['http://127.0.0.1:9/']\n"
+        )
+    };
+    p.file("t/vary.yaml", &test("echo started-${size} >> vary.txt"));
+    p.file("t/once.yaml", &test("echo started >> once.txt"));
+    let out = p.suite(&["run", "-t", "t", "--repeat", "2"], LIMIT);
+    // The requests fail (nothing listens on port 9), which is no criterion here.
     assert_eq!(out.code, 0, "{out}");
-    let started = std::fs::read_to_string(p.path().join("started.txt")).unwrap_or_default();
-    assert_eq!(started, "started-1\nstarted-2\n", "{out}");
+    let read = |f: &str| std::fs::read_to_string(p.path().join(f)).unwrap_or_default();
+    assert_eq!(read("vary.txt"), "started-1\nstarted-2\n", "{out}");
+    assert_eq!(read("once.txt"), "started\n", "{out}");
+    assert!(out.run_dir().join("once[size=2]@2/test.json").is_file(), "{out}");
 }
 
 #[test]
@@ -201,7 +188,7 @@ fn a_bad_matrix_is_an_error_in_the_file_before_any_load() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("t/bad.yaml:5:11"), "{out}");
     assert!(out.stderr.contains("`matrix-mode: zip` needs lists of one length; these have a: 3, b: 2"), "{out}");
-    assert!(echo_log(&demo).is_empty(), "no request was sent");
+    assert!(demo.echo_log().is_empty(), "no request was sent");
     let junit = out.junit();
     assert_eq!(junit.count("error"), 1, "{junit}");
 

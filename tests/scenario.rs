@@ -33,13 +33,6 @@ fn stat(stats: &HashMap<String, Row>, label: &str, column: &str) -> u64 {
     row.get(column).and_then(|v| v.parse::<f64>().ok()).map_or(0, |v| v as u64)
 }
 
-/// The `/echo` requests the demo server received, oldest first.
-fn echo_log(demo: &DemoTarget) -> Vec<Value> {
-    let (status, body) = demo.request("GET", "/echo-log");
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str::<Vec<Value>>(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
 fn paths(log: &[Value]) -> Vec<String> {
     log.iter()
         .map(|r| {
@@ -96,7 +89,7 @@ scenarios:
     );
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     assert_eq!(paths(&log), ["/echo/login?token=tok42&n=7", "/echo/use/tok42"].repeat(2), "{log:?}");
     let used = &log[1];
     assert_eq!(used["method"], "POST");
@@ -137,7 +130,7 @@ reporting:
     );
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     // Taurus's default for a miss is NOT_FOUND; an explicit `default` is used silently.
     assert_eq!(paths(&log), ["/echo/first", "/echo/next/NOT_FOUND/fallback"].repeat(3), "{log:?}");
     let stats = final_stats(&out);
@@ -245,7 +238,7 @@ scenarios:
     );
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     let got = paths(&log);
     let looped: Vec<&String> = got.iter().filter(|p| p.starts_with("/echo/loop/")).collect();
     assert_eq!(
@@ -295,7 +288,7 @@ scenarios:
     );
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[0]["method"], "PUT");
     assert_eq!(log[0]["body"], "{\"user\": \"alice\", \"n\": 1}");
@@ -337,7 +330,7 @@ scenarios:
     );
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     assert_eq!(log[0]["body"], r#"{"zeta":1,"alpha":{"z":true,"a":[2,"x"]},"mid":null}"#, "{log:?}");
 }
 
@@ -375,7 +368,7 @@ reporting:
     let stats = final_stats(&out);
     assert_eq!((stat(&stats, "big", "fail"), stat(&stats, "check", "succ")), (1, 1), "{stats:?}");
     // The extractor found the start of the body; the assertion did not see its end, and says why.
-    assert_eq!(paths(&echo_log(&demo))[1], "/echo/check?v=xxx");
+    assert_eq!(paths(&demo.echo_log())[1], "/echo/check?v=xxx");
     let xml = sample_label_messages(&out).unwrap_or_else(|| panic!("no sample-labels.xml\n{out}"));
     let why =
         "body does not match `TAIL-MARK` (checks see only the first 1048576 bytes of the body: raise `max-body-seen`)";
@@ -429,7 +422,7 @@ scenarios:
     let mut expected = vec!["/echo/login"];
     expected.extend(round);
     expected.extend(round);
-    assert_eq!(paths(&echo_log(&demo)), expected);
+    assert_eq!(paths(&demo.echo_log()), expected);
     let stats = final_stats(&out);
     let hits: Vec<u64> = ["login", "a", "b", "flow", "hidden"].iter().map(|l| stat(&stats, l, "throughput")).collect();
     assert_eq!(hits, vec![1, 2, 4, 2, 2], "{stats:?}");
@@ -476,7 +469,7 @@ scenarios:
     );
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     let cookie_of = |path: &str| -> Vec<String> {
         log.iter()
             .filter(|r| r["path"] == path)
@@ -519,7 +512,7 @@ scenarios:
     );
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     let auth: Vec<&str> = log.iter().map(|r| r["headers"]["authorization"].as_str().unwrap_or("")).collect();
     // base64("alice:s3cret"); a request's own header wins.
     assert_eq!(auth, ["Basic YWxpY2U6czNjcmV0", "", "Bearer mine"], "{log:?}");
@@ -557,7 +550,7 @@ scenarios:
     );
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let seen = paths(&echo_log(&demo));
+    let seen = paths(&demo.echo_log());
     assert_eq!(seen, ["/echo/first", "/echo/first", "/echo/rest", "/echo/first", "/echo/rest"], "{out}");
     assert!(out.elapsed >= Duration::from_millis(800), "two pauses of 400 ms: {:?}", out.elapsed);
 
@@ -582,7 +575,7 @@ scenarios:
     assert_eq!(out.code, 0, "{out}");
     assert!(out.elapsed < Duration::from_secs(15), "{:?}", out.elapsed);
     assert!(out.stdout.contains("stopped early by `action: stop` (target all-threads) in scenario `s`"), "{out}");
-    let seen = paths(&echo_log(&demo));
+    let seen = paths(&demo.echo_log());
     assert!(!seen.iter().any(|p| p == "/echo/never"), "{seen:?}");
     assert!(seen.iter().any(|p| p == "/echo/stop"), "{seen:?}");
 }
@@ -614,7 +607,7 @@ scenarios:
     );
     let out = run(&p, &yaml);
     assert_eq!(out.code, 0, "{out}");
-    assert_eq!(paths(&echo_log(&demo)), ["/echo/after", "/echo/after"]);
+    assert_eq!(paths(&demo.echo_log()), ["/echo/after", "/echo/after"]);
     let stats = final_stats(&out);
     assert_eq!(stat(&stats, "followed", "rc_200"), 2, "{stats:?}");
     assert_eq!((stat(&stats, "not-followed", "rc_302"), stat(&stats, "not-followed", "fail")), (2, 0), "{stats:?}");

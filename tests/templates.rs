@@ -21,13 +21,6 @@ fn suite(p: &Project, command: &str, yaml: &str) -> Output {
     }
 }
 
-/// The `/echo` requests the demo server received, oldest first.
-fn echo_log(demo: &DemoTarget) -> Vec<Value> {
-    let (status, body) = demo.request("GET", "/echo-log");
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
 #[test]
 fn a_body_template_is_rendered_from_settings_env() {
     let demo = DemoTarget::start(&[]);
@@ -53,7 +46,7 @@ scenarios:
     );
     let out = suite(&p, "run", &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     assert_eq!(log.len(), 2, "{log:?}");
     let expected = format!("resnet:{}", "x".repeat(1024));
     for request in &log {
@@ -90,7 +83,7 @@ scenarios:
     );
     let out = suite(&p, "run", &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let log = echo_log(&demo);
+    let log = demo.echo_log();
     assert_eq!(log.len(), 6, "{log:?}");
     let mut seen = Vec::new();
     let mut ids = HashSet::new();
@@ -130,7 +123,7 @@ scenarios:
     );
     let out = suite(&p, "run", &yaml);
     assert_eq!(out.code, 0, "{out}");
-    let bodies: Vec<Value> = echo_log(&demo).iter().map(|r| r["body"].clone()).collect();
+    let bodies: Vec<Value> = demo.echo_log().iter().map(|r| r["body"].clone()).collect();
     assert_eq!(bodies, ["10", "20"]);
     let stats = final_stats(&out.run_dir().join("s/final_stats.csv"));
     let row = stats.iter().find(|r| r["label"] == "fails").unwrap_or_else(|| panic!("{stats:?}"));

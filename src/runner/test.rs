@@ -144,7 +144,7 @@ pub(super) async fn run(
         }
         out.running(&report);
         let mut run_error = None;
-        if let (true, Some(mut old)) = (this.fresh_services, shell.take()) {
+        if let Some(mut old) = shell.take_if(|_| this.fresh_services) {
             run_error = stop_services(&mut old, interrupt).await;
         }
         if shell.is_none() && run_error.is_none() {
@@ -165,7 +165,7 @@ pub(super) async fn run(
             };
         }
         let last = index + 1 == runs.len() || run_error.is_some() || interrupt.count() > 0;
-        if let (true, Some(mut sh)) = (last, shell.take()) {
+        if let Some(mut sh) = shell.take_if(|_| last) {
             if let Some(e) = stop_services(&mut sh, interrupt).await {
                 run_error.get_or_insert(e);
             }

@@ -70,6 +70,13 @@ impl DemoTarget {
     pub fn request(&self, method: &str, path: &str) -> (u16, String) {
         http(self.port, method, path)
     }
+
+    /// The `/echo` requests the server received (`GET /echo-log`), oldest first.
+    pub fn echo_log(&self) -> Vec<serde_json::Value> {
+        let (status, body) = self.request("GET", "/echo-log");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
 }
 
 impl Drop for DemoTarget {
