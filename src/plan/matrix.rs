@@ -57,8 +57,13 @@ pub struct Cell {
 impl Cell {
     /// `vus=4,model=bert`: how the cell is named in folders, JUnit and reports.
     pub fn label(&self) -> String {
-        self.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+        cell_name(&self.values)
     }
+}
+
+/// `vus=4,model=bert`: a cell's name from its parameter values.
+pub fn cell_name(values: &[(String, String)]) -> String {
+    values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
 /// The matrix of the test `loaded` holds, if one of its executions has one. The values of

@@ -5,14 +5,10 @@ use std::collections::BTreeSet;
 
 use super::{CriterionStatus, Error, Export, RunReport, TestReport};
 use crate::aggregate::{KpiSet, OVERALL};
+pub use crate::plan::matrix::cell_name;
 
 /// The run folder's matrix file.
 pub const FILE_NAME: &str = "matrix.csv";
-
-/// `vus=4,model=bert`: a cell's name.
-pub fn cell_name(cell: &[(String, String)]) -> String {
-    cell.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
-}
 
 /// A parameter's value as JSON: a number when it reads as one (so a sweep plots without
 /// conversion), else the text.

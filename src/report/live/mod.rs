@@ -71,7 +71,7 @@ impl Live {
     /// The sink of one test (`test` and `cell` as its series are labelled), sending to its
     /// `prometheus` reporters and to the endpoint.
     pub fn test(&self, remote: &[RemoteWrite], test: &str, cell: &[(String, String)]) -> Sink {
-        let cell = cell.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        let cell = crate::plan::matrix::cell_name(cell);
         Sink {
             test: test.to_string(),
             cell,
