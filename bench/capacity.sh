@@ -34,7 +34,6 @@ PORT="${PORT:-18123}"
 BUILD="${BUILD:-1}"
 OUT="${OUT:-$ROOT/bench/capacity/out}"
 
-log() { echo "[$(date +%T)] $*" >&2; }
 
 if [ "$BUILD" = 1 ]; then
   (cd "$ROOT" && cargo build --release -q -p suite -p demo-target)
