@@ -49,6 +49,18 @@ INFERENCE API (--port):
     POST /control/reset              Restores the defaults
     GET  /stats                      {\"requests\": N, \"by_path\": {path: N}}, counting
                                      everything except /stats and /control
+    GET  /grpc-log                   The gRPC calls received, oldest first: [{\"method\":..,
+                                     \"metadata\":{..},\"request\":{..}}] (the last 10,000)
+
+GRPC API (--grpc-port), plaintext HTTP/2, messages up to 64 MiB:
+    inference.GRPCInferenceService   KServe v2 (proto/grpc_predict_v2.proto): ServerLive,
+                                     ServerReady, ServerMetadata, ModelReady, ModelMetadata
+                                     and ModelInfer, which runs on a worker like /predictions
+                                     (/control applies: a forced 503 is UNAVAILABLE). Unknown
+                                     model: NOT_FOUND.
+    demo.v1.Stream/Generate          Server streaming (proto/demo_stream.proto): runs the
+                                     prompt on a worker, then sends max_tokens tokens
+                                     token_delay_ms apart.
 
 MANAGEMENT API (--management-port), enough of MMS's for the MMS corpus plans:
     GET  /ping                       200 {\"status\": \"Healthy\"}
@@ -105,6 +117,10 @@ pub struct Config {
     /// Also serve the management API on PORT (0 picks a free one; its address is printed on stderr)
     #[arg(long, value_name = "PORT")]
     pub management_port: Option<u16>,
+    /// Also serve the KServe v2 gRPC API (and demo.v1.Stream) on PORT, plaintext HTTP/2
+    /// (0 picks a free one; its address is printed on stderr)
+    #[arg(long, value_name = "PORT")]
+    pub grpc_port: Option<u16>,
     /// Worker processes to start, 0..=128
     #[arg(long, value_name = "N", default_value_t = 2,
           value_parser = RangedU64ValueParser::<usize>::new().range(..=MAX_WORKERS as u64))]
@@ -227,13 +243,13 @@ mod tests {
     #[test]
     fn all_flags() {
         let m = parse_str(
-            "--bind=127.0.0.2 --port 0 --management-port 0 --workers=3 --work-ms 7.25 \
+            "--bind=127.0.0.2 --port 0 --management-port 0 --grpc-port 0 --workers=3 --work-ms 7.25 \
              --work-cv 0.4 --models a,b,a --pid-file /tmp/p --port-file /tmp/q --worker-script model_service_worker.py",
         )
         .unwrap();
         let Mode::Frontend(cfg) = m else { panic!() };
         assert_eq!(cfg.bind.to_string(), "127.0.0.2");
-        assert_eq!((cfg.port, cfg.management_port, cfg.workers), (0, Some(0), 3));
+        assert_eq!((cfg.port, cfg.management_port, cfg.grpc_port, cfg.workers), (0, Some(0), Some(0), 3));
         assert_eq!((cfg.work_ms, cfg.work_cv), (7.25, 0.4));
         assert_eq!(cfg.models, ["a", "b"]);
         assert_eq!(cfg.pid_file, Some(PathBuf::from("/tmp/p")));

@@ -7,8 +7,9 @@ use crate::cli::Config;
 use crate::control::{method_not_allowed, Control, Stats, MAX_MS};
 use crate::http::{self, percent_decode, Request, Response};
 use crate::pool::{ForwardError, Pool, WorkerSpec, MAX_WORKERS};
-use crate::record::EchoLog;
+use crate::record::JsonLog;
 use crate::work::Spread;
+use hyper::body::Bytes;
 use hyper::header::CONTENT_TYPE;
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -33,6 +34,14 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             TcpListener::bind((cfg.bind, port))
                 .await
                 .map_err(|e| format!("cannot listen on {}:{port} (management): {e}", cfg.bind))?,
+        ),
+        None => None,
+    };
+    let grpc = match cfg.grpc_port {
+        Some(port) => Some(
+            TcpListener::bind((cfg.bind, port))
+                .await
+                .map_err(|e| format!("cannot listen on {}:{port} (gRPC): {e}", cfg.bind))?,
         ),
         None => None,
     };
@@ -65,7 +74,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         control: Control::new(cfg.work_ms),
         spread: Spread::new(cfg.work_cv),
         stats: Stats::default(),
-        echo_log: EchoLog::default(),
+        echo_log: JsonLog::default(),
+        grpc_log: JsonLog::default(),
     });
 
     if let Some(listener) = management {
@@ -74,6 +84,11 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         tokio::spawn(http::serve(listener, Some(IDLE_TIMEOUT), move |req| Arc::clone(&fe).management(req)));
         // stdout carries exactly one line, so this one goes to stderr.
         log!("demo-target management API listening on {maddr}");
+    }
+    if let Some(listener) = grpc {
+        let gaddr = listener.local_addr().map_err(|e| e.to_string())?;
+        tokio::spawn(crate::grpc::serve(listener, Arc::clone(&frontend)));
+        log!("demo-target gRPC API listening on {gaddr}");
     }
 
     let pid = std::process::id();
@@ -125,7 +140,9 @@ pub struct Frontend {
     /// `--work-cv`: how each request's work is drawn around `work_ms`.
     spread: Spread,
     stats: Stats,
-    echo_log: EchoLog,
+    echo_log: JsonLog,
+    /// The gRPC calls received (`GET /grpc-log`).
+    grpc_log: JsonLog,
 }
 
 impl Frontend {
@@ -160,6 +177,9 @@ impl Frontend {
         }
         if path == "/echo-log" {
             return self.echo_log.response();
+        }
+        if path == "/grpc-log" {
+            return self.grpc_log.response();
         }
         if path == "/redirect" {
             return crate::record::redirect(&req);
@@ -207,20 +227,26 @@ impl Frontend {
         Ok(model)
     }
 
-    /// `/predictions/{model}[/{version}]`: validate, apply `/control`
-    /// settings, forward to a worker.
+    /// `/predictions/{model}[/{version}]`: validate, then forward to a worker.
     async fn predict(&self, rest: String, req: Request) -> Response {
         let model = match self.known_model(&rest) {
             Ok(m) => m,
             Err(response) => return *response,
         };
+        let target = req.uri().path().to_string();
+        self.forward_prediction(&model, &target, req.into_body()).await
+    }
+
+    /// One prediction on a worker with the `/control` settings applied (forced status, CPU work,
+    /// added delay). `target` is `/predictions/{model}[/{version}]` and `model` is registered.
+    /// The HTTP API answers with this response as it is; the gRPC API translates it.
+    pub async fn forward_prediction(&self, model: &str, target: &str, body: Bytes) -> Response {
         let settings = self.control.get();
         let resp = if settings.status != 0 {
             http::error(settings.status, "ForcedStatus", "status forced by /control")
         } else {
-            let target = req.uri().path().to_string();
             let work_ms = self.spread.draw(settings.work_ms, &mut fastrand::Rng::new());
-            match self.pool.forward(&target, req.into_body(), work_ms).await {
+            match self.pool.forward(target, body, work_ms).await {
                 Ok(r) => {
                     let ctype = r.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
                     let ctype = ctype.unwrap_or_else(|| "application/json".into());
@@ -242,6 +268,22 @@ impl Frontend {
             tokio::time::sleep(Duration::from_millis(settings.delay_ms)).await;
         }
         resp
+    }
+
+    /// Whether `model` is registered.
+    pub fn is_registered(&self, model: &str) -> bool {
+        self.registry().contains_key(model)
+    }
+
+    /// How many workers the pool has now.
+    pub fn worker_count(&self) -> usize {
+        self.pool.workers().len()
+    }
+
+    /// Counts a gRPC call under its path in `/stats` and keeps its entry for `/grpc-log`.
+    pub fn record_call(&self, path: &str, entry: &[u8]) {
+        self.stats.record(path);
+        self.grpc_log.record(entry);
     }
 
     /// Routes a request on the management port.

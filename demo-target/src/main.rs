@@ -15,6 +15,7 @@ macro_rules! log {
 mod cli;
 mod control;
 mod frontend;
+mod grpc;
 mod http;
 mod pool;
 mod record;

@@ -1,6 +1,6 @@
-//! Test aids for load generators: a log of the `/echo` requests the server received
-//! (`GET /echo-log` returns them, oldest first, as a JSON array of the same objects `/echo`
-//! answers with) and `/redirect?to=PATH[&status=CODE]`, which answers with a redirect.
+//! Test aids for load generators: logs of what the server received (`GET /echo-log` returns the
+//! `/echo` requests, oldest first, as a JSON array of the same objects `/echo` answers with;
+//! `GET /grpc-log` the gRPC calls) and `/redirect?to=PATH[&status=CODE]`, which answers with a redirect.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -9,17 +9,17 @@ use hyper::header::{HeaderValue, LOCATION, SET_COOKIE};
 
 use crate::http::{self, Request, Response};
 
-/// Most requests kept; older ones are dropped first.
+/// Most entries a log keeps; older ones are dropped first.
 const KEEP: usize = 10_000;
 
-/// The `/echo` requests received so far.
+/// The last [`KEEP`] requests of one kind received so far, each a JSON object.
 #[derive(Default)]
-pub struct EchoLog {
+pub struct JsonLog {
     entries: Mutex<VecDeque<String>>,
 }
 
-impl EchoLog {
-    /// Keeps one `/echo` answer (a JSON object).
+impl JsonLog {
+    /// Keeps one entry (a JSON object).
     pub fn record(&self, json: &[u8]) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() == KEEP {
@@ -28,7 +28,7 @@ impl EchoLog {
         entries.push_back(String::from_utf8_lossy(json).into_owned());
     }
 
-    /// `GET /echo-log`.
+    /// `GET /echo-log`, `GET /grpc-log`: the entries, oldest first, as a JSON array.
     pub fn response(&self) -> Response {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let body = format!("[{}]", entries.iter().map(String::as_str).collect::<Vec<_>>().join(","));
@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn log_keeps_answers_in_order() {
-        let log = EchoLog::default();
+        let log = JsonLog::default();
         log.record(br#"{"a":1}"#);
         log.record(br#"{"b":2}"#);
         assert_eq!(log.response().body().to_vec(), br#"[{"a":1},{"b":2}]"#.to_vec());
