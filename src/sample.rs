@@ -60,6 +60,35 @@ impl ErrorKind {
     }
 }
 
+/// gRPC status codes are kept in [`Sample::status`] above HTTP's range, as `GRPC_STATUS + code`
+/// (`OK` is 1000, `UNAVAILABLE` 1014), so one field carries either protocol's response code and
+/// reports spell gRPC's by name ([`grpc_code_name`]).
+pub const GRPC_STATUS: u16 = 1000;
+
+/// The name of gRPC status `code` (0 to 16) as reports and criteria spell it.
+pub fn grpc_code_name(code: u16) -> Option<&'static str> {
+    Some(match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => return None,
+    })
+}
+
 /// The run's label names, indexed by [`Sample::label`]: the plan's labels first, then the names
 /// an external tool reports while it runs (a Locust request name, a k6 `name` tag). Reading and
 /// looking up are shared; only a name never seen before takes the write lock.
@@ -167,7 +196,7 @@ pub struct Sample {
     pub connect_us: u64,
     /// Time to first byte of the response (Taurus calls it latency), µs.
     pub ttfb_us: u64,
-    /// HTTP status, or 0 when no response arrived.
+    /// HTTP status, [`GRPC_STATUS`] + a gRPC status code, or 0 when no response arrived.
     pub status: u16,
     /// Failure class, if the sample failed.
     pub error_kind: Option<ErrorKind>,
@@ -202,7 +231,9 @@ impl Sample {
     /// The response code as Taurus spells it, written out plainly: the reference the counting
     /// in `aggregate::rc` is checked against.
     pub fn rc(&self) -> String {
-        if self.status != 0 {
+        if let Some(name) = self.status.checked_sub(GRPC_STATUS).and_then(grpc_code_name) {
+            name.to_string()
+        } else if self.status != 0 {
             self.status.to_string()
         } else {
             self.error_kind.map(ErrorKind::rc_name).unwrap_or("0").to_string()

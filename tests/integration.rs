@@ -9,6 +9,7 @@ mod config_hardening;
 mod criteria_timing;
 mod figures;
 mod fuzz;
+mod grpc;
 mod hardening;
 mod hostile_labels;
 mod http_wire;

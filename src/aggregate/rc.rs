@@ -5,13 +5,15 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::sample::{ErrorKind, Sample};
+use crate::sample::{grpc_code_name, ErrorKind, Sample, GRPC_STATUS};
 
 /// One response code, as Taurus names it (the test helper `Sample::rc` spells it out plainly).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
     /// An HTTP status (never 0).
     Status(u16),
+    /// A gRPC status code (0 to 16), spelled by name (`OK`, `UNAVAILABLE`).
+    Grpc(u16),
     /// No response; the error kind is the code (`ConnectionReset`, `Timeout`, ...).
     Kind(ErrorKind),
     /// No response and no error kind: `"0"`.
@@ -26,7 +28,10 @@ impl Code {
         match (sample.status, sample.error_kind) {
             (0, Some(kind)) => Code::Kind(kind),
             (0, None) => Code::Zero,
-            (status, _) => Code::Status(status),
+            (status, _) => match status.checked_sub(GRPC_STATUS) {
+                Some(code) if grpc_code_name(code).is_some() => Code::Grpc(code),
+                _ => Code::Status(status),
+            },
         }
     }
 
@@ -41,6 +46,9 @@ impl Code {
                 return Code::Status(status);
             }
         }
+        if let Some(code) = (0..=16).find(|c| grpc_code_name(*c) == Some(text)) {
+            return Code::Grpc(code);
+        }
         match ErrorKind::ALL.iter().find(|k| k.rc_name() == text) {
             Some(kind) => Code::Kind(*kind),
             None => Code::Other(text.into()),
@@ -51,6 +59,7 @@ impl Code {
     pub fn text(&self) -> Cow<'_, str> {
         match self {
             Code::Status(status) => Cow::Owned(status.to_string()),
+            Code::Grpc(code) => Cow::Borrowed(grpc_code_name(*code).unwrap_or("UNKNOWN")),
             Code::Kind(kind) => Cow::Borrowed(kind.rc_name()),
             Code::Zero => Cow::Borrowed("0"),
             Code::Other(text) => Cow::Borrowed(text),

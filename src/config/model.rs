@@ -248,6 +248,28 @@ pub struct Request {
     pub jsr223: Option<Spanned<Node>>,
     /// Request body encoding.
     pub content_encoding: Option<Spanned<Node>>,
+    /// suite extension: a gRPC call instead of an HTTP request (`url: grpc://host:port`).
+    pub grpc: Option<Spanned<Grpc>>,
+}
+
+/// A request's `grpc:` block: which method, where its schema comes from, what it carries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Grpc {
+    /// `package.Service/Method`.
+    pub method: Spanned<String>,
+    /// `.proto` files compiled at plan time (one or many).
+    pub proto: Option<Spanned<OneOrMany<Spanned<String>>>>,
+    /// Folders imports are looked up in (the first `proto`'s folder when none).
+    pub import_paths: Option<Spanned<OneOrMany<Spanned<String>>>>,
+    /// A compiled `FileDescriptorSet` (`protoc --descriptor_set_out`, `buf build -o`).
+    pub protoset: Option<Spanned<String>>,
+    /// Ask the server for its schema (gRPC server reflection).
+    pub reflection: Option<Spanned<bool>>,
+    /// Request metadata (gRPC's headers).
+    pub metadata: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// Channels the execution's users share, used in turn (1 by default).
+    pub connections: Option<Spanned<Count>>,
 }
 
 /// One `cookies:` entry of a scenario.

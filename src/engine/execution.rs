@@ -3,15 +3,17 @@
 //! rendezvous points, pacing schedules), and how many users run.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use super::grpc::Channels;
 use super::pacing::Pacer;
 use super::rendezvous::Rendezvous;
 use super::{vu, Context};
 use crate::plan::data::DataSource;
+use crate::plan::grpc::GrpcPlan;
 use crate::plan::{Load, ScenarioPlan};
 
 /// What the users of one execution share.
@@ -36,6 +38,9 @@ pub struct Execution {
     rendezvous: Box<[Rendezvous]>,
     /// Shared pacing schedules: the next free slot of each pacing point.
     pace: Box<[Mutex<Option<Instant>>]>,
+    /// The channels of each gRPC call of the scenario, made on its first use (tonic's channels
+    /// start a task, so they need the runtime).
+    grpc: Box<[OnceLock<Channels>]>,
 }
 
 /// A data source's rows, handed out in turn to the users of an execution.
@@ -85,7 +90,13 @@ impl Execution {
             interleave: (0..scenario.interleave_blocks).map(|_| AtomicUsize::new(0)).collect(),
             rendezvous: (0..scenario.rendezvous).map(|_| Rendezvous::default()).collect(),
             pace: (0..scenario.pacers).map(|_| Mutex::new(None)).collect(),
+            grpc: (0..scenario.grpc_calls).map(|_| OnceLock::new()).collect(),
         }
+    }
+
+    /// The channels of gRPC call `plan`, shared by the execution's users.
+    pub(super) fn grpc_channels(&self, plan: &GrpcPlan) -> &Channels {
+        self.grpc[plan.channels].get_or_init(|| Channels::new(plan))
     }
 
     /// The next child (of `len`) of shared interleave block `index`.

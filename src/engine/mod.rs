@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod clock;
 mod execution;
+pub mod grpc;
 pub mod http;
 pub mod pacing;
 pub mod recorder;

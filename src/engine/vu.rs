@@ -20,19 +20,21 @@ use url::Url;
 
 use super::checks::{self, Response};
 use super::execution::Execution;
+use super::grpc;
 use super::http::cookies::Jar;
 use super::http::{Client, ClientOptions, Outcome, Request, Want};
 use super::pacing::Slot;
 use super::stop::Phase;
 use super::think::think;
 use super::Context;
-use crate::plan::checks::Assertion;
+use crate::plan::checks::{Assertion, Extractor};
+use crate::plan::grpc::GrpcPlan;
 use crate::plan::scenario::{
     Action, ActionKind, BasicAuth, Body, Chunk, Condition, Functions, OnError, ThinkTime, Transaction, UserVars, Value,
     WhileCondition,
 };
 use crate::plan::{RequestPlan, Step, Template};
-use crate::sample::{ErrorKind, Sample};
+use crate::sample::{ErrorKind, Sample, GRPC_STATUS};
 
 /// Runs user `index`.
 pub(super) async fn run(index: u32, exec: Arc<Execution>, ctx: Context, first_arrival: Option<u64>) {
@@ -326,6 +328,7 @@ impl User<'_> {
     async fn step(&mut self, step: &Step, tally: &mut Tally, emit: bool) -> Flow {
         match step {
             Step::Request(r) => self.request(r, tally, emit).await,
+            Step::Grpc(g) => self.grpc(g, tally, emit).await,
             Step::Transaction(t) => self.transaction(t, tally, emit).await,
             Step::Loop { count, steps } => {
                 let mut i = 0u64;
@@ -535,17 +538,41 @@ impl User<'_> {
     }
 
     async fn request(&mut self, r: &RequestPlan, tally: &mut Tally, emit: bool) -> Flow {
+        let scheduled = match self.before_send(r.think_time.as_ref(), tally).await {
+            Ok(scheduled) => scheduled,
+            Err(flow) => return flow,
+        };
+        let sample = self.send(r, scheduled).await;
+        self.sent(sample, tally, emit)
+    }
+
+    async fn grpc(&mut self, g: &GrpcPlan, tally: &mut Tally, emit: bool) -> Flow {
+        let scheduled = match self.before_send(g.think_time.as_ref(), tally).await {
+            Ok(scheduled) => scheduled,
+            Err(flow) => return flow,
+        };
+        let sample = self.call(g, scheduled).await;
+        self.sent(sample, tally, emit)
+    }
+
+    /// A request's think time, then its slot in the execution's rate schedule: the time it was
+    /// due (when the schedule fixes one), or how the user goes on when the test ended first.
+    async fn before_send(
+        &mut self,
+        think_time: Option<&ThinkTime>,
+        tally: &mut Tally,
+    ) -> Result<Option<Instant>, Flow> {
         if !self.running() {
-            return Flow::Stop;
+            return Err(Flow::Stop);
         }
         let first = self.first_arrival.take();
         // A user started for an arrival that is already due sends at once.
         if first.is_none() {
-            if let Some(t) = &r.think_time {
+            if let Some(t) = think_time {
                 let pause = think(t, &mut self.rng);
                 if !pause.is_zero() {
                     if !wait(self.ctx, Instant::now() + pause, self.deadline).await {
-                        return Flow::Stop;
+                        return Err(Flow::Stop);
                     }
                     tally.think_us += pause.as_micros() as u64;
                 }
@@ -560,7 +587,7 @@ impl User<'_> {
                     _ = self.ctx.stop.reached(Phase::Stopping) => None,
                 },
             };
-            let Some(k) = k else { return Flow::Stop };
+            let Some(k) = k else { return Err(Flow::Stop) };
             self.exec.pacer.arrival(k)
         } else {
             self.exec.pacer.claim(self.begin.elapsed().as_secs_f64())
@@ -570,13 +597,17 @@ impl User<'_> {
             let when = self.begin + Duration::from_secs_f64(at);
             let must_wait = when > Instant::now() || self.deadline.is_some_and(|d| when >= d);
             if must_wait && !wait(self.ctx, when, self.deadline).await {
-                return Flow::Stop;
+                return Err(Flow::Stop);
             }
             if fixed {
                 scheduled = Some(when);
             }
         }
-        let sample = self.send(r, scheduled).await;
+        Ok(scheduled)
+    }
+
+    /// Records a finished sample; a failed one does what `on_sample_error` says.
+    fn sent(&mut self, sample: Sample, tally: &mut Tally, emit: bool) -> Flow {
         let failed = sample.error_kind.is_some();
         self.record(sample, tally, emit);
         self.last_ok = !failed;
@@ -595,11 +626,11 @@ impl User<'_> {
         }
     }
 
-    async fn send(&mut self, r: &RequestPlan, scheduled: Option<Instant>) -> Sample {
-        let now = Instant::now();
+    /// A sample of `label` starting `now`, `scheduled` being when it was due.
+    fn start(&self, label: u32, now: Instant, scheduled: Option<Instant>) -> Sample {
         let start_wall = self.ctx.started_wall + (now - self.ctx.started);
-        let mut sample = Sample {
-            label: r.label,
+        Sample {
+            label,
             start_us: start_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0),
             elapsed_us: 0,
             connect_us: 0,
@@ -609,7 +640,99 @@ impl User<'_> {
             error: None,
             bytes: 0,
             lag_us: scheduled.map_or(0, |s| now.saturating_duration_since(s).as_micros() as u64),
+        }
+    }
+
+    /// One gRPC call: its metadata and (unless encoded at plan time) its request rendered for
+    /// this user, then the call on the execution's next channel; the gRPC status is the
+    /// sample's response code (`GRPC_STATUS + code`), any but `OK` fails it.
+    async fn call(&mut self, g: &GrpcPlan, scheduled: Option<Instant>) -> Sample {
+        let now = Instant::now();
+        let mut sample = self.start(g.label, now, scheduled);
+        if let Some(message) = self.pending_error.take() {
+            sample.elapsed_us = 1;
+            fail(&mut sample, ErrorKind::Transport, message);
+            return sample;
+        }
+        let (request, metadata) = match self.grpc_request(g) {
+            Ok(parts) => parts,
+            Err(message) => {
+                sample.elapsed_us = 1;
+                fail(&mut sample, ErrorKind::Transport, message);
+                return sample;
+            }
         };
+        let channel = self.exec.grpc_channels(g).pick();
+        let keep = !g.assertions.is_empty() || !g.extractors.is_empty();
+        tokio::select! {
+            out = grpc::call(channel, g, request, metadata, keep) => {
+                sample.elapsed_us = out.elapsed_us;
+                sample.ttfb_us = out.ttfb_us;
+                sample.bytes = out.bytes;
+                sample.status = GRPC_STATUS + out.code;
+                if let Some(message) = &out.message {
+                    let kind = if grpc::is_deadline(out.code) { ErrorKind::Timeout } else { ErrorKind::Status };
+                    let name = crate::sample::grpc_code_name(out.code).unwrap_or("UNKNOWN");
+                    fail(&mut sample, kind, format!("{name}: {message}"));
+                }
+                if keep {
+                    self.grpc_checks(g, &mut sample, &out);
+                }
+            }
+            _ = self.ctx.stop.reached(Phase::Aborting) => {
+                sample.elapsed_us = now.elapsed().as_micros() as u64;
+                fail(&mut sample, ErrorKind::Transport, "aborted: the test stopped while the call was in flight".to_string());
+            }
+        }
+        sample
+    }
+
+    /// The call's request bytes and metadata for this user.
+    fn grpc_request(&mut self, g: &GrpcPlan) -> Result<(Bytes, http::HeaderMap), String> {
+        let functions = &self.exec.scenario.functions;
+        let request = match &g.body {
+            Value::Fixed(b) => b.clone(),
+            Value::Template(t) => g.encode(&t.render(&mut self.vars, functions).map_err(|e| e.to_string())?)?,
+        };
+        let mut metadata = http::HeaderMap::with_capacity(g.metadata.len());
+        for (name, value) in &g.metadata {
+            let value = match value {
+                Value::Fixed(v) => v.clone(),
+                Value::Template(t) => {
+                    let text = t.render(&mut self.vars, functions).map_err(|e| e.to_string())?;
+                    HeaderValue::from_str(&text).map_err(|_| format!("invalid value `{text}` for metadata `{name}`"))?
+                }
+            };
+            metadata.append(name.clone(), value);
+        }
+        Ok((request, metadata))
+    }
+
+    /// Extractors and assertions on the response in canonical JSON: the message of a unary
+    /// call, the messages of a stream as a JSON array.
+    fn grpc_checks(&mut self, g: &GrpcPlan, sample: &mut Sample, out: &grpc::Outcome) {
+        if out.message.is_some() {
+            self.checks(&g.assertions, &g.extractors, sample, None);
+            return;
+        }
+        let decoded: Result<Vec<String>, String> = out.kept.iter().map(|m| g.decode(m)).collect();
+        let text = match decoded {
+            Ok(mut messages) if !g.server_streaming && messages.len() == 1 => messages.pop().unwrap_or_default(),
+            Ok(messages) => format!("[{}]", messages.join(",")),
+            Err(message) => {
+                fail(sample, ErrorKind::Transport, message);
+                self.checks(&g.assertions, &g.extractors, sample, None);
+                return;
+            }
+        };
+        let mut response = Response::new(sample.status, text.as_bytes(), "", "");
+        response.elapsed = Duration::from_micros(sample.elapsed_us);
+        self.checks(&g.assertions, &g.extractors, sample, Some(response));
+    }
+
+    async fn send(&mut self, r: &RequestPlan, scheduled: Option<Instant>) -> Sample {
+        let now = Instant::now();
+        let mut sample = self.start(r.label, now, scheduled);
         if let Some(message) = self.pending_error.take() {
             sample.elapsed_us = 1;
             fail(&mut sample, ErrorKind::Transport, message);
@@ -654,29 +777,42 @@ impl User<'_> {
         if r.assertions.is_empty() && r.extractors.is_empty() {
             return;
         }
-        if out.status == 0 {
+        let response = (out.status != 0).then(|| {
+            let mut response = Response::within(out.status, &out.body, &out.headers, &out.url, r.body_limit);
+            response.elapsed = Duration::from_micros(sample.elapsed_us);
+            response
+        });
+        self.checks(&r.assertions, &r.extractors, sample, response);
+    }
+
+    /// Runs checks on a response; without one (none came) the extractors set their defaults.
+    fn checks(
+        &mut self,
+        assertions: &[Assertion],
+        extractors: &[Extractor],
+        sample: &mut Sample,
+        response: Option<Response<'_>>,
+    ) {
+        let Some(mut response) = response else {
             // No response: the sample already failed; variables get their defaults.
-            for e in &r.extractors {
+            for e in extractors {
                 set_var(&mut self.vars.vars, &e.var, &e.default);
             }
             return;
-        }
-        let mut response = Response::within(out.status, &out.body, &out.headers, &out.url, r.body_limit);
-        response.elapsed = Duration::from_micros(sample.elapsed_us);
-        for e in &r.extractors {
+        };
+        for e in extractors {
             if let Err(message) = checks::extract(e, &mut response, &mut self.vars.vars, &mut self.rng) {
                 if sample.error_kind.is_none() {
                     fail(sample, ErrorKind::Extraction, message);
                 }
             }
         }
-        let assumes_success =
-            r.assertions.iter().any(|a| matches!(a, Assertion::Contains { assume_success: true, .. }));
+        let assumes_success = assertions.iter().any(|a| matches!(a, Assertion::Contains { assume_success: true, .. }));
         if assumes_success && sample.error_kind == Some(ErrorKind::Status) {
             sample.error_kind = None;
             sample.error = None;
         }
-        for a in &r.assertions {
+        for a in assertions {
             if let Err(message) = checks::assert(a, &mut response, &mut self.vars, &self.exec.scenario.functions) {
                 if sample.error_kind.is_none() {
                     fail(sample, ErrorKind::Assertion, message);

@@ -175,6 +175,7 @@ fn scenario(steps: Vec<Step>) -> ScenarioPlan {
         interleave_blocks: 0,
         rendezvous: 0,
         pacers: 0,
+        grpc_calls: 0,
         on_error: OnError::Continue,
         clear_cookies_each_iteration: false,
         first_thread_num: 1,

@@ -6,6 +6,7 @@ pub mod body_template;
 mod build;
 pub mod checks;
 pub mod data;
+pub mod grpc;
 pub mod jmx;
 pub mod load;
 pub mod matrix;

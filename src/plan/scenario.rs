@@ -276,6 +276,8 @@ pub struct ScenarioPlan {
     pub rendezvous: usize,
     /// Number of pacing points (`ConstantThroughputTimer`); per user or per execution.
     pub pacers: usize,
+    /// Number of gRPC calls (the execution keeps one channel set each).
+    pub grpc_calls: usize,
     /// What a failed sample does to its user (JMeter's `on_sample_error`; YAML: continue).
     pub on_error: OnError,
     /// JMeter's `same_user_on_next_iteration: false` or `CookieManager.clearEachIteration`:
@@ -330,6 +332,8 @@ pub enum WhileCondition {
 pub enum Step {
     /// An HTTP request.
     Request(Box<RequestPlan>),
+    /// A gRPC call.
+    Grpc(Box<super::grpc::GrpcPlan>),
     /// A JMeter transaction controller: its own sample summing its children.
     Transaction(Transaction),
     /// Repeat the steps `count` times, or until the test ends (`None`, Taurus's `forever`).
@@ -415,6 +419,7 @@ impl Step {
             | Step::If { steps, .. }
             | Step::While { steps, .. } => steps,
             Step::Request(_)
+            | Step::Grpc(_)
             | Step::SetVariables(_)
             | Step::Action(_)
             | Step::Think(_)

@@ -37,6 +37,8 @@ pub struct DemoTarget {
     child: Child,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Its gRPC port on 127.0.0.1 (0 unless started by [`DemoTarget::start_grpc`]).
+    pub grpc_port: u16,
 }
 
 impl DemoTarget {
@@ -58,7 +60,30 @@ impl DemoTarget {
             .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in `{line}`"));
-        DemoTarget { child, port }
+        DemoTarget { child, port, grpc_port: 0 }
+    }
+
+    /// Starts it with its gRPC API too (`--grpc-port` on a free port the test picks).
+    pub fn start_grpc(args: &[&str]) -> Self {
+        let grpc_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = grpc_port.to_string();
+        let mut all = vec!["--grpc-port", port.as_str()];
+        all.extend_from_slice(args);
+        let mut demo = Self::start(&all);
+        demo.grpc_port = grpc_port;
+        demo
+    }
+
+    /// The gRPC address as a suite writes it (`grpc://127.0.0.1:PORT`).
+    pub fn grpc_url(&self) -> String {
+        format!("grpc://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The gRPC calls the server received (`GET /grpc-log`), oldest first.
+    pub fn grpc_log(&self) -> Vec<serde_json::Value> {
+        let (status, body) = self.request("GET", "/grpc-log");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
 
     /// Base URL.

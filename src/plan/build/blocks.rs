@@ -53,7 +53,7 @@ impl Builder<'_> {
     fn step(&mut self, node: &Node, d: &Defaults, root: &Root, scope: &mut Scope, out: &mut Vec<Step>) {
         let found = node.as_map().and_then(|m| Some((m, *LOGIC_BLOCKS.iter().find(|b| m.contains_key(**b))?)));
         let Some((map, name)) = found else {
-            out.extend(self.request(node, d, scope).map(|r| Step::Request(Box::new(r))));
+            out.extend(self.request(node, d, scope));
             return;
         };
         let (key_span, value) = &map[name];
@@ -231,7 +231,7 @@ impl Builder<'_> {
 /// Whether steps send at least one request (so a `forever` loop makes progress).
 fn sends_requests(steps: &[Step]) -> bool {
     steps.iter().any(|s| match s {
-        Step::Request(_) => true,
+        Step::Request(_) | Step::Grpc(_) => true,
         // Not a request, but it waits or leaves the loop: no busy loop either.
         Step::Action(a) => a.kind != ActionKind::Pause || !a.pause.is_zero(),
         Step::Think(_) | Step::Rendezvous { .. } | Step::Pace { .. } => true,

@@ -191,7 +191,7 @@ pub(super) fn guess_mime(file_name: &str) -> &'static str {
 
 /// A request body mapping or list as JSON text, keys in the order written: servers and signatures
 /// may depend on it, and `serde_json::Value` would sort them.
-fn to_json(node: &Node) -> String {
+pub(super) fn to_json(node: &Node) -> String {
     let mut out = String::new();
     write_json(node, &mut out);
     out

@@ -23,6 +23,7 @@ mod body;
 mod checks;
 mod data;
 mod executions;
+mod grpc;
 mod jmx;
 mod limits;
 mod monitoring;

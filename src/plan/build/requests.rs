@@ -10,11 +10,14 @@ use crate::config::model::Request;
 use crate::config::source::Span;
 use crate::config::{Node, NodeKind};
 use crate::plan::checks::{Assertion, Extractor, Subject};
-use crate::plan::scenario::{RequestPlan, Template, Value};
+use crate::plan::scenario::{RequestPlan, Step, Template, Value};
 
 impl Builder<'_> {
-    pub(super) fn request(&mut self, node: &Node, d: &Defaults, scope: &mut Scope) -> Option<RequestPlan> {
+    pub(super) fn request(&mut self, node: &Node, d: &Defaults, scope: &mut Scope) -> Option<Step> {
         let req = self.request_model(node)?;
+        if let Some(grpc) = &req.grpc {
+            return self.grpc(&req, grpc, d, scope).map(|g| Step::Grpc(Box::new(g)));
+        }
         let url_text = req.url.value.trim().to_string();
         let url = self.url(&url_text, req.url.span, d, scope)?;
         let label = self.label(req.label.as_ref().map_or(&url_text, |l| &l.value));
@@ -45,7 +48,7 @@ impl Builder<'_> {
             (reads(Subject::Body), reads(Subject::Headers), reads(Subject::Url));
         let seen = self.body_seen(&req.max_body_seen, d.body_seen);
         let body_limit = if needs_body { seen } else { 0 };
-        Some(RequestPlan {
+        Some(Step::Request(Box::new(RequestPlan {
             label,
             method,
             url,
@@ -59,7 +62,7 @@ impl Builder<'_> {
             body_limit,
             needs_headers,
             needs_url,
-        })
+        })))
     }
 
     /// A request item: a URL, or a mapping with `url`; JMeter-only keys are named in an error.
@@ -154,7 +157,11 @@ impl Builder<'_> {
     }
 
     /// Header names and values, checked now unless a value has placeholders; errors point at `span`.
-    fn parse_headers(&mut self, headers: &[(String, String)], span: Span) -> Vec<(HeaderName, Value<HeaderValue>)> {
+    pub(super) fn parse_headers(
+        &mut self,
+        headers: &[(String, String)],
+        span: Span,
+    ) -> Vec<(HeaderName, Value<HeaderValue>)> {
         let mut parsed = Vec::with_capacity(headers.len());
         for (name, value) in headers {
             let Ok(header_name) = HeaderName::from_bytes(name.as_bytes()) else {
@@ -179,7 +186,7 @@ impl Builder<'_> {
     }
 
     /// The request's assertions and extractors.
-    fn response_checks(&mut self, req: &Request, scope: &mut Scope) -> (Vec<Assertion>, Vec<Extractor>) {
+    pub(super) fn response_checks(&mut self, req: &Request, scope: &mut Scope) -> (Vec<Assertion>, Vec<Extractor>) {
         let mut assertions = Vec::new();
         if let Some(a) = &req.assert {
             self.assertions(a, scope, &mut assertions);

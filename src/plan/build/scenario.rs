@@ -65,6 +65,8 @@ pub(super) struct Scope {
     /// Scenarios being planned, outermost first (to catch include loops).
     pub(super) path: Vec<String>,
     pub(super) once_blocks: usize,
+    /// gRPC calls planned so far (each gets its own channel set).
+    pub(super) grpc_calls: usize,
     pub(super) variables: Vec<(String, Template)>,
     pub(super) data_sources: Vec<Arc<DataSource>>,
     pub(super) tls_verify: bool,
@@ -107,6 +109,7 @@ impl Builder<'_> {
             interleave_blocks: 0,
             rendezvous: 0,
             pacers: 0,
+            grpc_calls: scope.grpc_calls,
             on_error: Default::default(),
             clear_cookies_each_iteration: false,
             first_thread_num: 1,

@@ -139,6 +139,7 @@ impl Lower<'_, '_> {
             interleave_blocks: group.interleave_blocks,
             rendezvous: group.rendezvous.len(),
             pacers: group.pacers.len(),
+            grpc_calls: 0,
             on_error: on_error(tg.on_error),
             clear_cookies_each_iteration: clear_each_iteration,
             first_thread_num: 1,

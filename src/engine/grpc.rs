@@ -1,0 +1,165 @@
+//! gRPC calls over plaintext HTTP/2 (h2c) with tonic. The request goes out as the bytes the plan
+//! encoded (a [`Codec`] over [`Bytes`], so nothing is encoded again per call) and responses come
+//! back as bytes, decoded to JSON only when a check reads them. An execution's users share
+//! `connections` channels per call, taken in turn.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes};
+use http::HeaderMap;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::plan::grpc::{GrpcPlan, MAX_MESSAGE};
+
+/// The channels of one call of an execution, used in turn by its users.
+pub struct Channels {
+    list: Vec<Channel>,
+    next: AtomicUsize,
+}
+
+impl Channels {
+    /// `plan.connections` channels to `plan.address`, each connecting on its first call (and
+    /// again after the connection drops).
+    pub fn new(plan: &GrpcPlan) -> Self {
+        let list = (0..plan.connections.max(1))
+            .map(|_| Endpoint::from(plan.address.clone()).connect_timeout(plan.timeout).connect_lazy())
+            .collect();
+        Channels { list, next: AtomicUsize::new(0) }
+    }
+
+    /// The next channel in turn.
+    pub fn pick(&self) -> Channel {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.list.len();
+        self.list[i].clone()
+    }
+}
+
+/// What one call came back with.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The gRPC status code (0 is `OK`).
+    pub code: u16,
+    /// The status message of a call that did not end `OK`.
+    pub message: Option<String>,
+    /// Until the response headers (unary) or the first message (server streaming), µs.
+    pub ttfb_us: u64,
+    /// Until the call ended (trailers read), µs.
+    pub elapsed_us: u64,
+    /// Message bytes received (with their 5-byte gRPC frames).
+    pub bytes: u64,
+    /// Messages received.
+    pub messages: u64,
+    /// The response messages checks read: the message of a unary call; the messages of a stream
+    /// (up to [`MAX_MESSAGE`] bytes of them). Empty when `keep` was false.
+    pub kept: Vec<Bytes>,
+}
+
+/// Calls `plan`'s method on `channel` with the encoded `request` and `metadata`, within the
+/// plan's deadline; keeps the response messages when `keep`.
+pub async fn call(channel: Channel, plan: &GrpcPlan, request: Bytes, metadata: HeaderMap, keep: bool) -> Outcome {
+    let start = Instant::now();
+    let mut out = Outcome::default();
+    let result =
+        tokio::time::timeout(plan.timeout, exchange(channel, plan, request, metadata, keep, start, &mut out)).await;
+    out.elapsed_us = micros(start.elapsed());
+    let deadline = || Status::deadline_exceeded(format!("no answer within the deadline of {:?}", plan.timeout));
+    let status = match result {
+        Ok(Ok(())) => return out,
+        // tonic's own `grpc-timeout` timer cancels the call: past the deadline, that is its code.
+        Ok(Err(status)) if status.code() == Code::Cancelled && start.elapsed() >= plan.timeout => deadline(),
+        Ok(Err(status)) => status,
+        Err(_) => deadline(),
+    };
+    out.code = status.code() as u16;
+    let message = status.message();
+    out.message = Some(if message.is_empty() { format!("{:?}", status.code()) } else { message.to_string() });
+    out
+}
+
+async fn exchange(
+    channel: Channel,
+    plan: &GrpcPlan,
+    request: Bytes,
+    metadata: HeaderMap,
+    keep: bool,
+    start: Instant,
+    out: &mut Outcome,
+) -> Result<(), Status> {
+    let mut client = tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE);
+    client.ready().await.map_err(|e| Status::unavailable(format!("cannot connect: {e}")))?;
+    let mut req = tonic::Request::new(request);
+    *req.metadata_mut() = MetadataMap::from_headers(metadata);
+    req.set_timeout(plan.timeout);
+    let response = client.server_streaming(req, plan.path.clone(), BytesCodec).await?;
+    if !plan.server_streaming {
+        out.ttfb_us = micros(start.elapsed());
+    }
+    let mut stream = response.into_inner();
+    let mut kept_bytes = 0usize;
+    while let Some(message) = stream.message().await? {
+        if out.messages == 0 && plan.server_streaming {
+            out.ttfb_us = micros(start.elapsed());
+        }
+        out.messages += 1;
+        out.bytes += message.len() as u64 + 5;
+        if keep && kept_bytes + message.len() <= MAX_MESSAGE {
+            kept_bytes += message.len();
+            out.kept.push(message);
+        }
+    }
+    if out.messages == 0 && !plan.server_streaming {
+        return Err(Status::internal("the server ended a unary call without a message"));
+    }
+    Ok(())
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros() as u64
+}
+
+/// Whether a status code ended the call without an answer in time.
+pub fn is_deadline(code: u16) -> bool {
+    code == Code::DeadlineExceeded as u16
+}
+
+/// Sends pre-encoded messages and hands back received ones undecoded.
+#[derive(Clone, Copy, Debug, Default)]
+struct BytesCodec;
+
+impl Codec for BytesCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = BytesCodec;
+    type Decoder = BytesCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BytesCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesCodec
+    }
+}
+
+impl Encoder for BytesCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for BytesCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}

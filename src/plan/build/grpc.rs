@@ -1,0 +1,411 @@
+//! A request with a `grpc:` block: its schema compiled now (`.proto` files by protox, or a
+//! protoset), the method looked up in it, the body checked against the request message and,
+//! when it has no `${name}` placeholders, encoded once.
+
+use std::path::PathBuf;
+
+use miette::Diagnostic as _;
+use prost_reflect::{DescriptorPool, Kind, MessageDescriptor, MethodDescriptor};
+use serde_json::Value as Json;
+
+use super::scenario::{Defaults, Scope};
+use super::Builder;
+use crate::config::de::Spanned;
+use crate::config::diagnostic::{suggest, suggestion};
+use crate::config::model::{Grpc, Request};
+use crate::config::source::Span;
+use crate::config::NodeKind;
+use crate::plan::grpc::{self, GrpcPlan};
+use crate::plan::scenario::Value;
+
+impl Builder<'_> {
+    pub(super) fn grpc(
+        &mut self,
+        req: &Request,
+        g: &Spanned<Grpc>,
+        d: &Defaults,
+        scope: &mut Scope,
+    ) -> Option<GrpcPlan> {
+        for (key, set) in [
+            ("method", req.method.as_ref().map(|m| m.span)),
+            ("headers", req.headers.as_ref().map(|h| h.span)),
+            ("upload-files", req.upload_files.as_ref().map(|u| u.span)),
+            ("body-template", req.body_template.as_ref().map(|b| b.span)),
+            ("body-file-template", req.body_file_template.as_ref().map(|b| b.span)),
+        ] {
+            if let Some(span) = set {
+                let help = match key {
+                    "method" => "name the method in `grpc: {method: package.Service/Method}`",
+                    "headers" => "send gRPC metadata with `grpc: {metadata: {key: value}}`",
+                    _ => "write the request message in `body` or `body-file` (protobuf's canonical JSON)",
+                };
+                self.error_help(span, format!("`{key}` does not apply to a gRPC call"), help);
+            }
+        }
+        let address = self.grpc_address(req, d)?;
+        let pool = self.grpc_schema(g)?;
+        let method = self.grpc_method(&pool, &g.value.method)?;
+        if method.is_client_streaming() {
+            self.error_help(
+                g.value.method.span,
+                format!(
+                    "`{}` takes a stream of messages: client and bidirectional streams are not supported yet",
+                    g.value.method.value
+                ),
+                "call a unary or server-streaming method",
+            );
+            return None;
+        }
+        let input = method.input();
+        let body = self.grpc_body(req, &input, scope)?;
+        let metadata: Vec<(String, String)> = match &g.value.metadata {
+            Some(m) => m
+                .value
+                .iter()
+                .map(|(k, v)| {
+                    self.uses(&v.value, v.span, scope);
+                    (k.clone(), v.value.clone())
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let metadata = self.parse_headers(&metadata, g.value.metadata.as_ref().map_or(g.span, |m| m.span));
+        let label = self.label(req.label.as_ref().map_or(&g.value.method.value, |l| &l.value));
+        let timeout = req.timeout.as_ref().map(|t| t.0).filter(|t| !t.is_zero()).unwrap_or(d.timeouts.read);
+        let think_time = match &req.think_time {
+            Some(t) => self.think_time(t),
+            None => d.think_time,
+        };
+        let (assertions, extractors) = self.response_checks(req, scope);
+        let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+        let Ok(path) = http::uri::PathAndQuery::try_from(path.as_str()) else {
+            self.error(g.value.method.span, format!("`{path}` is not a valid gRPC path"));
+            return None;
+        };
+        scope.grpc_calls += 1;
+        Some(GrpcPlan {
+            label,
+            channels: scope.grpc_calls - 1,
+            address,
+            connections: g.value.connections.as_ref().map_or(1, |c| c.value.0.max(1)) as usize,
+            path,
+            input,
+            output: method.output(),
+            server_streaming: method.is_server_streaming(),
+            metadata,
+            body,
+            timeout,
+            think_time,
+            assertions,
+            extractors,
+        })
+    }
+
+    /// `url: grpc://host:port` (or a `default-address` of that form): the channel's address.
+    fn grpc_address(&mut self, req: &Request, d: &Defaults) -> Option<http::Uri> {
+        let span = req.url.span;
+        let text = req.url.value.trim();
+        let text = if text.is_empty() || !text.contains("://") { d.address.as_deref().unwrap_or(text) } else { text };
+        let help = "write `url: grpc://host:port` (plaintext HTTP/2)";
+        if text.contains("${") {
+            self.error_help(span, format!("the address of a gRPC call must be known before the test: `{text}`"), help);
+            return None;
+        }
+        let Some((scheme, rest)) = text.split_once("://") else {
+            self.error_help(span, format!("a gRPC call needs an address, found `{text}`"), help);
+            return None;
+        };
+        match scheme {
+            "grpc" => {}
+            "grpcs" => {
+                self.error_help(span, "gRPC over TLS (`grpcs://`) is not supported yet", help);
+                return None;
+            }
+            _ => {
+                self.error_help(span, format!("the scheme of a gRPC address is `grpc://`, found `{scheme}://`"), help);
+                return None;
+            }
+        }
+        let authority = rest.trim_end_matches('/');
+        match http::Uri::try_from(format!("http://{authority}")) {
+            Ok(uri) if uri.port().is_some() && !authority.contains('/') => Some(uri),
+            _ => {
+                self.error_help(span, format!("`{text}` is not a gRPC address"), help);
+                None
+            }
+        }
+    }
+
+    /// The descriptor pool of `proto` files (compiled here) or of a `protoset`.
+    fn grpc_schema(&mut self, g: &Spanned<Grpc>) -> Option<DescriptorPool> {
+        let spec = &g.value;
+        let sources =
+            [spec.proto.is_some(), spec.protoset.is_some(), spec.reflection.as_ref().is_some_and(|r| r.value)];
+        let help = "name the schema with one of `proto: file.proto`, `protoset: file.pb` or `reflection: true`";
+        match sources.iter().filter(|s| **s).count() {
+            0 => {
+                self.error_help(g.span, "a gRPC call needs the service's schema", help);
+                return None;
+            }
+            1 => {}
+            _ => {
+                self.error_help(g.span, "a gRPC call takes one schema source", help);
+                return None;
+            }
+        }
+        if let Some(r) = spec.reflection.as_ref().filter(|r| r.value) {
+            self.error_help(
+                r.span,
+                "server reflection is not supported yet",
+                "give the schema as `proto: file.proto` or `protoset: file.pb`",
+            );
+            return None;
+        }
+        if let Some(set) = &spec.protoset {
+            let bytes = self.read_file(&set.value, set.span, "protoset")?;
+            return match DescriptorPool::decode(bytes.as_slice()) {
+                Ok(pool) => Some(pool),
+                Err(e) => {
+                    self.error(set.span, format!("`{}` is not a protobuf FileDescriptorSet: {e}", set.value));
+                    None
+                }
+            };
+        }
+        let protos = spec.proto.as_ref()?;
+        let files: Vec<(PathBuf, Span)> =
+            protos.value.0.iter().map(|p| (self.resolve_path(&p.value, p.span), p.span)).collect();
+        let includes: Vec<PathBuf> = match &spec.import_paths {
+            Some(paths) => paths.value.0.iter().map(|p| self.resolve_path(&p.value, p.span)).collect(),
+            None => {
+                let mut dirs: Vec<PathBuf> = Vec::new();
+                for (file, _) in &files {
+                    let dir = file.parent().map(PathBuf::from).unwrap_or_default();
+                    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+                    if !dirs.contains(&dir) {
+                        dirs.push(dir);
+                    }
+                }
+                dirs
+            }
+        };
+        let mut compiler = match protox::Compiler::new(&includes) {
+            Ok(c) => c,
+            Err(e) => {
+                self.error(protos.span, format!("cannot compile the `.proto` files: {e}"));
+                return None;
+            }
+        };
+        compiler.include_imports(true);
+        for (file, span) in &files {
+            if let Err(e) = compiler.open_file(file) {
+                self.error_help(
+                    *span,
+                    format!("the `.proto` does not compile: {}", proto_error(&e, &includes)),
+                    "the `.proto` is compiled by protox (no `protoc`); imports are looked up under `import-paths`",
+                );
+                return None;
+            }
+        }
+        Some(compiler.descriptor_pool())
+    }
+
+    /// `package.Service/Method` in the pool, with a did-you-mean for a name that is not there.
+    fn grpc_method(&mut self, pool: &DescriptorPool, name: &Spanned<String>) -> Option<MethodDescriptor> {
+        let text = name.value.trim();
+        let Some((service_name, method_name)) = text.rsplit_once('/') else {
+            self.error_help(
+                name.span,
+                format!("`{text}` is not a gRPC method"),
+                "write `package.Service/Method`, e.g. `inference.GRPCInferenceService/ModelInfer`",
+            );
+            return None;
+        };
+        let service_name = service_name.trim_start_matches('/');
+        let Some(service) = pool.get_service_by_name(service_name) else {
+            let services: Vec<String> = pool.services().map(|s| s.full_name().to_string()).collect();
+            let help = suggestion(service_name, &services).unwrap_or_else(|| match services.as_slice() {
+                [] => "the schema defines no service".to_string(),
+                _ => format!("the schema's services: {}", services.join(", ")),
+            });
+            self.error_help(name.span, format!("unknown gRPC service `{service_name}`"), help);
+            return None;
+        };
+        if let Some(m) = service.methods().find(|m| m.name() == method_name) {
+            return Some(m);
+        }
+        let methods: Vec<String> = service.methods().map(|m| m.name().to_string()).collect();
+        let help = suggest(method_name, &methods)
+            .map(|s| format!("did you mean `{service_name}/{s}`?"))
+            .unwrap_or_else(|| format!("`{service_name}` has: {}", methods.join(", ")));
+        self.error_help(name.span, format!("`{service_name}` has no method `{method_name}`"), help);
+        None
+    }
+
+    /// The request message: `body` (a mapping, or JSON text) or `body-file`, protobuf's canonical
+    /// JSON; encoded now unless it has placeholders (then it is checked with them left out).
+    fn grpc_body(
+        &mut self,
+        req: &Request,
+        input: &MessageDescriptor,
+        scope: &mut Scope,
+    ) -> Option<Value<bytes::Bytes>> {
+        let (text, span) = if let Some(b) = &req.body {
+            let text = match &b.value.kind {
+                NodeKind::Str(s) => s.clone(),
+                NodeKind::Null => "{}".to_string(),
+                _ => super::body::to_json(&b.value),
+            };
+            (text, b.span)
+        } else if let Some(f) = &req.body_file {
+            let bytes = self.read_file(&f.value, f.span, "body-file")?;
+            match String::from_utf8(bytes) {
+                Ok(text) => (text, f.span),
+                Err(_) => {
+                    self.error(f.span, format!("`{}` is not UTF-8 text: a gRPC body is canonical JSON", f.value));
+                    return None;
+                }
+            }
+        } else {
+            ("{}".to_string(), req.url.span)
+        };
+        self.uses(&text, span, scope);
+        match grpc::body(&text, input) {
+            Ok(body) => Some(body),
+            Err(e) => {
+                let mut span = span;
+                let (message, help) = match serde_json::from_str::<Json>(&text) {
+                    Ok(json) => match locate(input, &json, &mut Vec::new()) {
+                        Some((path, why, help)) => {
+                            // A body written as YAML: point at the key at fault.
+                            if let Some(b) = &req.body {
+                                span = yaml_span(&b.value, &path).unwrap_or(span);
+                            }
+                            (
+                                format!("the body does not fit `{}`: `{}` {why}", input.full_name(), path_text(&path)),
+                                help,
+                            )
+                        }
+                        None => (format!("the body does not fit `{}`: {e}", input.full_name()), None),
+                    },
+                    Err(_) => (format!("the body is not JSON: {e}"), None),
+                };
+                let help = help.unwrap_or_else(|| "write the message in protobuf's canonical JSON (field names in lowerCamelCase or as in the `.proto`)".to_string());
+                self.error_help(span, message, help);
+                None
+            }
+        }
+    }
+}
+
+/// One step of a field path: a field name or a list index.
+enum Seg {
+    Field(String),
+    Index(usize),
+}
+
+/// `inputs[0].datatype`.
+fn path_text(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Field(name) if out.is_empty() => out.push_str(name),
+            Seg::Field(name) => {
+                out.push('.');
+                out.push_str(name);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Where the value at `path` was written in a YAML body: its key, or its list item.
+fn yaml_span(node: &crate::config::Node, path: &[Seg]) -> Option<Span> {
+    let (first, rest) = path.split_first()?;
+    let (span, inner) = match (first, &node.kind) {
+        (Seg::Field(name), NodeKind::Map(m)) => {
+            let (key_span, value) = m.get(name)?;
+            (*key_span, value)
+        }
+        (Seg::Index(i), NodeKind::Seq(items)) => {
+            let item = items.get(*i)?;
+            (item.span, item)
+        }
+        _ => return None,
+    };
+    Some(if rest.is_empty() { span } else { yaml_span(inner, rest).unwrap_or(span) })
+}
+
+/// Where in `json` the message `desc` stops fitting: the field path (from `path` on), why, and
+/// a did-you-mean.
+fn locate(desc: &MessageDescriptor, json: &Json, path: &mut Vec<Seg>) -> Option<(Vec<Seg>, String, Option<String>)> {
+    let Json::Object(map) = json else {
+        return Some((std::mem::take(path), format!("must be an object (a `{}`)", desc.full_name()), None));
+    };
+    for (key, value) in map {
+        path.push(Seg::Field(key.clone()));
+        let Some(field) = desc.get_field_by_json_name(key).or_else(|| desc.get_field_by_name(key)) else {
+            let names: Vec<String> = desc.fields().map(|f| f.json_name().to_string()).collect();
+            let help = suggest(key, &names)
+                .map(|s| format!("did you mean `{s}`?"))
+                .or_else(|| (!names.is_empty()).then(|| format!("`{}` has: {}", desc.full_name(), names.join(", "))));
+            return Some((std::mem::take(path), format!("is not a field of `{}`", desc.full_name()), help));
+        };
+        // A field of a message type (not a well-known type, whose JSON form is special): look inside.
+        if let Kind::Message(inner) = field.kind() {
+            if !inner.full_name().starts_with("google.protobuf.") && !field.is_map() {
+                match (value, field.is_list()) {
+                    (Json::Array(items), true) => {
+                        for (i, item) in items.iter().enumerate() {
+                            path.push(Seg::Index(i));
+                            if let Some(found) = locate(&inner, item, path) {
+                                return Some(found);
+                            }
+                            path.pop();
+                        }
+                        path.pop();
+                        continue;
+                    }
+                    (Json::Null, _) => {
+                        path.pop();
+                        continue;
+                    }
+                    (_, false) => {
+                        if let Some(found) = locate(&inner, value, path) {
+                            return Some(found);
+                        }
+                        path.pop();
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let alone = Json::Object([(key.clone(), value.clone())].into_iter().collect());
+        if let Err(e) = grpc::encode(desc, &alone.to_string()) {
+            // serde_json's position is in the one-field object tried here, not in the body.
+            let e = e.split(" at line ").next().unwrap_or(&e).to_string();
+            return Some((std::mem::take(path), format!("does not fit: {e}"), None));
+        }
+        path.pop();
+    }
+    None
+}
+
+/// A protox error as `file:line:col: message`, the line and column from the compiler's label.
+fn proto_error(e: &protox::Error, includes: &[PathBuf]) -> String {
+    let message = e.to_string();
+    let file = e.file().map(|f| {
+        includes.iter().map(|dir| dir.join(f)).find(|p| p.exists()).map_or(f.to_string(), |p| p.display().to_string())
+    });
+    let at = e.labels().and_then(|mut labels| labels.next()).and_then(|label| {
+        let source = e.source_code()?;
+        let contents = source.read_span(label.inner(), 0, 0).ok()?;
+        Some((contents.line() + 1, contents.column() + 1))
+    });
+    match (file, at) {
+        (Some(file), Some((line, col))) => format!("{file}:{line}:{col}: {message}"),
+        (Some(file), None) => format!("{file}: {message}"),
+        _ => message,
+    }
+}

@@ -1,0 +1,219 @@
+//! gRPC calls in scenarios against demo-target's KServe v2 API (`--grpc-port`): what the server
+//! received (`/grpc-log`), what the samples recorded (gRPC status names as response codes in
+//! `final_stats.csv` and `summary.json`), criteria on them, and bad input refused before load.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::util::artifacts::{self, Row};
+use crate::util::{repo, DemoTarget, Output, Project};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn run(p: &Project, yaml: &str) -> Output {
+    p.file("t/s.yaml", yaml);
+    p.suite(&["run", "-t", "t", "-p", "s.yaml"], LIMIT)
+}
+
+fn final_stats(out: &Output) -> HashMap<String, Row> {
+    let path = out.run_dir().join("s/final_stats.csv");
+    assert!(path.is_file(), "no {}\n{out}", path.display());
+    artifacts::final_stats(&path).into_iter().map(|row| (row["label"].clone(), row)).collect()
+}
+
+fn stat(stats: &HashMap<String, Row>, label: &str, column: &str) -> u64 {
+    let row = stats.get(label).unwrap_or_else(|| panic!("no label `{label}` in {stats:?}"));
+    row.get(column).and_then(|v| v.parse::<f64>().ok()).map_or(0, |v| v as u64)
+}
+
+fn proto(name: &str) -> String {
+    repo().join("demo-target/proto").join(name).display().to_string()
+}
+
+/// A KServe v2 `ModelInfer` suite: two users, five iterations each, two channels.
+fn infer_suite(demo: &DemoTarget, criteria: &str) -> String {
+    format!(
+        r#"execution:
+- concurrency: 2
+  iterations: 5
+  scenario: s
+scenarios:
+  s:
+    variables:
+      model: squeezenet
+    requests:
+    - url: {url}
+      label: infer
+      grpc:
+        method: inference.GRPCInferenceService/ModelInfer
+        proto: {proto}
+        metadata:
+          x-test-case: suite
+        connections: 2
+      body:
+        model_name: ${{model}}
+        id: req-1
+        inputs:
+        - name: input
+          datatype: FP32
+          shape: [1, 4]
+          contents: {{fp32_contents: [0.5, 1.5, 2.5, 3.5]}}
+      timeout: 5s
+      assert-jsonpath:
+      - jsonpath: $.modelName
+        expected-value: squeezenet
+      extract-jsonpath:
+        version: $.modelVersion
+    - url: {url}
+      label: ready
+      grpc:
+        method: inference.GRPCInferenceService/ModelReady
+        proto: {proto}
+        metadata:
+          x-version: ${{version}}
+      body: '{{"name": "squeezenet"}}'
+      assert:
+      - contains: ['"ready":true']
+        subject: body
+reporting:
+- module: passfail
+  criteria: [{criteria}]
+"#,
+        url = demo.grpc_url(),
+        proto = proto("grpc_predict_v2.proto"),
+    )
+}
+
+#[test]
+fn model_infer_calls_reach_the_server_and_record_ok() {
+    let demo = DemoTarget::start_grpc(&["--workers", "1", "--work-ms", "1"]);
+    let p = Project::new();
+    let out = run(&p, &infer_suite(&demo, "'avg-rt of infer>10s', 'fail>0%'"));
+    assert_eq!(out.code, 0, "{out}");
+
+    let log = demo.grpc_log();
+    let infers: Vec<_> = log.iter().filter(|c| c["method"] == "/inference.GRPCInferenceService/ModelInfer").collect();
+    assert_eq!(infers.len(), 10, "{log:?}");
+    let first = infers[0];
+    assert_eq!(first["metadata"]["x-test-case"], "suite");
+    assert!(first["metadata"]["grpc-timeout"].is_string(), "the deadline is sent: {first}");
+    let r = &first["request"];
+    assert_eq!((r["model_name"].as_str(), r["id"].as_str()), (Some("squeezenet"), Some("req-1")));
+    let input = &r["inputs"][0];
+    assert_eq!((input["datatype"].as_str(), &input["shape"]), (Some("FP32"), &serde_json::json!([1, 4])));
+    assert_eq!(input["values"], serde_json::json!([0.5, 1.5, 2.5, 3.5]));
+    // The version extracted from ModelInfer's JSON response went out as metadata.
+    let ready: Vec<_> = log.iter().filter(|c| c["method"] == "/inference.GRPCInferenceService/ModelReady").collect();
+    assert_eq!(ready.len(), 10);
+    assert_eq!(ready[0]["metadata"]["x-version"], "1.0", "{}", ready[0]);
+
+    let stats = final_stats(&out);
+    assert_eq!((stat(&stats, "infer", "succ"), stat(&stats, "infer", "fail")), (10, 0), "{stats:?}");
+    assert_eq!((stat(&stats, "infer", "rc_OK"), stat(&stats, "ready", "rc_OK")), (10, 10), "{stats:?}");
+    let summary = artifacts::summary(&out.run_dir().join("summary.json"));
+    assert_eq!(summary["tests"][0]["overall"]["rc"], serde_json::json!({ "OK": 20 }), "{summary}");
+}
+
+#[test]
+fn unavailable_server_fails_samples_with_its_code() {
+    let demo = DemoTarget::start_grpc(&["--workers", "1", "--work-ms", "1"]);
+    assert_eq!(demo.request("POST", "/control?status=503").0, 200);
+    let p = Project::new();
+    let out = run(&p, &infer_suite(&demo, "'rcUNAVAILABLE of infer>50%'"));
+    assert_eq!(out.code, 3, "{out}");
+    let stats = final_stats(&out);
+    assert_eq!((stat(&stats, "infer", "fail"), stat(&stats, "infer", "rc_UNAVAILABLE")), (10, 10), "{stats:?}");
+    // `/control` acts on inferences only: health calls still answer.
+    assert_eq!(stat(&stats, "ready", "rc_OK"), 10, "{stats:?}");
+}
+
+#[test]
+fn a_deadline_missed_is_deadline_exceeded() {
+    let demo = DemoTarget::start_grpc(&["--workers", "1", "--work-ms", "1"]);
+    assert_eq!(demo.request("POST", "/control?delay_ms=400").0, 200);
+    let p = Project::new();
+    let yaml = infer_suite(&demo, "'fail>0%'").replace("timeout: 5s", "timeout: 100ms");
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 3, "{out}");
+    let stats = final_stats(&out);
+    assert_eq!(stat(&stats, "infer", "rc_DEADLINE_EXCEEDED"), 10, "{stats:?}");
+    let avg = stats["infer"]["avg_rt"].parse::<f64>().unwrap();
+    assert!((0.09..0.3).contains(&avg), "the call ends at its deadline: {avg}");
+}
+
+#[test]
+fn server_streaming_records_time_to_first_message() {
+    let demo = DemoTarget::start_grpc(&["--workers", "1", "--work-ms", "1"]);
+    let p = Project::new();
+    let yaml = format!(
+        r#"execution:
+- concurrency: 1
+  iterations: 2
+  scenario: s
+scenarios:
+  s:
+    requests:
+    - url: {url}
+      label: generate
+      grpc:
+        method: demo.v1.Stream/Generate
+        proto: {proto}
+      body: {{model: squeezenet, prompt: hi, maxTokens: 4, tokenDelayMs: 60}}
+      assert-jsonpath:
+      - jsonpath: $[3].index
+        expected-value: 3
+"#,
+        url = demo.grpc_url(),
+        proto = proto("demo_stream.proto"),
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    let stats = final_stats(&out);
+    assert_eq!(stat(&stats, "generate", "rc_OK"), 2, "{stats:?}");
+    let (ttfb, rt) =
+        (stats["generate"]["avg_lt"].parse::<f64>().unwrap(), stats["generate"]["avg_rt"].parse::<f64>().unwrap());
+    // Three gaps of 60 ms after the first token.
+    assert!(ttfb < 0.1 && rt >= 0.18, "first message at {ttfb}s, end at {rt}s");
+}
+
+#[test]
+fn bad_grpc_input_is_refused_before_load() {
+    let demo = DemoTarget::start_grpc(&["--workers", "1"]);
+    let p = Project::new();
+    p.file("t/protos/broken.proto", "syntax = \"proto3\";\npackage x;\nmessage A {\n  string a = 1\n}\n");
+    let yaml = format!(
+        r#"execution:
+- concurrency: 1
+  iterations: 1
+  scenario: s
+scenarios:
+  s:
+    requests:
+    - url: {url}
+      grpc: {{method: inference.GRPCInferenceService/ModelInfr, proto: {proto}}}
+    - url: {url}
+      grpc: {{method: inference.GRPCInferenceService/ModelInfer, proto: {proto}}}
+      body:
+        model_name: squeezenet
+        inputs:
+        - {{name: input, datatyp: FP32}}
+    - url: {url}
+      grpc: {{method: x.S/M, proto: protos/broken.proto}}
+"#,
+        url = demo.grpc_url(),
+        proto = proto("grpc_predict_v2.proto"),
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 1, "{out}");
+    for expected in [
+        "`inference.GRPCInferenceService` has no method `ModelInfr`",
+        "did you mean `inference.GRPCInferenceService/ModelInfer`?",
+        "`inputs[0].datatyp` is not a field of `inference.ModelInferRequest.InferInputTensor`",
+        "did you mean `datatype`?",
+        "broken.proto:5:1: expected ';'",
+    ] {
+        assert!(out.stderr.contains(expected), "no `{expected}` in\n{out}");
+    }
+    assert!(out.stderr.contains("s.yaml:15:"), "the body error points at the key: {out}");
+    assert!(demo.grpc_log().is_empty(), "no call before the errors are fixed");
+}
