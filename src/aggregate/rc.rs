@@ -142,11 +142,18 @@ mod tests {
         let mut samples: Vec<Sample> = ErrorKind::ALL.iter().map(|k| sample(0, Some(*k))).collect();
         samples.extend([sample(0, None), sample(200, None), sample(404, Some(ErrorKind::Status))]);
         samples.extend([sample(200, Some(ErrorKind::Assertion)), sample(65535, None), sample(1, None)]);
+        // gRPC status codes, kept above HTTP's range, are spelled by name.
+        samples.extend([sample(1000, None), sample(1014, Some(ErrorKind::Status)), sample(1017, None)]);
         for s in &samples {
             let code = Code::of(s);
             assert_eq!(code.text(), s.rc(), "{s:?}");
             assert_eq!(Code::parse(&code.text()), code);
         }
+        assert_eq!(
+            (Code::of(&sample(1000, None)).text(), Code::of(&sample(1014, None)).text()),
+            ("OK".into(), "UNAVAILABLE".into())
+        );
+        assert_eq!(Code::of(&sample(1017, None)), Code::Status(1017));
         for text in ["0200", "+200", "70000", "Exception", "", "-1"] {
             assert_eq!(Code::parse(text), Code::Other(text.into()));
             assert_eq!(Code::parse(text).text(), text);

@@ -188,6 +188,10 @@ impl Builder<'_> {
                 dirs
             }
         };
+        let key = (files.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>(), includes.clone());
+        if let Some(pool) = self.grpc_schemas.get(&key) {
+            return Some(pool.clone());
+        }
         let mut compiler = match protox::Compiler::new(&includes) {
             Ok(c) => c,
             Err(e) => {
@@ -206,7 +210,9 @@ impl Builder<'_> {
                 return None;
             }
         }
-        Some(compiler.descriptor_pool())
+        let pool = compiler.descriptor_pool();
+        self.grpc_schemas.insert(key, pool.clone());
+        Some(pool)
     }
 
     /// `package.Service/Method` in the pool, with a did-you-mean for a name that is not there.

@@ -69,6 +69,7 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
         set_aside: Vec::new(),
         search: None,
         templates,
+        grpc_schemas: HashMap::new(),
     };
     let root: Root = match from_node_all(&b.known_top_level()) {
         Ok(root) => root,
@@ -147,6 +148,9 @@ struct Builder<'a> {
     search: Option<(crate::plan::search::Search, Span)>,
     /// The body template files requests name, and what templates see.
     templates: templates::Templates,
+    /// Descriptor pools compiled from `.proto` files, by the files and import paths (each set is
+    /// compiled once however many calls name it).
+    grpc_schemas: HashMap<(Vec<PathBuf>, Vec<PathBuf>), prost_reflect::DescriptorPool>,
 }
 
 impl Builder<'_> {

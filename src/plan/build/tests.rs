@@ -91,6 +91,7 @@ fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
             notes: Vec::new(),
             search: None,
             templates: Default::default(),
+            grpc_schemas: Default::default(),
         };
         let span = |line| crate::config::source::Span { line, col: 16, ..loaded.root.span };
         let users: Vec<Users> = planned.executions.iter().zip([2, 5]).map(|(e, l)| Users::of(e, span(l))).collect();
@@ -251,4 +252,54 @@ fn a_wrong_prometheus_reporter_is_an_error_at_the_value() {
     assert!(e[0].starts_with("t.yaml:11:12: error: `test` is set on every series by suite"), "{e:?}");
     assert!(e[1].contains("error: `9a` is not a Prometheus label name"), "{e:?}");
     assert!(e[2].contains("error: label `ok` must be text, found a list"), "{e:?}");
+}
+
+/// A scenario of one gRPC call to demo-target's KServe v2 API, with `extra` lines under it.
+fn grpc_call(method: &str, extra: &str) -> String {
+    let proto = concat!(env!("CARGO_MANIFEST_DIR"), "/demo-target/proto/grpc_predict_v2.proto");
+    format!(
+        "execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    variables: {{m: squeezenet}}\n    requests:\n    - url: grpc://127.0.0.1:9\n      grpc: {{method: {method}, proto: {proto}}}\n{extra}"
+    )
+}
+
+fn grpc_step(planned: &Plan) -> &crate::plan::grpc::GrpcPlan {
+    match planned.executions[0].scenario().unwrap().steps.first() {
+        Some(crate::plan::Step::Grpc(g)) => g,
+        other => panic!("not a gRPC call: {other:?}"),
+    }
+}
+
+#[test]
+fn a_grpc_body_without_placeholders_is_encoded_once() {
+    let planned =
+        plan(&grpc_call("inference.GRPCInferenceService/ModelReady", "      body: {name: squeezenet}\n")).unwrap();
+    let g = grpc_step(&planned);
+    assert_eq!(g.path.as_str(), "/inference.GRPCInferenceService/ModelReady");
+    assert_eq!(g.address, "http://127.0.0.1:9/");
+    assert!(!g.server_streaming);
+    let crate::plan::scenario::Value::Fixed(bytes) = &g.body else { panic!("encoded per call: {:?}", g.body) };
+    let decoded = prost_reflect::DynamicMessage::decode(g.input.clone(), bytes.clone()).unwrap();
+    assert_eq!(serde_json::to_string(&decoded).unwrap(), r#"{"name":"squeezenet"}"#);
+
+    let planned =
+        plan(&grpc_call("inference.GRPCInferenceService/ModelReady", "      body: {name: '${m}'}\n")).unwrap();
+    let g = grpc_step(&planned);
+    let crate::plan::scenario::Value::Template(_) = &g.body else { panic!("a placeholder must be filled per call") };
+    assert_eq!(g.encode(r#"{"name":"x"}"#).unwrap().len(), 3);
+}
+
+#[test]
+fn grpc_errors_name_the_method_and_the_field() {
+    let e = errors(&grpc_call("inference.GRPCInferenceService/ServerRedy", ""));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("has no method `ServerRedy`"), "{e:?}");
+    let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "      body: {nmae: x}\n"));
+    assert!(
+        e[0].starts_with("t.yaml:10:14: error: the body does not fit `inference.ModelReadyRequest`: `nmae`"),
+        "{e:?}"
+    );
+    let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "      body: '{\"name\": 5'\n"));
+    assert!(e[0].contains("the body is not JSON"), "{e:?}");
+    let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "").replace("grpc://", "grpcs://"));
+    assert!(e[0].contains("`grpcs://`) is not supported yet"), "{e:?}");
 }
