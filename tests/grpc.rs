@@ -217,3 +217,82 @@ scenarios:
     assert!(out.stderr.contains("s.yaml:15:"), "the body error points at the key: {out}");
     assert!(demo.grpc_log().is_empty(), "no call before the errors are fixed");
 }
+
+/// A TLS front (ALPN `h2`, a self-signed certificate) that pipes each connection to `port`.
+struct TlsProxy {
+    port: u16,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TlsProxy {
+    fn start(port: u16) -> TlsProxy {
+        use std::sync::Arc;
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![key.cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
+            )
+            .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let front = listener.local_addr().unwrap().port();
+        runtime.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(mut back) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+                });
+            }
+        });
+        TlsProxy { port: front, _runtime: runtime }
+    }
+}
+
+#[test]
+fn grpcs_calls_go_over_tls() {
+    let demo = DemoTarget::start_grpc(&["--workers", "1", "--work-ms", "1"]);
+    let proxy = TlsProxy::start(demo.grpc_port);
+    let p = Project::new();
+    let suite = |verify: bool| {
+        format!(
+            r#"execution:
+- concurrency: 1
+  iterations: 3
+  scenario: s
+scenarios:
+  s:
+    tls-verify: {verify}
+    requests:
+    - url: grpcs://127.0.0.1:{port}
+      label: live
+      grpc: {{method: inference.GRPCInferenceService/ServerLive, proto: {proto}}}
+"#,
+            port = proxy.port,
+            proto = proto("grpc_predict_v2.proto"),
+        )
+    };
+    let out = run(&p, &suite(false));
+    assert_eq!(out.code, 0, "{out}");
+    let stats = final_stats(&out);
+    assert_eq!(stat(&stats, "live", "rc_OK"), 3, "{stats:?}");
+    assert_eq!(demo.grpc_log().len(), 3);
+
+    // The self-signed certificate is not trusted when certificates are checked.
+    let p = Project::new();
+    let out = run(&p, &suite(true));
+    let stats = final_stats(&out);
+    assert_eq!((stat(&stats, "live", "fail"), stat(&stats, "live", "rc_UNAVAILABLE")), (3, 3), "{stats:?}");
+    assert_eq!(demo.grpc_log().len(), 3);
+    let summary = std::fs::read_to_string(out.run_dir().join("summary.json")).unwrap();
+    assert!(summary.contains("certificate"), "the error says why: {summary}");
+}

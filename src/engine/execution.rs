@@ -40,7 +40,7 @@ pub struct Execution {
     pace: Box<[Mutex<Option<Instant>>]>,
     /// The channels of each gRPC call of the scenario, made on its first use (tonic's channels
     /// start a task, so they need the runtime).
-    grpc: Box<[OnceLock<Channels>]>,
+    grpc: Box<[OnceLock<Result<Channels, String>>]>,
 }
 
 /// A data source's rows, handed out in turn to the users of an execution.
@@ -94,9 +94,11 @@ impl Execution {
         }
     }
 
-    /// The channels of gRPC call `plan`, shared by the execution's users.
-    pub(super) fn grpc_channels(&self, plan: &GrpcPlan) -> &Channels {
-        self.grpc[plan.channels].get_or_init(|| Channels::new(plan))
+    /// The channels of gRPC call `plan`, shared by the execution's users, or why TLS could not
+    /// be set up for them.
+    pub(super) fn grpc_channels(&self, plan: &GrpcPlan) -> Result<&Channels, &str> {
+        let channels = self.grpc[plan.channels].get_or_init(|| Channels::new(plan, self.scenario.tls_verify));
+        channels.as_ref().map_err(String::as_str)
     }
 
     /// The next child (of `len`) of shared interleave block `index`.

@@ -3,17 +3,24 @@
 //! back as bytes, decoded to JSON only when a check reads them. An execution's users share
 //! `connections` channels per call, taken in turn.
 
+use std::future::Future;
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes};
 use http::HeaderMap;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::plan::grpc::{GrpcPlan, MAX_MESSAGE};
+use crate::sample::ErrorKind;
 
 /// The channels of one call of an execution, used in turn by its users.
 pub struct Channels {
@@ -23,12 +30,20 @@ pub struct Channels {
 
 impl Channels {
     /// `plan.connections` channels to `plan.address`, each connecting on its first call (and
-    /// again after the connection drops).
-    pub fn new(plan: &GrpcPlan) -> Self {
+    /// again after the connection drops); over TLS with the engine's rustls set-up (the
+    /// scenario's `tls-verify`), or why that cannot be set up.
+    pub fn new(plan: &GrpcPlan, tls_verify: bool) -> Result<Self, String> {
+        let tls = if plan.tls { Some(super::http::tls::config(tls_verify)?) } else { None };
         let list = (0..plan.connections.max(1))
-            .map(|_| Endpoint::from(plan.address.clone()).connect_timeout(plan.timeout).connect_lazy())
+            .map(|_| {
+                let endpoint = Endpoint::from(plan.address.clone()).connect_timeout(plan.timeout);
+                match &tls {
+                    Some(config) => endpoint.connect_with_connector_lazy(tls_connector(config.clone())),
+                    None => endpoint.connect_lazy(),
+                }
+            })
             .collect();
-        Channels { list, next: AtomicUsize::new(0) }
+        Ok(Channels { list, next: AtomicUsize::new(0) })
     }
 
     /// The next channel in turn.
@@ -38,6 +53,30 @@ impl Channels {
     }
 }
 
+/// Opens TCP then TLS (ALPN offers `h2`) to the host and port of the channel's URI.
+fn tls_connector(
+    config: Arc<rustls::ClientConfig>,
+) -> impl tower::Service<
+    http::Uri,
+    Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>,
+    Error = io::Error,
+    Future = impl Future<Output = io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>> + Send,
+> + Send
+       + 'static {
+    tower::service_fn(move |uri: http::Uri| {
+        let config = config.clone();
+        async move {
+            let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            let name = ServerName::try_from(host).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
+            Ok(TokioIo::new(tls))
+        }
+    })
+}
+
 /// What one call came back with.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -45,6 +84,8 @@ pub struct Outcome {
     pub code: u16,
     /// The status message of a call that did not end `OK`.
     pub message: Option<String>,
+    /// The transport's failure under a status it made (connection refused, TLS), if any.
+    pub kind: Option<ErrorKind>,
     /// Until the response headers (unary) or the first message (server streaming), µs.
     pub ttfb_us: u64,
     /// Until the call ended (trailers read), µs.
@@ -75,9 +116,37 @@ pub async fn call(channel: Channel, plan: &GrpcPlan, request: Bytes, metadata: H
         Err(_) => deadline(),
     };
     out.code = status.code() as u16;
+    let (kind, deepest) = cause(&status);
+    out.kind = kind;
     let message = status.message();
-    out.message = Some(if message.is_empty() { format!("{:?}", status.code()) } else { message.to_string() });
+    let message = if message.is_empty() { format!("{:?}", status.code()) } else { message.to_string() };
+    out.message =
+        Some(if deepest.is_empty() || message.contains(&deepest) { message } else { format!("{message}: {deepest}") });
     out
+}
+
+/// What lies under a status that the transport made (connection refused, a TLS handshake
+/// refused): its class, and its deepest cause as text ("transport error" alone says nothing).
+fn cause(status: &Status) -> (Option<ErrorKind>, String) {
+    let mut kind = None;
+    let mut deepest = String::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::ConnectionRefused {
+                kind = Some(ErrorKind::ConnectRefused);
+            }
+            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+                kind = Some(ErrorKind::Tls);
+            }
+        }
+        if e.is::<rustls::Error>() {
+            kind = Some(ErrorKind::Tls);
+        }
+        deepest = e.to_string();
+        next = e.source();
+    }
+    (kind, deepest)
 }
 
 async fn exchange(

@@ -662,7 +662,14 @@ impl User<'_> {
                 return sample;
             }
         };
-        let channel = self.exec.grpc_channels(g).pick();
+        let channel = match self.exec.grpc_channels(g) {
+            Ok(channels) => channels.pick(),
+            Err(message) => {
+                sample.elapsed_us = 1;
+                fail(&mut sample, ErrorKind::Tls, message.to_string());
+                return sample;
+            }
+        };
         let keep = !g.assertions.is_empty() || !g.extractors.is_empty();
         tokio::select! {
             out = grpc::call(channel, g, request, metadata, keep) => {
@@ -671,7 +678,11 @@ impl User<'_> {
                 sample.bytes = out.bytes;
                 sample.status = GRPC_STATUS + out.code;
                 if let Some(message) = &out.message {
-                    let kind = if grpc::is_deadline(out.code) { ErrorKind::Timeout } else { ErrorKind::Status };
+                    let kind = match out.kind {
+                        Some(kind) => kind,
+                        None if grpc::is_deadline(out.code) => ErrorKind::Timeout,
+                        None => ErrorKind::Status,
+                    };
                     let name = crate::sample::grpc_code_name(out.code).unwrap_or("UNKNOWN");
                     fail(&mut sample, kind, format!("{name}: {message}"));
                 }

@@ -25,8 +25,10 @@ pub struct GrpcPlan {
     pub label: u32,
     /// Which channel set of the execution the call uses (one per call in the scenario).
     pub channels: usize,
-    /// Where the channels go: `http://host:port` (h2c).
+    /// Where the channels go: `http://host:port` (h2c) or `https://host:port` (TLS, ALPN h2).
     pub address: http::Uri,
+    /// Over TLS (`grpcs://`).
+    pub tls: bool,
     /// How many channels the execution's users share, used in turn.
     pub connections: usize,
     /// `/package.Service/Method`.

@@ -11,7 +11,7 @@ mod conn;
 pub mod cookies;
 #[cfg(test)]
 mod fuzz;
-mod tls;
+pub(super) mod tls;
 pub mod wire;
 
 use std::borrow::Cow;

@@ -42,7 +42,7 @@ impl Builder<'_> {
                 self.error_help(span, format!("`{key}` does not apply to a gRPC call"), help);
             }
         }
-        let address = self.grpc_address(req, d)?;
+        let (address, tls) = self.grpc_address(req, d)?;
         let pool = self.grpc_schema(g)?;
         let method = self.grpc_method(&pool, &g.value.method)?;
         if method.is_client_streaming() {
@@ -87,6 +87,7 @@ impl Builder<'_> {
             label,
             channels: scope.grpc_calls - 1,
             address,
+            tls,
             connections: g.value.connections.as_ref().map_or(1, |c| c.value.0.max(1)) as usize,
             path,
             input,
@@ -101,12 +102,13 @@ impl Builder<'_> {
         })
     }
 
-    /// `url: grpc://host:port` (or a `default-address` of that form): the channel's address.
-    fn grpc_address(&mut self, req: &Request, d: &Defaults) -> Option<http::Uri> {
+    /// `url: grpc://host:port` or `grpcs://host:port` (or a `default-address` of that form): the
+    /// channel's address, and whether it is over TLS.
+    fn grpc_address(&mut self, req: &Request, d: &Defaults) -> Option<(http::Uri, bool)> {
         let span = req.url.span;
         let text = req.url.value.trim();
         let text = if text.is_empty() || !text.contains("://") { d.address.as_deref().unwrap_or(text) } else { text };
-        let help = "write `url: grpc://host:port` (plaintext HTTP/2)";
+        let help = "write `url: grpc://host:port` (plaintext HTTP/2) or `grpcs://host:port` (TLS)";
         if text.contains("${") {
             self.error_help(span, format!("the address of a gRPC call must be known before the test: `{text}`"), help);
             return None;
@@ -115,20 +117,18 @@ impl Builder<'_> {
             self.error_help(span, format!("a gRPC call needs an address, found `{text}`"), help);
             return None;
         };
-        match scheme {
-            "grpc" => {}
-            "grpcs" => {
-                self.error_help(span, "gRPC over TLS (`grpcs://`) is not supported yet", help);
-                return None;
-            }
+        let tls = match scheme {
+            "grpc" => false,
+            "grpcs" => true,
             _ => {
                 self.error_help(span, format!("the scheme of a gRPC address is `grpc://`, found `{scheme}://`"), help);
                 return None;
             }
-        }
+        };
         let authority = rest.trim_end_matches('/');
-        match http::Uri::try_from(format!("http://{authority}")) {
-            Ok(uri) if uri.port().is_some() && !authority.contains('/') => Some(uri),
+        let scheme = if tls { "https" } else { "http" };
+        match http::Uri::try_from(format!("{scheme}://{authority}")) {
+            Ok(uri) if uri.port().is_some() && !authority.contains('/') => Some((uri, tls)),
             _ => {
                 self.error_help(span, format!("`{text}` is not a gRPC address"), help);
                 None

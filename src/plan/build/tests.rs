@@ -276,7 +276,7 @@ fn a_grpc_body_without_placeholders_is_encoded_once() {
     let g = grpc_step(&planned);
     assert_eq!(g.path.as_str(), "/inference.GRPCInferenceService/ModelReady");
     assert_eq!(g.address, "http://127.0.0.1:9/");
-    assert!(!g.server_streaming);
+    assert!(!g.server_streaming && !g.tls);
     let crate::plan::scenario::Value::Fixed(bytes) = &g.body else { panic!("encoded per call: {:?}", g.body) };
     let decoded = prost_reflect::DynamicMessage::decode(g.input.clone(), bytes.clone()).unwrap();
     assert_eq!(serde_json::to_string(&decoded).unwrap(), r#"{"name":"squeezenet"}"#);
@@ -300,6 +300,6 @@ fn grpc_errors_name_the_method_and_the_field() {
     );
     let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "      body: '{\"name\": 5'\n"));
     assert!(e[0].contains("the body is not JSON"), "{e:?}");
-    let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "").replace("grpc://", "grpcs://"));
-    assert!(e[0].contains("`grpcs://`) is not supported yet"), "{e:?}");
+    let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "").replace("grpc://", "h2c://"));
+    assert!(e[0].contains("the scheme of a gRPC address is `grpc://`, found `h2c://`"), "{e:?}");
 }
