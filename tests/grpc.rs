@@ -296,3 +296,34 @@ scenarios:
     let summary = std::fs::read_to_string(out.run_dir().join("summary.json")).unwrap();
     assert!(summary.contains("certificate"), "the error says why: {summary}");
 }
+
+#[test]
+fn a_protoset_names_the_schema() {
+    let demo = DemoTarget::start_grpc(&["--workers", "1"]);
+    let p = Project::new();
+    // A FileDescriptorSet as `protoc --descriptor_set_out` writes it, made here by protox.
+    let set = protox::compile([proto("grpc_predict_v2.proto")], [repo().join("demo-target/proto")]).unwrap();
+    std::fs::create_dir_all(p.path().join("t")).unwrap();
+    std::fs::write(p.path().join("t/kserve.pb"), prost::Message::encode_to_vec(&set)).unwrap();
+    let yaml = format!(
+        r#"execution:
+- concurrency: 1
+  iterations: 2
+  scenario: s
+scenarios:
+  s:
+    requests:
+    - url: {url}
+      grpc: {{method: inference.GRPCInferenceService/ModelMetadata, protoset: kserve.pb}}
+      body: {{name: squeezenet}}
+      extract-jsonpath: {{platform: $.platform}}
+      assert-jsonpath: [{{jsonpath: '$.inputs[0].datatype', expected-value: FP32}}]
+"#,
+        url = demo.grpc_url(),
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    let stats = final_stats(&out);
+    assert_eq!(stat(&stats, "inference.GRPCInferenceService/ModelMetadata", "rc_OK"), 2, "{stats:?}");
+    assert_eq!(demo.grpc_log()[0]["request"]["name"], "squeezenet");
+}
