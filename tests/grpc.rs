@@ -327,3 +327,101 @@ scenarios:
     assert_eq!(stat(&stats, "inference.GRPCInferenceService/ModelMetadata", "rc_OK"), 2, "{stats:?}");
     assert_eq!(demo.grpc_log()[0]["request"]["name"], "squeezenet");
 }
+
+/// A gRPC server by hand on h2 (plaintext) for a client-streaming method: it answers each call
+/// with one message holding the messages received, concatenated (a `Chunk { text }`).
+struct StreamSink {
+    port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Vec<Vec<u8>>>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl StreamSink {
+    fn start() -> StreamSink {
+        use std::sync::{Arc, Mutex};
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let seen = received.clone();
+        runtime.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let Ok(mut conn) = h2::server::handshake(tcp).await else { return };
+                    while let Some(Ok((request, mut respond))) = conn.accept().await {
+                        let seen = seen.clone();
+                        tokio::spawn(async move {
+                            let mut body = request.into_body();
+                            let mut bytes = Vec::new();
+                            while let Some(Ok(chunk)) = body.data().await {
+                                let _ = body.flow_control().release_capacity(chunk.len());
+                                bytes.extend_from_slice(&chunk);
+                            }
+                            // gRPC frames: a flag byte, a 4-byte length, the message.
+                            let (mut messages, mut text, mut rest) = (Vec::new(), Vec::new(), &bytes[..]);
+                            while rest.len() >= 5 {
+                                let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+                                let message = rest[5..5 + len].to_vec();
+                                text.extend_from_slice(&message[2..]);
+                                messages.push(message);
+                                rest = &rest[5 + len..];
+                            }
+                            seen.lock().unwrap().push(messages);
+                            let mut reply = vec![10, text.len() as u8];
+                            reply.extend_from_slice(&text);
+                            let mut frame = vec![0];
+                            frame.extend_from_slice(&(reply.len() as u32).to_be_bytes());
+                            frame.extend_from_slice(&reply);
+                            let head = http::Response::builder()
+                                .status(200)
+                                .header("content-type", "application/grpc")
+                                .body(())
+                                .unwrap();
+                            let Ok(mut send) = respond.send_response(head, false) else { return };
+                            let _ = send.send_data(bytes::Bytes::from(frame), false);
+                            let mut trailers = http::HeaderMap::new();
+                            trailers.insert("grpc-status", "0".parse().unwrap());
+                            let _ = send.send_trailers(trailers);
+                        });
+                    }
+                });
+            }
+        });
+        StreamSink { port, received, _runtime: runtime }
+    }
+}
+
+#[test]
+fn a_client_stream_sends_its_messages_in_order() {
+    let sink = StreamSink::start();
+    let p = Project::new();
+    p.file(
+        "t/up.proto",
+        "syntax = \"proto3\";\npackage up;\nservice Up { rpc Send(stream Chunk) returns (Chunk); }\nmessage Chunk { string text = 1; }\n",
+    );
+    let yaml = format!(
+        r#"execution:
+- concurrency: 1
+  iterations: 2
+  scenario: s
+scenarios:
+  s:
+    variables: {{last: c}}
+    requests:
+    - url: grpc://127.0.0.1:{port}
+      label: up
+      grpc: {{method: up.Up/Send, proto: up.proto}}
+      body: [{{text: a}}, {{text: b}}, {{text: '${{last}}'}}]
+      assert-jsonpath: [{{jsonpath: $.text, expected-value: abc}}]
+"#,
+        port = sink.port
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    let stats = final_stats(&out);
+    assert_eq!((stat(&stats, "up", "rc_OK"), stat(&stats, "up", "fail")), (2, 0), "{stats:?}");
+    let received = sink.received.lock().unwrap().clone();
+    let one: Vec<Vec<u8>> = vec![vec![10, 1, b'a'], vec![10, 1, b'b'], vec![10, 1, b'c']];
+    assert_eq!(received, vec![one.clone(), one]);
+}

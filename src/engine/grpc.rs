@@ -99,9 +99,9 @@ pub struct Outcome {
     pub kept: Vec<Bytes>,
 }
 
-/// Calls `plan`'s method on `channel` with the encoded `request` and `metadata`, within the
-/// plan's deadline; keeps the response messages when `keep`.
-pub async fn call(channel: Channel, plan: &GrpcPlan, request: Bytes, metadata: HeaderMap, keep: bool) -> Outcome {
+/// Calls `plan`'s method on `channel` with the encoded `request` messages and `metadata`,
+/// within the plan's deadline; keeps the response messages when `keep`.
+pub async fn call(channel: Channel, plan: &GrpcPlan, request: Vec<Bytes>, metadata: HeaderMap, keep: bool) -> Outcome {
     let start = Instant::now();
     let mut out = Outcome::default();
     let result =
@@ -152,7 +152,7 @@ fn cause(status: &Status) -> (Option<ErrorKind>, String) {
 async fn exchange(
     channel: Channel,
     plan: &GrpcPlan,
-    request: Bytes,
+    request: Vec<Bytes>,
     metadata: HeaderMap,
     keep: bool,
     start: Instant,
@@ -160,10 +160,11 @@ async fn exchange(
 ) -> Result<(), Status> {
     let mut client = tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE);
     client.ready().await.map_err(|e| Status::unavailable(format!("cannot connect: {e}")))?;
-    let mut req = tonic::Request::new(request);
+    // Every kind of call goes out as a stream of messages (one for a unary call): the wire is the same.
+    let mut req = tonic::Request::new(futures_util::stream::iter(request));
     *req.metadata_mut() = MetadataMap::from_headers(metadata);
     req.set_timeout(plan.timeout);
-    let response = client.server_streaming(req, plan.path.clone(), BytesCodec).await?;
+    let response = client.streaming(req, plan.path.clone(), BytesCodec).await?;
     if !plan.server_streaming {
         out.ttfb_us = micros(start.elapsed());
     }

@@ -698,13 +698,16 @@ impl User<'_> {
         sample
     }
 
-    /// The call's request bytes and metadata for this user.
-    fn grpc_request(&mut self, g: &GrpcPlan) -> Result<(Bytes, http::HeaderMap), String> {
+    /// The call's request messages and metadata for this user.
+    fn grpc_request(&mut self, g: &GrpcPlan) -> Result<(Vec<Bytes>, http::HeaderMap), String> {
         let functions = &self.exec.scenario.functions;
-        let request = match &g.body {
-            Value::Fixed(b) => b.clone(),
-            Value::Template(t) => g.encode(&t.render(&mut self.vars, functions).map_err(|e| e.to_string())?)?,
-        };
+        let mut request = Vec::with_capacity(g.body.len());
+        for message in &g.body {
+            request.push(match message {
+                Value::Fixed(b) => b.clone(),
+                Value::Template(t) => g.encode(&t.render(&mut self.vars, functions).map_err(|e| e.to_string())?)?,
+            });
+        }
         let mut metadata = http::HeaderMap::with_capacity(g.metadata.len());
         for (name, value) in &g.metadata {
             let value = match value {

@@ -39,10 +39,13 @@ pub struct GrpcPlan {
     pub output: MessageDescriptor,
     /// The server sends a stream of messages.
     pub server_streaming: bool,
+    /// The client sends a stream of messages (`body` is a list of them).
+    pub client_streaming: bool,
     /// Metadata sent with the call.
     pub metadata: Vec<(HeaderName, Value<HeaderValue>)>,
-    /// The request: encoded once, or canonical JSON rendered and encoded per call.
-    pub body: Value<Bytes>,
+    /// The request messages (one, or a client stream's in order): each encoded once, or
+    /// canonical JSON rendered and encoded per call.
+    pub body: Vec<Value<Bytes>>,
     /// Deadline of the call (sent as `grpc-timeout` and enforced here).
     pub timeout: Duration,
     /// Pause before sending.

@@ -45,19 +45,8 @@ impl Builder<'_> {
         let (address, tls) = self.grpc_address(req, d)?;
         let pool = self.grpc_schema(g)?;
         let method = self.grpc_method(&pool, &g.value.method)?;
-        if method.is_client_streaming() {
-            self.error_help(
-                g.value.method.span,
-                format!(
-                    "`{}` takes a stream of messages: client and bidirectional streams are not supported yet",
-                    g.value.method.value
-                ),
-                "call a unary or server-streaming method",
-            );
-            return None;
-        }
         let input = method.input();
-        let body = self.grpc_body(req, &input, scope)?;
+        let body = self.grpc_body(req, &input, method.is_client_streaming(), scope)?;
         let metadata: Vec<(String, String)> = match &g.value.metadata {
             Some(m) => m
                 .value
@@ -93,6 +82,7 @@ impl Builder<'_> {
             input,
             output: method.output(),
             server_streaming: method.is_server_streaming(),
+            client_streaming: method.is_client_streaming(),
             metadata,
             body,
             timeout,
@@ -247,14 +237,16 @@ impl Builder<'_> {
         None
     }
 
-    /// The request message: `body` (a mapping, or JSON text) or `body-file`, protobuf's canonical
-    /// JSON; encoded now unless it has placeholders (then it is checked with them left out).
+    /// The request messages: `body` (a mapping, or JSON text) or `body-file`, protobuf's
+    /// canonical JSON, one message or (for a client stream) a list of them; each encoded now
+    /// unless it has placeholders.
     fn grpc_body(
         &mut self,
         req: &Request,
         input: &MessageDescriptor,
+        stream: bool,
         scope: &mut Scope,
-    ) -> Option<Value<bytes::Bytes>> {
+    ) -> Option<Vec<Value<bytes::Bytes>>> {
         let (text, span) = if let Some(b) = &req.body {
             let text = match &b.value.kind {
                 NodeKind::Str(s) => s.clone(),
@@ -275,27 +267,59 @@ impl Builder<'_> {
             ("{}".to_string(), req.url.span)
         };
         self.uses(&text, span, scope);
-        match grpc::body(&text, input) {
+        let node = req.body.as_ref().map(|b| &b.value);
+        if !stream {
+            return Some(vec![self.grpc_message(&text, input, span, node, Vec::new())?]);
+        }
+        let Ok(Json::Array(items)) = serde_json::from_str::<Json>(&text) else {
+            self.error_help(
+                span,
+                format!("`{}` takes a stream of messages: the body must be a list of them", input.full_name()),
+                "write `body: [{...}, {...}]`, one message per item, sent in order",
+            );
+            return None;
+        };
+        let mut messages = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            messages.push(self.grpc_message(&item.to_string(), input, span, node, vec![Seg::Index(i)])?);
+        }
+        Some(messages)
+    }
+
+    /// One request message from canonical JSON `text` (at `prefix` in the YAML `node`, when the
+    /// body was written as YAML): encoded now, or kept as a template when it has placeholders.
+    fn grpc_message(
+        &mut self,
+        text: &str,
+        input: &MessageDescriptor,
+        span: Span,
+        node: Option<&crate::config::Node>,
+        prefix: Vec<Seg>,
+    ) -> Option<Value<bytes::Bytes>> {
+        match grpc::body(text, input) {
             Ok(body) => Some(body),
             Err(e) => {
                 let mut span = span;
-                let (message, help) = match serde_json::from_str::<Json>(&text) {
+                let (message, help) = match serde_json::from_str::<Json>(text) {
                     Ok(json) => match locate(input, &json, &mut Vec::new()) {
                         Some((path, why, help)) => {
+                            let path: Vec<Seg> = prefix.into_iter().chain(path).collect();
                             // A body written as YAML: point at the key at fault.
-                            if let Some(b) = &req.body {
-                                span = yaml_span(&b.value, &path).unwrap_or(span);
+                            if let Some(node) = node {
+                                span = yaml_span(node, &path).unwrap_or(span);
                             }
-                            (
-                                format!("the body does not fit `{}`: `{}` {why}", input.full_name(), path_text(&path)),
-                                help,
-                            )
+                            let at = path_text(&path);
+                            let at = if at.is_empty() { "the body".to_string() } else { format!("`{at}`") };
+                            (format!("the body does not fit `{}`: {at} {why}", input.full_name()), help)
                         }
                         None => (format!("the body does not fit `{}`: {e}", input.full_name()), None),
                     },
                     Err(_) => (format!("the body is not JSON: {e}"), None),
                 };
-                let help = help.unwrap_or_else(|| "write the message in protobuf's canonical JSON (field names in lowerCamelCase or as in the `.proto`)".to_string());
+                let help = help.unwrap_or_else(|| {
+                    "write the message in protobuf's canonical JSON (field names in lowerCamelCase or as in the `.proto`)"
+                        .to_string()
+                });
                 self.error_help(span, message, help);
                 None
             }

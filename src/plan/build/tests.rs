@@ -277,14 +277,18 @@ fn a_grpc_body_without_placeholders_is_encoded_once() {
     assert_eq!(g.path.as_str(), "/inference.GRPCInferenceService/ModelReady");
     assert_eq!(g.address, "http://127.0.0.1:9/");
     assert!(!g.server_streaming && !g.tls);
-    let crate::plan::scenario::Value::Fixed(bytes) = &g.body else { panic!("encoded per call: {:?}", g.body) };
+    let [crate::plan::scenario::Value::Fixed(bytes)] = g.body.as_slice() else {
+        panic!("encoded per call: {:?}", g.body)
+    };
     let decoded = prost_reflect::DynamicMessage::decode(g.input.clone(), bytes.clone()).unwrap();
     assert_eq!(serde_json::to_string(&decoded).unwrap(), r#"{"name":"squeezenet"}"#);
 
     let planned =
         plan(&grpc_call("inference.GRPCInferenceService/ModelReady", "      body: {name: '${m}'}\n")).unwrap();
     let g = grpc_step(&planned);
-    let crate::plan::scenario::Value::Template(_) = &g.body else { panic!("a placeholder must be filled per call") };
+    let [crate::plan::scenario::Value::Template(_)] = g.body.as_slice() else {
+        panic!("a placeholder must be filled per call")
+    };
     assert_eq!(g.encode(r#"{"name":"x"}"#).unwrap().len(), 3);
 }
 
@@ -302,4 +306,37 @@ fn grpc_errors_name_the_method_and_the_field() {
     assert!(e[0].contains("the body is not JSON"), "{e:?}");
     let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "").replace("grpc://", "h2c://"));
     assert!(e[0].contains("the scheme of a gRPC address is `grpc://`, found `h2c://`"), "{e:?}");
+}
+
+#[test]
+fn a_client_stream_body_is_a_list_of_messages_each_encoded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let proto = dir.path().join("up.proto");
+    std::fs::write(
+        &proto,
+        "syntax = \"proto3\";\npackage up;\nservice Up { rpc Send(stream Chunk) returns (Chunk); }\nmessage Chunk { string text = 1; }\n",
+    )
+    .unwrap();
+    let yaml = |body: &str| {
+        format!(
+            "execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    requests:\n    - url: grpc://127.0.0.1:9\n      grpc: {{method: up.Up/Send, proto: {}}}\n      body: {body}\n",
+            proto.display()
+        )
+    };
+    let planned = plan(&yaml("[{text: a}, {text: b}]")).unwrap();
+    let g = grpc_step(&planned);
+    assert!(g.client_streaming && !g.server_streaming);
+    let encoded: Vec<&[u8]> = g
+        .body
+        .iter()
+        .map(|m| match m {
+            crate::plan::scenario::Value::Fixed(b) => b.as_ref(),
+            other => panic!("encoded per call: {other:?}"),
+        })
+        .collect();
+    assert_eq!(encoded, [&[10, 1, b'a'][..], &[10, 1, b'b'][..]]);
+    let e = errors(&yaml("[{text: a}, {txt: b}]"));
+    assert!(e[0].contains("t.yaml:9:26: error: the body does not fit `up.Chunk`: `[1].txt` is not a field"), "{e:?}");
+    let e = errors(&yaml("{text: a}"));
+    assert!(e[0].contains("`up.Chunk` takes a stream of messages: the body must be a list of them"), "{e:?}");
 }
