@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-
 use crate::util::artifacts::{matrix_csv, summary};
 use crate::util::{run_suite_env, DemoTarget, Project};
 
@@ -141,7 +140,8 @@ scenarios:
 
     let out = run_suite_env(p.path(), &["run", "-t", "t"], &reports, LIMIT, None, &env);
     assert_eq!(out.code, 0, "{out}");
-    let mut got: Vec<String> = demo.echo_log()
+    let mut got: Vec<String> = demo
+        .echo_log()
         .iter()
         .map(|r| format!("{}?{}", r["path"].as_str().unwrap(), r["query"].as_str().unwrap()))
         .collect();
