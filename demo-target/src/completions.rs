@@ -72,7 +72,7 @@ pub async fn handle(req: Request) -> Response {
     match c.stream {
         None => {
             let start = Instant::now();
-            tokio::time::sleep_until(start + c.first_token + c.token_delay * (c.tokens.saturating_sub(1) as u32)).await;
+            sleep_until(start + c.first_token + c.token_delay * (c.tokens.saturating_sub(1) as u32)).await;
             let text: String = (0..c.tokens).map(token).collect();
             let mut body = chunk(&id, &c.model, &text, Some("length"));
             body["usage"] = usage(c.prompt_tokens, c.tokens);
@@ -88,7 +88,7 @@ pub async fn handle(req: Request) -> Response {
                 // Deadlines from the request's arrival, so the gaps do not add up the timer's slack.
                 let start = Instant::now();
                 for i in 0..c.tokens {
-                    tokio::time::sleep_until(start + c.first_token + c.token_delay * i as u32).await;
+                    sleep_until(start + c.first_token + c.token_delay * i as u32).await;
                     if tx.send(frame(format, &chunk(&id, &c.model, &token(i), None))).await.is_err() {
                         return; // the client went away
                     }
@@ -148,6 +148,22 @@ impl Completion {
             token_delay: ms("token_delay_ms", body.token_delay_ms, TOKEN_DELAY_MS)?,
             stream,
         })
+    }
+}
+
+/// The timer's slack: tokio's timer rounds a deadline up to its millisecond ticks and may wake
+/// up to two of them late.
+const SLACK: Duration = Duration::from_millis(2);
+
+/// Waits until `deadline` within a fraction of a millisecond (tokio's timer alone is up to two
+/// late): the timer up to [`SLACK`] before it, then a thread's sleep (the kernel's timers are
+/// precise to tens of microseconds) on the blocking pool, so the server's delays are the ones
+/// the tests hold the measured times against.
+async fn sleep_until(deadline: Instant) {
+    tokio::time::sleep_until(deadline.checked_sub(SLACK).unwrap_or(deadline)).await;
+    let left = deadline.saturating_duration_since(Instant::now());
+    if !left.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(left)).await;
     }
 }
 
