@@ -132,3 +132,96 @@ fn bad_stream_and_tokens_from_are_errors_before_any_load() {
     assert!(out.stderr.contains("did you mean `sse`?"), "{out}");
     assert!(out.stderr.contains("is not a valid JSONPath") && out.stderr.contains("t/bad.yaml:9:20"), "{out}");
 }
+
+/// Over HTTP/2 (hyper's client, not the hand-written HTTP/1.1 reader) the same events are cut:
+/// SSE by blank lines, `chunked` by DATA frames.
+#[test]
+fn http2_streams_are_cut_into_the_same_events() {
+    let server = h2_stream::Server::start();
+    let p = Project::new();
+    let requests = format!(
+        "    - url: https://127.0.0.1:{port}/sse\n      label: h2-sse\n      stream: sse\n      tokens-from: $.text\n    - url: https://127.0.0.1:{port}/frames\n      label: h2-frames\n      stream: chunked\n      tokens-from: $.text\n",
+        port = server.port
+    );
+    let yaml = format!(
+        "execution:\n- concurrency: 1\n  iterations: 3\n  scenario: s\nscenarios:\n  s:\n    tls-verify: false\n    requests:\n{requests}"
+    );
+    p.file("t/h2.yaml", &yaml);
+    let out = p.suite(&["run", "-t", "t"], LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    for label in ["h2-sse", "h2-frames"] {
+        let s = stream_of(&out, label);
+        assert_eq!(
+            (s["samples"].as_u64(), s["events"].as_u64(), s["tokens"].as_u64()),
+            (Some(3), Some(12), Some(12)),
+            "{label}: {s}"
+        );
+        let ttft = secs(&s["ttft_percentiles"]["p50"]);
+        assert!((0.030..0.045).contains(&ttft), "{label}: time to first token {ttft}: {s}");
+        let itl = secs(&s["itl_percentiles"]["p50"]);
+        assert!((0.008..0.020).contains(&itl), "{label}: inter-token latency {itl}: {s}");
+    }
+}
+
+/// A TLS server speaking HTTP/2 only that answers every request with four events, the first
+/// after 30 ms, then 10 ms apart, each in its own DATA frame (`/sse`: as server-sent events).
+mod h2_stream {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+    use tokio_rustls::rustls;
+
+    pub struct Server {
+        pub port: u16,
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    impl Server {
+        pub fn start() -> Server {
+            let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![key.cert.der().clone()],
+                    rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
+                )
+                .unwrap();
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            runtime.spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    // Without it Nagle holds a small DATA frame until the client acknowledges the last.
+                    let _ = tcp.set_nodelay(true);
+                    tokio::spawn(async move {
+                        let Ok(stream) = acceptor.accept(tcp).await else { return };
+                        let Ok(mut conn) = h2::server::handshake(stream).await else { return };
+                        while let Some(Ok((request, mut respond))) = conn.accept().await {
+                            tokio::spawn(async move {
+                                let sse = request.uri().path() == "/sse";
+                                let response = http::Response::builder().status(200).body(()).unwrap();
+                                let Ok(mut send) = respond.send_response(response, false) else { return };
+                                let start = tokio::time::Instant::now();
+                                for i in 0..4u64 {
+                                    tokio::time::sleep_until(start + Duration::from_millis(30 + 10 * i)).await;
+                                    let json = format!("{{\"text\":\"t{i}\"}}");
+                                    let event = if sse { format!("data: {json}\n\n") } else { json };
+                                    let _ = send.send_data(bytes::Bytes::from(event), false);
+                                }
+                                let _ = send.send_data(bytes::Bytes::new(), true);
+                            });
+                        }
+                    });
+                }
+            });
+            Server { port, _runtime: runtime }
+        }
+    }
+}

@@ -402,7 +402,8 @@ async fn h2(
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| (Failure::chain(&e), true))?;
             if let Ok(data) = frame.into_data() {
-                if let Some(events) = &mut events {
+                // An empty frame (one that only ends the stream) is no event.
+                if let Some(events) = events.as_mut().filter(|_| !data.is_empty()) {
                     events.body(&data);
                     events.chunk_end();
                 }
