@@ -73,6 +73,12 @@ fn sse_completions_record_time_to_first_token_and_gaps() {
     let s = stream_of(&out, "sse");
     assert_timed_as_configured(&s, 11);
     assert!(out.stdout.contains("ttft p95"), "a stream table: {out}");
+    // `suite report` rebuilds the figures from the run folder alone (seconds.jsonl).
+    let summary_file = out.run_dir().join("summary.json");
+    std::fs::remove_file(&summary_file).unwrap();
+    let again = p.suite(&["report", out.run_dir().to_str().unwrap()], LIMIT);
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(stream_of(&out, "sse"), s, "after `suite report`");
 
     // The same run judged on a time to first token it cannot meet fails the run.
     let p = Project::new();
