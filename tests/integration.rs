@@ -31,5 +31,6 @@ mod run_hardening;
 mod scenario;
 mod secrets;
 mod shipped;
+mod streaming;
 mod templates;
 mod validate;
