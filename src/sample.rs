@@ -207,6 +207,29 @@ pub struct Sample {
     /// How long after its scheduled time the request went out, µs (open model only; 0 otherwise).
     /// `elapsed_us + lag_us` is the response time corrected for coordinated omission.
     pub lag_us: u64,
+    /// The timings of a streamed response's events (requests with `stream` only; boxed so that
+    /// every other sample stays as small as it was).
+    pub stream: Option<Box<StreamTimes>>,
+}
+
+/// Most gaps between events a [`StreamTimes`] keeps; later ones are counted, not kept.
+pub const MAX_GAPS: usize = 4096;
+
+/// When a streamed response's events came. "Timed events" are the events that carry tokens when
+/// the request says where its tokens are (`tokens-from`) and at least one did, else every event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamTimes {
+    /// From the request's start to the first timed event (time to first token), µs; `None` when
+    /// no event came.
+    pub first_us: Option<u64>,
+    /// From the request's start to the last timed event, µs.
+    pub last_us: u64,
+    /// Gaps between consecutive timed events (inter-token latency), µs, the first [`MAX_GAPS`].
+    pub gaps_us: Vec<u32>,
+    /// Events received (SSE's `[DONE]` not counted).
+    pub events: u32,
+    /// Tokens received; `None` without `tokens-from`.
+    pub tokens: Option<u64>,
 }
 
 #[cfg(test)]
@@ -225,6 +248,7 @@ impl Sample {
             error: None,
             bytes: 0,
             lag_us: 0,
+            stream: None,
         }
     }
 

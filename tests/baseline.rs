@@ -43,13 +43,15 @@ fn row<'a>(rows: &'a [serde_json::Value], label: &str, metric: &str) -> &'a serd
 #[test]
 fn a_slowed_server_regresses_an_unchanged_or_faster_one_does_not() {
     let p = Project::new();
-    let target = DemoTarget::start(&["--workers", "2", "--work-ms", "5", "--models", "m"]);
-    p.file("t/api.yaml", &api_test(&target.url(), "  - p95 of predict>baseline+20%\n"));
+    // Workers that wait rather than burn the CPU: the tests running beside this one on two cores
+    // move a CPU-bound latency by more than the changes judged here.
+    let target = DemoTarget::start(&["--workers", "2", "--work-ms", "5", "--work-kind", "wait", "--models", "m"]);
+    p.file("t/api.yaml", &api_test(&target.url(), "  - p95 of predict>baseline+50%\n"));
 
     // Three repeats make the baseline; the relative criterion cannot be judged yet and says so.
     let out = p.suite(&["run", "-t", "t", "--repeat", "3", "--save-baseline", "bl"], LIMIT);
     assert_eq!(out.code, 0, "{out}");
-    assert!(out.stderr.contains("`p95 of predict>baseline+20%` was not judged: the run has no baseline"), "{out}");
+    assert!(out.stderr.contains("`p95 of predict>baseline+50%` was not judged: the run has no baseline"), "{out}");
     assert!(out.stdout.contains("3 run(s) of api") && out.stdout.contains("between-run CV"), "{out}");
     let base_run = latest(&out);
     for k in 1..=3 {
@@ -99,7 +101,7 @@ fn a_slowed_server_regresses_an_unchanged_or_faster_one_does_not() {
     )
     .unwrap();
     assert!(shape.is_match(p95), "{p95}");
-    assert!(junit.case("p95 of predict>baseline+20%").is_some_and(|c| c.failed), "{junit}");
+    assert!(junit.case("p95 of predict>baseline+50%").is_some_and(|c| c.failed), "{junit}");
     let rows = comparison_rows(&run);
     let p95 = row(&rows, "predict", "p95");
     assert_eq!(p95["verdict"], "regression", "{p95}");

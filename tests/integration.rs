@@ -32,5 +32,6 @@ mod run_hardening;
 mod scenario;
 mod secrets;
 mod shipped;
+mod streaming;
 mod templates;
 mod validate;

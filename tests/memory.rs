@@ -40,6 +40,7 @@ fn ten_thousand_labels_take_megabytes_not_gigabytes() {
                 error: None,
                 bytes: 100,
                 lag_us: 0,
+                stream: None,
             });
         }
         for s in agg.close_before(second + 1) {

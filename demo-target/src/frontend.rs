@@ -1,7 +1,8 @@
 //! The frontend process: binds the inference (and optional management)
 //! listener, starts the worker pool, announces itself, and routes requests —
-//! `/ping` and the test helpers are answered here, `/predictions/*` is
-//! forwarded to a worker, and the management API lists and scales models.
+//! `/ping`, the test helpers and the streamed `/v1/completions` are answered
+//! here, `/predictions/*` is forwarded to a worker, and the management API
+//! lists and scales models.
 
 use crate::cli::Config;
 use crate::control::{method_not_allowed, Control, Stats, MAX_MS};
@@ -174,6 +175,9 @@ impl Frontend {
             let answer = echo(&req);
             self.echo_log.record(answer.body());
             return answer;
+        }
+        if path == "/v1/completions" {
+            return crate::completions::handle(req).await;
         }
         if path == "/echo-log" {
             return self.echo_log.response();

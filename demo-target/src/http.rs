@@ -1,14 +1,17 @@
 //! The HTTP layer shared by the frontend and the workers, on hyper: an accept
 //! loop that serves every connection on its own task, and the request and
-//! response types the handlers see (bodies already read into memory).
+//! response types the handlers see (bodies already read into memory; a
+//! response body is whole, or [`streamed`] piece by piece from a channel).
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1 as http1_client;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, SERVER};
 use hyper::server::conn::http1;
@@ -17,6 +20,7 @@ use hyper::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::mpsc;
 
 /// Largest request body we accept (Content-Length or decoded chunked).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -80,13 +84,13 @@ where
 async fn read_then_handle<H, F>(
     handler: Arc<H>,
     req: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible>
+) -> Result<hyper::Response<Out>, Infallible>
 where
     H: Fn(Request) -> F,
     F: Future<Output = Response>,
 {
     let (head, body) = req.into_parts();
-    let resp = match Limited::new(body, MAX_BODY).collect().await {
+    let mut resp = match Limited::new(body, MAX_BODY).collect().await {
         Ok(body) => handler(Request::from_parts(head, body.to_bytes())).await,
         Err(e) => {
             let too_large = e.is::<http_body_util::LengthLimitError>();
@@ -96,7 +100,57 @@ where
             resp
         }
     };
-    Ok(resp.map(Full::new))
+    let pieces = resp.extensions_mut().remove::<Pieces>().and_then(|p| p.0.lock().ok()?.take());
+    Ok(match pieces {
+        Some(rx) => resp.map(|_| Out::Pieces(rx)),
+        None => resp.map(|body| Out::Whole(Full::new(body))),
+    })
+}
+
+/// The receiving end of a [`streamed`] response, carried in the response's extensions until
+/// [`read_then_handle`] turns it into the body (extensions must be `Clone`, hence the wrapper).
+#[derive(Clone)]
+struct Pieces(Arc<Mutex<Option<mpsc::Receiver<Bytes>>>>);
+
+/// A response whose body is written as it is produced: every piece sent on the returned channel
+/// goes out at once as one chunk (`Transfer-Encoding: chunked`); dropping the sender ends it.
+pub fn streamed(status: u16, content_type: &str) -> (Response, mpsc::Sender<Bytes>) {
+    let (tx, rx) = mpsc::channel(16);
+    let mut resp = response(status, content_type, Bytes::new());
+    resp.extensions_mut().insert(Pieces(Arc::new(Mutex::new(Some(rx)))));
+    (resp, tx)
+}
+
+/// A response body as hyper sends it: whole (with its length), or pieces from a channel.
+enum Out {
+    Whole(Full<Bytes>),
+    Pieces(mpsc::Receiver<Bytes>),
+}
+
+impl Body for Out {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Out::Whole(full) => Pin::new(full).poll_frame(cx),
+            Out::Pieces(rx) => rx.poll_recv(cx).map(|piece| piece.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Out::Whole(full) => full.is_end_stream(),
+            Out::Pieces(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Out::Whole(full) => full.size_hint(),
+            Out::Pieces(_) => SizeHint::default(),
+        }
+    }
 }
 
 /// A response with the `Server` header and, unless the status forbids a body

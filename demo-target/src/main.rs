@@ -13,6 +13,7 @@ macro_rules! log {
 }
 
 mod cli;
+mod completions;
 mod control;
 mod frontend;
 mod grpc;

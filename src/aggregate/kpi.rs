@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use super::hist::{Hist, MAX_VALUE as MAX_TRACKED_US};
 use super::rc::{Code, RcCounts};
+use super::stream::StreamKpis;
 use crate::sample::{ErrorKind, Sample};
 
 /// Aggregated figures for one label over one window. All times are kept in microseconds and
@@ -61,6 +62,9 @@ pub struct KpiSet {
     pub hist_lag: Option<Hist>,
     /// Failed samples by [`ErrorKind`] (indexed by [`ErrorKind::index`]).
     pub error_kinds: [u64; ErrorKind::ALL.len()],
+    /// Streamed responses' figures; `None` until a streamed sample arrives, so other tests never
+    /// pay for them.
+    pub stream: Option<Box<StreamKpis>>,
 }
 
 impl Default for KpiSet {
@@ -84,6 +88,7 @@ impl Default for KpiSet {
             hist_corrected: None,
             hist_lag: None,
             error_kinds: [0; ErrorKind::ALL.len()],
+            stream: None,
         }
     }
 }
@@ -117,6 +122,9 @@ impl KpiSet {
         self.bytes += sample.bytes;
         self.hist.record(rt.clamp(1, MAX_TRACKED_US));
         self.rc.record(sample);
+        if let Some(times) = &sample.stream {
+            self.stream.get_or_insert_default().record(times);
+        }
         match sample.error_kind {
             None => self.succ += 1,
             Some(kind) => {
@@ -171,6 +179,9 @@ impl KpiSet {
             (None, None) => {}
         }
         self.hist.add(&other.hist);
+        if let Some(theirs) = &other.stream {
+            self.stream.get_or_insert_default().merge(theirs);
+        }
     }
 
     /// Merges the lag histograms; runs before `hits` and `hist_corrected` change. A side without

@@ -5,6 +5,7 @@
 pub mod hist;
 pub mod kpi;
 pub mod rc;
+pub mod stream;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -13,6 +14,7 @@ use std::time::Duration;
 pub use hist::Hist;
 pub use kpi::{KpiSet, LabelSets, OVERALL};
 pub use rc::{Code, RcCounts};
+pub use stream::StreamKpis;
 
 use std::sync::Arc;
 

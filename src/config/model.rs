@@ -248,6 +248,10 @@ pub struct Request {
     pub jsr223: Option<Spanned<Node>>,
     /// Request body encoding.
     pub content_encoding: Option<Spanned<Node>>,
+    /// suite extension: the response is a stream of events (`sse`, `chunked`, `ndjson`), each timed.
+    pub stream: Option<Spanned<String>>,
+    /// suite extension: the JSONPath in each streamed event that holds its tokens.
+    pub tokens_from: Option<Spanned<String>>,
     /// suite extension: a gRPC call instead of an HTTP request (`url: grpc://host:port`).
     pub grpc: Option<Spanned<Grpc>>,
 }

@@ -300,6 +300,7 @@ impl Criteria {
                         // Taurus skips a label it never saw, so the criterion passes. Deliberate
                         // fix: it could not be judged, and the hint lists what was measured.
                         None => Err(no_samples(&c.spec.label, &sampled, any_samples)),
+                        Some(kpi) if subject.needs_stream() && kpi.stream.is_none() => Err(no_streams(&c.spec.label)),
                         Some(kpi) if c.spec.is_cumulative() => {
                             // Taurus feeds cumulative `within`/`over` criteria through its window
                             // buffer with a zero window, which empties it and divides by zero (or
@@ -402,6 +403,12 @@ fn no_samples(label: &str, sampled: &[&str], any_samples: bool) -> String {
         listed.push(format!("and {} more", sampled.len() - MAX_LISTED_LABELS));
     }
     format!("no samples with label `{label}`; labels with samples: {}", listed.join(", "))
+}
+
+/// Why a stream subject (`p95-ttft`) could not be judged on a label that has samples.
+fn no_streams(label: &str) -> String {
+    let of = if label.is_empty() { String::new() } else { format!(" with label `{label}`") };
+    format!("no streamed responses{of} (requests with `stream:`), so this criterion could not be judged")
 }
 
 #[cfg(test)]

@@ -7,6 +7,10 @@
 //! send time, see `aggregate::kpi`): `avg-rt-corrected`, `p<level>-corrected`, and the send
 //! lateness itself, `avg-lag` and `p<level>-lag`.
 //! `avg-rt` and `p<level>` keep Taurus's meaning (from the actual send).
+//!
+//! Streamed responses (`stream:`, see `aggregate::stream`) add `avg-ttft` and `p<level>-ttft`
+//! (time to first token), `avg-itl` and `p<level>-itl` (inter-token latency, the gaps between
+//! tokens) and `tokens-per-s`.
 
 use crate::aggregate::kpi::KpiSet;
 use crate::config::suggest_within;
@@ -46,6 +50,16 @@ pub enum Subject {
     AvgLag,
     /// `p<level>-lag`: percentile of how late requests went out (0 for those on time), seconds.
     PercentileLag(f64),
+    /// `avg-ttft`: average time to first token of streamed responses, seconds.
+    AvgTtft,
+    /// `p<level>-ttft`: percentile of times to first token, seconds.
+    PercentileTtft(f64),
+    /// `avg-itl`: average gap between tokens of streamed responses, seconds.
+    AvgItl,
+    /// `p<level>-itl`: percentile of the gaps between tokens, seconds.
+    PercentileItl(f64),
+    /// `tokens-per-s`: tokens over the time streamed requests took to deliver them.
+    TokensPerS,
 }
 
 /// Why a subject word was rejected: a message and an optional hint.
@@ -58,10 +72,10 @@ pub struct SubjectError {
 }
 
 /// Every subject, as listed in help texts.
-const ALL_SUBJECTS: &str = "avg-rt, avg-lt, avg-ct, stdev-rt, concurrency, hits, bytes, succ, fail, p<level> (p90, p99.9), rc<code> (rc404, rc5??), and for arrival-rate runs avg-rt-corrected, p<level>-corrected, avg-lag, p<level>-lag (p99-lag)";
+const ALL_SUBJECTS: &str = "avg-rt, avg-lt, avg-ct, stdev-rt, concurrency, hits, bytes, succ, fail, p<level> (p90, p99.9), rc<code> (rc404, rc5??), and for arrival-rate runs avg-rt-corrected, p<level>-corrected, avg-lag, p<level>-lag (p99-lag), and for streamed responses avg-ttft, p<level>-ttft, avg-itl, p<level>-itl, tokens-per-s";
 
 /// Names compared against an unknown word for "did you mean".
-const CANONICAL: [&str; 18] = [
+const CANONICAL: [&str; 23] = [
     "avg-rt",
     "avg-lt",
     "avg-ct",
@@ -80,10 +94,15 @@ const CANONICAL: [&str; 18] = [
     "p99-corrected",
     "avg-lag",
     "p99-lag",
+    "avg-ttft",
+    "p99-ttft",
+    "avg-itl",
+    "p99-itl",
+    "tokens-per-s",
 ];
 
 /// Words people reach for that Taurus spells differently.
-const ALIASES: [(&str, &str); 24] = [
+const ALIASES: [(&str, &str); 30] = [
     ("rt", "avg-rt"),
     ("avg", "avg-rt"),
     ("response-time", "avg-rt"),
@@ -108,6 +127,12 @@ const ALIASES: [(&str, &str); 24] = [
     ("status", "rc404"),
     ("lag", "avg-lag"),
     ("lateness", "p99-lag"),
+    ("ttft", "avg-ttft"),
+    ("itl", "avg-itl"),
+    ("tpot", "avg-itl"),
+    ("tokens", "tokens-per-s"),
+    ("tps", "tokens-per-s"),
+    ("avg-tokens-per-s", "tokens-per-s"),
 ];
 
 impl Subject {
@@ -133,6 +158,15 @@ impl Subject {
             "bytes" => Subject::Bytes,
             "avg-rt-corrected" => Subject::AvgRtCorrected,
             "avg-lag" => Subject::AvgLag,
+            "avg-ttft" => Subject::AvgTtft,
+            "avg-itl" => Subject::AvgItl,
+            "tokens-per-s" => Subject::TokensPerS,
+            w if w.starts_with('p') && w.ends_with("-ttft") => {
+                return suffixed_percentile(w, "-ttft", "time-to-first-token", Subject::PercentileTtft).map(Some);
+            }
+            w if w.starts_with('p') && w.ends_with("-itl") => {
+                return suffixed_percentile(w, "-itl", "inter-token latency", Subject::PercentileItl).map(Some);
+            }
             w if w.starts_with('p') && w.ends_with("-corrected") => {
                 return suffixed_percentile(w, "-corrected", "corrected", Subject::PercentileCorrected).map(Some);
             }
@@ -182,9 +216,18 @@ impl Subject {
             | Subject::AvgRtCorrected
             | Subject::PercentileCorrected(_)
             | Subject::AvgLag
-            | Subject::PercentileLag(_) => Unit::Seconds,
+            | Subject::PercentileLag(_)
+            | Subject::AvgTtft
+            | Subject::PercentileTtft(_)
+            | Subject::AvgItl
+            | Subject::PercentileItl(_) => Unit::Seconds,
             Subject::Bytes => Unit::Bytes,
-            Subject::Concurrency | Subject::Hits | Subject::Succ | Subject::Fail | Subject::Rc(_) => Unit::Count,
+            Subject::Concurrency
+            | Subject::Hits
+            | Subject::Succ
+            | Subject::Fail
+            | Subject::Rc(_)
+            | Subject::TokensPerS => Unit::Count,
         }
     }
 
@@ -220,7 +263,24 @@ impl Subject {
             Subject::PercentileCorrected(level) => kpi.percentile_corrected(*level),
             Subject::AvgLag => kpi.avg_lag(),
             Subject::PercentileLag(level) => kpi.lag_percentile(*level),
+            Subject::AvgTtft => kpi.stream.as_ref()?.avg_ttft(),
+            Subject::PercentileTtft(level) => kpi.stream.as_ref()?.ttft_percentile(*level),
+            Subject::AvgItl => kpi.stream.as_ref()?.avg_itl(),
+            Subject::PercentileItl(level) => kpi.stream.as_ref()?.itl_percentile(*level),
+            Subject::TokensPerS => kpi.stream.as_ref()?.tokens_per_s(),
         }
+    }
+
+    /// Whether the subject is measured on streamed responses only.
+    pub fn needs_stream(&self) -> bool {
+        matches!(
+            self,
+            Subject::AvgTtft
+                | Subject::PercentileTtft(_)
+                | Subject::AvgItl
+                | Subject::PercentileItl(_)
+                | Subject::TokensPerS
+        )
     }
 }
 
@@ -274,6 +334,38 @@ fn did_you_mean(word: &str) -> String {
 mod tests {
     use super::*;
     use crate::sample::Sample;
+
+    #[test]
+    fn stream_subjects() {
+        use crate::sample::StreamTimes;
+        assert_eq!(Subject::parse("p95-ttft"), Ok(Subject::PercentileTtft(95.0)));
+        assert_eq!(Subject::parse("p99.9-itl"), Ok(Subject::PercentileItl(99.9)));
+        assert_eq!(Subject::parse("avg-ttft"), Ok(Subject::AvgTtft));
+        assert_eq!(Subject::parse("tokens-per-s"), Ok(Subject::TokensPerS));
+        assert!(Subject::parse("p101-ttft").unwrap_err().help.unwrap().contains("p99-ttft"));
+        assert!(Subject::parse("ttft").unwrap_err().help.unwrap().starts_with("did you mean `avg-ttft`"));
+        assert!(Subject::parse("avg-tokens-per-s")
+            .unwrap_err()
+            .help
+            .unwrap()
+            .starts_with("did you mean `tokens-per-s`"));
+        let mut k = KpiSet::default();
+        k.record(&sample(100, 200));
+        assert_eq!(Subject::AvgTtft.value(&k, false), None, "no streamed sample: no value");
+        let times = StreamTimes {
+            first_us: Some(50_000),
+            last_us: 90_000,
+            gaps_us: vec![20_000; 2],
+            events: 3,
+            tokens: Some(3),
+        };
+        k.record(&Sample { stream: Some(Box::new(times)), ..sample(100, 200) });
+        assert!((Subject::AvgTtft.value(&k, false).unwrap() - 0.05).abs() < 1e-9);
+        assert!((Subject::PercentileItl(99.0).value(&k, false).unwrap() - 0.02).abs() < 1e-4);
+        assert!((Subject::TokensPerS.value(&k, false).unwrap() - 3.0 / 0.09).abs() < 1e-6);
+        assert_eq!((Subject::TokensPerS.unit(false), Subject::AvgItl.unit(false)), (Unit::Count, Unit::Seconds));
+        assert!(Subject::PercentileTtft(50.0).needs_stream() && !Subject::AvgRt.needs_stream());
+    }
 
     #[test]
     fn corrected_subjects() {

@@ -20,7 +20,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::plan::grpc::{GrpcPlan, MAX_MESSAGE};
-use crate::sample::ErrorKind;
+use crate::sample::{ErrorKind, StreamTimes, MAX_GAPS};
 
 /// The channels of one call of an execution, used in turn by its users.
 pub struct Channels {
@@ -86,7 +86,7 @@ pub struct Outcome {
     pub message: Option<String>,
     /// The transport's failure under a status it made (connection refused, TLS), if any.
     pub kind: Option<ErrorKind>,
-    /// Until the response headers (unary) or the first message (server streaming), µs.
+    /// Until the response headers, µs.
     pub ttfb_us: u64,
     /// Until the call ended (trailers read), µs.
     pub elapsed_us: u64,
@@ -97,6 +97,9 @@ pub struct Outcome {
     /// The response messages checks read: the message of a unary call; the messages of a stream
     /// (up to [`MAX_MESSAGE`] bytes of them). Empty when `keep` was false.
     pub kept: Vec<Bytes>,
+    /// A server stream's messages, timed as streamed HTTP responses' events are (each message an
+    /// event: time to the first, gaps between them); `None` for other calls and failed streams.
+    pub stream: Option<Box<StreamTimes>>,
 }
 
 /// Calls `plan`'s method on `channel` with the encoded `request` messages and `metadata`,
@@ -165,14 +168,22 @@ async fn exchange(
     *req.metadata_mut() = MetadataMap::from_headers(metadata);
     req.set_timeout(plan.timeout);
     let response = client.streaming(req, plan.path.clone(), BytesCodec).await?;
-    if !plan.server_streaming {
-        out.ttfb_us = micros(start.elapsed());
-    }
+    out.ttfb_us = micros(start.elapsed());
     let mut stream = response.into_inner();
     let mut kept_bytes = 0usize;
+    let mut times = StreamTimes::default();
     while let Some(message) = stream.message().await? {
-        if out.messages == 0 && plan.server_streaming {
-            out.ttfb_us = micros(start.elapsed());
+        if plan.server_streaming {
+            let at = micros(start.elapsed());
+            match times.first_us {
+                None => times.first_us = Some(at),
+                Some(_) if times.gaps_us.len() < MAX_GAPS => {
+                    times.gaps_us.push(at.saturating_sub(times.last_us).min(u64::from(u32::MAX)) as u32)
+                }
+                Some(_) => {}
+            }
+            times.last_us = at;
+            times.events = times.events.saturating_add(1);
         }
         out.messages += 1;
         out.bytes += message.len() as u64 + 5;
@@ -183,6 +194,10 @@ async fn exchange(
     }
     if out.messages == 0 && !plan.server_streaming {
         return Err(Status::internal("the server ended a unary call without a message"));
+    }
+    // As for streamed HTTP responses: a stream that sent nothing has no stream figures.
+    if times.first_us.is_some() {
+        out.stream = Some(Box::new(times));
     }
     Ok(())
 }

@@ -171,6 +171,7 @@ impl Tally {
             error: None,
             bytes: self.bytes,
             lag_us: self.lag_us,
+            stream: None,
         };
         if let Some((kind, status, message)) = &self.first_failure {
             s.error_kind = Some(*kind);
@@ -640,6 +641,7 @@ impl User<'_> {
             error: None,
             bytes: 0,
             lag_us: scheduled.map_or(0, |s| now.saturating_duration_since(s).as_micros() as u64),
+            stream: None,
         }
     }
 
@@ -672,8 +674,9 @@ impl User<'_> {
         };
         let keep = !g.assertions.is_empty() || !g.extractors.is_empty();
         tokio::select! {
-            out = grpc::call(channel, g, request, metadata, keep) => {
+            mut out = grpc::call(channel, g, request, metadata, keep) => {
                 sample.elapsed_us = out.elapsed_us;
+                sample.stream = out.stream.take();
                 sample.ttfb_us = out.ttfb_us;
                 sample.bytes = out.bytes;
                 sample.status = GRPC_STATUS + out.code;
@@ -762,7 +765,7 @@ impl User<'_> {
                 return sample;
             }
         };
-        let want = Want { body: r.body_limit, headers: r.needs_headers, url: r.needs_url };
+        let want = Want { body: r.body_limit, headers: r.needs_headers, url: r.needs_url, stream: r.stream.as_deref() };
         tokio::select! {
             mut out = self.client.send(request, r.follow_redirects, r.timeouts, want) => {
                 sample.elapsed_us = out.elapsed_us;
@@ -770,6 +773,7 @@ impl User<'_> {
                 sample.connect_us = out.connect_us;
                 sample.status = out.status;
                 sample.bytes = out.bytes;
+                sample.stream = out.stream.take();
                 if let Some((kind, message)) = out.error.take() {
                     fail(&mut sample, kind, message);
                 } else if out.status >= 400 {

@@ -130,6 +130,7 @@ fn request(url: Value<Url>) -> Step {
         body_limit: 0,
         needs_headers: false,
         needs_url: false,
+        stream: None,
     }))
 }
 

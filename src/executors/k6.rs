@@ -249,6 +249,7 @@ fn figure(label: u32, time: &str, us: u64) -> Sample {
         error: None,
         bytes: 0,
         lag_us: 0,
+        stream: None,
     }
 }
 
@@ -287,6 +288,7 @@ fn sample(data: &Data<'_>, us: u64, ctx: &Context) -> Sample {
         error: message,
         bytes: 0,
         lag_us: 0,
+        stream: None,
     }
 }
 

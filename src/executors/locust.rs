@@ -139,6 +139,7 @@ fn sample(ctx: &Context, name: &str, start_us: u64, elapsed_us: u64, bytes: u64,
         error: error_kind.map(|_| error.into()),
         bytes,
         lag_us: 0,
+        stream: None,
     }
 }
 

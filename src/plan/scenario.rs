@@ -499,6 +499,46 @@ pub struct RequestPlan {
     pub needs_headers: bool,
     /// Whether an extractor reads the final URL.
     pub needs_url: bool,
+    /// `stream`: the body is read as a stream of events, each one timed.
+    pub stream: Option<Box<StreamPlan>>,
+}
+
+/// How a streamed response is cut into events (`stream:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamMode {
+    /// Server-sent events: an event ends at a blank line; `data: [DONE]` ends the stream.
+    Sse,
+    /// Every HTTP/1.1 chunk (every HTTP/2 DATA frame) is an event.
+    Chunked,
+    /// Every line is an event.
+    Ndjson,
+}
+
+impl StreamMode {
+    /// The `stream:` values, in the order help texts list them.
+    pub const NAMES: [&'static str; 3] = ["sse", "chunked", "ndjson"];
+
+    /// The mode named `name` (as written in `stream:`).
+    pub fn parse(name: &str) -> Option<StreamMode> {
+        match name {
+            "sse" => Some(StreamMode::Sse),
+            "chunked" => Some(StreamMode::Chunked),
+            "ndjson" => Some(StreamMode::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// A streamed request's events: how to cut them, and where their tokens are.
+#[derive(Debug)]
+pub struct StreamPlan {
+    /// How the body is cut into events.
+    pub mode: StreamMode,
+    /// `tokens-from`: the JSONPath read in each event's JSON. A non-empty text (or any other
+    /// value but a number, `null`, `false` or empty text) makes the event carry one token; a
+    /// number is the response's token count so far (`$.usage.completion_tokens`), and the last
+    /// one seen wins over counting.
+    pub tokens_from: Option<std::sync::Arc<serde_json_path::JsonPath>>,
 }
 
 #[cfg(test)]

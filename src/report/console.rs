@@ -182,6 +182,28 @@ pub fn test_summary(test: &TestReport) -> String {
         out.push_str("send lateness (requests went out after their scheduled time):\n");
         out.push_str(&table(&["label", "lag avg", "lag p50", "lag p90", "lag p99", "lag max"], &late));
     }
+    let streamed: Vec<Vec<String>> = test
+        .labels()
+        .filter_map(|(label, set)| Some((label, set.stream.as_deref()?)))
+        .map(|(label, k)| {
+            let mut row = vec![label_cell(label), ms(k.avg_ttft())];
+            row.extend([50.0, 95.0, 99.0].map(|p| ms(k.ttft_percentile(p))));
+            row.push(ms(k.avg_itl()));
+            row.extend([50.0, 99.0].map(|p| ms(k.itl_percentile(p))));
+            row.push(k.events_per_sample().map_or("-".into(), |n| format!("{n:.1}")));
+            row.push(if k.token_samples > 0 { k.tokens.to_string() } else { "-".into() });
+            row.push(k.tokens_per_s().map_or("-".into(), |n| format!("{n:.1}")));
+            row
+        })
+        .collect();
+    if !streamed.is_empty() {
+        out.push_str("streamed responses (time to first token, inter-token latency):\n");
+        let headers = [
+            "label", "ttft avg", "ttft p50", "ttft p95", "ttft p99", "itl avg", "itl p50", "itl p99", "events",
+            "tokens", "tokens/s",
+        ];
+        out.push_str(&table(&headers, &streamed));
+    }
     for row in &test.criteria {
         let mark = match row.status {
             CriterionStatus::Passed => "PASS  ",
@@ -429,6 +451,24 @@ mod tests {
         let row = text.lines().rfind(|l| l.starts_with("late ")).unwrap_or_default();
         assert!(row.contains("150.00ms") && row.contains("0.00ms") && row.contains("300."), "{text}");
         assert!(!text.lines().skip_while(|l| !l.contains("lag p99")).any(|l| l.starts_with("on-time")), "{text}");
+    }
+
+    #[test]
+    fn streamed_labels_get_a_stream_table() {
+        use crate::sample::{Sample, StreamTimes};
+        let mut t = TestReport::new("t", std::path::Path::new("t.yaml"), 1);
+        t.totals.entry("plain".into()).or_default().record(&Sample::fake(2000, 200));
+        assert!(!test_summary(&t).contains("ttft"));
+        let times =
+            StreamTimes { first_us: Some(50_000), last_us: 70_000, gaps_us: vec![20_000], events: 3, tokens: Some(2) };
+        t.totals
+            .entry("llm".into())
+            .or_default()
+            .record(&Sample { stream: Some(Box::new(times)), ..Sample::fake(80_000, 200) });
+        let text = test_summary(&t);
+        let row = text.lines().rfind(|l| l.starts_with("llm ")).unwrap_or_default();
+        assert!(row.contains("50.00ms") && row.contains("20.00ms") && row.contains("28.6"), "{text}");
+        assert!(!text.lines().skip_while(|l| !l.contains("ttft p99")).any(|l| l.starts_with("plain")), "{text}");
     }
 
     #[test]

@@ -148,6 +148,24 @@ struct Label {
     errors: Vec<ErrorCount>,
     /// Response times from the scheduled send time (open model), when any sample went out late.
     corrected: Option<Corrected>,
+    /// Streamed responses' figures (requests with `stream:`), when any sample was streamed.
+    stream: Option<Stream>,
+}
+
+/// A label's streamed responses: times in seconds, counts, tokens per second.
+#[derive(Serialize)]
+struct Stream {
+    /// Streamed samples that received at least one event.
+    samples: u64,
+    ttft_avg: Option<f64>,
+    ttft_percentiles: BTreeMap<&'static str, Option<f64>>,
+    itl_avg: Option<f64>,
+    itl_percentiles: BTreeMap<&'static str, Option<f64>>,
+    events: u64,
+    events_per_sample: Option<f64>,
+    /// `null` unless the requests say where their tokens are (`tokens-from`).
+    tokens: Option<u64>,
+    tokens_per_s: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -303,6 +321,17 @@ fn label(t: &TestReport, name: &str, s: &KpiSet) -> Label {
             stdev_rt: s.stdev_rt_corrected(),
             max_rt: s.max_rt_corrected(),
             percentiles: LEVELS.iter().map(|(k, p)| (*k, s.percentile_corrected(*p))).collect(),
+        }),
+        stream: s.stream.as_deref().map(|k| Stream {
+            samples: k.samples,
+            ttft_avg: k.avg_ttft(),
+            ttft_percentiles: LEVELS.iter().map(|(name, p)| (*name, k.ttft_percentile(*p))).collect(),
+            itl_avg: k.avg_itl(),
+            itl_percentiles: LEVELS.iter().map(|(name, p)| (*name, k.itl_percentile(*p))).collect(),
+            events: k.events,
+            events_per_sample: k.events_per_sample(),
+            tokens: (k.token_samples > 0).then_some(k.tokens),
+            tokens_per_s: k.tokens_per_s(),
         }),
     }
 }

@@ -20,9 +20,11 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use url::{Host, Url};
 
+use super::stream::Events;
 use super::wire::{self, Head, Progress, Reader};
 use super::{tls, Failure};
-use crate::sample::ErrorKind;
+use crate::plan::scenario::StreamPlan;
+use crate::sample::{ErrorKind, StreamTimes};
 
 /// Size of the per-thread read buffer (and of a TLS connection's own buffer).
 const READ_BUF: usize = 64 * 1024;
@@ -96,6 +98,22 @@ pub struct Exchange<'a> {
     pub read_timeout: Duration,
     /// Start of the whole sample, for time to first byte.
     pub start: Instant,
+    /// How to cut a streamed response into events (requests with `stream` only).
+    pub stream: Option<&'a StreamPlan>,
+}
+
+impl Exchange<'_> {
+    /// The reader for this exchange's response.
+    fn reader(&self) -> Reader {
+        let mut reader = Reader::new(self.head_request, self.want_body, self.want_headers);
+        reader.events = self.events();
+        reader
+    }
+
+    /// A splitter for a streamed response's events.
+    fn events(&self) -> Option<Box<Events>> {
+        self.stream.map(|plan| Box::new(Events::new(plan, self.start)))
+    }
 }
 
 /// What came back from one exchange.
@@ -111,6 +129,8 @@ pub struct Answer {
     pub ttfb_us: u64,
     /// The connection can carry another request.
     pub reuse: bool,
+    /// A streamed response's event timings.
+    pub stream: Option<Box<StreamTimes>>,
 }
 
 impl Conn {
@@ -212,13 +232,14 @@ async fn plain(stream: &mut TcpStream, x: &Exchange<'_>) -> Result<Answer, (Fail
     if !x.body.is_empty() {
         write_plain(stream, x.body).await.map_err(|e| (Failure::io(&e), false))?;
     }
-    let mut reader = Reader::new(x.head_request, x.want_body, x.want_headers);
+    let mut reader = x.reader();
     let mut answer = Answer::default();
     // One timer for the whole response, not one per read: a body that never ends cannot hold the
     // user however steadily its bytes come, and a response read in one piece costs one timer.
     match limit(x.read_timeout, read_plain(stream, x, &mut reader, &mut answer)).await {
         Some(Ok(reuse)) => {
             answer.reuse = reuse;
+            answer.stream = reader.events.take().map(|e| Box::new(e.finish()));
             Ok(answer)
         }
         Some(Err(e)) => Err(e),
@@ -278,7 +299,7 @@ async fn tls_h1(
         stream.flush().await
     };
     write.await.map_err(|e| (Failure::io(&e), false))?;
-    let mut reader = Reader::new(x.head_request, x.want_body, x.want_headers);
+    let mut reader = x.reader();
     let mut answer = Answer::default();
     let read = async {
         loop {
@@ -295,6 +316,7 @@ async fn tls_h1(
     match limit(x.read_timeout, read).await {
         Some(Ok(reuse)) => {
             answer.reuse = reuse;
+            answer.stream = reader.events.take().map(|e| Box::new(e.finish()));
             Ok(answer)
         }
         Some(Err(e)) => Err(e),
@@ -356,6 +378,7 @@ async fn h2(
     let request = (x.h2)().map_err(|e| (Failure::new(ErrorKind::Transport, e), false))?;
     send.ready().await.map_err(|e| (Failure::chain(&e), false))?;
     let mut answer = Answer { reuse: true, ..Answer::default() };
+    let mut events = x.events();
     let exchange = async {
         let response = send.send_request(request).await.map_err(|e| (Failure::chain(&e), true))?;
         answer.ttfb_us = micros(x.start).max(1);
@@ -379,6 +402,11 @@ async fn h2(
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| (Failure::chain(&e), true))?;
             if let Ok(data) = frame.into_data() {
+                // An empty frame (one that only ends the stream) is no event.
+                if let Some(events) = events.as_mut().filter(|_| !data.is_empty()) {
+                    events.body(&data);
+                    events.chunk_end();
+                }
                 answer.bytes += data.len() as u64;
                 let room = x.want_body.saturating_sub(answer.body.len());
                 answer.body.extend_from_slice(&data[..data.len().min(room)]);
@@ -387,7 +415,10 @@ async fn h2(
         Ok(())
     };
     match limit(x.read_timeout, exchange).await {
-        Some(Ok(())) => Ok(answer),
+        Some(Ok(())) => {
+            answer.stream = events.map(|e| Box::new(e.finish()));
+            Ok(answer)
+        }
         Some(Err(e)) => Err(e),
         None => {
             let message = if answer.ttfb_us == 0 {

@@ -11,6 +11,7 @@ mod conn;
 pub mod cookies;
 #[cfg(test)]
 mod fuzz;
+mod stream;
 pub(super) mod tls;
 pub mod wire;
 
@@ -24,8 +25,8 @@ use url::Url;
 
 use self::conn::{micros, Conn, Exchange, Origin};
 use self::cookies::{Cookie, Jar};
-use crate::plan::scenario::Timeouts;
-use crate::sample::ErrorKind;
+use crate::plan::scenario::{StreamPlan, Timeouts};
+use crate::sample::{ErrorKind, StreamTimes};
 
 /// Most redirects followed for one request.
 const MAX_REDIRECTS: usize = 10;
@@ -41,13 +42,15 @@ pub struct ClientOptions {
 
 /// What the caller wants kept from a response besides its size and timings.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Want {
+pub struct Want<'a> {
     /// The most body bytes to keep (0: none); the rest is only counted.
     pub body: usize,
     /// The status line and headers as text.
     pub headers: bool,
     /// The final URL.
     pub url: bool,
+    /// The body's events and their times (a streamed response).
+    pub stream: Option<&'a StreamPlan>,
 }
 
 /// A request, with its placeholders already filled in.
@@ -132,6 +135,8 @@ pub struct Outcome {
     pub headers: String,
     /// The URL that answered (after redirects), when asked for.
     pub url: String,
+    /// A streamed response's event timings, when asked for.
+    pub stream: Option<Box<StreamTimes>>,
 }
 
 /// A virtual user's HTTP client.
@@ -160,7 +165,13 @@ impl Client {
 
     /// Sends one request (following redirects if asked) and reads the whole response, never
     /// failing: errors become data.
-    pub async fn send(&mut self, req: Request<'_>, follow_redirects: bool, timeouts: Timeouts, want: Want) -> Outcome {
+    pub async fn send(
+        &mut self,
+        req: Request<'_>,
+        follow_redirects: bool,
+        timeouts: Timeouts,
+        want: Want<'_>,
+    ) -> Outcome {
         let start = Instant::now();
         let mut out = Outcome::default();
         let Request { mut method, mut url, headers, mut body } = req;
@@ -204,7 +215,7 @@ impl Client {
         cross_origin: bool,
         body: Option<&Bytes>,
         timeouts: Timeouts,
-        want: Want,
+        want: Want<'_>,
         start: Instant,
         out: &mut Outcome,
     ) -> Result<Option<String>, Failure> {
@@ -256,6 +267,7 @@ impl Client {
             want_headers: want.headers,
             read_timeout: timeouts.read,
             start,
+            stream: want.stream,
         };
         // A kept-alive connection the server closed meanwhile fails before any byte comes back:
         // that request is sent again once on a new connection.
@@ -306,6 +318,7 @@ impl Client {
         out.bytes += answer.bytes;
         out.body = answer.body;
         out.headers = answer.head.text;
+        out.stream = answer.stream;
         Ok(answer.head.location)
     }
 }

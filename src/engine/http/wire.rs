@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use super::stream::Events;
+
 /// Sent unless the scenario sets its own (some servers and firewalls refuse requests without one).
 pub const USER_AGENT: &str = concat!("suite/", env!("CARGO_PKG_VERSION"));
 
@@ -113,6 +115,8 @@ pub struct Reader {
     pub bytes: u64,
     /// Time the head was complete, for time-to-first-byte (set by the caller).
     pub head_done: bool,
+    /// A streamed response's events, fed the decoded body (requests with `stream` only).
+    pub events: Option<Box<Events>>,
 }
 
 #[derive(Debug)]
@@ -148,6 +152,7 @@ impl Reader {
             reuse: true,
             bytes: 0,
             head_done: false,
+            events: None,
         }
     }
 
@@ -220,6 +225,9 @@ impl Reader {
 
     fn take_body(&mut self, data: &[u8], body: &mut Vec<u8>) {
         self.bytes += data.len() as u64;
+        if let Some(events) = &mut self.events {
+            events.body(data);
+        }
         let room = self.want_body.saturating_sub(body.len());
         body.extend_from_slice(&data[..data.len().min(room)]);
     }
@@ -333,10 +341,14 @@ impl Reader {
             Chunk::Data(left) => {
                 let n = (*left).min(data.len() as u64) as usize;
                 *left -= n as u64;
-                if *left == 0 {
+                let ended = *left == 0;
+                if ended {
                     *chunk = Chunk::DataEnd(2);
                 }
                 self.take_body(&data[..n], body);
+                if let Some(events) = self.events.as_mut().filter(|_| ended) {
+                    events.chunk_end();
+                }
                 Ok(n)
             }
             Chunk::DataEnd(left) => {

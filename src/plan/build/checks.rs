@@ -128,7 +128,7 @@ impl Builder<'_> {
         }
     }
 
-    fn jsonpath(&mut self, text: &str, span: Span) -> Option<serde_json_path::JsonPath> {
+    pub(super) fn jsonpath(&mut self, text: &str, span: Span) -> Option<serde_json_path::JsonPath> {
         match compile_jsonpath(text) {
             Ok(p) => Some(p),
             Err(e) => {

@@ -6,11 +6,12 @@ use http::{HeaderName, HeaderValue};
 use super::scenario::{Defaults, Scope};
 use super::Builder;
 use crate::config::de::Spanned;
+use crate::config::diagnostic::{list_or, suggestion};
 use crate::config::model::Request;
 use crate::config::source::Span;
 use crate::config::{Node, NodeKind};
 use crate::plan::checks::{Assertion, Extractor, Subject};
-use crate::plan::scenario::{RequestPlan, Step, Template, Value};
+use crate::plan::scenario::{RequestPlan, Step, StreamMode, StreamPlan, Template, Value};
 
 impl Builder<'_> {
     pub(super) fn request(&mut self, node: &Node, d: &Defaults, scope: &mut Scope) -> Option<Step> {
@@ -48,6 +49,7 @@ impl Builder<'_> {
             (reads(Subject::Body), reads(Subject::Headers), reads(Subject::Url));
         let seen = self.body_seen(&req.max_body_seen, d.body_seen);
         let body_limit = if needs_body { seen } else { 0 };
+        let stream = self.stream(&req);
         Some(Step::Request(Box::new(RequestPlan {
             label,
             method,
@@ -62,7 +64,35 @@ impl Builder<'_> {
             body_limit,
             needs_headers,
             needs_url,
+            stream,
         })))
+    }
+
+    /// `stream` and `tokens-from`: how the response's events are cut and where their tokens are.
+    fn stream(&mut self, req: &Request) -> Option<Box<StreamPlan>> {
+        let tokens_from =
+            req.tokens_from.as_ref().and_then(|t| self.jsonpath(&t.value, t.span)).map(std::sync::Arc::new);
+        let Some(mode) = &req.stream else {
+            if let Some(t) = &req.tokens_from {
+                self.error_help(
+                    t.span,
+                    "`tokens-from` reads streamed events",
+                    "add `stream: sse` (or `ndjson`, `chunked`)",
+                );
+            }
+            return None;
+        };
+        let Some(parsed) = StreamMode::parse(mode.value.trim()) else {
+            let help = suggestion(mode.value.trim(), StreamMode::NAMES)
+                .unwrap_or_else(|| format!("write {}", list_or(&StreamMode::NAMES)));
+            self.error_help(
+                mode.span,
+                format!("`stream` is {}, not `{}`", list_or(&StreamMode::NAMES), mode.value),
+                help,
+            );
+            return None;
+        };
+        Some(Box::new(StreamPlan { mode: parsed, tokens_from }))
     }
 
     /// A request item: a URL, or a mapping with `url`; JMeter-only keys are named in an error.

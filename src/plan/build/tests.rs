@@ -340,3 +340,21 @@ fn a_client_stream_body_is_a_list_of_messages_each_encoded_once() {
     let e = errors(&yaml("{text: a}"));
     assert!(e[0].contains("`up.Chunk` takes a stream of messages: the body must be a list of them"), "{e:?}");
 }
+
+#[test]
+fn streamed_requests_plan_their_mode_and_token_path() {
+    let yaml = |keys: &str| {
+        format!("execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    requests:\n    - url: http://127.0.0.1:9/\n{keys}")
+    };
+    let planned = plan(&yaml("      stream: ndjson\n      tokens-from: $.choices[0].text\n")).unwrap();
+    let crate::plan::scenario::Step::Request(r) = &planned.executions[0].scenario().unwrap().steps[0] else {
+        panic!("a request step")
+    };
+    let stream = r.stream.as_deref().unwrap();
+    assert_eq!(stream.mode, crate::plan::scenario::StreamMode::Ndjson);
+    assert!(stream.tokens_from.is_some());
+    let e = errors(&yaml("      tokens-from: $.n\n"));
+    assert!(e[0].starts_with("t.yaml:8:20: error: `tokens-from` reads streamed events"), "{e:?}");
+    let e = errors(&yaml("      stream: SSE\n"));
+    assert!(e[0].starts_with("t.yaml:8:15: error: `stream` is `sse`, `chunked` or `ndjson`, not `SSE`"), "{e:?}");
+}

@@ -125,6 +125,7 @@ struct TestView {
     criteria: Vec<CriterionView>,
     kpis: Vec<KpiRow>,
     corrected: Vec<CorrectedRow>,
+    streamed: Vec<StreamRow>,
     charts: Vec<ChartView>,
     monitor_charts: Vec<ChartView>,
     monitor_rows: Vec<MonitorRow>,
@@ -218,6 +219,23 @@ struct CorrectedRow {
     p95: String,
     p99: String,
     max: String,
+}
+
+/// A label's streamed responses (requests with `stream:`): time to first token, inter-token
+/// latency, events and tokens.
+#[derive(Serialize)]
+struct StreamRow {
+    label: String,
+    ttft: String,
+    ttft_p50: String,
+    ttft_p95: String,
+    ttft_p99: String,
+    itl: String,
+    itl_p50: String,
+    itl_p99: String,
+    events: String,
+    tokens: String,
+    tokens_per_s: String,
 }
 
 #[derive(Serialize)]
@@ -473,6 +491,23 @@ fn test_view(index: usize, t: &TestReport, cmp: Option<&TestComparison>) -> Test
             max: ms(s.max_rt_corrected()),
         })
         .collect();
+    let streamed = t
+        .labels()
+        .filter_map(|(label, s)| Some((label, s.stream.as_deref()?)))
+        .map(|(label, k)| StreamRow {
+            label: super::label_name(label),
+            ttft: ms(k.avg_ttft()),
+            ttft_p50: ms(k.ttft_percentile(50.0)),
+            ttft_p95: ms(k.ttft_percentile(95.0)),
+            ttft_p99: ms(k.ttft_percentile(99.0)),
+            itl: ms(k.avg_itl()),
+            itl_p50: ms(k.itl_percentile(50.0)),
+            itl_p99: ms(k.itl_percentile(99.0)),
+            events: number(k.events_per_sample()),
+            tokens: if k.token_samples > 0 { k.tokens.to_string() } else { "-".into() },
+            tokens_per_s: number(k.tokens_per_s()),
+        })
+        .collect();
     let (codes, errors, errors_more) = error_breakdown(t);
     let monitor_rows = t
         .monitoring
@@ -503,6 +538,7 @@ fn test_view(index: usize, t: &TestReport, cmp: Option<&TestComparison>) -> Test
         criteria,
         kpis,
         corrected,
+        streamed,
         charts: charts::load_charts(&anchor, t, cmp),
         monitor_charts: charts::monitor_charts(&anchor, t),
         monitor_rows,
@@ -705,6 +741,23 @@ mod tests {
         assert!(html.contains("corrected for coordinated omission"), "{html}");
         assert!(html.contains("<th class=\"num\">lag p99</th>"), "lateness next to the mean lag");
         assert!(html.contains("<td class=\"num\">500."), "the late sample is the lag max");
+    }
+
+    #[test]
+    fn streamed_samples_get_a_stream_table() {
+        assert!(!render(&run_of(vec![synthetic(3, &["a"])])).unwrap().contains("Streamed responses"));
+        let mut t = synthetic(3, &["a"]);
+        let times = crate::sample::StreamTimes {
+            first_us: Some(51_000),
+            last_us: 91_000,
+            gaps_us: vec![20_000, 20_000],
+            events: 4,
+            tokens: Some(3),
+        };
+        t.totals.get_mut("a").unwrap().record(&Sample { stream: Some(Box::new(times)), ..sample(95_000, 200) });
+        let html = render(&run_of(vec![t])).unwrap();
+        assert!(html.contains("<h4>Streamed responses</h4>"), "{html}");
+        assert!(html.contains("<td class=\"num\">51.0"), "the time to first token");
     }
 
     fn row(label: &str, metric: Metric, verdict: RowVerdict, baseline: f64, candidate: f64) -> Row {

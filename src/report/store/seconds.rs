@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{read_lines, Lines};
-use crate::aggregate::{Hist, KpiSet, LabelSets, Second, OVERALL};
+use crate::aggregate::{Hist, KpiSet, LabelSets, Second, StreamKpis, OVERALL};
 use crate::report::timeline::{chart_labels, TimelineBuilder};
 use crate::report::{Error, TestReport};
 
@@ -33,6 +33,56 @@ struct SetRecord {
     /// Send lag and corrected response times (open model), when any sample was late.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     corrected: Option<CorrectedRecord>,
+    /// Streamed responses' figures, when any sample was streamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream: Option<StreamRecord>,
+}
+
+/// The figures of a set's streamed samples ([`StreamKpis`]), histograms encoded like `hist`.
+#[derive(Serialize, Deserialize)]
+struct StreamRecord {
+    samples: u64,
+    sum_ttft_us: u64,
+    ttft: String,
+    gaps: u64,
+    sum_itl_us: u64,
+    itl: String,
+    events: u64,
+    tokens: u64,
+    token_samples: u64,
+    token_time_us: u64,
+}
+
+impl StreamRecord {
+    fn new(k: &StreamKpis) -> Result<Self, Error> {
+        Ok(StreamRecord {
+            samples: k.samples,
+            sum_ttft_us: k.sum_ttft_us,
+            ttft: encode_hist(&k.ttft)?,
+            gaps: k.gaps,
+            sum_itl_us: k.sum_itl_us,
+            itl: encode_hist(&k.itl)?,
+            events: k.events,
+            tokens: k.tokens,
+            token_samples: k.token_samples,
+            token_time_us: k.token_time_us,
+        })
+    }
+
+    fn into_kpis(self) -> Result<StreamKpis, String> {
+        Ok(StreamKpis {
+            samples: self.samples,
+            sum_ttft_us: self.sum_ttft_us,
+            ttft: Hist::decode(&self.ttft)?,
+            gaps: self.gaps,
+            sum_itl_us: self.sum_itl_us,
+            itl: Hist::decode(&self.itl)?,
+            events: self.events,
+            tokens: self.tokens,
+            token_samples: self.token_samples,
+            token_time_us: self.token_time_us,
+        })
+    }
 }
 
 /// The coordinated-omission figures of a set whose samples were sent late.
@@ -95,6 +145,7 @@ impl SetRecord {
                 }),
                 None => None,
             },
+            stream: set.stream.as_deref().map(StreamRecord::new).transpose()?,
         })
     }
 
@@ -122,6 +173,9 @@ impl SetRecord {
             }
             set.sum_lag_us = c.sum_lag_us;
             set.sum_sq_crt_us = c.sum_sq_crt_us;
+        }
+        if let Some(stream) = self.stream {
+            set.stream = Some(Box::new(stream.into_kpis()?));
         }
         for e in self.errors {
             set.error_codes.insert(e.message.clone(), e.rc);
@@ -341,5 +395,42 @@ mod tests {
         let a = &test.totals["a"];
         assert_eq!((a.hits, a.lag_percentile(99.0), a.max_lag()), (3, None, None));
         assert!((a.avg_lag().unwrap() - 0.07 / 3.0).abs() < 1e-9, "the mean is still known");
+    }
+
+    #[test]
+    fn stream_figures_round_trip_and_only_streamed_labels_have_them() {
+        use crate::sample::StreamTimes;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SECONDS_FILE);
+        let mut log = SecondsLog::create(&path).unwrap();
+        let mut want = KpiSet::default();
+        for ts in 0..3u64 {
+            let mut s = second(ts, &[("plain", 1000, 200)]);
+            let mut set = KpiSet::default();
+            for i in 0..40u64 {
+                let times = StreamTimes {
+                    first_us: Some(50_000 + i * 10 + ts),
+                    last_us: 250_000,
+                    gaps_us: vec![20_000 + i as u32; 10],
+                    events: 11,
+                    tokens: Some(10),
+                };
+                set.record(&Sample { stream: Some(Box::new(times)), ..Sample::fake(260_000, 200) });
+            }
+            want.merge(&set);
+            s.current.insert("streamed".into(), set);
+            log.write(&s, 2).unwrap();
+        }
+        let test = load_test(dir.path(), "t", Path::new("t.yaml")).unwrap();
+        assert!(test.notes.is_empty(), "{:?}", test.notes);
+        assert_eq!(test.totals["streamed"].stream, want.stream);
+        assert!(test.totals["plain"].stream.is_none());
+        let overall = test.totals[OVERALL].stream.as_deref().unwrap();
+        assert_eq!((overall.samples, overall.events, overall.tokens), (120, 1320, 1200));
+        assert!((overall.tokens_per_s().unwrap() - 40.0).abs() < 1e-9);
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v["labels"]["plain"].get("stream").is_none() && v["labels"]["streamed"]["stream"].is_object());
+        }
     }
 }

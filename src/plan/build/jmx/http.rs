@@ -273,6 +273,7 @@ impl Lower<'_, '_> {
             body_limit: if reads_body { DEFAULT_BODY_SEEN } else { 0 },
             needs_headers,
             needs_url,
+            stream: None,
         })));
     }
 
