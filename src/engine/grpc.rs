@@ -1,7 +1,9 @@
-//! gRPC calls over plaintext HTTP/2 (h2c) with tonic. The request goes out as the bytes the plan
-//! encoded (a [`Codec`] over [`Bytes`], so nothing is encoded again per call) and responses come
-//! back as bytes, decoded to JSON only when a check reads them. An execution's users share
-//! `connections` channels per call, taken in turn.
+//! gRPC calls over HTTP/2 with tonic: plaintext (h2c), or TLS through the engine's own rustls
+//! set-up. The request messages go out as the bytes the plan encoded (a [`Codec`] over
+//! [`Bytes`], so nothing is encoded again per call) and responses come back as bytes, decoded to
+//! JSON only when a check reads them. Every kind of call (unary, server, client or bidirectional
+//! streaming) is sent as a stream of messages. An execution's users share `connections`
+//! channels per call, taken in turn.
 
 use std::future::Future;
 use std::io;
