@@ -337,16 +337,19 @@ scenarios:
     assert_eq!(demo.grpc_log()[0]["request"]["name"], "squeezenet");
 }
 
-/// A gRPC server by hand on h2 (plaintext) for a client-streaming method: it answers each call
-/// with one message holding the messages received, concatenated (a `Chunk { text }`).
-struct StreamSink {
+/// What a [`HandServer`] received in one call: its path and its messages.
+type Call = (String, Vec<Vec<u8>>);
+
+/// A gRPC server by hand on h2 (plaintext): each call is answered `OK` with the one message
+/// `answer` makes of its path and the messages received.
+struct HandServer {
     port: u16,
-    received: std::sync::Arc<std::sync::Mutex<Vec<Vec<Vec<u8>>>>>,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Call>>>,
     _runtime: tokio::runtime::Runtime,
 }
 
-impl StreamSink {
-    fn start() -> StreamSink {
+impl HandServer {
+    fn start(answer: fn(&str, &[Vec<u8>]) -> Vec<u8>) -> HandServer {
         use std::sync::{Arc, Mutex};
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -361,6 +364,7 @@ impl StreamSink {
                     while let Some(Ok((request, mut respond))) = conn.accept().await {
                         let seen = seen.clone();
                         tokio::spawn(async move {
+                            let path = request.uri().path().to_string();
                             let mut body = request.into_body();
                             let mut bytes = Vec::new();
                             while let Some(Ok(chunk)) = body.data().await {
@@ -368,17 +372,14 @@ impl StreamSink {
                                 bytes.extend_from_slice(&chunk);
                             }
                             // gRPC frames: a flag byte, a 4-byte length, the message.
-                            let (mut messages, mut text, mut rest) = (Vec::new(), Vec::new(), &bytes[..]);
+                            let (mut messages, mut rest) = (Vec::new(), &bytes[..]);
                             while rest.len() >= 5 {
                                 let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-                                let message = rest[5..5 + len].to_vec();
-                                text.extend_from_slice(&message[2..]);
-                                messages.push(message);
+                                messages.push(rest[5..5 + len].to_vec());
                                 rest = &rest[5 + len..];
                             }
-                            seen.lock().unwrap().push(messages);
-                            let mut reply = vec![10, text.len() as u8];
-                            reply.extend_from_slice(&text);
+                            let reply = answer(&path, &messages);
+                            seen.lock().unwrap().push((path, messages));
                             let mut frame = vec![0];
                             frame.extend_from_slice(&(reply.len() as u32).to_be_bytes());
                             frame.extend_from_slice(&reply);
@@ -397,13 +398,19 @@ impl StreamSink {
                 });
             }
         });
-        StreamSink { port, received, _runtime: runtime }
+        HandServer { port, received, _runtime: runtime }
     }
 }
 
 #[test]
 fn a_client_stream_sends_its_messages_in_order() {
-    let sink = StreamSink::start();
+    // Each call is answered with a `Chunk` of the texts of the chunks received, concatenated.
+    let sink = HandServer::start(|_, messages| {
+        let text: Vec<u8> = messages.iter().flat_map(|m| m[2..].to_vec()).collect();
+        let mut reply = vec![10, text.len() as u8];
+        reply.extend_from_slice(&text);
+        reply
+    });
     let p = Project::new();
     p.file(
         "t/up.proto",
@@ -431,6 +438,75 @@ scenarios:
     let stats = final_stats(&out);
     assert_eq!((stat(&stats, "up", "rc_OK"), stat(&stats, "up", "fail")), (2, 0), "{stats:?}");
     let received = sink.received.lock().unwrap().clone();
-    let one: Vec<Vec<u8>> = vec![vec![10, 1, b'a'], vec![10, 1, b'b'], vec![10, 1, b'c']];
+    let one: Call = ("/up.Up/Send".to_string(), vec![vec![10, 1, b'a'], vec![10, 1, b'b'], vec![10, 1, b'c']]);
     assert_eq!(received, vec![one.clone(), one]);
+}
+
+/// A protobuf length-delimited field: its tag, its length as a varint, its bytes.
+fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag << 3 | 2];
+    let mut n = bytes.len();
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(bytes);
+    out
+}
+
+#[test]
+fn reflection_reads_the_schema_from_the_server() {
+    // Reflection answers carry the KServe file (compiled here); any other call answers `{}`.
+    let server = HandServer::start(|path, _| {
+        if path != "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo" {
+            return Vec::new();
+        }
+        let set = protox::compile([proto("grpc_predict_v2.proto")], [repo().join("demo-target/proto")]).unwrap();
+        let file = prost::Message::encode_to_vec(&set.file[0]);
+        field(4, &field(1, &file))
+    });
+    let p = Project::new();
+    let yaml = format!(
+        r#"execution:
+- concurrency: 1
+  iterations: 2
+  scenario: s
+scenarios:
+  s:
+    requests:
+    - url: grpc://127.0.0.1:{port}
+      label: live
+      grpc: {{method: inference.GRPCInferenceService/ServerLive, reflection: true}}
+    - url: grpc://127.0.0.1:{port}
+      label: ready
+      grpc: {{method: inference.GRPCInferenceService/ServerReady, reflection: true}}
+"#,
+        port = server.port
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    let stats = final_stats(&out);
+    assert_eq!((stat(&stats, "live", "rc_OK"), stat(&stats, "ready", "rc_OK")), (2, 2), "{stats:?}");
+    let received = server.received.lock().unwrap().clone();
+    let asked: Vec<&Call> = received.iter().filter(|(path, _)| path.contains("Reflection")).collect();
+    // Asked once for the service (both calls share it), before any load.
+    assert_eq!(asked.len(), 1, "{received:?}");
+    assert_eq!(asked[0].1, vec![field(4, b"inference.GRPCInferenceService")]);
+    assert!(received[0].0.contains("Reflection"), "{received:?}");
+}
+
+#[test]
+fn a_server_without_reflection_is_an_error_before_load() {
+    let demo = DemoTarget::start_grpc(&["--workers", "1"]);
+    let p = Project::new();
+    let yaml = format!(
+        "execution:\n- iterations: 1\n  scenario: s\nscenarios:\n  s:\n    requests:\n    - url: {url}\n      grpc: {{method: inference.GRPCInferenceService/ServerLive, reflection: true}}\n",
+        url = demo.grpc_url()
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 1, "{out}");
+    let expected = "cannot read the schema of `inference.GRPCInferenceService` from";
+    assert!(out.stderr.contains(expected) && out.stderr.contains("does not offer server reflection"), "{out}");
+    assert!(demo.grpc_log().is_empty(), "no call made");
 }

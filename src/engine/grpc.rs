@@ -1,9 +1,8 @@
 //! gRPC calls over HTTP/2 with tonic: plaintext (h2c), or TLS through the engine's own rustls
-//! set-up. The request messages go out as the bytes the plan encoded (a [`Codec`] over
-//! [`Bytes`], so nothing is encoded again per call) and responses come back as bytes, decoded to
-//! JSON only when a check reads them. Every kind of call (unary, server, client or bidirectional
-//! streaming) is sent as a stream of messages. An execution's users share `connections`
-//! channels per call, taken in turn.
+//! set-up. The request messages go out as the bytes the plan encoded ([`BytesCodec`], so nothing
+//! is encoded again per call) and responses come back as bytes, decoded to JSON only when a check
+//! reads them. Every kind of call (unary, server, client or bidirectional streaming) is sent as a
+//! stream of messages. An execution's users share `connections` channels per call, taken in turn.
 
 use std::future::Future;
 use std::io;
@@ -11,17 +10,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use http::HeaderMap;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use crate::plan::grpc::{GrpcPlan, MAX_MESSAGE};
+use crate::plan::grpc::{BytesCodec, GrpcPlan, MAX_MESSAGE};
 use crate::sample::{ErrorKind, StreamTimes, MAX_GAPS};
 
 /// The channels of one call of an execution, used in turn by its users.
@@ -211,42 +209,4 @@ fn micros(d: Duration) -> u64 {
 /// Whether a status code ended the call without an answer in time.
 pub fn is_deadline(code: u16) -> bool {
     code == Code::DeadlineExceeded as u16
-}
-
-/// Sends pre-encoded messages and hands back received ones undecoded.
-#[derive(Clone, Copy, Debug, Default)]
-struct BytesCodec;
-
-impl Codec for BytesCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = BytesCodec;
-    type Decoder = BytesCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        BytesCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        BytesCodec
-    }
-}
-
-impl Encoder for BytesCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for BytesCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
 }

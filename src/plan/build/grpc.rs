@@ -43,7 +43,7 @@ impl Builder<'_> {
             }
         }
         let (address, tls) = self.grpc_address(req, d)?;
-        let pool = self.grpc_schema(g)?;
+        let pool = self.grpc_schema(g, &address, tls)?;
         let method = self.grpc_method(&pool, &g.value.method)?;
         let input = method.input();
         let body = self.grpc_body(req, &input, method.is_client_streaming(), scope)?;
@@ -127,7 +127,7 @@ impl Builder<'_> {
     }
 
     /// The descriptor pool of `proto` files (compiled here) or of a `protoset`.
-    fn grpc_schema(&mut self, g: &Spanned<Grpc>) -> Option<DescriptorPool> {
+    fn grpc_schema(&mut self, g: &Spanned<Grpc>, address: &http::Uri, tls: bool) -> Option<DescriptorPool> {
         let spec = &g.value;
         let sources =
             [spec.proto.is_some(), spec.protoset.is_some(), spec.reflection.as_ref().is_some_and(|r| r.value)];
@@ -144,12 +144,31 @@ impl Builder<'_> {
             }
         }
         if let Some(r) = spec.reflection.as_ref().filter(|r| r.value) {
-            self.error_help(
-                r.span,
-                "server reflection is not supported yet",
-                "give the schema as `proto: file.proto` or `protoset: file.pb`",
-            );
-            return None;
+            let help = "give the schema as `proto: file.proto` or `protoset: file.pb`";
+            if tls {
+                self.error_help(r.span, "server reflection over TLS (`grpcs://`) is not supported yet", help);
+                return None;
+            }
+            let service = spec.method.value.trim().rsplit_once('/').map_or("", |(s, _)| s.trim_start_matches('/'));
+            let authority = address.authority().map_or(String::new(), |a| a.to_string());
+            let key = (vec![PathBuf::from(format!("reflection://{authority}/{service}"))], Vec::new());
+            if let Some(pool) = self.grpc_schemas.get(&key) {
+                return Some(pool.clone());
+            }
+            return match super::reflection::fetch(address, service) {
+                Ok(pool) => {
+                    self.grpc_schemas.insert(key, pool.clone());
+                    Some(pool)
+                }
+                Err(e) => {
+                    self.error_help(
+                        r.span,
+                        format!("cannot read the schema of `{service}` from `{authority}`: {e}"),
+                        help,
+                    );
+                    None
+                }
+            };
         }
         if let Some(set) = &spec.protoset {
             let bytes = self.read_file(&set.value, set.span, "protoset")?;

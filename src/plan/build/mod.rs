@@ -27,6 +27,7 @@ mod grpc;
 mod jmx;
 mod limits;
 mod monitoring;
+mod reflection;
 mod reporting;
 mod requests;
 mod scenario;
