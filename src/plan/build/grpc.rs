@@ -306,7 +306,8 @@ impl Builder<'_> {
     }
 
     /// One request message from canonical JSON `text` (at `prefix` in the YAML `node`, when the
-    /// body was written as YAML): encoded now, or kept as a template when it has placeholders.
+    /// body was written as YAML): encoded now, or kept as a template when it has placeholders
+    /// (its field names are checked now all the same).
     fn grpc_message(
         &mut self,
         text: &str,
@@ -315,35 +316,52 @@ impl Builder<'_> {
         node: Option<&crate::config::Node>,
         prefix: Vec<Seg>,
     ) -> Option<Value<bytes::Bytes>> {
-        match grpc::body(text, input) {
-            Ok(body) => Some(body),
-            Err(e) => {
-                let mut span = span;
-                let (message, help) = match serde_json::from_str::<Json>(text) {
-                    Ok(json) => match locate(input, &json, &mut Vec::new()) {
-                        Some((path, why, help)) => {
-                            let path: Vec<Seg> = prefix.into_iter().chain(path).collect();
-                            // A body written as YAML: point at the key at fault.
-                            if let Some(node) = node {
-                                span = yaml_span(node, &path).unwrap_or(span);
-                            }
-                            let at = path_text(&path);
-                            let at = if at.is_empty() { "the body".to_string() } else { format!("`{at}`") };
-                            (format!("the body does not fit `{}`: {at} {why}", input.full_name()), help)
-                        }
-                        None => (format!("the body does not fit `{}`: {e}", input.full_name()), None),
-                    },
-                    Err(_) => (format!("the body is not JSON: {e}"), None),
-                };
-                let help = help.unwrap_or_else(|| {
-                    "write the message in protobuf's canonical JSON (field names in lowerCamelCase or as in the `.proto`)"
-                        .to_string()
-                });
-                self.error_help(span, message, help);
-                None
-            }
+        let (found, error) = match grpc::body(text, input) {
+            Ok(Value::Template(t)) => match names_at_fault(&t, input) {
+                Some(found) => (Some(found), String::new()),
+                None => return Some(Value::Template(t)),
+            },
+            Ok(body) => return Some(body),
+            Err(e) => match serde_json::from_str::<Json>(text) {
+                Ok(json) => (locate(input, &json, &mut Vec::new(), false), e),
+                Err(_) => {
+                    let help = "write the message in protobuf's canonical JSON";
+                    self.error_help(span, format!("the body is not JSON: {e}"), help);
+                    return None;
+                }
+            },
+        };
+        let name = input.full_name();
+        let Some((path, why, help)) = found else {
+            let help =
+                "write the message in protobuf's canonical JSON (field names in lowerCamelCase or as in the `.proto`)";
+            self.error_help(span, format!("the body does not fit `{name}`: {error}"), help);
+            return None;
+        };
+        let path: Vec<Seg> = prefix.into_iter().chain(path).collect();
+        // A body written as YAML: point at the key at fault.
+        let span = node.and_then(|n| yaml_span(n, &path)).unwrap_or(span);
+        let at = path_text(&path);
+        let at = if at.is_empty() { "the body".to_string() } else { format!("`{at}`") };
+        let message = format!("the body does not fit `{name}`: {at} {why}");
+        match help {
+            Some(help) => self.error_help(span, message, help),
+            None => self.error(span, message),
         }
+        None
     }
+}
+
+/// A field name in a body with placeholders that the message does not have: the placeholders
+/// are filled per call, so the body is read with each one `0`, and only names are judged.
+fn names_at_fault(t: &crate::plan::Template, input: &MessageDescriptor) -> Option<Found> {
+    let mut vars = crate::plan::scenario::UserVars::new(1);
+    for name in t.vars() {
+        vars.vars.insert(name.to_string(), "0".to_string());
+    }
+    let probe = t.render(&mut vars, &Default::default()).ok()?;
+    let json = serde_json::from_str::<Json>(&probe).ok()?;
+    locate(input, &json, &mut Vec::new(), true)
 }
 
 /// One step of a field path: a field name or a list index.
@@ -385,9 +403,12 @@ fn yaml_span(node: &crate::config::Node, path: &[Seg]) -> Option<Span> {
     Some(if rest.is_empty() { span } else { yaml_span(inner, rest).unwrap_or(span) })
 }
 
-/// Where in `json` the message `desc` stops fitting: the field path (from `path` on), why, and
-/// a did-you-mean.
-fn locate(desc: &MessageDescriptor, json: &Json, path: &mut Vec<Seg>) -> Option<(Vec<Seg>, String, Option<String>)> {
+/// Where a body stops fitting its message: the field path, why, and a did-you-mean.
+type Found = (Vec<Seg>, String, Option<String>);
+
+/// Where in `json` the message `desc` stops fitting (from `path` on); with `names_only`, only
+/// field names are judged, not values.
+fn locate(desc: &MessageDescriptor, json: &Json, path: &mut Vec<Seg>, names_only: bool) -> Option<Found> {
     let Json::Object(map) = json else {
         return Some((std::mem::take(path), format!("must be an object (a `{}`)", desc.full_name()), None));
     };
@@ -407,7 +428,7 @@ fn locate(desc: &MessageDescriptor, json: &Json, path: &mut Vec<Seg>) -> Option<
                     (Json::Array(items), true) => {
                         for (i, item) in items.iter().enumerate() {
                             path.push(Seg::Index(i));
-                            if let Some(found) = locate(&inner, item, path) {
+                            if let Some(found) = locate(&inner, item, path, names_only) {
                                 return Some(found);
                             }
                             path.pop();
@@ -420,7 +441,7 @@ fn locate(desc: &MessageDescriptor, json: &Json, path: &mut Vec<Seg>) -> Option<
                         continue;
                     }
                     (_, false) => {
-                        if let Some(found) = locate(&inner, value, path) {
+                        if let Some(found) = locate(&inner, value, path, names_only) {
                             return Some(found);
                         }
                         path.pop();
@@ -429,6 +450,10 @@ fn locate(desc: &MessageDescriptor, json: &Json, path: &mut Vec<Seg>) -> Option<
                     _ => {}
                 }
             }
+        }
+        if names_only {
+            path.pop();
+            continue;
         }
         let alone = Json::Object([(key.clone(), value.clone())].into_iter().collect());
         if let Err(e) = grpc::encode(desc, &alone.to_string()) {

@@ -302,6 +302,12 @@ fn grpc_errors_name_the_method_and_the_field() {
         e[0].starts_with("t.yaml:10:14: error: the body does not fit `inference.ModelReadyRequest`: `nmae`"),
         "{e:?}"
     );
+    // A body with placeholders is filled per call, but its field names are checked now.
+    let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "      body: {naem: '${m}'}\n"));
+    assert!(
+        e[0].starts_with("t.yaml:10:14: error: the body does not fit `inference.ModelReadyRequest`: `naem`"),
+        "{e:?}"
+    );
     let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "      body: '{\"name\": 5'\n"));
     assert!(e[0].contains("the body is not JSON"), "{e:?}");
     let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "").replace("grpc://", "h2c://"));
