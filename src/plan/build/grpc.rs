@@ -1,6 +1,7 @@
-//! A request with a `grpc:` block: its schema compiled now (`.proto` files by protox, or a
-//! protoset), the method looked up in it, the body checked against the request message and,
-//! when it has no `${name}` placeholders, encoded once.
+//! A request with a `grpc:` block: its schema compiled now (`.proto` files by protox, a
+//! protoset, or asked of the server by reflection), the method looked up in it, the body (one
+//! message, or a client stream's list) checked against the request message and, when it has no
+//! `${name}` placeholders, encoded once.
 
 use std::path::PathBuf;
 
@@ -18,6 +19,9 @@ use crate::config::NodeKind;
 use crate::plan::grpc::{self, GrpcPlan};
 use crate::plan::scenario::Value;
 
+/// Most channels one call of an execution may open (`connections`).
+const MAX_CONNECTIONS: usize = 1024;
+
 impl Builder<'_> {
     pub(super) fn grpc(
         &mut self,
@@ -32,11 +36,20 @@ impl Builder<'_> {
             ("upload-files", req.upload_files.as_ref().map(|u| u.span)),
             ("body-template", req.body_template.as_ref().map(|b| b.span)),
             ("body-file-template", req.body_file_template.as_ref().map(|b| b.span)),
+            ("connect-timeout", req.connect_timeout.as_ref().map(|t| t.span)),
+            ("read-timeout", req.read_timeout.as_ref().map(|t| t.span)),
+            ("keepalive", req.keepalive.as_ref().map(|k| k.span)),
+            ("follow-redirects", req.follow_redirects.as_ref().map(|f| f.span)),
+            ("max-body-seen", req.max_body_seen.as_ref().map(|m| m.span)),
         ] {
             if let Some(span) = set {
                 let help = match key {
                     "method" => "name the method in `grpc: {method: package.Service/Method}`",
                     "headers" => "send gRPC metadata with `grpc: {metadata: {key: value}}`",
+                    "connect-timeout" | "read-timeout" => "a gRPC call has one deadline: `timeout`",
+                    "keepalive" => "a gRPC call's channels stay open; set how many with `grpc: {connections: N}`",
+                    "follow-redirects" => "gRPC has no redirects",
+                    "max-body-seen" => "checks see each response message whole (up to 16 MiB)",
                     _ => "write the request message in `body` or `body-file` (protobuf's canonical JSON)",
                 };
                 self.error_help(span, format!("`{key}` does not apply to a gRPC call"), help);
@@ -77,7 +90,7 @@ impl Builder<'_> {
             channels: scope.grpc_calls - 1,
             address,
             tls,
-            connections: g.value.connections.as_ref().map_or(1, |c| c.value.0.max(1)) as usize,
+            connections: self.grpc_connections(g),
             path,
             input,
             output: method.output(),
@@ -90,6 +103,15 @@ impl Builder<'_> {
             assertions,
             extractors,
         })
+    }
+
+    /// `connections`: 1 to [`MAX_CONNECTIONS`] channels (1 when not set).
+    fn grpc_connections(&mut self, g: &Spanned<Grpc>) -> usize {
+        let Some(c) = &g.value.connections else { return 1 };
+        if !(1..=MAX_CONNECTIONS as u64).contains(&c.value.0) {
+            self.error(c.span, format!("`connections` is 1 to {MAX_CONNECTIONS}, found {}", c.value.0));
+        }
+        c.value.0.clamp(1, MAX_CONNECTIONS as u64) as usize
     }
 
     /// `url: grpc://host:port` or `grpcs://host:port` (or a `default-address` of that form): the

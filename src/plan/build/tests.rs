@@ -310,6 +310,11 @@ fn grpc_errors_name_the_method_and_the_field() {
     );
     let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "      body: '{\"name\": 5'\n"));
     assert!(e[0].contains("the body is not JSON"), "{e:?}");
+    let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "      read-timeout: 1s\n"));
+    assert!(e[0].contains("`read-timeout` does not apply to a gRPC call"), "{e:?}");
+    let e =
+        errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "").replace("proto:", "connections: 0, proto:"));
+    assert!(e[0].contains("`connections` is 1 to 1024, found 0"), "{e:?}");
     let e = errors(&grpc_call("inference.GRPCInferenceService/ModelReady", "").replace("grpc://", "h2c://"));
     assert!(e[0].contains("the scheme of a gRPC address is `grpc://`, found `h2c://`"), "{e:?}");
 }
