@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::util::artifacts::{self, Row};
+use crate::util::artifacts::{self, stat, Row};
 use crate::util::{repo, DemoTarget, Output, Project};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -15,15 +15,9 @@ fn run(p: &Project, yaml: &str) -> Output {
     p.suite(&["run", "-t", "t", "-p", "s.yaml"], LIMIT)
 }
 
+/// `final_stats.csv` of test `s`, as label → row.
 fn final_stats(out: &Output) -> HashMap<String, Row> {
-    let path = out.run_dir().join("s/final_stats.csv");
-    assert!(path.is_file(), "no {}\n{out}", path.display());
-    artifacts::final_stats(&path).into_iter().map(|row| (row["label"].clone(), row)).collect()
-}
-
-fn stat(stats: &HashMap<String, Row>, label: &str, column: &str) -> u64 {
-    let row = stats.get(label).unwrap_or_else(|| panic!("no label `{label}` in {stats:?}"));
-    row.get(column).and_then(|v| v.parse::<f64>().ok()).map_or(0, |v| v as u64)
+    artifacts::final_stats_by_label(&out.run_dir().join("s/final_stats.csv"))
 }
 
 fn proto(name: &str) -> String {
@@ -235,21 +229,7 @@ struct TlsProxy {
 
 impl TlsProxy {
     fn start(port: u16) -> TlsProxy {
-        use std::sync::Arc;
-        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .expect("certificate");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![key.cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-            )
-            .unwrap();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = crate::util::tls_acceptor(&[b"h2"]);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let front = listener.local_addr().unwrap().port();

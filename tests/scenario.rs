@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::artifacts::{self, Row};
+use crate::util::artifacts::{self, stat, Row};
 use crate::util::{DemoTarget, Output, Project};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -20,17 +20,9 @@ fn run(p: &Project, yaml: &str) -> Output {
     p.suite(&["run", "-t", "t", "-p", "s.yaml"], LIMIT)
 }
 
-/// `final_stats.csv` of test `s`, as label → column → value.
+/// `final_stats.csv` of test `s`, as label → row.
 fn final_stats(out: &Output) -> HashMap<String, Row> {
-    let path = out.run_dir().join("s/final_stats.csv");
-    assert!(path.is_file(), "no {}\n{out}", path.display());
-    artifacts::final_stats(&path).into_iter().map(|row| (row["label"].clone(), row)).collect()
-}
-
-/// A figure of one label in `final_stats.csv` (0 when the column is absent or empty).
-fn stat(stats: &HashMap<String, Row>, label: &str, column: &str) -> u64 {
-    let row = stats.get(label).unwrap_or_else(|| panic!("no label `{label}` in {stats:?}"));
-    row.get(column).and_then(|v| v.parse::<f64>().ok()).map_or(0, |v| v as u64)
+    artifacts::final_stats_by_label(&out.run_dir().join("s/final_stats.csv"))
 }
 
 fn paths(log: &[Value]) -> Vec<String> {
@@ -751,7 +743,6 @@ mod tls {
 
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
-    use tokio_rustls::rustls;
 
     /// One request as the server saw it.
     #[derive(Clone, Debug)]
@@ -771,21 +762,7 @@ mod tls {
 
     impl Server {
         pub fn start(h2: bool) -> Server {
-            let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .expect("certificate");
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![key.cert.der().clone()],
-                    rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-                )
-                .unwrap();
-            config.alpn_protocols =
-                if h2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let acceptor = crate::util::tls_acceptor(if h2 { &[b"h2", b"http/1.1"] } else { &[b"http/1.1"] });
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
             let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
             let port = listener.local_addr().unwrap().port();

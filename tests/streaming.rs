@@ -172,11 +172,9 @@ fn http2_streams_are_cut_into_the_same_events() {
 /// A TLS server speaking HTTP/2 only that answers every request with four events, the first
 /// after 30 ms, then 10 ms apart, each in its own DATA frame (`/sse`: as server-sent events).
 mod h2_stream {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use tokio::net::TcpListener;
-    use tokio_rustls::rustls;
 
     pub struct Server {
         pub port: u16,
@@ -185,19 +183,7 @@ mod h2_stream {
 
     impl Server {
         pub fn start() -> Server {
-            let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![key.cert.der().clone()],
-                    rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-                )
-                .unwrap();
-            config.alpn_protocols = vec![b"h2".to_vec()];
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let acceptor = crate::util::tls_acceptor(&[b"h2"]);
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
             let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
             let port = listener.local_addr().unwrap().port();

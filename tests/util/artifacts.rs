@@ -30,6 +30,18 @@ pub fn final_stats(path: &Path) -> Vec<Row> {
     csv_rows(path)
 }
 
+/// `final_stats.csv` as label → row.
+pub fn final_stats_by_label(path: &Path) -> std::collections::HashMap<String, Row> {
+    assert!(path.is_file(), "no {}", path.display());
+    final_stats(path).into_iter().map(|row| (row["label"].clone(), row)).collect()
+}
+
+/// A figure of one label in a [`final_stats_by_label`] table (0 when the column is absent or empty).
+pub fn stat(stats: &std::collections::HashMap<String, Row>, label: &str, column: &str) -> u64 {
+    let row = stats.get(label).unwrap_or_else(|| panic!("no label `{label}` in {stats:?}"));
+    row.get(column).and_then(|v| v.parse::<f64>().ok()).map_or(0, |v| v as u64)
+}
+
 /// The header row of Locust's `<name>_stats.csv`, as Locust 2.47.0 wrote it (run headless with
 /// `--csv` against demo-target); embedded so no test needs Locust installed.
 pub const LOCUST_STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
