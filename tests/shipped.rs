@@ -26,8 +26,8 @@ fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
     assert_eq!(out.code, 0, "{out}");
     let junit = out.junit();
     junit.assert_schema_valid();
-    // Four tests, the sweep's four cells and the capacity search.
-    assert_eq!(junit.count("testsuite"), 9, "{junit}");
+    // Six tests, the sweep's four cells and the capacity search.
+    assert_eq!(junit.count("testsuite"), 11, "{junit}");
     assert!(junit.case("capacity >= 20 rps").is_some_and(|c| !c.failed), "{junit}");
     let cells = crate::util::artifacts::matrix_csv(&out.run_dir().join("matrix.csv"));
     let names: Vec<&str> = cells.iter().map(|r| r["cell"].as_str()).collect();
@@ -37,7 +37,15 @@ fn shipped_suites_pass_and_an_impossible_threshold_fails_them() {
     );
     assert_eq!(junit.count("failure"), 0, "{junit}");
     assert_eq!(junit.count("error"), 0, "{junit}");
-    let tests = ["ping_criteria", "inference_criteria", "mixed_criteria", "mms_model_criteria", "capacity_criteria"];
+    let tests = [
+        "ping_criteria",
+        "inference_criteria",
+        "mixed_criteria",
+        "mms_model_criteria",
+        "capacity_criteria",
+        "grpc_criteria",
+        "streaming_criteria",
+    ];
     for test in tests.into_iter().chain(["sweep_criteria[vus=8,model=resnet-18]"]) {
         let dir = out.run_dir().join(test);
         let locust = [format!("{test}_stats.csv"), format!("{test}_stats_history.csv")];
