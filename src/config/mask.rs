@@ -40,10 +40,14 @@ const SENSITIVE_ENV: &[&str] = &["pass", "key", "credential", "auth", "private"]
 static USERINFO: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:([^/?#@\s]+)@").expect("valid regex"));
 
+/// suite's own keys whose names hold a sensitive word but whose values are settings, not
+/// secrets (`tokens-from` is a JSONPath).
+const SETTINGS: &[&str] = &["tokens-from"];
+
 /// Whether values under this key name are secrets.
 pub fn is_sensitive(key: &str) -> bool {
     let key = key.to_lowercase();
-    SENSITIVE.iter().any(|word| key.contains(word))
+    !SETTINGS.contains(&key.as_str()) && SENSITIVE.iter().any(|word| key.contains(word))
 }
 
 /// Whether an environment variable (OS or `settings.env`) with this name holds a secret.
@@ -271,5 +275,15 @@ modules:
         assert!(!out.contains("hunter2") && !out.contains("letmein") && !out.contains("p%40ss"), "{out}");
         assert!(out.contains("X-Db: '***'") && out.contains("me:***@127.0.0.1/x?pw=***"), "{out}");
         assert!(out.contains("store-cookie: false") && out.contains("PASSWORD: '********'"), "{out}");
+    }
+
+    #[test]
+    fn settings_named_like_secrets_are_not_masked() {
+        assert!(!is_sensitive("tokens-from"));
+        assert!(is_sensitive("access-token") && is_sensitive("Tokens"));
+        let root = crate::testing::node("requests:\n- url: /v1\n  tokens-from: $.choices[0].text\n");
+        let out = serde_yaml::to_string(&masked(&root).to_value()).unwrap();
+        assert!(out.contains("tokens-from: $.choices[0].text"), "{out}");
+        assert!(Secrets::collect_with_env(&root, []).is_empty());
     }
 }
