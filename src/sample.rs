@@ -232,6 +232,21 @@ pub struct StreamTimes {
     pub tokens: Option<u64>,
 }
 
+impl StreamTimes {
+    /// Notes a timed event at `at_us` from the request's start: the first, or one more gap
+    /// (the first [`MAX_GAPS`] kept). `events` is counted by the caller.
+    pub fn time(&mut self, at_us: u64) {
+        match self.first_us {
+            None => self.first_us = Some(at_us),
+            Some(_) if self.gaps_us.len() < MAX_GAPS => {
+                self.gaps_us.push(at_us.saturating_sub(self.last_us).min(u64::from(u32::MAX)) as u32)
+            }
+            Some(_) => {}
+        }
+        self.last_us = at_us;
+    }
+}
+
 #[cfg(test)]
 impl Sample {
     /// A sample for tests: label 0, `elapsed_us`, `status` (400 and above fail as `Status`),

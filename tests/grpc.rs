@@ -11,8 +11,7 @@ use crate::util::{repo, DemoTarget, Output, Project};
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn run(p: &Project, yaml: &str) -> Output {
-    p.file("t/s.yaml", yaml);
-    p.suite(&["run", "-t", "t", "-p", "s.yaml"], LIMIT)
+    p.run_test(yaml, LIMIT)
 }
 
 /// `final_stats.csv` of test `s`, as label → row.

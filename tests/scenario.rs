@@ -15,9 +15,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs `suite run` on one test file `t/s.yaml` (its test folder is `s`).
 fn run(p: &Project, yaml: &str) -> Output {
-    p.file("t/s.yaml", yaml);
     // Data files (`payload.json`) sit beside the test: only `s.yaml` is the test.
-    p.suite(&["run", "-t", "t", "-p", "s.yaml"], LIMIT)
+    p.run_test(yaml, LIMIT)
 }
 
 /// `final_stats.csv` of test `s`, as label → row.

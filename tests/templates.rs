@@ -14,10 +14,9 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs `suite <command>` on the one test file `t/s.yaml` (files beside it are not tests).
 fn suite(p: &Project, command: &str, yaml: &str) -> Output {
-    p.file("t/s.yaml", yaml);
     match command {
-        "validate" => p.suite(&["validate", "t/s.yaml"], LIMIT),
-        _ => p.suite(&["run", "-t", "t", "-p", "s.yaml"], LIMIT),
+        "validate" => p.file("t/s.yaml", yaml).suite(&["validate", "t/s.yaml"], LIMIT),
+        _ => p.run_test(yaml, LIMIT),
     }
 }
 

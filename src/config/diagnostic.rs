@@ -247,6 +247,15 @@ pub fn suggestion<'a, S: AsRef<str> + ?Sized + 'a>(
     suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
+/// [`suggestion`] when a candidate is close, else `fallback()`.
+pub fn did_you_mean_or<'a, S: AsRef<str> + ?Sized + 'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a S>,
+    fallback: impl FnOnce() -> String,
+) -> String {
+    suggestion(name, candidates).unwrap_or_else(fallback)
+}
+
 /// Lists names as "`a`, `b` or `c`".
 pub fn list_or(names: &[&str]) -> String {
     match names {

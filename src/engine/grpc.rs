@@ -20,7 +20,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::plan::grpc::{BytesCodec, GrpcPlan, MAX_MESSAGE};
-use crate::sample::{ErrorKind, StreamTimes, MAX_GAPS};
+use crate::sample::{ErrorKind, StreamTimes};
 
 /// The channels of one call of an execution, used in turn by its users.
 pub struct Channels {
@@ -174,15 +174,7 @@ async fn exchange(
     let mut times = StreamTimes::default();
     while let Some(message) = stream.message().await? {
         if plan.server_streaming {
-            let at = micros(start.elapsed());
-            match times.first_us {
-                None => times.first_us = Some(at),
-                Some(_) if times.gaps_us.len() < MAX_GAPS => {
-                    times.gaps_us.push(at.saturating_sub(times.last_us).min(u64::from(u32::MAX)) as u32)
-                }
-                Some(_) => {}
-            }
-            times.last_us = at;
+            times.time(micros(start.elapsed()));
             times.events = times.events.saturating_add(1);
         }
         out.messages += 1;

@@ -19,7 +19,7 @@
 
 use std::collections::HashSet;
 
-use crate::config::diagnostic::{list_or, suggest};
+use crate::config::diagnostic::{did_you_mean_or, list_or};
 use crate::config::{Diagnostic, Loaded, Node, NodeKind, Span};
 
 /// Cells allowed when `matrix-max` is not given.
@@ -37,6 +37,16 @@ pub enum Mode {
     Product,
     /// The lists side by side: the k-th cell takes the k-th value of each (Seldon's env lists).
     Zip,
+}
+
+impl Mode {
+    /// As `matrix-mode` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Product => "product",
+            Mode::Zip => "zip",
+        }
+    }
 }
 
 /// A test's matrix: its parameter names and the cells they explode into, in run order.
@@ -269,10 +279,9 @@ impl Reader<'_> {
     fn env_list(&mut self, name: &str, node: &Node, map: &crate::config::Map) -> Option<Vec<String>> {
         for (key, (span, _)) in map {
             if key != "from-env" && key != "separator" {
-                let help = match suggest(key, ["from-env", "separator"]) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => "write `{from-env: NAME}` or a list of values".to_string(),
-                };
+                let help = did_you_mean_or(key, ["from-env", "separator"], || {
+                    "write `{from-env: NAME}` or a list of values".to_string()
+                });
                 self.errors.push(
                     Diagnostic::error(*span, format!("unknown key `{key}` in the values of `{name}`")).with_help(help),
                 );
@@ -320,8 +329,9 @@ impl Reader<'_> {
 
     fn mode(&mut self, node: Option<&Node>) -> Mode {
         match node.map(|n| (n.as_str(), n.span)) {
-            None | Some((Some("product"), _)) => Mode::Product,
-            Some((Some("zip"), _)) => Mode::Zip,
+            None => Mode::Product,
+            Some((Some(text), _)) if text == Mode::Product.name() => Mode::Product,
+            Some((Some(text), _)) if text == Mode::Zip.name() => Mode::Zip,
             Some((_, span)) => {
                 self.errors.push(Diagnostic::error(span, "`matrix-mode` is `product` or `zip`").with_help(
                     "product: every combination; zip: the k-th value of each list together (lists of one length)",
@@ -366,10 +376,9 @@ impl Reader<'_> {
             for (name, (span, value)) in map {
                 if !names.contains(name) {
                     let known: Vec<&str> = names.iter().map(String::as_str).collect();
-                    let help = match suggest(name, known.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("the matrix's parameters are {}", list_or(&known)),
-                    };
+                    let help = did_you_mean_or(name, known.iter().copied(), || {
+                        format!("the matrix's parameters are {}", list_or(&known))
+                    });
                     self.errors.push(
                         Diagnostic::error(*span, format!("`{name}` is not a parameter of the matrix")).with_help(help),
                     );

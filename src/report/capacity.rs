@@ -73,13 +73,13 @@ impl Capacity {
             (Some(k), None) => format!(
                 "capacity: at least {} requests/s, the top of the range (p95 {}, {:.2}% errors)",
                 rate_text(k.rate),
-                ms(k.p95_ms),
+                super::console::ms(k.p95_ms.map(|v| v / 1000.0)),
                 k.fail_percent()
             ),
             (Some(k), Some(f)) => format!(
                 "capacity: {} requests/s (p95 {}, {:.2}% errors); {} failed",
                 rate_text(k.rate),
-                ms(k.p95_ms),
+                super::console::ms(k.p95_ms.map(|v| v / 1000.0)),
                 k.fail_percent(),
                 rate_text(f)
             ),
@@ -109,14 +109,5 @@ pub fn rate_text(rate: f64) -> String {
         format!("{rate:.0}")
     } else {
         format!("{rate:.1}")
-    }
-}
-
-/// Milliseconds for a line of text.
-fn ms(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v >= 1000.0 => format!("{:.2}s", v / 1000.0),
-        Some(v) => format!("{v:.2}ms"),
-        None => "-".into(),
     }
 }

@@ -130,7 +130,7 @@ fn clock(secs: u64) -> String {
     format!("{:02}:{:02}", secs / 60, secs % 60)
 }
 
-fn ms(secs: Option<f64>) -> String {
+pub(crate) fn ms(secs: Option<f64>) -> String {
     match secs {
         Some(s) if s >= 1.0 => format!("{s:.2}s"),
         Some(s) => format!("{:.2}ms", s * 1000.0),

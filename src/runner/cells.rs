@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use super::names::unique;
 use crate::plan::matrix::{self, Matrix};
 use crate::report::repeat_names;
 
@@ -80,16 +81,6 @@ fn folder_name(test: &str, label: &str, index: usize) -> String {
         cut -= 1;
     }
     format!("{test}[{}…#{index}]", &safe[..cut])
-}
-
-fn unique(taken: &mut HashSet<String>, name: String) -> String {
-    let mut candidate = name.clone();
-    let mut n = 1;
-    while !taken.insert(candidate.clone()) {
-        n += 1;
-        candidate = format!("{name}-{n}");
-    }
-    candidate
 }
 
 #[cfg(test)]

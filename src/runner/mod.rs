@@ -204,10 +204,7 @@ fn list(tests: &[discover::TestFile], expansions: &[cells::Expansion]) -> Outcom
             continue;
         }
         if let Some(m) = &expansion.matrix {
-            let mode = match m.mode {
-                plan::matrix::Mode::Product => "product",
-                plan::matrix::Mode::Zip => "zip",
-            };
+            let mode = m.mode.name();
             crate::outln!("  matrix ({mode}) over {}: {} cell(s)", m.names.join(", "), m.cells.len());
         }
         for name in expansion.run_names() {
@@ -446,10 +443,7 @@ fn validate_cells(
     options: impl Fn(Vec<(String, String)>) -> LoadOptions,
     quiet: bool,
 ) -> Outcome {
-    let mode = match matrix.mode {
-        plan::matrix::Mode::Product => "product",
-        plan::matrix::Mode::Zip => "zip",
-    };
+    let mode = matrix.mode.name();
     crate::outln!("matrix ({mode}) over {}: {} cell(s)", matrix.names.join(", "), matrix.cells.len());
     let mut outcome = Outcome::Passed;
     for (k, cell) in matrix.cells.iter().enumerate() {

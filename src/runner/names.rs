@@ -21,13 +21,19 @@ pub(super) fn make_unique(tests: &mut [TestFile], root: &Path) {
     }
     let mut taken = HashSet::new();
     for test in tests.iter_mut() {
-        let base = test.name.clone();
-        let mut n = 1;
-        while !taken.insert(test.name.clone()) {
-            n += 1;
-            test.name = format!("{base}-{n}");
-        }
+        test.name = unique(&mut taken, std::mem::take(&mut test.name));
     }
+}
+
+/// `name`, or with `-2`, `-3`, ... the first that is not `taken`; now taken.
+pub(super) fn unique(taken: &mut HashSet<String>, name: String) -> String {
+    let mut candidate = name.clone();
+    let mut n = 1;
+    while !taken.insert(candidate.clone()) {
+        n += 1;
+        candidate = format!("{name}-{n}");
+    }
+    candidate
 }
 
 /// The path below `root` without its extension, its parts joined by `-`; the MMS layout's folder

@@ -183,6 +183,13 @@ impl Project {
         self
     }
 
+    /// Writes `yaml` as the one test `t/s.yaml` (its folder is `s`; files beside it are not tests)
+    /// and runs it.
+    pub fn run_test(&self, yaml: &str, limit: Duration) -> Output {
+        self.file("t/s.yaml", yaml);
+        self.suite(&["run", "-t", "t", "-p", "s.yaml"], limit)
+    }
+
     /// Runs `suite <args>` in the folder, with artifacts in `<dir>/reports`, killing it after `limit`.
     pub fn suite(&self, args: &[&str], limit: Duration) -> Output {
         run_suite(self.dir.path(), args, &self.dir.path().join("reports"), limit, None)

@@ -14,32 +14,11 @@ use serde_json::Value;
 use serde_json_path::JsonPath;
 
 use crate::plan::scenario::{StreamMode, StreamPlan};
-use crate::sample::{StreamTimes, MAX_GAPS};
+use crate::sample::StreamTimes;
 
 /// Longest event kept for reading its tokens; the rest of a longer one is dropped (it still
 /// counts as an event, and its tokens are what its JSON prefix cannot give: none).
 const MAX_EVENT: usize = 1024 * 1024;
-
-/// The timings of one series of events.
-#[derive(Debug, Default)]
-struct Track {
-    first_us: Option<u64>,
-    last_us: u64,
-    gaps_us: Vec<u32>,
-}
-
-impl Track {
-    fn push(&mut self, at_us: u64) {
-        if self.first_us.is_some() {
-            if self.gaps_us.len() < MAX_GAPS {
-                self.gaps_us.push(at_us.saturating_sub(self.last_us).min(u32::MAX as u64) as u32);
-            }
-        } else {
-            self.first_us = Some(at_us);
-        }
-        self.last_us = at_us;
-    }
-}
 
 /// Cuts one response's body into events and times them.
 #[derive(Debug)]
@@ -59,9 +38,9 @@ pub struct Events {
     seen_us: u64,
     events: u32,
     /// Every event.
-    all: Track,
+    all: StreamTimes,
     /// The events that carried a token (with `tokens-from` only).
-    with_tokens: Option<Track>,
+    with_tokens: Option<StreamTimes>,
     /// Events that carried a token.
     counted: u64,
     /// The last token count an event gave as a number.
@@ -81,8 +60,8 @@ impl Events {
             done: false,
             seen_us: 0,
             events: 0,
-            all: Track::default(),
-            with_tokens: plan.tokens_from.as_ref().map(|_| Track::default()),
+            all: StreamTimes::default(),
+            with_tokens: plan.tokens_from.as_ref().map(|_| StreamTimes::default()),
             counted: 0,
             reported: None,
         }
@@ -176,7 +155,7 @@ impl Events {
     /// A complete event with its payload.
     fn event(&mut self, payload: &[u8], at_us: u64) {
         self.events = self.events.saturating_add(1);
-        self.all.push(at_us);
+        self.all.time(at_us);
         let Some(path) = &self.tokens_from else { return };
         let Ok(json) = serde_json::from_slice::<Value>(payload) else { return };
         let mut carries = false;
@@ -193,7 +172,7 @@ impl Events {
         if carries {
             self.counted += 1;
             if let Some(t) = &mut self.with_tokens {
-                t.push(at_us);
+                t.time(at_us);
             }
         }
     }
@@ -223,13 +202,7 @@ impl Events {
             Some(t) if t.first_us.is_some() => t,
             _ => self.all,
         };
-        StreamTimes {
-            first_us: track.first_us,
-            last_us: track.last_us,
-            gaps_us: track.gaps_us,
-            events: self.events,
-            tokens,
-        }
+        StreamTimes { events: self.events, tokens, ..track }
     }
 }
 
@@ -243,6 +216,7 @@ fn keep(buf: &mut Vec<u8>, data: &[u8]) {
 mod tests {
     use super::*;
     use crate::plan::checks::compile_jsonpath;
+    use crate::sample::MAX_GAPS;
 
     fn events(mode: StreamMode, tokens_from: Option<&str>) -> Events {
         let plan = StreamPlan { mode, tokens_from: tokens_from.map(|p| Arc::new(compile_jsonpath(p).unwrap())) };

@@ -438,8 +438,7 @@ fn locate(desc: &MessageDescriptor, json: &Json, path: &mut Vec<Seg>, names_only
         path.push(Seg::Field(key.clone()));
         let Some(field) = desc.get_field_by_json_name(key).or_else(|| desc.get_field_by_name(key)) else {
             let names: Vec<String> = desc.fields().map(|f| f.json_name().to_string()).collect();
-            let help = suggest(key, &names)
-                .map(|s| format!("did you mean `{s}`?"))
+            let help = suggestion(key, &names)
                 .or_else(|| (!names.is_empty()).then(|| format!("`{}` has: {}", desc.full_name(), names.join(", "))));
             return Some((std::mem::take(path), format!("is not a field of `{}`", desc.full_name()), help));
         };

@@ -310,10 +310,7 @@ pub(super) fn code_list(names: &[&str]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
-/// "did you mean `x`?" when a known word is close, else `fallback()`.
-pub(super) fn did_you_mean_or(word: &str, known: &[&str], fallback: impl FnOnce() -> String) -> String {
-    suggest(word, known).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(fallback)
-}
+pub(super) use crate::config::diagnostic::did_you_mean_or;
 
 #[cfg(test)]
 mod tests;

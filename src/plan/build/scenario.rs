@@ -355,7 +355,7 @@ impl Builder<'_> {
                 continue;
             }
             let defined = defined.get_or_insert_with(|| scope.defined.iter().map(String::as_str).collect());
-            let help = did_you_mean_or(name, defined, || {
+            let help = did_you_mean_or(name, defined.iter().copied(), || {
                 "set it in the scenario's `variables:`, a `data-sources` CSV column, an `extract-*` of a request or `set-variables`; `${NAME}` from `settings.env` or the OS environment is filled in when the file is read".to_string()
             });
             self.error_help(*span, format!("variable `{name}` is never set"), help);
