@@ -21,6 +21,7 @@
 //! default) are no error here: suite's criteria decide. Any other exit (1: the locustfile could
 //! not be found or imported, 2: an exception in Locust's own greenlets) is a test error.
 
+use nix::sys::signal::Signal;
 use tokio::process::Command;
 
 use super::{transport_kind, Tool};
@@ -115,6 +116,13 @@ impl Tool for Locust {
 
     fn users(&self) -> Option<u64> {
         self.users
+    }
+
+    /// SIGTERM runs Locust's `shutdown()` in a greenlet of its own. SIGINT raises
+    /// KeyboardInterrupt in whichever greenlet runs at that moment: when that is the CSV writer,
+    /// it swallows it and stops, and Locust's `_stats.csv` misses the last requests.
+    fn graceful_stop(&self) -> Signal {
+        Signal::SIGTERM
     }
 }
 

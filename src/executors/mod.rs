@@ -7,7 +7,7 @@
 //! This module holds what every tool shares: the child process in a process group of its own,
 //! its results read line by line from its stdout as it writes them, its stderr kept in the
 //! test's folder (and its last lines for the error when it fails), a stop that reaches it
-//! (`Stopping`: SIGINT, the tool's graceful stop; `Aborting`: SIGKILL to the group), and an
+//! (`Stopping`: the tool's graceful stop signal; `Aborting`: SIGKILL to the group), and an
 //! exit that was not asked for made a test error. Each tool's file says how to start it and
 //! how to read one line.
 
@@ -50,6 +50,10 @@ trait Tool: Send {
     fn exit(&self, code: Option<i32>, signalled: bool) -> Result<Option<String>, String>;
     /// Virtual users the tool reported last (for the test's concurrency), if it reports them.
     fn users(&self) -> Option<u64>;
+    /// The signal that makes the tool finish what is in flight, report it and exit.
+    fn graceful_stop(&self) -> Signal {
+        Signal::SIGINT
+    }
 }
 
 /// Runs execution `number` with its tool; whatever goes wrong is noted in `ctx` (the samples
@@ -103,7 +107,7 @@ async fn supervise(tool: &mut dyn Tool, plan: &ToolPlan, load: &Load, ctx: &Cont
             _ = ctx.stop.reached(Phase::Stopping), if !signalled => {
                 // The tool's own graceful stop: it finishes what is in flight and reports it.
                 if let Some(g) = group {
-                    let _ = killpg(g, Signal::SIGINT);
+                    let _ = killpg(g, tool.graceful_stop());
                 }
                 signalled = true;
                 continue;
