@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::artifacts::summary;
+use crate::util::artifacts::{self, summary};
 use crate::util::{DemoTarget, Output, Project};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -73,6 +73,17 @@ fn sse_completions_record_time_to_first_token_and_gaps() {
     let s = stream_of(&out, "sse");
     assert_timed_as_configured(&s, 11);
     assert!(out.stdout.contains("ttft p95"), "a stream table: {out}");
+    // kpi.csv has the figures per second: the tokens add up, every time to first token is timed.
+    let rows = artifacts::csv_rows(&out.run_dir().join("llm/kpi.csv"));
+    let sse: Vec<_> = rows.iter().filter(|r| r["label"] == "sse").collect();
+    let tokens: u64 = sse.iter().map(|r| r["tokens"].parse::<u64>().unwrap()).sum();
+    assert_eq!(tokens, 100, "{sse:?}");
+    for r in &sse {
+        let ttft: f64 = r["p50_ttft"].parse().unwrap();
+        assert!((0.050..0.060).contains(&ttft), "{r:?}");
+    }
+    let all_timed = rows.iter().all(|r| !r["avg_ttft"].is_empty() && !r["p99_itl"].is_empty());
+    assert!(all_timed, "every second of a streamed label has its figures: {rows:?}");
     // `suite report` rebuilds the figures from the run folder alone (seconds.jsonl).
     let summary_file = out.run_dir().join("summary.json");
     std::fs::remove_file(&summary_file).unwrap();
@@ -106,6 +117,9 @@ fn ndjson_and_chunked_streams_and_token_counts_from_a_number() {
     assert_timed_as_configured(&stream_of(&out, "lines"), 11);
     assert_timed_as_configured(&stream_of(&out, "chunks"), 11);
     assert_eq!(stream_of(&out, "plain"), Value::Null);
+    let rows = artifacts::csv_rows(&out.run_dir().join("llm/kpi.csv"));
+    let plain: Vec<_> = rows.iter().filter(|r| r["label"] == "plain").collect();
+    assert!(!plain.is_empty() && plain.iter().all(|r| r["avg_ttft"].is_empty() && r["tokens"].is_empty()), "{plain:?}");
     // The count comes from the last event's usage; without token events every event is timed.
     let usage = stream_of(&out, "usage");
     assert_eq!((usage["events"].as_u64(), usage["tokens"].as_u64()), (Some(110), Some(100)), "{usage}");

@@ -1,4 +1,5 @@
-//! CSV outputs: `kpi.csv` (one row per label per second, streamed while the test runs) and
+//! CSV outputs: `kpi.csv` (one row per label per second, streamed while the test runs; times in
+//! seconds, streamed responses' figures empty for labels without them) and
 //! `final_stats.csv` (Taurus's `final-stats` `dump-csv` layout, for the Jenkins Plot plugin).
 
 use std::fs::File;
@@ -23,7 +24,8 @@ impl KpiCsv {
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let mut out = csv::Writer::from_writer(BufWriter::new(File::create(path)?));
         out.write_record(
-            "ts,second,label,hits,succ,fail,avg_rt,avg_lt,avg_ct,stdev_rt,p50,p90,p95,p99,max_rt,bytes,concurrency"
+            "ts,second,label,hits,succ,fail,avg_rt,avg_lt,avg_ct,stdev_rt,p50,p90,p95,p99,max_rt,bytes,concurrency,\
+             avg_ttft,p50_ttft,p95_ttft,p99_ttft,avg_itl,p50_itl,p95_itl,p99_itl,events,tokens,tokens_per_s"
                 .split(','),
         )?;
         out.flush()?;
@@ -40,6 +42,17 @@ impl KpiCsv {
             record.extend([50.0, 90.0, 95.0, 99.0].map(|p| f(set.percentile(p))));
             record.push(f(set.min_max_rt().map(|(_, max)| max)));
             record.extend([set.bytes, set.concurrency].map(|n| n.to_string()));
+            // Streamed responses' figures (requests with `stream`); empty for the others.
+            let stream = set.stream.as_deref();
+            record.push(f(stream.and_then(|s| s.avg_ttft())));
+            record.extend([50.0, 95.0, 99.0].map(|p| f(stream.and_then(|s| s.ttft_percentile(p)))));
+            record.push(f(stream.and_then(|s| s.avg_itl())));
+            record.extend([50.0, 95.0, 99.0].map(|p| f(stream.and_then(|s| s.itl_percentile(p)))));
+            record.extend(
+                [stream.map(|s| s.events), stream.map(|s| s.tokens)]
+                    .map(|n| n.map(|n| n.to_string()).unwrap_or_default()),
+            );
+            record.push(f(stream.and_then(|s| s.tokens_per_s())));
             self.out.write_record(&record)?;
         }
         self.out.flush()

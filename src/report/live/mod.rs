@@ -18,6 +18,12 @@
 //! | `suite_response_time_seconds{quantile="0.5"\|"0.9"\|"0.95"\|"0.99"}` | gauge | response-time percentiles of the last closed second |
 //! | `suite_response_time_average_seconds` | gauge | average response time of the last closed second |
 //! | `suite_active_users` | gauge | most virtual users active in the last closed second (no `label`) |
+//! | `suite_time_to_first_token_seconds{quantile=...}` | gauge | streamed responses' time-to-first-token percentiles of the last closed second |
+//! | `suite_inter_token_latency_seconds{quantile=...}` | gauge | their gaps between tokens, percentiles of the last closed second |
+//! | `suite_tokens_per_second` | gauge | their tokens per second in the last closed second |
+//!
+//! The three stream families have samples only for labels that received a streamed response in
+//! that second (requests with `stream`).
 //!
 //! Cardinality is bounded by the plan: one set of series per label the test has (a YAML test's
 //! labels are fixed when it is planned; an external tool's are capped by `sample::MAX_LABELS`),
@@ -157,6 +163,12 @@ struct Figures {
     quantiles: Option<[f64; 4]>,
     /// Average response time of the second, seconds.
     average: Option<f64>,
+    /// Streamed responses' time-to-first-token percentiles of the second, seconds.
+    ttft: Option<[f64; 4]>,
+    /// Streamed responses' inter-token latency percentiles of the second, seconds.
+    itl: Option<[f64; 4]>,
+    /// Streamed responses' tokens per second in the second.
+    tokens_per_s: Option<f64>,
 }
 
 impl Snapshot {
@@ -165,15 +177,17 @@ impl Snapshot {
             .iter()
             .map(|(label, total)| {
                 let now = second.current.get(label);
+                let stream = now.and_then(|s| s.stream.as_deref());
                 Figures {
                     label: super::label_name(label),
                     requests: total.hits,
                     failures: total.fail,
                     per_second: now.map_or(0, |s| s.hits),
-                    quantiles: now
-                        .filter(|s| s.hits > 0)
-                        .map(|s| QUANTILES.map(|(q, _)| s.percentile(q).unwrap_or(0.0))),
+                    quantiles: now.filter(|s| s.hits > 0).and_then(|s| quantiles(|q| s.percentile(q))),
                     average: now.and_then(|s| s.avg_rt()),
+                    ttft: stream.and_then(|s| quantiles(|q| s.ttft_percentile(q))),
+                    itl: stream.and_then(|s| quantiles(|q| s.itl_percentile(q))),
+                    tokens_per_s: stream.and_then(|s| s.tokens_per_s()),
                 }
             })
             .collect();
@@ -199,9 +213,19 @@ impl Snapshot {
                 Family::Requests => f(&label, l.requests as f64),
                 Family::Failures => f(&label, l.failures as f64),
                 Family::PerSecond => f(&label, l.per_second as f64),
-                Family::ResponseTime => {
-                    for ((_, q), value) in QUANTILES.iter().zip(l.quantiles.iter().flatten()) {
+                Family::ResponseTime | Family::TimeToFirstToken | Family::InterTokenLatency => {
+                    let values = match family {
+                        Family::ResponseTime => &l.quantiles,
+                        Family::TimeToFirstToken => &l.ttft,
+                        _ => &l.itl,
+                    };
+                    for ((_, q), value) in QUANTILES.iter().zip(values.iter().flatten()) {
                         f(&[("label", l.label.as_str()), ("quantile", q)], *value);
+                    }
+                }
+                Family::TokensPerSecond => {
+                    if let Some(rate) = l.tokens_per_s {
+                        f(&label, rate);
                     }
                 }
                 Family::AverageResponseTime => {
@@ -215,6 +239,12 @@ impl Snapshot {
     }
 }
 
+/// The [`QUANTILES`] of a distribution; `None` when it has no values.
+fn quantiles(at: impl Fn(f64) -> Option<f64>) -> Option<[f64; 4]> {
+    let values = QUANTILES.map(|(q, _)| at(q));
+    values.iter().all(Option::is_some).then(|| values.map(|v| v.unwrap_or_default()))
+}
+
 /// A metric family: one name, one type, one meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
@@ -224,16 +254,22 @@ enum Family {
     ResponseTime,
     AverageResponseTime,
     Users,
+    TimeToFirstToken,
+    InterTokenLatency,
+    TokensPerSecond,
 }
 
 impl Family {
-    const ALL: [Family; 6] = [
+    const ALL: [Family; 9] = [
         Family::Requests,
         Family::Failures,
         Family::PerSecond,
         Family::ResponseTime,
         Family::AverageResponseTime,
         Family::Users,
+        Family::TimeToFirstToken,
+        Family::InterTokenLatency,
+        Family::TokensPerSecond,
     ];
 
     /// The family's name (a counter's samples add `_total`).
@@ -245,6 +281,9 @@ impl Family {
             Family::ResponseTime => "suite_response_time_seconds",
             Family::AverageResponseTime => "suite_response_time_average_seconds",
             Family::Users => "suite_active_users",
+            Family::TimeToFirstToken => "suite_time_to_first_token_seconds",
+            Family::InterTokenLatency => "suite_inter_token_latency_seconds",
+            Family::TokensPerSecond => "suite_tokens_per_second",
         }
     }
 
@@ -262,7 +301,11 @@ impl Family {
     }
 
     fn unit(self) -> Option<&'static str> {
-        matches!(self, Family::ResponseTime | Family::AverageResponseTime).then_some("seconds")
+        matches!(
+            self,
+            Family::ResponseTime | Family::AverageResponseTime | Family::TimeToFirstToken | Family::InterTokenLatency
+        )
+        .then_some("seconds")
     }
 
     fn help(self) -> &'static str {
@@ -273,6 +316,13 @@ impl Family {
             Family::ResponseTime => "Response-time percentiles of the last closed second.",
             Family::AverageResponseTime => "Average response time of the last closed second.",
             Family::Users => "Most virtual users active in the last closed second.",
+            Family::TimeToFirstToken => {
+                "Streamed responses' time to first token, percentiles of the last closed second."
+            }
+            Family::InterTokenLatency => {
+                "Streamed responses' gaps between tokens, percentiles of the last closed second."
+            }
+            Family::TokensPerSecond => "Streamed responses' tokens per second in the last closed second.",
         }
     }
 }
@@ -347,5 +397,33 @@ mod tests {
         assert!(!seen.iter().any(|(n, _)| n.starts_with("suite_response_time")), "{seen:?}");
         assert!(seen.contains(&("suite_requests_per_second", 0.0)) && seen.contains(&("suite_requests_total", 4.0)));
         assert!(seen.contains(&("suite_active_users", 3.0)));
+        assert!(!seen.iter().any(|(n, _)| n.contains("token")), "no stream, no stream series: {seen:?}");
+    }
+
+    #[test]
+    fn a_label_with_streamed_responses_has_their_figures() {
+        let (mut s, cum) = second("chat", 2, 100);
+        let mut stream = crate::aggregate::StreamKpis::default();
+        for first_ms in [40, 60] {
+            let gaps = vec![10_000; 4];
+            stream.record(&crate::sample::StreamTimes {
+                first_us: Some(first_ms * 1000),
+                last_us: first_ms * 1000 + 40_000,
+                gaps_us: gaps,
+                events: 5,
+                tokens: Some(5),
+            });
+        }
+        s.current.get_mut("chat").unwrap().stream = Some(Box::new(stream));
+        let snap = Snapshot::new("t", "", &s, &cum);
+        let chat = snap.labels.iter().find(|l| l.label == "chat").unwrap();
+        let ttft = chat.ttft.unwrap();
+        assert!((ttft[0] - 0.04).abs() < 0.001 && (ttft[3] - 0.06).abs() < 0.001, "{ttft:?}");
+        assert!(chat.itl.unwrap().iter().all(|v| (v - 0.01).abs() < 0.0001), "{:?}", chat.itl);
+        // 10 tokens over 80 ms + 100 ms.
+        assert!((chat.tokens_per_s.unwrap() - 10.0 / 0.18).abs() < 1e-6, "{:?}", chat.tokens_per_s);
+        let mut seen = Vec::new();
+        snap.each(Family::TimeToFirstToken, |labels, v| seen.push((labels.len(), v)));
+        assert_eq!(seen.len(), 4, "four quantiles of the one streamed label: {seen:?}");
     }
 }

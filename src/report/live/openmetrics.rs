@@ -68,6 +68,9 @@ mod tests {
             per_second: 4,
             quantiles: Some([0.01, 0.02, 0.025, 0.5]),
             average: Some(0.0125),
+            ttft: Some([0.05, 0.06, 0.07, 0.08]),
+            itl: None,
+            tokens_per_s: Some(40.5),
         };
         Arc::new(Snapshot { test: test.into(), cell: cell.into(), end_ms: 0, users: 2, labels: vec![figures], ended })
     }
@@ -98,6 +101,19 @@ suite_response_time_average_seconds{test="api",cell="vus=2,rate=5",label="ALL"} 
 # TYPE suite_active_users gauge
 # HELP suite_active_users Most virtual users active in the last closed second.
 suite_active_users{test="api",cell="vus=2,rate=5"} 2
+# TYPE suite_time_to_first_token_seconds gauge
+# UNIT suite_time_to_first_token_seconds seconds
+# HELP suite_time_to_first_token_seconds Streamed responses' time to first token, percentiles of the last closed second.
+suite_time_to_first_token_seconds{test="api",cell="vus=2,rate=5",label="ALL",quantile="0.5"} 0.05
+suite_time_to_first_token_seconds{test="api",cell="vus=2,rate=5",label="ALL",quantile="0.9"} 0.06
+suite_time_to_first_token_seconds{test="api",cell="vus=2,rate=5",label="ALL",quantile="0.95"} 0.07
+suite_time_to_first_token_seconds{test="api",cell="vus=2,rate=5",label="ALL",quantile="0.99"} 0.08
+# TYPE suite_inter_token_latency_seconds gauge
+# UNIT suite_inter_token_latency_seconds seconds
+# HELP suite_inter_token_latency_seconds Streamed responses' gaps between tokens, percentiles of the last closed second.
+# TYPE suite_tokens_per_second gauge
+# HELP suite_tokens_per_second Streamed responses' tokens per second in the last closed second.
+suite_tokens_per_second{test="api",cell="vus=2,rate=5",label="ALL"} 40.5
 # EOF
 "#;
         assert_eq!(text, expected);
