@@ -174,6 +174,19 @@ pub struct RunArgs {
     /// Print the runs the tests make (matrix cells, repeats) without sending load.
     #[arg(long)]
     pub list: bool,
+    /// Run only this machine's share of every execution: `I/N` (the I-th of N equal shares,
+    /// 1-based), `job/N` (I is a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX` + 1), or `A:B`
+    /// with --segment-sequence. Users, arrivals and data rows are striped, so the N segments
+    /// together send exactly the unsplit load; `suite merge` judges their folders as one run
+    #[arg(long, value_name = "I/N")]
+    pub segment: Option<String>,
+    /// The shares of all segments, for `--segment A:B`: `0,1/4,1/2,1`
+    #[arg(long, value_name = "LIST", requires = "segment")]
+    pub segment_sequence: Option<String>,
+    /// Start the first test's load at this instant (RFC 3339, `2026-12-05T15:00:00Z`), so every
+    /// segment begins at the same moment
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
     /// Serve every test's figures as an OpenMetrics scrape endpoint, `http://ADDR/metrics`,
     /// while the run lasts (e.g. `127.0.0.1:9464`); each closed second updates it.
     #[arg(long, value_name = "ADDR")]

@@ -52,9 +52,11 @@ struct Rows {
 }
 
 impl Rows {
-    fn take(&self) -> Option<&[String]> {
+    /// The next row; with `--segment`, the next of the rows this machine takes ([`Load::row_position`]).
+    fn take(&self, load: &Load) -> Option<&[String]> {
         let len = self.source.rows.len();
-        let n = self.next.fetch_add(1, Ordering::Relaxed) as usize;
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = load.row_position(n) as usize;
         if n >= len && !self.source.recycle {
             return None;
         }
@@ -74,7 +76,11 @@ impl Execution {
                 let mut order = Vec::new();
                 if source.random_order {
                     order = (0..source.rows.len()).collect();
-                    fastrand::shuffle(&mut order);
+                    match &load.segment {
+                        // Every machine shuffles the same way, so their rows still make the whole.
+                        Some(_) => fastrand::Rng::with_seed(order.len() as u64).shuffle(&mut order),
+                        None => fastrand::shuffle(&mut order),
+                    }
                 }
                 Rows { source: source.clone(), next: AtomicU64::new(0), order }
             })
@@ -138,7 +144,7 @@ impl Execution {
             return false;
         }
         for rows in &self.rows {
-            let Some(row) = rows.take() else {
+            let Some(row) = rows.take(&self.load) else {
                 self.exhausted.store(true, Ordering::Relaxed);
                 return false;
             };

@@ -163,7 +163,7 @@ async fn run_together<'a>(
         if exec.load.is_open() {
             tasks.spawn(pacing::arrivals(shared, ctx.clone()));
         } else {
-            for index in 0..exec.load.concurrency {
+            for index in exec.load.users() {
                 execution::spawn(&mut tasks, index, &shared, ctx, None);
             }
         }

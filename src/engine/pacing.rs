@@ -124,21 +124,23 @@ impl Pacer {
 pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
     let Pacer::Arrivals { profile, free, freed } = &exec.pacer else { return };
     let load = &exec.load;
-    let max = load.max_vus.unwrap_or(1).max(1);
+    // With `--segment`, this machine's share of the users (at least one, if it holds arrivals).
+    let max = (load.held_below(u64::from(load.max_vus.unwrap_or(1).max(1))) as u32).max(1);
     let begin = ctx.started + load.delay;
     let duration = load.duration();
     let deadline = begin + duration;
     let timer = PreciseTimer::new();
     let mut users = JoinSet::new();
     let mut started = 0u32;
-    let mut k = 0u64;
+    // Arrival numbers as in the unsplit schedule; with `--segment`, only the ones this machine holds.
+    let mut k = load.next_arrival(0);
     let mut at_cap_since = None;
     tokio::select! {
         _ = sleep_until(begin.into()) => {}
         _ = ctx.stop.reached(Phase::Stopping) => k = u64::MAX,
     }
     if k == 0 {
-        for _ in 0..load.concurrency.min(max) {
+        for _ in 0..(load.held_below(u64::from(load.concurrency)) as u32).min(max) {
             execution::spawn(&mut users, started, &exec, &ctx, None);
             started += 1;
         }
@@ -175,7 +177,7 @@ pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
                     }
                 }
             }
-            k += 1;
+            k = load.next_arrival(k + 1);
             let next = begin + Duration::from_secs_f64(profile.time_of(k as f64));
             if next > Instant::now() || next >= deadline {
                 break;
@@ -189,8 +191,9 @@ pub async fn arrivals(exec: Arc<Execution>, ctx: Context) {
         free.waiting.clear();
     }
     while users.join_next().await.is_some() {}
-    let scheduled = profile.count_at(duration.as_secs_f64()).ceil() as u64;
-    let taken = k.min(scheduled);
+    let all = profile.count_at(duration.as_secs_f64()).ceil() as u64;
+    let scheduled = load.held_below(all);
+    let taken = load.held_below(k.min(all));
     if ctx.stop.phase() == Phase::Running && taken < scheduled && !exec.is_exhausted() {
         crate::errln!(
             "warning: execution {}: {} of {} scheduled requests were not sent: all {max} virtual users (`max-vus`) were busy",
@@ -224,6 +227,7 @@ mod tests {
             throughput: Some(rate),
             delay: Duration::ZERO,
             max_vus: open.then_some(10),
+            segment: None,
         }
     }
 

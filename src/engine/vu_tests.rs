@@ -194,6 +194,7 @@ fn load(users: u32, iterations: u64) -> Load {
         throughput: None,
         delay: Duration::ZERO,
         max_vus: None,
+        segment: None,
     }
 }
 

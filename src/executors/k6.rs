@@ -108,6 +108,10 @@ impl Tool for K6 {
         if plan.load_given {
             cmd.args(load_args(load));
         }
+        if let Some(segment) = &load.segment {
+            let (share, sequence) = segment.k6_args();
+            cmd.args(["--execution-segment", &share, "--execution-segment-sequence", &sequence]);
+        }
         for (k, v) in &plan.env {
             cmd.arg("-e").arg(format!("{k}={v}"));
         }
@@ -443,6 +447,7 @@ mod tests {
             throughput: None,
             delay: Duration::ZERO,
             max_vus: None,
+            segment: None,
         };
         assert_eq!(load_args(&load(5, 0, 10, None)), ["--vus", "5", "--duration", "10000ms"]);
         assert_eq!(load_args(&load(5, 2, 10, None)), ["--stage", "2000ms:5", "--stage", "10000ms:5"]);

@@ -190,6 +190,7 @@ mod tests {
             throughput: None,
             delay: Duration::ZERO,
             max_vus: None,
+            segment: None,
         }
     }
 

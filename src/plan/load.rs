@@ -6,7 +6,10 @@
 //! the closed model (`concurrency` users, `throughput` caps their request rate) and the open
 //! model (`arrival-rate: true`: requests go out on the schedule, with users added up to `max-vus`).
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::segment;
 
 /// A load profile for one execution.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +30,8 @@ pub struct Load {
     pub delay: Duration,
     /// Open model (`arrival-rate: true`): the most virtual users it may run at once.
     pub max_vus: Option<u32>,
+    /// This machine's share of the load (`--segment`); None runs all of it.
+    pub segment: Option<Arc<segment::Segment>>,
 }
 
 impl Load {
@@ -38,6 +43,36 @@ impl Load {
     /// Whether requests follow the arrival schedule whether or not the server keeps up.
     pub fn is_open(&self) -> bool {
         self.max_vus.is_some()
+    }
+
+    /// The virtual users this machine runs (closed model): their numbers in the unsplit test,
+    /// so each starts when it would there.
+    pub fn users(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.concurrency).filter(|&u| self.segment.as_ref().is_none_or(|s| s.holds(u64::from(u))))
+    }
+
+    /// How many of the first `n` users (or arrivals, or rows) are this machine's.
+    pub fn held_below(&self, n: u64) -> u64 {
+        self.segment.as_ref().map_or(n, |s| s.held_below(n))
+    }
+
+    /// The first arrival at or after `k` that is this machine's (open model).
+    pub fn next_arrival(&self, k: u64) -> u64 {
+        self.segment.as_ref().map_or(k, |s| s.next_held(k))
+    }
+
+    /// The number, in the unsplit test, of the `m`-th data row (0-based) this machine takes.
+    /// Rows go with users in the closed model (each round of the N users takes N rows, this
+    /// machine's users the positions of their own numbers) and with arrivals in the open model,
+    /// so with a fixed number of iterations the segments' rows are exactly the unsplit test's.
+    pub fn row_position(&self, m: u64) -> u64 {
+        let Some(s) = &self.segment else { return m };
+        if self.is_open() {
+            return s.nth(m);
+        }
+        let n = u64::from(self.concurrency.max(1));
+        let mine = s.held_below(n).max(1);
+        m / mine * n + s.nth(m % mine)
     }
 
     /// When virtual user `index` (0-based) starts, relative to the execution's start.
@@ -61,6 +96,12 @@ impl Load {
     /// The request-rate schedule, if `throughput` is set.
     pub fn rate_profile(&self) -> Option<RateProfile> {
         let rate = self.throughput.filter(|r| *r > 0.0 && r.is_finite())?;
+        // A closed model's cap is shared: each machine keeps its share of the rate. Open-model
+        // arrivals keep the whole schedule, each machine sending the arrivals it holds.
+        let rate = match &self.segment {
+            Some(s) if !self.is_open() => rate * s.share(),
+            _ => rate,
+        };
         Some(RateProfile::new(rate, self.ramp_up.as_secs_f64(), self.steps, self.duration().as_secs_f64()))
     }
 }
@@ -165,7 +206,34 @@ mod tests {
             throughput: None,
             delay: Duration::ZERO,
             max_vus: None,
+            segment: None,
         }
+    }
+
+    #[test]
+    fn segments_take_their_users_arrivals_and_rows_of_the_unsplit_test() {
+        use crate::plan::segment::Segment;
+        let split = |i: u64, open: bool| Load {
+            segment: Some(Arc::new(Segment::parse(&format!("{i}/3"), None).unwrap())),
+            max_vus: open.then_some(8),
+            throughput: Some(30.0),
+            ..load(10, 0, 0)
+        };
+        let users: Vec<Vec<u32>> = (1..=3).map(|i| split(i, false).users().collect()).collect();
+        assert_eq!(users, vec![vec![0, 3, 6, 9], vec![1, 4, 7], vec![2, 5, 8]]);
+        // 10 users × 3 iterations: 30 rows, each taken by exactly one segment.
+        let mut rows: Vec<u64> = Vec::new();
+        for (i, mine) in (1..=3).zip([4u64, 3, 3]) {
+            rows.extend((0..mine * 3).map(|m| split(i, false).row_position(m)));
+        }
+        rows.sort_unstable();
+        assert_eq!(rows, (0..30).collect::<Vec<_>>());
+        // Open model: arrivals striped; a closed model's cap shared by rate.
+        assert_eq!(split(2, true).next_arrival(0), 1);
+        assert_eq!(split(2, true).next_arrival(2), 4);
+        assert_eq!(split(2, true).held_below(8), 3);
+        let cap = split(1, false).rate_profile().unwrap();
+        assert!(close(cap.count_at(10.0), 100.0), "{}", cap.count_at(10.0));
     }
 
     fn close(a: f64, b: f64) -> bool {

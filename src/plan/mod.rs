@@ -13,6 +13,7 @@ pub mod matrix;
 pub mod monitoring;
 pub mod scenario;
 pub mod search;
+pub mod segment;
 pub mod services;
 pub mod tool;
 
@@ -137,6 +138,30 @@ impl ExecutionPlan {
 }
 
 impl Plan {
+    /// Makes the plan this machine's share of the load (`--segment`): each execution's users,
+    /// arrivals and data rows striped as [`segment`] says; k6 gets the same share through its
+    /// own execution segments. A capacity search (adaptive, per machine) and Locust (no way to
+    /// give it a share) cannot be split.
+    pub fn split(&mut self, share: &Arc<segment::Segment>) -> Result<(), String> {
+        if self.search.is_some() {
+            return Err(format!(
+                "a capacity search cannot run in segments (--segment {share}): each probe's verdict needs every machine's figures at once"
+            ));
+        }
+        for e in &mut self.executions {
+            if let Driver::Tool(t) = &e.driver {
+                if t.kind == tool::ToolKind::Locust {
+                    return Err(format!(
+                        "execution `{}` runs Locust, which cannot be given a share of its load (--segment {share}); run it with Locust's own master and workers",
+                        t.name
+                    ));
+                }
+            }
+            e.load.segment = Some(share.clone());
+        }
+        Ok(())
+    }
+
     /// How long the load is planned to take, if every execution has a duration: the longest
     /// track, each track the sum of its stages' longest execution.
     pub fn planned_secs(&self) -> Option<u64> {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::store::{self, MonitoringLog, PlannedTest, SecondsLog};
-use super::{csv, junit, locust, mms_compare, run_id, views, Error, RunReport, TestReport};
+use super::{csv, junit, locust, mms_compare, run_id, views, Error, RunReport, SegmentInfo, TestReport};
 use crate::aggregate::Second;
 use crate::compare::diff_percent::DiffRow;
 use crate::compare::TestComparison;
@@ -52,8 +52,14 @@ impl RunArtifacts {
             tests: Vec::new(),
             comparisons: Vec::new(),
             diff_percent: Vec::new(),
+            segment: None,
         };
         Ok(RunArtifacts { dir, planned: Vec::new(), report, unwritten: Unwritten::default() })
+    }
+
+    /// Marks the run as one segment of a split run (before [`RunArtifacts::begin`] writes `run.json`).
+    pub fn segment(&mut self, info: SegmentInfo) {
+        self.report.segment = Some(info);
     }
 
     /// The run folder.

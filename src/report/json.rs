@@ -363,6 +363,7 @@ mod tests {
             tests: vec![t],
             comparisons: Vec::new(),
             diff_percent: Vec::new(),
+            segment: None,
         };
         serde_json::from_slice(&JsonSummary.render(&run).unwrap()).unwrap()
     }

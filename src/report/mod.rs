@@ -384,6 +384,27 @@ pub struct RunReport {
     pub comparisons: Vec<TestComparison>,
     /// MMS's `diff_percent` rows: monitoring criteria compared with the previous run.
     pub diff_percent: Vec<DiffRow>,
+    /// The share of a split run this run is (`--segment`).
+    pub segment: Option<SegmentInfo>,
+}
+
+/// What a segment of a split run records, so that `suite merge` can check its segments belong
+/// together.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SegmentInfo {
+    /// Which segment, 1-based.
+    pub index: usize,
+    /// Segments in the sequence.
+    pub count: usize,
+    /// As `--segment` reads: `2/3`, or `1/4:1/2 of 0,1/4,1/2,1`.
+    pub share: String,
+    /// The sequence's points (`0,1/3,2/3,1`).
+    pub sequence: String,
+    /// A digest of what ran: the test files' contents, overrides and environment name.
+    pub suite: String,
+    /// `--start-at`, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
 }
 
 impl RunReport {

@@ -11,6 +11,7 @@ mod jmx;
 mod load;
 mod names;
 mod search;
+mod split;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub use jmx::jmx2yaml;
 /// `suite run`: every matching test file in turn, then the run's reports. Returns the run's outcome.
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let interrupt = Interrupt::install();
+    let split = split::Split::from_args(&args)?;
     let global = global_config(&args)?;
     // A `global_config.yaml` in the test dir is never a test, also when `-g` names another one,
     // and neither is anything in the artifacts folder.
@@ -66,6 +68,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
     let run_dir = run.dir().to_path_buf();
     crate::outln!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
+    if let Some(info) = split.info(&args, &files) {
+        crate::outln!("segment {}: this machine sends its share of every execution's load", info.share);
+        run.segment(info);
+    }
     let expansions = expand(&run_dir);
     let planned: Vec<(&str, &Path)> =
         tests.iter().zip(&expansions).flat_map(|(t, x)| x.run_names().map(|n| (n, t.path.as_path()))).collect();
@@ -100,7 +106,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
         let ran = match &expansion.error {
             Some(error) => test::broken(test, &runs, error),
-            None => test::run(test, files, &args.overrides, &runs, &interrupt, &live).await,
+            None => test::run(test, files, &args.overrides, &runs, &interrupt, &live, &split).await,
         };
         for result in ran.reports {
             crate::out!("{}", console::test_summary(run.finished(result)));

@@ -8,6 +8,7 @@ use super::baseline::Found;
 use super::cells::Expansion;
 use super::load;
 use super::search;
+use super::split::Split;
 use super::Interrupt;
 use crate::compare::{diff_percent, Baseline};
 use crate::config::mask::Secrets;
@@ -101,6 +102,7 @@ pub(super) async fn run(
     runs: &[RunOf<'_>],
     interrupt: &Interrupt,
     live: &Live,
+    split: &Split,
 ) -> Ran {
     let mut diff_checks = Vec::new();
     let mut reports: Vec<TestReport> = Vec::with_capacity(runs.len());
@@ -131,7 +133,7 @@ pub(super) async fn run(
             _ => {}
         }
         // Each run is planned again with its own folder and cell, so paths under it are its own.
-        let (mut plan, secrets) = match plan(&mut report, files.clone(), overrides, this) {
+        let (mut plan, secrets) = match plan(&mut report, files.clone(), overrides, this, split) {
             Ok(planned) => planned,
             Err(e) => {
                 error = Some(e.clone());
@@ -161,7 +163,10 @@ pub(super) async fn run(
                     searched = Some(found);
                     result.err()
                 }
-                None => load::run(&plan, &secrets, &mut criteria, out, interrupt, live, &mut report).await.err(),
+                None => {
+                    split.wait_for_start(interrupt.at_least(1)).await;
+                    load::run(&plan, &secrets, &mut criteria, out, interrupt, live, &mut report).await.err()
+                }
             };
         }
         let last = index + 1 == runs.len() || run_error.is_some() || interrupt.count() > 0;
@@ -214,6 +219,7 @@ fn plan(
     files: Vec<PathBuf>,
     overrides: &[String],
     this: &RunOf,
+    split: &Split,
 ) -> Result<(Plan, Secrets), String> {
     let (out, baseline) = (&this.out, this.baseline);
     out.create().map_err(|e| format!("cannot create `{}`: {e}", out.dir().display()))?;
@@ -224,6 +230,9 @@ fn plan(
     }
     out.effective(&loaded.effective_yaml());
     let mut plan = super::build_plan(&mut loaded)?;
+    if let Some(segment) = &split.segment {
+        plan.split(segment).inspect_err(|e| crate::errln!("error: {e}"))?;
+    }
     super::baseline::resolve_criteria(&mut plan.criteria, baseline, &mut report.notes);
     report::junit::note_reporters(report, &plan.junit);
     let secrets = Secrets::collect(&loaded.root);

@@ -132,8 +132,17 @@ impl Builder<'_> {
             if let Some(c) = &e.criteria {
                 criteria.extend(self.criteria_node(c));
             }
-            let load =
-                Load { concurrency, ramp_up, hold_for, iterations, steps, throughput: None, delay, max_vus: None };
+            let load = Load {
+                concurrency,
+                ramp_up,
+                hold_for,
+                iterations,
+                steps,
+                throughput: None,
+                delay,
+                max_vus: None,
+                segment: None,
+            };
             return self.tool_execution(&e, kind, span, node, root, load);
         }
         if let Some((name, sc, script)) = self.jmx_scenario(&e, root) {
@@ -162,7 +171,8 @@ impl Builder<'_> {
             criteria.extend(self.criteria_node(c));
         }
         let Some(scenario) = self.execution_scenario(&e, node, root, criteria) else { return Vec::new() };
-        let load = Load { concurrency, ramp_up, hold_for, iterations, steps, throughput, delay, max_vus };
+        let load =
+            Load { concurrency, ramp_up, hold_for, iterations, steps, throughput, delay, max_vus, segment: None };
         // The span of the value that sets how many users run at once, for errors about them.
         let users = match max_vus {
             Some(_) => e.max_vus.as_ref().map(|m| m.span).or(e.arrival_rate.as_ref().map(|a| a.span)),

@@ -701,6 +701,7 @@ mod tests {
             tests,
             comparisons: Vec::new(),
             diff_percent: Vec::new(),
+            segment: None,
         }
     }
 

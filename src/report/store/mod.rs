@@ -262,6 +262,9 @@ struct RunRecord {
     tests: Vec<PlannedTest>,
     /// Set when the run ends.
     exit_code: Option<u8>,
+    /// The share of a split run this run is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    segment: Option<crate::report::SegmentInfo>,
 }
 
 /// Writes `run.json`: at the start with the planned tests, again at the end with the exit code.
@@ -275,6 +278,7 @@ pub fn write_run(run_dir: &Path, run: &RunReport, planned: &[PlannedTest]) -> Re
         started_unix: run.started_unix,
         tests: planned.to_vec(),
         exit_code: run.exit_code,
+        segment: run.segment.clone(),
     };
     write_atomic(&run_dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)
 }
@@ -371,6 +375,7 @@ pub fn load_run(run_dir: &Path) -> Result<RunReport, Error> {
         tests: Vec::new(),
         comparisons: Vec::new(),
         diff_percent: Vec::new(),
+        segment: record.as_ref().and_then(|r| r.segment.clone()),
     };
     for p in &planned {
         let dir = run_dir.join(&p.name);

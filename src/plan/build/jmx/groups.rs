@@ -147,6 +147,7 @@ impl Lower<'_, '_> {
                             throughput: throughput.map(|t| t * users as f64 / share_total.max(1) as f64),
                             delay: own.delay,
                             max_vus: None,
+                            segment: None,
                         };
                         (load, stage)
                     }
@@ -226,6 +227,7 @@ fn own_load(own: &Own) -> Load {
         throughput: None,
         delay: own.delay,
         max_vus: None,
+        segment: None,
     }
 }
 
