@@ -31,6 +31,7 @@ mod reports;
 mod run_hardening;
 mod scenario;
 mod secrets;
+mod segments;
 mod shipped;
 mod streaming;
 mod templates;
