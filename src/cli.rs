@@ -1,5 +1,5 @@
 //! Command-line interface: `suite run`, `suite validate`, `suite report`, `suite jmx2yaml`,
-//! `suite baseline`, `suite compare`.
+//! `suite baseline`, `suite compare`, `suite merge`.
 
 use std::path::PathBuf;
 
@@ -41,6 +41,36 @@ pub enum Command {
     /// per test, a Markdown file for a pull-request comment; exits 3 on a regression.
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
+    /// Merge the run folders of a split run's segments (`suite run --segment`) into one run:
+    /// per-second histograms merged second by second (not percentiles), criteria judged on the
+    /// merged seconds, and every report written as if one machine had sent the load; exits as
+    /// `suite run` would have.
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge(MergeArgs),
+}
+
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  suite merge reports1/latest reports2/latest reports3/latest
+  suite merge --wait 1h -a /results/merged /results/segments     # as the Kubernetes merge Job runs it";
+
+/// Options of `suite merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Segment run folders, or folders holding them (searched three levels down; `latest`
+    /// links are not followed)
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Parent folder of the merged run's folder
+    #[arg(short = 'a', long, default_value = "reports")]
+    pub artifacts_dir: PathBuf,
+    /// Merge the segments that are there when some are missing or unfinished, and say so in
+    /// every report
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Wait up to this long (`30m`, `1h`) for every segment to be there and finished
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
 }
 
 const COMPARE_EXAMPLES: &str = "\

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Baseline(BaselineCommand::Save(args)) => suite::runner::baseline::save(args),
         Command::Baseline(BaselineCommand::Show(args)) => suite::runner::baseline::show(args),
         Command::Compare(args) => suite::runner::baseline::compare(args),
+        Command::Merge(args) => suite::runner::merge::merge(args),
         Command::Run(args) => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,

@@ -2,7 +2,7 @@
 //! demo-target: together they send exactly the unsplit test's requests (every data row once,
 //! the whole arrival schedule), each its striped share, starting in the same second.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -152,4 +152,155 @@ fn a_kubernetes_job_index_picks_the_segment_and_bad_segments_are_errors_before_a
         assert!(out.stderr.contains(expected), "{all:?} should say {expected:?}: {out}");
     }
     assert_eq!(demo.echo_log().len(), sent, "no request sent by a refused run");
+}
+
+/// Runs `t/<file>` as segments `1/3`..`3/3` side by side from one start; their outputs.
+fn three_segments(p: &Project, pattern: &str) -> Vec<Output> {
+    let start = in_secs(3);
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (1..=3)
+            .map(|i| {
+                let start = &start;
+                s.spawn(move || {
+                    let segment = format!("{i}/3");
+                    let artifacts = p.path().join(format!("seg{i}"));
+                    let args =
+                        ["run", "-t", "t", "-p", pattern, "--segment", segment.as_str(), "--start-at", start.as_str()];
+                    run_suite(p.path(), &args, &artifacts, LIMIT, None)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    })
+}
+
+/// `suite merge` with `args` (the merged run goes to `merged/`).
+fn merge(p: &Project, args: &[&str]) -> Output {
+    let mut all = vec!["merge", "-a", "merged"];
+    all.extend_from_slice(args);
+    let out = p.suite(&all, LIMIT);
+    Output { artifacts: p.path().join("merged"), ..out }
+}
+
+/// The load's percentiles over every sample of every segment, from their per-second histograms
+/// merged here with hdrhistogram itself.
+fn percentiles_of_all(dirs: &[PathBuf], label: &str) -> Vec<f64> {
+    let mut all = suite::aggregate::KpiSet::default();
+    for dir in dirs {
+        suite::report::store::each_second(&dir.join("load/seconds.jsonl"), |_, _, sets| {
+            if let Some(set) = sets.get(label) {
+                all.merge(set);
+            }
+        })
+        .unwrap();
+    }
+    [50.0, 95.0, 99.0].iter().map(|p| all.percentile(*p).unwrap()).collect()
+}
+
+#[test]
+fn merged_segments_are_judged_as_one_machine_with_lossless_percentiles() {
+    let demo = DemoTarget::start(&["--workers", "2"]);
+    let p = Project::new();
+    // 60 arrivals a second for 6 s: 20 a second per segment, 60 in the merge, where the
+    // criterion (more than 40 a second for 3 s) triggers and stops the test as failed.
+    p.file(
+        "t/load.yaml",
+        &format!(
+            r#"execution:
+- concurrency: 3
+  hold-for: 6s
+  throughput: 60
+  arrival-rate: true
+  max-vus: 12
+  scenario: s
+scenarios:
+  s:
+    requests:
+    - url: {}/ping
+      label: arrivals
+reporting:
+- module: passfail
+  criteria:
+  - hits of arrivals>40 for 3s, stop as failed
+  - p99 of arrivals>5s
+"#,
+            demo.url()
+        ),
+    );
+    let segments = three_segments(&p, "load.yaml");
+    for out in &segments {
+        assert_eq!(out.code, 0, "a third of the load passes: {out}");
+    }
+    let dirs: Vec<PathBuf> = segments.iter().map(Output::run_dir).collect();
+    let dir_args: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let args: Vec<&str> = dir_args.iter().map(String::as_str).collect();
+    let merged = merge(&p, &args);
+    assert_eq!(merged.code, 3, "{merged}");
+    let junit = merged.junit();
+    assert!(junit.case("hits of arrivals>40 for 3s, stop as failed").is_some_and(|c| c.failed), "{junit}");
+    assert!(junit.case("p99 of arrivals>5s").is_some_and(|c| !c.failed), "{junit}");
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.run_dir().join("load/test.json")).unwrap()).unwrap();
+    assert!(test["stopped_by"].as_str().unwrap_or_default().contains("hits of arrivals>40"), "{test}");
+    // Every request of every segment, and the percentiles of all of them (HDR merge, exact).
+    let stats = final_stats_by_label(&merged.run_dir().join("load/final_stats.csv"));
+    let per_segment: u64 = dirs
+        .iter()
+        .map(|d| stat(&final_stats_by_label(&d.join("load/final_stats.csv")), "arrivals", "throughput"))
+        .sum();
+    assert_eq!(stat(&stats, "arrivals", "throughput"), per_segment);
+    assert_eq!(per_segment, 360, "the whole schedule");
+    let expected = percentiles_of_all(&dirs, "arrivals");
+    for (column, want) in ["perc_50.0", "perc_95.0", "perc_99.0"].iter().zip(&expected) {
+        let got: f64 = stats["arrivals"][*column].parse().unwrap();
+        assert!((got - want).abs() < 1e-5, "{column}: merged {got} s, all samples {want} s");
+    }
+
+    // One machine sending the whole load reaches the same verdicts.
+    let single = p.suite(&["run", "-t", "t", "-p", "load.yaml"], LIMIT);
+    assert_eq!(single.code, 3, "{single}");
+    assert!(single.junit().case("hits of arrivals>40 for 3s, stop as failed").is_some_and(|c| c.failed));
+}
+
+#[test]
+fn missing_duplicated_and_foreign_segments_are_errors_and_partial_merges_say_so() {
+    let demo = DemoTarget::start(&["--workers", "1"]);
+    let p = project(&demo);
+    let segments = three_segments(&p, "split.yaml");
+    for out in &segments {
+        assert_eq!(out.code, 0, "{out}");
+    }
+    let dirs: Vec<String> = segments.iter().map(|o| o.run_dir().display().to_string()).collect();
+    let missing = merge(&p, &[&dirs[0], &dirs[2]]);
+    assert_eq!(missing.code, 1, "{missing}");
+    assert!(missing.stderr.contains("segment 2/3 is missing"), "{missing}");
+    let twice = merge(&p, &[&dirs[0], &dirs[1], &dirs[2], &dirs[1]]);
+    assert_eq!(twice.code, 1, "{twice}");
+    assert!(twice.stderr.contains("segment 2/3 appears twice"), "{twice}");
+    // A segment of another suite (another test file) does not belong.
+    p.file(
+        "t/split.yaml",
+        &std::fs::read_to_string(p.path().join("t/split.yaml")).unwrap().replace("iterations: 3", "iterations: 2"),
+    );
+    let other = run_suite(p.path(), &["run", "-t", "t", "--segment", "2/3"], &p.path().join("other"), LIMIT, None);
+    assert_eq!(other.code, 0, "{other}");
+    let foreign = merge(&p, &[&dirs[0], &other.run_dir().display().to_string(), &dirs[2]]);
+    assert_eq!(foreign.code, 1, "{foreign}");
+    assert!(foreign.stderr.contains("are segments of different runs"), "{foreign}");
+    assert!(!p.path().join("merged").exists(), "nothing merged");
+    // The folders holding the segments' run folders are searched; a partial merge says so.
+    let partial = merge(
+        &p,
+        &[
+            "--allow-partial",
+            &p.path().join("seg1").display().to_string(),
+            &p.path().join("seg3").display().to_string(),
+        ],
+    );
+    assert_eq!(partial.code, 0, "{partial}");
+    let summary = crate::util::artifacts::summary(&partial.run_dir().join("summary.json"));
+    let notes = summary["tests"][0]["notes"].to_string();
+    assert!(notes.contains("partial merge") && notes.contains("segment 2/3 is missing"), "{notes}");
+    let stats = final_stats_by_label(&partial.run_dir().join("split/final_stats.csv"));
+    assert_eq!(stat(&stats, "rows", "throughput"), 12 + 9, "segments 1 and 3");
 }

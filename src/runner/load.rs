@@ -135,7 +135,12 @@ impl Session {
         let start_us = ctx.started_wall.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
         let progress = console::Progress::new(PROGRESS_EVERY, total_secs);
         let live = live.test(&plan.remote_write, report.test_name(), &report.cell);
-        let observer = Observer { streams, live, progress, name: report.name.clone(), total_secs };
+        // A segment of a split run says which in its progress lines.
+        let name = match plan.executions.iter().find_map(|e| e.load.segment.as_ref()) {
+            Some(segment) => format!("{} [segment {segment}]", report.name),
+            None => report.name.clone(),
+        };
+        let observer = Observer { streams, live, progress, name, total_secs };
         let agg = Aggregator::following(labels, start_us).masking(secrets);
         Ok(Session {
             ctx,

@@ -9,6 +9,7 @@ pub mod baseline;
 mod cells;
 mod jmx;
 mod load;
+pub mod merge;
 mod names;
 mod search;
 mod split;

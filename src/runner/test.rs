@@ -274,7 +274,13 @@ async fn stop_services(shell: &mut Shell, interrupt: &Interrupt) -> Option<Strin
 }
 
 /// Sets the test's verdicts and outcome (a capacity search below its requirement fails it).
-fn judge(report: &mut TestReport, verdicts: &[Verdict], error: Option<String>, interrupted: bool, secrets: &Secrets) {
+pub(super) fn judge(
+    report: &mut TestReport,
+    verdicts: &[Verdict],
+    error: Option<String>,
+    interrupted: bool,
+    secrets: &Secrets,
+) {
     report.criteria = verdicts.iter().map(CriterionRow::from_verdict).collect();
     mask_criteria(report, secrets);
     let error = error.map(|e| secrets.masked(&e));

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 
 use super::scenario::ScenarioPlan;
-use super::Plan;
+use super::{JunitReporter, Plan, Spec};
 use crate::config::de::{from_node, from_node_all, Spanned};
 use crate::config::diagnostic::{suggest, Diagnostic};
 use crate::config::model::Root;
@@ -58,20 +58,7 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
     let jmx = jmx::Plans::read(loaded);
     // So are body template files.
     let templates = templates::Templates::read(loaded);
-    let loaded = &*loaded;
-    let mut b = Builder {
-        loaded,
-        jmx,
-        notes: Vec::new(),
-        diags: Vec::new(),
-        labels: IndexMap::new(),
-        warnings: Vec::new(),
-        scenarios: HashMap::new(),
-        set_aside: Vec::new(),
-        search: None,
-        templates,
-        grpc_schemas: HashMap::new(),
-    };
+    let mut b = Builder::new(loaded, jmx, templates);
     let root: Root = match from_node_all(&b.known_top_level()) {
         Ok(root) => root,
         Err((errors, partial)) => {
@@ -152,6 +139,40 @@ struct Builder<'a> {
     /// Descriptor pools compiled from `.proto` files, by the files and import paths (each set is
     /// compiled once however many calls name it).
     grpc_schemas: HashMap<(Vec<PathBuf>, Vec<PathBuf>), prost_reflect::DescriptorPool>,
+}
+
+/// What a test judges with, read from its config alone: the criteria and the `junit-xml` and
+/// `final-stats` reporters, without planning its load (`suite merge` judges segments' figures
+/// with the config a segment ran, whose data files may not be where the merge runs).
+pub fn judging(loaded: &Loaded) -> Result<(Vec<Spec>, Vec<JunitReporter>, Option<PathBuf>), Vec<Diagnostic>> {
+    let mut b = Builder::new(loaded, jmx::Plans::default(), templates::Templates::default());
+    let root: Root = from_node_all(&b.known_top_level()).map_err(|(errors, _)| errors)?;
+    let (mut criteria, mut final_stats, mut junit, mut remote_write) = (Vec::new(), None, Vec::new(), Vec::new());
+    for entry in &root.reporting {
+        b.reporter(entry, &mut criteria, &mut final_stats, &mut junit, &mut remote_write);
+    }
+    match b.diags.is_empty() {
+        true => Ok((criteria.into_iter().map(|(spec, _)| spec).collect(), junit, final_stats)),
+        false => Err(b.diags),
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn new(loaded: &'a Loaded, jmx: jmx::Plans, templates: templates::Templates) -> Self {
+        Builder {
+            loaded,
+            jmx,
+            notes: Vec::new(),
+            diags: Vec::new(),
+            labels: IndexMap::new(),
+            warnings: Vec::new(),
+            scenarios: HashMap::new(),
+            set_aside: Vec::new(),
+            search: None,
+            templates,
+            grpc_schemas: HashMap::new(),
+        }
+    }
 }
 
 impl Builder<'_> {

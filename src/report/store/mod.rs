@@ -31,7 +31,7 @@ use crate::compare::diff_percent::DiffRow;
 use crate::compare::TestComparison;
 use crate::outcome::Outcome;
 
-pub use seconds::{each_second, SecondsLog};
+pub use seconds::{each_second, each_timed_second, SecondsLog};
 
 /// Run metadata file in the run folder.
 pub const RUN_FILE: &str = "run.json";
@@ -129,6 +129,23 @@ struct MonitorRecord {
     values: Vec<(String, Option<f64>)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unavailable: Option<String>,
+}
+
+/// Hands every event of a `monitoring.jsonl` to `each`, in file order, with the seconds since
+/// the load started (unreadable lines are skipped, as when the test is read).
+pub fn each_monitoring(path: &Path, mut each: impl FnMut(f64, crate::monitoring::Event)) -> Result<(), Error> {
+    use crate::monitoring::{Event, Sample};
+    read_lines(path, &mut Vec::new(), |_, record: MonitorRecord| {
+        let event = match record.unavailable {
+            Some(reason) => Event::Unavailable { source: record.source, reason },
+            None => {
+                let values = record.values.into_iter().map(|(m, v)| (m, v.unwrap_or(f64::NAN))).collect();
+                Event::Sample(Sample { source: record.source, ts: record.ts, values })
+            }
+        };
+        each(record.ts, event);
+    })
+    .map(|_| ())
 }
 
 /// Streams monitoring events to `monitoring.jsonl`.

@@ -237,9 +237,14 @@ pub(super) fn read(path: &Path, test: &mut TestReport) -> Result<Option<u64>, Er
 /// active virtual users and its figures per label (the overall figures under `""`). Unreadable
 /// lines and histograms are skipped, as when the test is read.
 pub fn each_second(path: &Path, mut each: impl FnMut(u64, u64, &LabelSets)) -> Result<(), Error> {
+    each_timed_second(path, |second| each(second.unix_ts, second.users, &second.current))
+}
+
+/// [`each_second`] with each second whole: its number since the test started too.
+pub fn each_timed_second(path: &Path, mut each: impl FnMut(Second)) -> Result<(), Error> {
     read_lines(path, &mut Vec::new(), |line, record: SecondRecord| {
-        let (unix_ts, vus) = (record.unix_ts, record.vus);
-        each(unix_ts, vus, &second_sets(path, line, record, &mut Vec::new()));
+        let (ts, unix_ts, users) = (record.ts, record.unix_ts, record.vus);
+        each(Second { ts, unix_ts, users, current: second_sets(path, line, record, &mut Vec::new()) });
     })
     .map(|_| ())
 }
