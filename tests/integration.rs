@@ -10,6 +10,7 @@ mod criteria_timing;
 mod figures;
 mod fuzz;
 mod grpc;
+mod h2c;
 mod hardening;
 mod hostile_labels;
 mod http_wire;

@@ -670,6 +670,47 @@ scenarios:
 }
 
 #[test]
+fn http_version_limits_what_alpn_offers() {
+    let h2 = tls::Server::start(true);
+    let h1 = tls::Server::start(false);
+    let p = Project::new();
+    let yaml = format!(
+        r#"execution:
+- iterations: 2
+  scenario: s
+scenarios:
+  s:
+    tls-verify: false
+    requests:
+    - url: https://127.0.0.1:{h2}/one
+      label: one
+      http-version: 1.1
+    - url: https://127.0.0.1:{h2}/two
+      label: two
+      http-version: 2
+    - url: https://127.0.0.1:{h1}/refused
+      label: refused
+      http-version: 2
+"#,
+        h2 = h2.port,
+        h1 = h1.port
+    );
+    let out = run(&p, &yaml);
+    assert_eq!(out.code, 0, "{out}");
+    let versions: Vec<(String, String)> = h2.seen().into_iter().map(|r| (r.target, r.version)).collect();
+    let expected = [("/one", "HTTP/1.1"), ("/two", "HTTP/2"), ("/one", "HTTP/1.1"), ("/two", "HTTP/2")];
+    assert_eq!(versions, expected.map(|(t, v)| (t.to_string(), v.to_string())));
+    // A server that offers only `http/1.1` refuses the handshake: a TLS error that says why.
+    let stats = final_stats(&out);
+    assert_eq!((stat(&stats, "refused", "rc_TlsError"), stat(&stats, "refused", "fail")), (2, 2), "{stats:?}");
+    let s = artifacts::summary(&out.run_dir().join("summary.json"));
+    let refused = s["tests"][0]["labels"].as_array().unwrap().iter().find(|l| l["label"] == "refused").cloned();
+    let message = refused.as_ref().and_then(|l| l["errors"][0]["message"].as_str()).unwrap_or_default().to_string();
+    assert!(message.ends_with("(`http-version: 2` offers only `h2` in ALPN)"), "{refused:?}");
+    assert!(h1.seen().is_empty());
+}
+
+#[test]
 fn untrusted_certificates_fail_as_tls_errors() {
     let server = tls::Server::start(true);
     let p = Project::new();

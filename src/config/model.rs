@@ -147,6 +147,8 @@ pub struct Scenario {
     pub tls_verify: Option<Spanned<bool>>,
     /// suite extension: the most of a response body that assertions and extractors see.
     pub max_body_seen: Option<Spanned<ByteSize>>,
+    /// suite extension: `1.1`, `2` or `auto` (a number or a string), the requests' default.
+    pub http_version: Option<Spanned<Node>>,
     /// Reuse connections.
     pub keepalive: Option<Spanned<bool>>,
     /// Follow redirects.
@@ -226,6 +228,8 @@ pub struct Request {
     pub follow_redirects: Option<Spanned<bool>>,
     /// suite extension: the most of the response body that assertions and extractors see.
     pub max_body_seen: Option<Spanned<ByteSize>>,
+    /// suite extension: `1.1`, `2` or `auto` (a number or a string); overrides the scenario's.
+    pub http_version: Option<Spanned<Node>>,
     /// Response assertions.
     pub assert: Option<Spanned<Node>>,
     /// JSONPath assertions.

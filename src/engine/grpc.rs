@@ -20,6 +20,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::plan::grpc::{BytesCodec, GrpcPlan, MAX_MESSAGE};
+use crate::plan::scenario::HttpVersion;
 use crate::sample::{ErrorKind, StreamTimes};
 
 /// The channels of one call of an execution, used in turn by its users.
@@ -33,7 +34,7 @@ impl Channels {
     /// again after the connection drops); over TLS with the engine's rustls set-up (the
     /// scenario's `tls-verify`), or why that cannot be set up.
     pub fn new(plan: &GrpcPlan, tls_verify: bool) -> Result<Self, String> {
-        let tls = if plan.tls { Some(super::http::tls::config(tls_verify)?) } else { None };
+        let tls = if plan.tls { Some(super::http::tls::config(tls_verify, HttpVersion::Auto)?) } else { None };
         let list = (0..plan.connections.max(1))
             .map(|_| {
                 let endpoint = Endpoint::from(plan.address.clone()).connect_timeout(plan.timeout);

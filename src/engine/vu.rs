@@ -912,7 +912,7 @@ fn build<'a>(
             Some(Bytes::from(text))
         }
     };
-    Ok(Request { method, url, headers, body })
+    Ok(Request { method, url, headers, body, version: r.http_version })
 }
 
 /// Sets a variable, reusing its buffer.

@@ -131,6 +131,7 @@ fn request(url: Value<Url>) -> Step {
         needs_headers: false,
         needs_url: false,
         stream: None,
+        http_version: Default::default(),
     }))
 }
 

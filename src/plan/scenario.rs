@@ -501,6 +501,36 @@ pub struct RequestPlan {
     pub needs_url: bool,
     /// `stream`: the body is read as a stream of events, each one timed.
     pub stream: Option<Box<StreamPlan>>,
+    /// `http-version`: which HTTP versions the request may speak.
+    pub http_version: HttpVersion,
+}
+
+/// Which HTTP versions a request may speak (`http-version`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/1.1 in cleartext; over TLS, what the server picks in ALPN (`h2` or `http/1.1`).
+    #[default]
+    Auto,
+    /// HTTP/1.1 only (over TLS, ALPN offers only `http/1.1`).
+    Http1,
+    /// HTTP/2 only: in cleartext with prior knowledge (h2c, RFC 9113 §3.3), over TLS with ALPN
+    /// offering only `h2`.
+    Http2,
+}
+
+impl HttpVersion {
+    /// The `http-version` values, in the order help texts list them.
+    pub const NAMES: [&'static str; 3] = ["1.1", "2", "auto"];
+
+    /// The version named `name` (as written in `http-version`, a number or a string).
+    pub fn parse(name: &str) -> Option<HttpVersion> {
+        match name {
+            "1.1" => Some(HttpVersion::Http1),
+            "2" => Some(HttpVersion::Http2),
+            "auto" => Some(HttpVersion::Auto),
+            _ => None,
+        }
+    }
 }
 
 /// How a streamed response is cut into events (`stream:`).

@@ -3,8 +3,8 @@
 //! Plain HTTP/1.1 is the hot path and is driven by hand: the request goes out in one write, and
 //! the response is read with `try_read` into a per-thread scratch buffer and fed to
 //! [`wire::Reader`], so a user waiting on a slow server holds a socket and no buffer. HTTPS uses
-//! tokio-rustls, and HTTP/2 (when the server picks `h2` in ALPN) goes through hyper's HTTP/2
-//! client on that stream.
+//! tokio-rustls, and HTTP/2 (when the server picks `h2` in ALPN, or in cleartext with prior
+//! knowledge for `http-version: 2`) goes through hyper's HTTP/2 client on that stream.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -23,7 +23,7 @@ use url::{Host, Url};
 use super::stream::Events;
 use super::wire::{self, Head, Progress, Reader};
 use super::{tls, Failure};
-use crate::plan::scenario::StreamPlan;
+use crate::plan::scenario::{HttpVersion, StreamPlan};
 use crate::sample::{ErrorKind, StreamTimes};
 
 /// Size of the per-thread read buffer (and of a TLS connection's own buffer).
@@ -34,30 +34,38 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUF]);
 }
 
-/// Where a connection goes: requests to another origin need another connection.
+/// Where a connection goes and what it may speak: requests to another origin, or with another
+/// `http-version`, need another connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     tls: bool,
     host: String,
     port: u16,
+    version: HttpVersion,
 }
 
 impl Origin {
-    /// The origin of `url`; None for URLs that are not http(s) with a host.
-    pub fn of(url: &Url) -> Option<Origin> {
+    /// The origin of `url` for requests of `version`; None for URLs that are not http(s) with a host.
+    pub fn of(url: &Url, version: HttpVersion) -> Option<Origin> {
         let tls = match url.scheme() {
             "http" => false,
             "https" => true,
             _ => return None,
         };
-        Some(Origin { tls, host: url.host_str()?.to_string(), port: url.port_or_known_default()? })
+        Some(Origin { tls, host: url.host_str()?.to_string(), port: url.port_or_known_default()?, version })
     }
 
-    /// Whether `url` has this origin (without allocating).
-    pub fn matches(&self, url: &Url) -> bool {
-        (url.scheme() == "https") == self.tls
+    /// Whether `url`, sent as `version`, has this origin (without allocating).
+    pub fn matches(&self, url: &Url, version: HttpVersion) -> bool {
+        version == self.version
+            && (url.scheme() == "https") == self.tls
             && url.host_str() == Some(self.host.as_str())
             && url.port_or_known_default() == Some(self.port)
+    }
+
+    /// HTTP/2 in cleartext with prior knowledge.
+    fn h2c(&self) -> bool {
+        !self.tls && self.version == HttpVersion::Http2
     }
 }
 
@@ -76,7 +84,8 @@ enum Io {
     Plain(TcpStream),
     /// HTTP/1.1 over TLS, with the connection's own read buffer (rustls reads through it).
     Tls(Box<TlsStream<TcpStream>>, Box<[u8]>),
-    /// HTTP/2 over TLS; hyper's connection task runs beside the user.
+    /// HTTP/2 over TLS, or over TCP with prior knowledge (h2c); hyper's connection task runs
+    /// beside the user.
     H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
 }
 
@@ -165,7 +174,12 @@ impl Conn {
             Io::Plain(stream) => plain(stream, x).await?,
             // Boxed for the same reason as the handshakes: only plain HTTP is the hot path.
             Io::Tls(stream, buf) => Box::pin(tls_h1(stream, buf, x)).await?,
-            Io::H2(send) => Box::pin(h2(send, x)).await?,
+            Io::H2(send) => Box::pin(h2(send, x)).await.map_err(|(failure, answered)| {
+                // A server that does not speak h2c answers the preface in HTTP/1.1, or closes:
+                // hyper then only knows the frames were wrong.
+                let first_h2c = self.origin.h2c() && self.served == 0 && failure.kind != ErrorKind::Timeout;
+                (if first_h2c { not_h2c(&failure) } else { failure }, answered)
+            })?,
         };
         self.served += 1;
         Ok(answer)
@@ -202,28 +216,70 @@ async fn connect(url: &Url, origin: &Origin, tls_verify: bool, stage: &AtomicU8)
         });
     };
     let _ = stream.set_nodelay(true);
+    if origin.h2c() {
+        stage.store(2, Ordering::Relaxed);
+        return h2_handshake(stream).await;
+    }
     if !origin.tls {
         return Ok(Io::Plain(stream));
     }
-    let config = tls::config(tls_verify).map_err(|e| Failure::new(ErrorKind::Tls, e))?;
+    let config = tls::config(tls_verify, origin.version).map_err(|e| Failure::new(ErrorKind::Tls, e))?;
     let name = rustls::pki_types::ServerName::try_from(origin.host.trim_matches(|c| c == '[' || c == ']').to_string())
         .map_err(|e| Failure::new(ErrorKind::Tls, format!("TLS: invalid server name `{}`: {e}", origin.host)))?;
     stage.store(1, Ordering::Relaxed);
-    let stream = tokio_rustls::TlsConnector::from(config).connect(name, stream).await.map_err(|e| Failure::io(&e))?;
-    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+    let stream = tokio_rustls::TlsConnector::from(config).connect(name, stream).await.map_err(|e| {
+        let mut failure = Failure::io(&e);
+        // A server refuses a handshake whose ALPN offers nothing it speaks: say what was offered.
+        let offered = match origin.version {
+            HttpVersion::Http2 => " (`http-version: 2` offers only `h2` in ALPN)",
+            HttpVersion::Http1 => " (`http-version: 1.1` offers only `http/1.1` in ALPN)",
+            HttpVersion::Auto => "",
+        };
+        let no_protocol = rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol);
+        if e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) == Some(&no_protocol) {
+            failure.message.push_str(offered);
+        }
+        failure
+    })?;
+    let alpn = stream.get_ref().1.alpn_protocol();
+    if alpn == Some(b"h2") {
         stage.store(2, Ordering::Relaxed);
-        let (send, conn) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await
-        .map_err(|e| Failure::chain(&e))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        return Ok(Io::H2(send));
+        return h2_handshake(stream).await;
+    }
+    if origin.version == HttpVersion::Http2 {
+        let picked = alpn.map_or("no protocol".to_string(), |p| format!("`{}`", String::from_utf8_lossy(p)));
+        let message = format!("the server did not pick HTTP/2 in ALPN ({picked}); `http-version: 2` needs `h2`");
+        return Err(Failure::new(ErrorKind::Transport, message));
     }
     Ok(Io::Tls(Box::new(stream), vec![0; 16 * 1024].into_boxed_slice()))
+}
+
+/// Starts HTTP/2 on `stream` (TLS after ALPN `h2`, or TCP with prior knowledge).
+async fn h2_handshake<T>(stream: T) -> Result<Io, Failure>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .map_err(|e| Failure::chain(&e))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(Io::H2(send))
+}
+
+/// The failure of the first exchange on an h2c connection: most likely a server that does not
+/// speak HTTP/2 in cleartext.
+fn not_h2c(failure: &Failure) -> Failure {
+    let message = format!(
+        "no HTTP/2 response to prior knowledge (h2c, `http-version: 2`); does the server speak HTTP/2 \
+         without TLS? ({})",
+        failure.message
+    );
+    Failure::new(ErrorKind::Transport, message)
 }
 
 /// HTTP/1.1 over plain TCP.

@@ -25,7 +25,7 @@ use url::Url;
 
 use self::conn::{micros, Conn, Exchange, Origin};
 use self::cookies::{Cookie, Jar};
-use crate::plan::scenario::{StreamPlan, Timeouts};
+use crate::plan::scenario::{HttpVersion, StreamPlan, Timeouts};
 use crate::sample::{ErrorKind, StreamTimes};
 
 /// Most redirects followed for one request.
@@ -62,6 +62,8 @@ pub struct Request<'a> {
     /// unless present.
     pub headers: &'a [(HeaderName, HeaderValue)],
     pub body: Option<Bytes>,
+    /// Which HTTP versions it may speak.
+    pub version: HttpVersion,
 }
 
 /// Why a request got no usable response.
@@ -174,10 +176,12 @@ impl Client {
     ) -> Outcome {
         let start = Instant::now();
         let mut out = Outcome::default();
-        let Request { mut method, mut url, headers, mut body } = req;
+        let Request { mut method, mut url, headers, mut body, version } = req;
         let mut cross_origin = false;
         for hop in 0..=MAX_REDIRECTS {
-            match self.once(&method, &url, headers, cross_origin, body.as_ref(), timeouts, want, start, &mut out).await
+            match self
+                .once(&method, &url, version, headers, cross_origin, body.as_ref(), timeouts, want, start, &mut out)
+                .await
             {
                 Err(f) => {
                     out.error = Some((f.kind, f.message));
@@ -191,7 +195,7 @@ impl Client {
                         method = Method::GET;
                         body = None;
                     }
-                    cross_origin |= !Origin::of(&url).is_some_and(|o| o.matches(&next));
+                    cross_origin |= !Origin::of(&url, version).is_some_and(|o| o.matches(&next, version));
                     url = Cow::Owned(next);
                     out.body.clear();
                     out.headers.clear();
@@ -211,6 +215,7 @@ impl Client {
         &mut self,
         method: &Method,
         url: &Url,
+        version: HttpVersion,
         headers: &[(HeaderName, HeaderValue)],
         cross_origin: bool,
         body: Option<&Bytes>,
@@ -273,14 +278,14 @@ impl Client {
         // that request is sent again once on a new connection.
         let mut retried = false;
         let answer = loop {
-            if self.conn.as_ref().is_some_and(|c| !c.origin.matches(url) || c.is_closed()) {
+            if self.conn.as_ref().is_some_and(|c| !c.origin.matches(url, version) || c.is_closed()) {
                 self.conn = None;
             }
             let conn = match &mut self.conn {
                 Some(c) => c,
                 None => {
                     // Only a new connection needs the origin as its own (owned) value.
-                    let Some(origin) = Origin::of(url) else {
+                    let Some(origin) = Origin::of(url, version) else {
                         let message = format!("cannot send to `{url}`: only http and https URLs");
                         return Err(Failure::new(ErrorKind::Transport, message));
                     };

@@ -1,6 +1,7 @@
 //! TLS for the engine: one rustls configuration per process (with the `ring` provider), the
 //! system's roots through rustls-platform-verifier, and `tls-verify: false` accepting any
-//! certificate. ALPN offers `h2` first, so HTTPS servers that speak HTTP/2 get it.
+//! certificate. ALPN offers `h2` first, so HTTPS servers that speak HTTP/2 get it, unless the
+//! request's `http-version` allows only one of them.
 
 use std::sync::{Arc, OnceLock};
 
@@ -9,16 +10,22 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-/// The rustls configuration shared by every client of the process: building it loads the
-/// system's root certificates, which must not happen once per virtual user.
-pub fn config(verify: bool) -> Result<Arc<rustls::ClientConfig>, String> {
-    static VERIFYING: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    static TRUSTING: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    let cell = if verify { &VERIFYING } else { &TRUSTING };
-    cell.get_or_init(|| build(verify).map(Arc::new)).clone()
+use crate::plan::scenario::HttpVersion;
+
+/// The rustls configuration shared by every client of the process (one per verification and
+/// HTTP version): building it loads the system's root certificates, which must not happen once
+/// per virtual user.
+pub fn config(verify: bool, version: HttpVersion) -> Result<Arc<rustls::ClientConfig>, String> {
+    static CONFIGS: [OnceLock<Result<Arc<rustls::ClientConfig>, String>>; 6] = [const { OnceLock::new() }; 6];
+    let alpn = match version {
+        HttpVersion::Auto => 0,
+        HttpVersion::Http1 => 1,
+        HttpVersion::Http2 => 2,
+    };
+    CONFIGS[usize::from(verify) * 3 + alpn].get_or_init(|| build(verify, version).map(Arc::new)).clone()
 }
 
-fn build(verify: bool) -> Result<rustls::ClientConfig, String> {
+fn build(verify: bool, version: HttpVersion) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // Code that asks rustls for the process default gets the same provider (already set is fine).
     let _ = CryptoProvider::install_default(rustls::crypto::ring::default_provider());
@@ -34,7 +41,11 @@ fn build(verify: bool) -> Result<rustls::ClientConfig, String> {
         },
     };
     let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = match version {
+        HttpVersion::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
+        HttpVersion::Http2 => vec![b"h2".to_vec()],
+    };
     Ok(config)
 }
 

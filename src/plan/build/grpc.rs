@@ -41,6 +41,7 @@ impl Builder<'_> {
             ("keepalive", req.keepalive.as_ref().map(|k| k.span)),
             ("follow-redirects", req.follow_redirects.as_ref().map(|f| f.span)),
             ("max-body-seen", req.max_body_seen.as_ref().map(|m| m.span)),
+            ("http-version", req.http_version.as_ref().map(|v| v.span)),
         ] {
             if let Some(span) = set {
                 let help = match key {
@@ -50,6 +51,7 @@ impl Builder<'_> {
                     "keepalive" => "a gRPC call's channels stay open; set how many with `grpc: {connections: N}`",
                     "follow-redirects" => "gRPC has no redirects",
                     "max-body-seen" => "checks see each response message whole (up to 16 MiB)",
+                    "http-version" => "gRPC always speaks HTTP/2",
                     _ => "write the request message in `body` or `body-file` (protobuf's canonical JSON)",
                 };
                 self.error_help(span, format!("`{key}` does not apply to a gRPC call"), help);

@@ -6,12 +6,12 @@ use http::{HeaderName, HeaderValue};
 use super::scenario::{Defaults, Scope};
 use super::Builder;
 use crate::config::de::Spanned;
-use crate::config::diagnostic::{list_or, suggestion};
+use crate::config::diagnostic::{did_you_mean_or, list_or, suggestion};
 use crate::config::model::Request;
 use crate::config::source::Span;
 use crate::config::{Node, NodeKind};
 use crate::plan::checks::{Assertion, Extractor, Subject};
-use crate::plan::scenario::{RequestPlan, Step, StreamMode, StreamPlan, Template, Value};
+use crate::plan::scenario::{HttpVersion, RequestPlan, Step, StreamMode, StreamPlan, Template, Value};
 
 impl Builder<'_> {
     pub(super) fn request(&mut self, node: &Node, d: &Defaults, scope: &mut Scope) -> Option<Step> {
@@ -50,6 +50,7 @@ impl Builder<'_> {
         let seen = self.body_seen(&req.max_body_seen, d.body_seen);
         let body_limit = if needs_body { seen } else { 0 };
         let stream = self.stream(&req);
+        let http_version = req.http_version.as_ref().and_then(|v| self.http_version(v)).unwrap_or(d.http_version);
         Some(Step::Request(Box::new(RequestPlan {
             label,
             method,
@@ -65,7 +66,28 @@ impl Builder<'_> {
             needs_headers,
             needs_url,
             stream,
+            http_version,
         })))
+    }
+
+    /// `http-version`: `1.1`, `2` or `auto`, written as a number or a string.
+    pub(super) fn http_version(&mut self, node: &Spanned<Node>) -> Option<HttpVersion> {
+        // `true` has scalar text too, but no version is a boolean.
+        let text = node.value.scalar_text().filter(|_| !matches!(node.value.kind, NodeKind::Bool(_)));
+        if let Some(version) = text.as_deref().map(str::trim).and_then(HttpVersion::parse) {
+            return Some(version);
+        }
+        let names = list_or(&HttpVersion::NAMES);
+        let (found, help) = match text.as_deref().map(str::trim) {
+            // A number is a version suite does not speak, never a typo of one.
+            Some(t) if t.parse::<f64>().is_ok() => {
+                (format!("`{t}`"), format!("suite speaks HTTP/1.1 and HTTP/2: write {names}"))
+            }
+            Some(t) => (format!("`{t}`"), did_you_mean_or(t, &HttpVersion::NAMES, || format!("write {names}"))),
+            None => (node.value.describe().to_string(), format!("write {names}")),
+        };
+        self.error_help(node.span, format!("`http-version` is {names}, not {found}"), help);
+        None
     }
 
     /// `stream` and `tokens-from`: how the response's events are cut and where their tokens are.

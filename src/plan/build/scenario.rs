@@ -19,7 +19,7 @@ use crate::config::value::{ByteSize, TimeValue};
 use crate::config::{Node, NodeKind};
 use crate::criteria::Spec;
 use crate::plan::data::DataSource;
-use crate::plan::scenario::{BasicAuth, Cookie, ScenarioPlan, Step, Template, ThinkTime, Timeouts};
+use crate::plan::scenario::{BasicAuth, Cookie, HttpVersion, ScenarioPlan, Step, Template, ThinkTime, Timeouts};
 
 /// Timeout of requests that set none (Taurus's documented default).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,6 +36,8 @@ pub(super) struct Defaults {
     pub(super) force_parent_sample: bool,
     /// The most of a response body checks see (`max-body-seen`).
     pub(super) body_seen: usize,
+    /// Which HTTP versions requests may speak (`http-version`).
+    pub(super) http_version: HttpVersion,
 }
 
 impl Default for Defaults {
@@ -49,6 +51,7 @@ impl Default for Defaults {
             follow_redirects: true,
             force_parent_sample: false,
             body_seen: DEFAULT_BODY_SEEN,
+            http_version: HttpVersion::Auto,
         }
     }
 }
@@ -235,6 +238,9 @@ impl Builder<'_> {
             scope.tls_verify &= v.value;
         }
         d.body_seen = self.body_seen(&sc.max_body_seen, d.body_seen);
+        if let Some(v) = sc.http_version.as_ref().and_then(|v| self.http_version(v)) {
+            d.http_version = v;
+        }
         d
     }
 

@@ -147,6 +147,41 @@ fn concurrency_past_any_integer_type_gets_the_plan_limit() {
 }
 
 #[test]
+fn http_version_is_read_once_per_request_as_a_number_or_a_string() {
+    use crate::plan::scenario::HttpVersion;
+    let yaml = "execution:\n- scenario: s\nscenarios:\n  s:\n    http-version: 2\n    requests:\n    - http://127.0.0.1:9/a\n    - url: http://127.0.0.1:9/b\n      http-version: 1.1\n    - url: http://127.0.0.1:9/c\n      http-version: auto\n    - url: http://127.0.0.1:9/d\n      http-version: '1.1'\n  t:\n    requests: [http://127.0.0.1:9/e]\n";
+    let versions = |planned: &Plan, index: usize| -> Vec<HttpVersion> {
+        let scenario = planned.executions[index].scenario().unwrap();
+        scenario
+            .steps
+            .iter()
+            .map(|s| match s {
+                crate::plan::Step::Request(r) => r.http_version,
+                _ => unreachable!(),
+            })
+            .collect()
+    };
+    let planned = plan(yaml).unwrap();
+    use HttpVersion::{Auto, Http1, Http2};
+    assert_eq!(versions(&planned, 0), [Http2, Http1, Auto, Http1]);
+    let other = plan(&yaml.replace("- scenario: s", "- scenario: t")).unwrap();
+    assert_eq!(versions(&other, 0), [Auto], "the default");
+    let quoted = plan(&yaml.replace("http-version: 2", "http-version: \"2\"")).unwrap();
+    assert_eq!(versions(&quoted, 0)[0], Http2);
+
+    let e = errors(&yaml.replace("http-version: 2", "http-version: 3"));
+    assert_eq!(e, ["t.yaml:5:19: error: `http-version` is `1.1`, `2` or `auto`, not `3`"]);
+    let e = errors(&yaml.replace("http-version: auto", "http-version: atuo"));
+    assert_eq!(e, ["t.yaml:11:21: error: `http-version` is `1.1`, `2` or `auto`, not `atuo`"]);
+    let e = errors(&yaml.replace("http-version: auto", "http-version: [2]"));
+    assert_eq!(e, ["t.yaml:11:21: error: `http-version` is `1.1`, `2` or `auto`, not a list"]);
+    let e = errors(&yaml.replace("http-version: auto", "http-version: true"));
+    assert_eq!(e, ["t.yaml:11:21: error: `http-version` is `1.1`, `2` or `auto`, not a boolean"]);
+    let e = errors(&yaml.replace("http-version: auto", "http-versoin: auto"));
+    assert_eq!(e, ["t.yaml:11:7: error: unknown key `http-versoin` in a request"]);
+}
+
+#[test]
 fn checks_see_up_to_max_body_seen_of_a_body() {
     let yaml = "execution:\n- scenario: s\nscenarios:\n  s:\n    max-body-seen: 64KB\n    requests:\n    - url: http://127.0.0.1:9/a\n      assert: [ok]\n    - url: http://127.0.0.1:9/b\n      max-body-seen: 100\n      extract-regexp: {v: {regexp: 'id=(\\d+)'}}\n    - url: http://127.0.0.1:9/c\n      assert: [{contains: [200], subject: http-code}]\n    - http://127.0.0.1:9/d\n";
     let planned = plan(yaml).unwrap();

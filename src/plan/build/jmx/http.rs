@@ -274,6 +274,7 @@ impl Lower<'_, '_> {
             needs_headers,
             needs_url,
             stream: None,
+            http_version: Default::default(),
         })));
     }
 
