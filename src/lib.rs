@@ -29,6 +29,7 @@ pub mod report;
 pub mod runner;
 pub mod sample;
 pub mod services;
+pub mod tls;
 
 #[cfg(test)]
 mod testing;

@@ -473,6 +473,27 @@ scenarios:
     assert_eq!(asked.len(), 1, "{received:?}");
     assert_eq!(asked[0].1, vec![field(4, b"inference.GRPCInferenceService")]);
     assert!(received[0].0.contains("Reflection"), "{received:?}");
+
+    // Over TLS, as the calls go: the scenario's `tls-verify` decides whether the certificate must
+    // be trusted, for reflection too.
+    let proxy = TlsProxy::start(server.port);
+    let tls_yaml = |verify: bool| {
+        yaml.replace("grpc://127.0.0.1", "grpcs://127.0.0.1")
+            .replace(&format!(":{}", server.port), &format!(":{}", proxy.port))
+            .replace("  s:\n    requests:", &format!("  s:\n    tls-verify: {verify}\n    requests:"))
+    };
+    let p = Project::new();
+    let out = run(&p, &tls_yaml(false));
+    assert_eq!(out.code, 0, "{out}");
+    let stats = final_stats(&out);
+    assert_eq!((stat(&stats, "live", "rc_OK"), stat(&stats, "ready", "rc_OK")), (2, 2), "{stats:?}");
+    let asked = server.received.lock().unwrap().iter().filter(|(path, _)| path.contains("Reflection")).count();
+    assert_eq!(asked, 2, "asked again, through the TLS front");
+    let p = Project::new();
+    let out = run(&p, &tls_yaml(true));
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("cannot read the schema of `inference.GRPCInferenceService`"), "{out}");
+    assert!(out.stderr.contains("certificate"), "says why: {out}");
 }
 
 #[test]

@@ -1,20 +1,15 @@
-//! gRPC calls over HTTP/2 with tonic: plaintext (h2c), or TLS through the engine's own rustls
-//! set-up. The request messages go out as the bytes the plan encoded ([`BytesCodec`], so nothing
+//! gRPC calls over HTTP/2 with tonic: plaintext (h2c), or TLS through suite's rustls set-up
+//! ([`crate::tls`]). The request messages go out as the bytes the plan encoded ([`BytesCodec`], so nothing
 //! is encoded again per call) and responses come back as bytes, decoded to JSON only when a check
 //! reads them. Every kind of call (unary, server, client or bidirectional streaming) is sent as a
 //! stream of messages. An execution's users share `connections` channels per call, taken in turn.
 
-use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderMap;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -34,12 +29,12 @@ impl Channels {
     /// again after the connection drops); over TLS with the engine's rustls set-up (the
     /// scenario's `tls-verify`), or why that cannot be set up.
     pub fn new(plan: &GrpcPlan, tls_verify: bool) -> Result<Self, String> {
-        let tls = if plan.tls { Some(super::http::tls::config(tls_verify, HttpVersion::Auto)?) } else { None };
+        let tls = if plan.tls { Some(crate::tls::config(tls_verify, HttpVersion::Auto)?) } else { None };
         let list = (0..plan.connections.max(1))
             .map(|_| {
                 let endpoint = Endpoint::from(plan.address.clone()).connect_timeout(plan.timeout);
                 match &tls {
-                    Some(config) => endpoint.connect_with_connector_lazy(tls_connector(config.clone())),
+                    Some(config) => endpoint.connect_with_connector_lazy(crate::tls::connector(config.clone())),
                     None => endpoint.connect_lazy(),
                 }
             })
@@ -52,30 +47,6 @@ impl Channels {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.list.len();
         self.list[i].clone()
     }
-}
-
-/// Opens TCP then TLS (ALPN offers `h2`) to the host and port of the channel's URI.
-fn tls_connector(
-    config: Arc<rustls::ClientConfig>,
-) -> impl tower::Service<
-    http::Uri,
-    Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>,
-    Error = io::Error,
-    Future = impl Future<Output = io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>> + Send,
-> + Send
-       + 'static {
-    tower::service_fn(move |uri: http::Uri| {
-        let config = config.clone();
-        async move {
-            let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
-            let port = uri.port_u16().unwrap_or(443);
-            let tcp = TcpStream::connect((host.as_str(), port)).await?;
-            tcp.set_nodelay(true)?;
-            let name = ServerName::try_from(host).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
-            Ok(TokioIo::new(tls))
-        }
-    })
 }
 
 /// What one call came back with.

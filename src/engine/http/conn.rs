@@ -22,9 +22,10 @@ use url::{Host, Url};
 
 use super::stream::Events;
 use super::wire::{self, Head, Progress, Reader};
-use super::{tls, Failure};
+use super::Failure;
 use crate::plan::scenario::{HttpVersion, StreamPlan};
 use crate::sample::{ErrorKind, StreamTimes};
+use crate::tls;
 
 /// Size of the per-thread read buffer (and of a TLS connection's own buffer).
 const READ_BUF: usize = 64 * 1024;

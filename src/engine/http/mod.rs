@@ -12,7 +12,6 @@ pub mod cookies;
 #[cfg(test)]
 mod fuzz;
 mod stream;
-pub(super) mod tls;
 pub mod wire;
 
 use std::borrow::Cow;

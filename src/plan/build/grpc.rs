@@ -17,6 +17,7 @@ use crate::config::model::{Grpc, Request};
 use crate::config::source::Span;
 use crate::config::NodeKind;
 use crate::plan::grpc::{self, GrpcPlan};
+use crate::plan::scenario::HttpVersion;
 use crate::plan::scenario::Value;
 
 /// Most channels one call of an execution may open (`connections`).
@@ -58,7 +59,7 @@ impl Builder<'_> {
             }
         }
         let (address, tls) = self.grpc_address(req, d)?;
-        let pool = self.grpc_schema(g, &address, tls)?;
+        let pool = self.grpc_schema(g, &address, tls.then_some(scope.tls_verify))?;
         let method = self.grpc_method(&pool, &g.value.method)?;
         let input = method.input();
         let body = self.grpc_body(req, &input, method.is_client_streaming(), scope)?;
@@ -150,8 +151,9 @@ impl Builder<'_> {
         }
     }
 
-    /// The descriptor pool of `proto` files (compiled here) or of a `protoset`.
-    fn grpc_schema(&mut self, g: &Spanned<Grpc>, address: &http::Uri, tls: bool) -> Option<DescriptorPool> {
+    /// The descriptor pool of `proto` files (compiled here), of a `protoset`, or of the server's
+    /// reflection (over TLS when `tls` says whether to verify the certificate).
+    fn grpc_schema(&mut self, g: &Spanned<Grpc>, address: &http::Uri, tls: Option<bool>) -> Option<DescriptorPool> {
         let spec = &g.value;
         let sources =
             [spec.proto.is_some(), spec.protoset.is_some(), spec.reflection.as_ref().is_some_and(|r| r.value)];
@@ -169,17 +171,20 @@ impl Builder<'_> {
         }
         if let Some(r) = spec.reflection.as_ref().filter(|r| r.value) {
             let help = "give the schema as `proto: file.proto` or `protoset: file.pb`";
-            if tls {
-                self.error_help(r.span, "server reflection over TLS (`grpcs://`) is not supported yet", help);
-                return None;
-            }
+            let tls = match tls.map(|verify| crate::tls::config(verify, HttpVersion::Auto)).transpose() {
+                Ok(tls) => tls,
+                Err(e) => {
+                    self.error(r.span, format!("cannot set up TLS for server reflection: {e}"));
+                    return None;
+                }
+            };
             let service = spec.method.value.trim().rsplit_once('/').map_or("", |(s, _)| s.trim_start_matches('/'));
             let authority = address.authority().map_or(String::new(), |a| a.to_string());
             let key = (vec![PathBuf::from(format!("reflection://{authority}/{service}"))], Vec::new());
             if let Some(pool) = self.grpc_schemas.get(&key) {
                 return Some(pool.clone());
             }
-            return match super::reflection::fetch(address, service) {
+            return match super::reflection::fetch(address, service, tls) {
                 Ok(pool) => {
                     self.grpc_schemas.insert(key, pool.clone());
                     Some(pool)

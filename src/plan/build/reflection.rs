@@ -1,7 +1,9 @@
 //! A service's schema asked of the server itself (`reflection: true`): gRPC server reflection
 //! (`grpc.reflection.v1.ServerReflection`), once per address and service when the test is
-//! planned, so a server that does not offer it is an error before any load. Plaintext only.
+//! planned, so a server that does not offer it is an error before any load; over TLS with the
+//! scenario's `tls-verify`, as the calls themselves go.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -51,8 +53,12 @@ struct ErrorResponse {
 }
 
 /// The pool of the files that define `service` (and the files they import), as the server at
-/// `address` (`http://host:port`) describes them; or why it could not say.
-pub(super) fn fetch(address: &http::Uri, service: &str) -> Result<DescriptorPool, String> {
+/// `address` (`http://host:port`, or `https://` with `tls`) describes them; or why it could not say.
+pub(super) fn fetch(
+    address: &http::Uri,
+    service: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<DescriptorPool, String> {
     let (address, service) = (address.clone(), service.to_string());
     // Planning may run inside the runner's runtime: the exchange gets a thread and runtime of its own.
     std::thread::scope(|s| {
@@ -62,7 +68,7 @@ pub(super) fn fetch(address: &http::Uri, service: &str) -> Result<DescriptorPool
                 .build()
                 .map_err(|e| format!("cannot start the reflection client: {e}"))?;
             runtime.block_on(async {
-                tokio::time::timeout(TIMEOUT, files(address, &service))
+                tokio::time::timeout(TIMEOUT, files(address, &service, tls))
                     .await
                     .map_err(|_| format!("no answer within {TIMEOUT:?}"))?
             })
@@ -72,8 +78,17 @@ pub(super) fn fetch(address: &http::Uri, service: &str) -> Result<DescriptorPool
     })
 }
 
-async fn files(address: http::Uri, service: &str) -> Result<DescriptorPool, String> {
-    let channel = Endpoint::from(address).connect().await.map_err(|e| format!("cannot connect: {}", deepest(&e)))?;
+async fn files(
+    address: http::Uri,
+    service: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<DescriptorPool, String> {
+    let endpoint = Endpoint::from(address);
+    let channel = match tls {
+        Some(config) => endpoint.connect_with_connector(crate::tls::connector(config)).await,
+        None => endpoint.connect().await,
+    };
+    let channel = channel.map_err(|e| format!("cannot connect: {}", deepest(&e)))?;
     let mut client = tonic::client::Grpc::new(channel);
     let mut files: Vec<prost_reflect::prost_types::FileDescriptorProto> = Vec::new();
     let mut wanted = vec![Request { file_containing_symbol: Some(service.to_string()), ..Default::default() }];

@@ -1,9 +1,15 @@
-//! TLS for the engine: one rustls configuration per process (with the `ring` provider), the
+//! TLS for every client suite makes (the engine's HTTP and gRPC requests, the planner's
+//! reflection client): one rustls configuration per process (with the `ring` provider), the
 //! system's roots through rustls-platform-verifier, and `tls-verify: false` accepting any
 //! certificate. ALPN offers `h2` first, so HTTPS servers that speak HTTP/2 get it, unless the
 //! request's `http-version` allows only one of them.
 
+use std::future::Future;
+use std::io;
 use std::sync::{Arc, OnceLock};
+
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -23,6 +29,30 @@ pub fn config(verify: bool, version: HttpVersion) -> Result<Arc<rustls::ClientCo
         HttpVersion::Http2 => 2,
     };
     CONFIGS[usize::from(verify) * 3 + alpn].get_or_init(|| build(verify, version).map(Arc::new)).clone()
+}
+
+/// Opens TCP then TLS (ALPN offers `h2`) to the host and port of the channel's URI.
+pub fn connector(
+    config: Arc<rustls::ClientConfig>,
+) -> impl tower::Service<
+    http::Uri,
+    Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>,
+    Error = io::Error,
+    Future = impl Future<Output = io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>> + Send,
+> + Send
+       + 'static {
+    tower::service_fn(move |uri: http::Uri| {
+        let config = config.clone();
+        async move {
+            let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            let name = ServerName::try_from(host).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
+            Ok(TokioIo::new(tls))
+        }
+    })
 }
 
 fn build(verify: bool, version: HttpVersion) -> Result<rustls::ClientConfig, String> {
