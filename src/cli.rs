@@ -52,7 +52,8 @@ pub enum Command {
 const MERGE_EXAMPLES: &str = "\
 Examples:
   suite merge reports1/latest reports2/latest reports3/latest
-  suite merge --wait 1h -a /results/merged /results/segments     # as the Kubernetes merge Job runs it";
+  suite merge --wait 1h -a /results/merged /results/segments     # as the Kubernetes merge Job runs it
+  suite merge --follow seg1/ seg2/ seg3/                          # live merged seconds, then the merge";
 
 /// Options of `suite merge`.
 #[derive(Debug, Args)]
@@ -71,6 +72,10 @@ pub struct MergeArgs {
     /// Wait up to this long (`30m`, `1h`) for every segment to be there and finished
     #[arg(long, value_name = "DURATION")]
     pub wait: Option<String>,
+    /// While the segments run, print the merged figures of each second as soon as every
+    /// segment has written it; merge when they have all finished (for ever, or up to --wait)
+    #[arg(long)]
+    pub follow: bool,
 }
 
 const COMPARE_EXAMPLES: &str = "\

@@ -71,7 +71,16 @@ fn three_segments_send_exactly_the_unsplit_load_from_one_start() {
     let demo = DemoTarget::start(&["--workers", "1"]);
     let p = project(&demo);
     let start = in_secs(3);
-    let outs: Vec<Output> = std::thread::scope(|s| {
+    let (outs, followed): (Vec<Output>, Output) = std::thread::scope(|s| {
+        // `suite merge --follow` started before the segments: it waits for their folders, prints
+        // each merged second, and merges once all three have finished.
+        let follow = s.spawn(|| {
+            let dirs: Vec<String> =
+                (1..=3).map(|i| p.path().join(format!("reports{i}")).display().to_string()).collect();
+            let mut args = vec!["merge", "--follow", "--wait", "60s", "-a", "merged"];
+            args.extend(dirs.iter().map(String::as_str));
+            p.suite(&args, LIMIT)
+        });
         let runs: Vec<_> = (1..=3)
             .map(|i| {
                 let (p, start) = (&p, &start);
@@ -83,11 +92,16 @@ fn three_segments_send_exactly_the_unsplit_load_from_one_start() {
                 })
             })
             .collect();
-        runs.into_iter().map(|r| r.join().unwrap()).collect()
+        (runs.into_iter().map(|r| r.join().unwrap()).collect(), follow.join().unwrap())
     });
     for out in &outs {
         assert_eq!(out.code, 0, "{out}");
     }
+    assert_eq!(followed.code, 0, "{followed}");
+    let lines: Vec<&str> = followed.stdout.lines().filter(|l| l.starts_with("split [merged 3/3]")).collect();
+    assert!(lines.len() >= 3, "a line per merged second: {followed}");
+    assert!(lines.last().unwrap().ends_with("total 120"), "every request of the three: {followed}");
+    assert!(followed.stdout.contains("merging segments 1/3"), "then the merge: {followed}");
     // Every data row exactly once over the three, each segment its striped share of the users.
     let rows: Vec<u64> =
         demo.echo_log().iter().filter_map(|e| e["query"].as_str()?.strip_prefix("row=")?.parse().ok()).collect();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::aggregate::{LabelSets, Second};
+use crate::aggregate::{KpiSet, LabelSets, Second, OVERALL};
 use crate::cli::MergeArgs;
 use crate::config::{self, mask::Secrets, LoadOptions};
 use crate::criteria::Criteria;
@@ -66,6 +66,9 @@ fn run(args: &MergeArgs) -> anyhow::Result<Outcome> {
         None => Duration::ZERO,
     };
     let deadline = Instant::now() + wait;
+    if args.follow {
+        follow(&args.dirs, args.wait.is_some().then_some(deadline))?;
+    }
     let mut said = None;
     let (segments, pending) = loop {
         match find(&args.dirs) {
@@ -95,7 +98,7 @@ fn run(args: &MergeArgs) -> anyhow::Result<Outcome> {
 
 /// Every segment of one split run, each exactly once and finished; or what is missing.
 fn find(dirs: &[PathBuf]) -> Result<Vec<Segment>, NotReady> {
-    let segments = read_all(dirs).map_err(NotReady::Wrong)?;
+    let segments = read_all(dirs)?;
     let first = &segments[0].info;
     let mut pending = Vec::new();
     for index in 1..=first.count {
@@ -115,19 +118,36 @@ fn find(dirs: &[PathBuf]) -> Result<Vec<Segment>, NotReady> {
 
 /// The finished segments there are (for `--allow-partial`).
 fn present(dirs: &[PathBuf]) -> anyhow::Result<Vec<Segment>> {
-    Ok(read_all(dirs)?.into_iter().filter(|s| s.run.exit_code.is_some()).collect())
+    match read_all(dirs) {
+        Ok(all) => Ok(all.into_iter().filter(|s| s.run.exit_code.is_some()).collect()),
+        Err(NotReady::Pending(_)) => Ok(Vec::new()),
+        Err(NotReady::Wrong(e)) => Err(e),
+    }
 }
 
 /// Reads every segment run folder under `dirs`, checked to be segments of one run, none twice,
-/// in segment order.
-fn read_all(dirs: &[PathBuf]) -> anyhow::Result<Vec<Segment>> {
+/// in segment order; a folder with no run in it yet is pending.
+fn read_all(dirs: &[PathBuf]) -> Result<Vec<Segment>, NotReady> {
     let mut found = Vec::new();
+    let mut empty = Vec::new();
     for dir in dirs {
-        anyhow::ensure!(dir.is_dir(), "`{}` is not a folder", dir.display());
+        if !dir.is_dir() {
+            return Err(NotReady::Pending(vec![format!("`{}` is not there (yet)", dir.display())]));
+        }
         let before = found.len();
         run_folders(dir, SEARCH_DEPTH, &mut found);
-        anyhow::ensure!(found.len() > before, "no run folder (with a run.json) in `{}`", dir.display());
+        if found.len() == before {
+            empty.push(format!("no run folder (with a run.json) in `{}` yet", dir.display()));
+        }
     }
+    if !empty.is_empty() {
+        return Err(NotReady::Pending(empty));
+    }
+    check(found).map_err(NotReady::Wrong)
+}
+
+/// The segments of the run folders `found`, checked to be of one run, none twice, in order.
+fn check(found: Vec<PathBuf>) -> anyhow::Result<Vec<Segment>> {
     let mut segments: Vec<Segment> = Vec::new();
     for dir in found {
         let run = store::load_run(&dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
@@ -162,6 +182,89 @@ fn read_all(dirs: &[PathBuf]) -> anyhow::Result<Vec<Segment>> {
     }
     segments.sort_by_key(|s| s.info.index);
     Ok(segments)
+}
+
+/// `--follow`: prints each merged second once every segment that is still running this test has
+/// written it, until every segment is there and finished (or `deadline`).
+fn follow(dirs: &[PathBuf], deadline: Option<Instant>) -> anyhow::Result<()> {
+    // Per test: the next second to print, and the figures printed so far.
+    let mut shown: BTreeMap<String, (u64, KpiSet)> = BTreeMap::new();
+    loop {
+        let segments = match read_all(dirs) {
+            Ok(segments) => segments,
+            Err(NotReady::Wrong(e)) => return Err(e),
+            Err(NotReady::Pending(_)) => Vec::new(),
+        };
+        let count = segments.first().map_or(0, |s| s.info.count);
+        for test in segments.first().map(|s| s.run.tests.as_slice()).unwrap_or_default() {
+            let name = &test.name;
+            let (seconds, _) = merged_seconds(name, segments.iter().map(|s| (s, name.as_str())));
+            // A second is whole once every segment still running this test is past it.
+            let all_there = segments.len() == count;
+            let ready = segments
+                .iter()
+                .filter(|s| s.run.exit_code.is_none())
+                .filter(|s| s.run.tests.iter().any(|t| t.name == *name && t.completion != Completion::Finished))
+                .map(|s| last_second(&s.dir.join(name).join(SECONDS_FILE)))
+                .min()
+                .unwrap_or(u64::MAX);
+            let ready = if all_there { ready } else { 0 };
+            let (next, cumulative) = shown.entry(name.clone()).or_insert_with(|| (0, KpiSet::default()));
+            for (ts, second) in seconds.range(*next..ready) {
+                let empty = KpiSet::default();
+                let current = second.current.get(OVERALL).unwrap_or(&empty);
+                cumulative.merge(current);
+                let label = format!("{name} [merged {}/{count}]", segments.len());
+                crate::outln!("{}", console::progress(&label, ts + 1, None, second.users, current, cumulative));
+                *next = ts + 1;
+            }
+        }
+        if find(dirs).is_ok() {
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// The number of seconds a test's `seconds.jsonl` holds so far (its last second + 1).
+fn last_second(path: &Path) -> u64 {
+    let mut last = 0;
+    let _ = store::each_timed_second(path, |s| last = last.max(s.ts + 1));
+    last
+}
+
+/// Second `k` of test `name` of every segment added into second `k`; what could not be read.
+fn merged_seconds<'a>(
+    name: &str,
+    segments: impl Iterator<Item = (&'a Segment, &'a str)>,
+) -> (BTreeMap<u64, Second>, Vec<String>) {
+    let mut seconds: BTreeMap<u64, Second> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for (s, _) in segments {
+        let path = s.dir.join(name).join(SECONDS_FILE);
+        if !path.is_file() {
+            continue;
+        }
+        let read = store::each_timed_second(&path, |second| match seconds.get_mut(&second.ts) {
+            Some(merged) => {
+                merged.unix_ts = merged.unix_ts.min(second.unix_ts);
+                merged.users += second.users;
+                for (label, set) in &second.current {
+                    merged.current.entry(label.clone()).or_default().merge(set);
+                }
+            }
+            None => {
+                seconds.insert(second.ts, second);
+            }
+        });
+        if let Err(e) = read {
+            notes.push(format!("segment {}: {e}", s.info.share));
+        }
+    }
+    (seconds, notes)
 }
 
 /// Run folders (those with a `run.json`) at or below `dir`, `depth` levels down at most;
@@ -252,25 +355,8 @@ fn merge_test(name: &str, file: &Path, segments: &[Segment], out: &TestArtifacts
     out.running(&report);
 
     // Second k of every segment into second k of the merge.
-    let mut seconds: BTreeMap<u64, Second> = BTreeMap::new();
-    for (s, _) in &ran {
-        let path = s.dir.join(name).join(SECONDS_FILE);
-        let read = store::each_timed_second(&path, |second| match seconds.get_mut(&second.ts) {
-            Some(merged) => {
-                merged.unix_ts = merged.unix_ts.min(second.unix_ts);
-                merged.users += second.users;
-                for (label, set) in &second.current {
-                    merged.current.entry(label.clone()).or_default().merge(set);
-                }
-            }
-            None => {
-                seconds.insert(second.ts, second);
-            }
-        });
-        if let Err(e) = read {
-            report.notes.push(format!("segment {}: {e}", s.info.share));
-        }
-    }
+    let (seconds, unread) = merged_seconds(name, ran.iter().map(|(s, _)| (*s, name)));
+    report.notes.extend(unread);
     let mut events: Vec<(f64, Event)> = Vec::new();
     if let Some((s, _)) = ran.iter().find(|(s, _)| s.dir.join(name).join(MONITORING_FILE).is_file()) {
         let path = s.dir.join(name).join(MONITORING_FILE);
