@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Find test files, run each one's load with its services, judge its criteria, write reports.
     #[command(after_help = RUN_EXAMPLES)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Load, merge and check test files without sending load; print the effective config or the
     /// errors (for a JMeter plan `.jmx`: what it holds, thread group by thread group).
     Validate(ValidateArgs),

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
                     return Outcome::Error.into();
                 }
             };
-            match runtime.block_on(suite::runner::run(args)) {
+            match runtime.block_on(suite::runner::run(*args)) {
                 Ok(outcome) => outcome,
                 Err(e) => {
                     suite::errln!("error: {e:#}");

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use build::{build, judging};
+pub use build::{build, judging, Judging};
 pub use load::Load;
 pub use scenario::{RequestPlan, ScenarioPlan, Step, Template};
 pub use services::{ShellTask, Stage};

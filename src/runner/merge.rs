@@ -338,7 +338,7 @@ fn merge_test(name: &str, file: &Path, segments: &[Segment], out: &TestArtifacts
     }
     // What the test judges with, from the config the first segment ran.
     let effective = first.dir.join(name).join("effective.yml");
-    let (mut specs, junit, secrets) = match judging(&effective) {
+    let (plan::Judging { criteria: mut specs, junit }, secrets) = match judging(&effective) {
         Ok(judging) => judging,
         Err(e) => return failed(report, e),
     };
@@ -434,16 +434,16 @@ fn merge_test(name: &str, file: &Path, segments: &[Segment], out: &TestArtifacts
 }
 
 /// The criteria and `junit-xml` reporters of a test's `effective.yml`, with its secrets.
-fn judging(effective: &Path) -> Result<(Vec<crate::criteria::Spec>, Vec<plan::JunitReporter>, Secrets), String> {
+fn judging(effective: &Path) -> Result<(plan::Judging, Secrets), String> {
     if !effective.is_file() {
         return Err(format!("`{}` is missing: the segment did not record the config it ran", effective.display()));
     }
     let opts = LoadOptions { files: vec![effective.to_path_buf()], overrides: Vec::new(), env: Vec::new() };
     let loaded = config::load(&opts).map_err(|diags| config::render_all(&opts, &diags))?;
     let secrets = Secrets::collect(&loaded.root);
-    let (specs, junit, _) = plan::judging(&loaded)
+    let judging = plan::judging(&loaded)
         .map_err(|diags| diags.iter().filter(|d| d.is_error()).map(|d| loaded.render(d)).collect::<String>())?;
-    Ok((specs, junit, secrets))
+    Ok((judging, secrets))
 }
 
 fn failed(mut report: TestReport, error: String) -> TestReport {

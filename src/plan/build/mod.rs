@@ -141,10 +141,18 @@ struct Builder<'a> {
     grpc_schemas: HashMap<(Vec<PathBuf>, Vec<PathBuf>), prost_reflect::DescriptorPool>,
 }
 
-/// What a test judges with, read from its config alone: the criteria and the `junit-xml` and
-/// `final-stats` reporters, without planning its load (`suite merge` judges segments' figures
+/// What a test judges with (see [`judging`]).
+pub struct Judging {
+    /// Pass/fail criteria, in the order configured.
+    pub criteria: Vec<Spec>,
+    /// The `junit-xml` reporters.
+    pub junit: Vec<JunitReporter>,
+}
+
+/// What a test judges with, read from its config alone: the criteria and the `junit-xml`
+/// reporters, without planning its load (`suite merge` judges segments' figures
 /// with the config a segment ran, whose data files may not be where the merge runs).
-pub fn judging(loaded: &Loaded) -> Result<(Vec<Spec>, Vec<JunitReporter>, Option<PathBuf>), Vec<Diagnostic>> {
+pub fn judging(loaded: &Loaded) -> Result<Judging, Vec<Diagnostic>> {
     let mut b = Builder::new(loaded, jmx::Plans::default(), templates::Templates::default());
     let root: Root = from_node_all(&b.known_top_level()).map_err(|(errors, _)| errors)?;
     let (mut criteria, mut final_stats, mut junit, mut remote_write) = (Vec::new(), None, Vec::new(), Vec::new());
@@ -152,7 +160,7 @@ pub fn judging(loaded: &Loaded) -> Result<(Vec<Spec>, Vec<JunitReporter>, Option
         b.reporter(entry, &mut criteria, &mut final_stats, &mut junit, &mut remote_write);
     }
     match b.diags.is_empty() {
-        true => Ok((criteria.into_iter().map(|(spec, _)| spec).collect(), junit, final_stats)),
+        true => Ok(Judging { criteria: criteria.into_iter().map(|(spec, _)| spec).collect(), junit }),
         false => Err(b.diags),
     }
 }
