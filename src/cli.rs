@@ -1,5 +1,6 @@
 //! Command-line interface: `suite run`, `suite validate`, `suite report`, `suite jmx2yaml`,
 //! `suite baseline`, `suite compare`, `suite merge`.
+//! `suite baseline`, `suite compare`, `suite k8s render`.
 
 use std::path::PathBuf;
 
@@ -47,6 +48,9 @@ pub enum Command {
     /// `suite run` would have.
     #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
+    /// Kubernetes: write manifests that run a suite as N segments side by side and merge them.
+    #[command(subcommand)]
+    K8s(K8sCommand),
 }
 
 const MERGE_EXAMPLES: &str = "\
@@ -76,6 +80,108 @@ pub struct MergeArgs {
     /// segment has written it; merge when they have all finished (for ever, or up to --wait)
     #[arg(long)]
     pub follow: bool,
+}
+
+/// `suite k8s ...`.
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// Write the manifests of a distributed run (no cluster access): a ConfigMap with the
+    /// suite's files, an Indexed Job of N segment pods (`suite run --segment job/N`) that start
+    /// their load at one instant, a Job that merges them (`suite merge`, its exit code the
+    /// verdict), the results volume and a monitoring-agent DaemonSet.
+    #[command(after_help = K8S_RENDER_EXAMPLES)]
+    Render(K8sRenderArgs),
+}
+
+const K8S_RENDER_EXAMPLES: &str = "\
+Examples:
+  suite k8s render --parallelism 3 -t suites -p '*criteria*.yaml' --image registry/suite:1.0 --start-in 90s
+  kubectl apply --server-side -f k8s/ && kubectl logs -f --pod-running-timeout=5m job/suite-merge
+
+The segments start at render time + --start-in: `kubectl apply` must follow the render within
+that delay (and the image be pulled by then). Files written: configmap.yaml, pvc.yaml (without
+--results-claim), segments-job.yaml, merge-job.yaml, monitoring-agent-daemonset.yaml.";
+
+/// Options of `suite k8s render`.
+#[derive(Debug, Args)]
+pub struct K8sRenderArgs {
+    /// Segments: pods that each run one N-th of every execution's users, rate and data rows.
+    #[arg(long, value_name = "N", required = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub parallelism: u32,
+    /// Folder searched for test files, as `suite run` takes it; its files go into the ConfigMap.
+    #[arg(short = 't', long, default_value = "suites")]
+    pub test_dir: PathBuf,
+    /// Glob selecting test files (see `suite run --help`).
+    #[arg(short = 'p', long, default_value = DEFAULT_PATTERN)]
+    pub pattern: String,
+    /// Glob of test files to leave out.
+    #[arg(short = 'x', long)]
+    pub exclude_pattern: Option<String>,
+    /// Config merged under every test file; shipped with the suite when outside the test dir
+    /// [default: `global_config.yaml` of the current folder, if present, else the test dir's].
+    #[arg(short = 'g', long)]
+    pub global_config: Option<PathBuf>,
+    /// Environment profile (`environments/<NAME>.yaml` next to each test file).
+    #[arg(short = 'e', long)]
+    pub env_name: Option<String>,
+    /// Override a config value in every segment: `-o dotted.path=value`. Repeatable.
+    #[arg(short = 'o', long = "option", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+    /// The image holding `suite` and `monitoring-agent` (the repository's Dockerfile builds it);
+    /// pushed where the cluster pulls from.
+    #[arg(long, value_name = "IMAGE", default_value = "suite:latest")]
+    pub image: String,
+    /// Prefix of every object's name (`<NAME>-segments`, `<NAME>-merge`, …) and the results
+    /// folder `/results/<NAME>/`: a DNS-1123 label of at most 40 characters.
+    #[arg(long, value_name = "NAME", default_value = "suite")]
+    pub name: String,
+    /// Namespace of every object [default: kubectl's current one].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The segments start their load this long after the render (`--start-at`, RFC 3339 UTC, in
+    /// the manifests): `kubectl apply` must follow the render, and the pods be running, by then.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub start_in: String,
+    /// An existing ReadWriteMany PersistentVolumeClaim the segments write to and the merge reads
+    /// [default: one rendered in pvc.yaml].
+    #[arg(long, value_name = "CLAIM")]
+    pub results_claim: Option<String>,
+    /// Storage class of the rendered claim (it must offer ReadWriteMany) [default: the cluster's].
+    #[arg(long, value_name = "CLASS", conflicts_with = "results_claim")]
+    pub storage_class: Option<String>,
+    /// Size of the rendered claim.
+    #[arg(long, value_name = "QUANTITY", default_value = "1Gi")]
+    pub storage_size: String,
+    /// How long the merge waits for every segment to be complete (`suite merge --wait`).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub merge_timeout: String,
+    /// CPU of each segment pod, as its request and limit (`2`, `500m`) [default: none].
+    #[arg(long, value_name = "QUANTITY")]
+    pub cpu: Option<String>,
+    /// Memory of each segment pod, as its request and limit (`2Gi`) [default: none].
+    #[arg(long, value_name = "QUANTITY")]
+    pub memory: Option<String>,
+    /// The image already holds the suite below /suite (its files at the paths they have here):
+    /// no ConfigMap, for suites over the 1 MiB a ConfigMap holds.
+    #[arg(long)]
+    pub suite_in_image: bool,
+    /// Put the monitoring agent only on nodes with this label (`role=model-server`), the model
+    /// server's. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub agent_node_selector: Vec<String>,
+    /// Port the monitoring agent listens on, on each node's address.
+    #[arg(long, value_name = "PORT", default_value_t = 9009)]
+    pub agent_port: u16,
+    /// A `monitoring-agent` argument, e.g. `--agent-arg=--frontend-match --agent-arg=torchserve`
+    /// (the server's pid file is not visible from the agent's pod). Repeatable.
+    #[arg(long = "agent-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub agent_args: Vec<String>,
+    /// Render no monitoring-agent DaemonSet.
+    #[arg(long, conflicts_with_all = ["agent_node_selector", "agent_args"])]
+    pub no_agent: bool,
+    /// Folder the manifests are written to.
+    #[arg(long, value_name = "DIR", default_value = "k8s")]
+    pub out: PathBuf,
 }
 
 const COMPARE_EXAMPLES: &str = "\

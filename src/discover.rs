@@ -108,7 +108,7 @@ fn walk(dir: &Path, skip: &[PathBuf], out: &mut Vec<PathBuf>) -> Result<(), Erro
 }
 
 /// A folder `suite run` wrote: its `run.json` names the run.
-fn is_run_folder(dir: &Path) -> bool {
+pub fn is_run_folder(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("run.json")).is_ok_and(|text| text.contains("\"run_id\""))
 }
 

@@ -21,6 +21,7 @@ pub mod discover;
 pub mod engine;
 pub mod executors;
 pub mod fsutil;
+pub mod k8s;
 pub mod monitoring;
 pub mod outcome;
 pub mod output;

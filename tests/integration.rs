@@ -20,6 +20,7 @@ mod jmx_corpus;
 mod jmx_fuzz;
 mod jmx_run;
 mod k6;
+mod k8s;
 mod lifecycle;
 mod locust;
 mod matrix;

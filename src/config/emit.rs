@@ -30,6 +30,12 @@ pub fn to_yaml(node: &Node) -> String {
     out
 }
 
+/// A JSON tree as YAML, with the same quoting (so YAML 1.1 readers such as Kubernetes' read
+/// back every string as a string); object keys in the tree's order (sorted, for serde_json).
+pub fn json_to_yaml(value: serde_json::Value) -> String {
+    to_yaml(&crate::config::yaml::from_json(value, Default::default()))
+}
+
 /// Writes a non-empty collection, each line indented by `indent`.
 fn block(node: &Node, indent: usize, out: &mut String) {
     let pad = " ".repeat(indent);

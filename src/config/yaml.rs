@@ -596,7 +596,8 @@ fn json_fallback(sources: &Sources, id: SourceId) -> Result<Node, Diagnostic> {
     }
 }
 
-fn from_json(value: serde_json::Value, span: Span) -> Node {
+/// A JSON tree as a located tree, every node at `span`.
+pub(crate) fn from_json(value: serde_json::Value, span: Span) -> Node {
     use serde_json::Value;
     let kind = match value {
         Value::Null => NodeKind::Null,

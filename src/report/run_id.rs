@@ -131,12 +131,19 @@ pub fn utc_text(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
 }
 
+/// `2026-11-22T17:46:32Z`: a Unix time as RFC 3339, in UTC.
+pub fn rfc3339(secs: u64) -> String {
+    let (y, m, d, hh, mm, ss) = date_time(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn civil_dates() {
+        assert_eq!(rfc3339(1_795_369_592), "2026-11-22T17:46:32Z");
         assert_eq!(civil(0), ("19700101".to_string(), "000000".to_string()));
         assert_eq!(civil(1_795_369_592), ("20261122".to_string(), "174632".to_string()));
     }
