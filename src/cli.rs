@@ -90,7 +90,7 @@ pub enum K8sCommand {
     /// their load at one instant, a Job that merges them (`suite merge`, its exit code the
     /// verdict), the results volume and a monitoring-agent DaemonSet.
     #[command(after_help = K8S_RENDER_EXAMPLES)]
-    Render(K8sRenderArgs),
+    Render(Box<K8sRenderArgs>),
 }
 
 const K8S_RENDER_EXAMPLES: &str = "\

@@ -260,7 +260,7 @@ mod tests {
         use clap::Parser;
         let all = ["suite", "k8s", "render"].iter().chain(args);
         match crate::cli::Cli::try_parse_from(all)?.command {
-            crate::cli::Command::K8s(crate::cli::K8sCommand::Render(args)) => Ok(args),
+            crate::cli::Command::K8s(crate::cli::K8sCommand::Render(args)) => Ok(*args),
             other => panic!("{other:?}"),
         }
     }
