@@ -288,7 +288,6 @@ fn write(args: &MergeArgs, segments: &[Segment], pending: &[String]) -> anyhow::
     let first = &segments[0];
     let mut run = RunArtifacts::create(&args.artifacts_dir, first.run.env_name.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
-    let run_dir = run.dir().to_path_buf();
     let shares: Vec<String> = segments.iter().map(|s| format!("{} ({})", s.info.share, s.dir.display())).collect();
     crate::outln!("suite {}: merging segments {}", env!("CARGO_PKG_VERSION"), shares.join(", "));
     let mut notes = vec![format!("merged from segments {}", shares.join(", "))];
@@ -304,20 +303,7 @@ fn write(args: &MergeArgs, segments: &[Segment], pending: &[String]) -> anyhow::
         let report = merge_test(name, file, segments, &run.test(name), &notes);
         crate::out!("{}", console::test_summary(run.finished(report)));
     }
-    let outcome = run.report().outcome();
-    run.end(outcome.code());
-    crate::out!("{}", console::run_summary(run.report()));
-    crate::outln!("JUnit: {}", run_dir.join("junit.xml").display());
-    crate::outln!("Report: {}", run_dir.join("report.html").display());
-    let unwritten = run.unwritten();
-    if !unwritten.is_empty() {
-        crate::errln!("error: {} file(s) could not be written:", unwritten.len());
-        for (path, why) in &unwritten {
-            crate::errln!("  {}: {why}", path.display());
-        }
-        return Ok(Outcome::Error);
-    }
-    Ok(outcome)
+    Ok(super::end(&mut run))
 }
 
 /// One test merged over the segments that ran it, judged and written to `out`.

@@ -117,13 +117,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
         run.write_reports();
     }
-    // A file that could not be written fails the run (1) but keeps the tests' verdicts in the rest.
+    Ok(end(&mut run))
+}
+
+/// Ends a run: its record and reports written a last time, its summary printed; the outcome. A
+/// file that could not be written fails the run (1) but keeps the tests' verdicts in the rest.
+fn end(run: &mut RunArtifacts) -> Outcome {
     let unwritten_yet = |run: &RunArtifacts| if run.unwritten().is_empty() { Outcome::Passed } else { Outcome::Error };
-    let outcome = run.report().outcome().worst(unwritten_yet(&run));
+    let outcome = run.report().outcome().worst(unwritten_yet(run));
     run.end(outcome.code());
     crate::out!("{}", console::run_summary(run.report()));
-    crate::outln!("JUnit: {}", run_dir.join("junit.xml").display());
-    crate::outln!("Report: {}", run_dir.join("report.html").display());
+    crate::outln!("JUnit: {}", run.dir().join("junit.xml").display());
+    crate::outln!("Report: {}", run.dir().join("report.html").display());
     let unwritten = run.unwritten();
     if !unwritten.is_empty() {
         crate::errln!("error: {} file(s) could not be written (everything else was):", unwritten.len());
@@ -131,7 +136,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             crate::errln!("  {}: {why}", path.display());
         }
     }
-    Ok(outcome.worst(unwritten_yet(&run)))
+    outcome.worst(unwritten_yet(run))
 }
 
 /// What follows the runs of a test or matrix cell (`unit`): MMS's `diff_percent` with the previous
