@@ -61,16 +61,9 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// Seconds since the Unix epoch of `YYYY-MM-DDTHH:MM:SSZ`.
+/// Seconds since the Unix epoch of an RFC 3339 time.
 fn unix_of(text: &str) -> u64 {
-    let n = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    (days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)) as u64
+    suite::report::run_id::parse_rfc3339(text).unwrap_or_else(|| panic!("not RFC 3339: {text}")) as u64
 }
 
 fn now() -> u64 {
@@ -205,4 +198,90 @@ fn a_bad_name_or_a_suite_over_one_mib_is_an_error_before_any_file() {
     assert!(!p.path().join("k8s/configmap.yaml").exists());
     let job = yaml(&p.path().join("k8s/segments-job.yaml"));
     assert_eq!(job["spec"]["template"]["spec"]["volumes"].as_sequence().unwrap().len(), 1, "only the results volume");
+}
+
+/// The container's `args` of the first container of a rendered Job.
+fn job_args(path: &Path) -> Vec<String> {
+    let job = yaml(path);
+    let args = job["spec"]["template"]["spec"]["containers"][0]["args"].as_sequence().unwrap();
+    args.iter().map(|a| a.as_str().unwrap().to_string()).collect()
+}
+
+/// What the kubelet would run: `$(JOB_COMPLETION_INDEX)` expanded, `$$` unescaped, and the
+/// results volume's mount at `results`.
+fn as_kubelet_runs(args: &[String], index: Option<usize>, results: &Path) -> Vec<String> {
+    args.iter()
+        .map(|a| {
+            let a = match index {
+                Some(i) => a.replace("$(JOB_COMPLETION_INDEX)", &i.to_string()),
+                None => a.clone(),
+            };
+            a.replace("$$", "$").replace("/results", &results.display().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_rendered_segment_and_merge_commands_split_a_run_and_merge_it() {
+    let demo = crate::util::DemoTarget::start(&["--workers", "1"]);
+    let p = Project::new();
+    p.file(
+        "t/load_criteria.yaml",
+        &format!(
+            "execution:\n- concurrency: 6\n  iterations: 5\n  scenario: s\nscenarios:\n  s:\n    requests:\n    - url: {}/ping\n      label: ping\nreporting:\n- module: passfail\n  criteria: ['fail of ping>0%']\n",
+            demo.url()
+        ),
+    );
+    let args = [
+        "k8s",
+        "render",
+        "--parallelism",
+        "3",
+        "-t",
+        "t",
+        "-p",
+        "*criteria*.yaml",
+        "--start-in",
+        "3s",
+        "--name",
+        "e2e",
+    ];
+    let out = run_suite(p.path(), &args, &p.path().join("reports"), LIMIT, None);
+    assert_eq!(out.code, 0, "{out}");
+    let results = p.path().join("results");
+    let segment_args = job_args(&p.path().join("k8s/segments-job.yaml"));
+    // The three pods of the Indexed Job, each with its JOB_COMPLETION_INDEX.
+    let segments: Vec<Output> = std::thread::scope(|s| {
+        let pods: Vec<_> = (0..3)
+            .map(|i| {
+                let (p, results, segment_args) = (&p, &results, &segment_args);
+                s.spawn(move || {
+                    let args = as_kubelet_runs(segment_args, Some(i), results);
+                    let mut cmd = std::process::Command::new(crate::util::bin("suite"));
+                    cmd.current_dir(p.path()).args(&args).env("JOB_COMPLETION_INDEX", i.to_string());
+                    let done = cmd.output().unwrap();
+                    Output {
+                        code: done.status.code().unwrap_or(-1),
+                        stdout: String::from_utf8_lossy(&done.stdout).into_owned(),
+                        stderr: String::from_utf8_lossy(&done.stderr).into_owned(),
+                        elapsed: Duration::ZERO,
+                        artifacts: results.join(format!("e2e/segments/{i}")),
+                    }
+                })
+            })
+            .collect();
+        pods.into_iter().map(|pod| pod.join().unwrap()).collect()
+    });
+    for (i, out) in segments.iter().enumerate() {
+        assert_eq!(out.code, 0, "pod {i}: {out}");
+        assert!(out.stdout.contains(&format!("segment {}/3", i + 1)), "pod {i}: {out}");
+    }
+    // The merge Job's command, once they are done: one verdict over the 30 requests.
+    let merge_args = as_kubelet_runs(&job_args(&p.path().join("k8s/merge-job.yaml")), None, &results);
+    let merged = run_suite(p.path(), &merge_args.iter().map(String::as_str).collect::<Vec<_>>(), &results, LIMIT, None);
+    assert_eq!(merged.code, 0, "{merged}");
+    let merged = Output { artifacts: results.join("e2e/merged"), ..merged };
+    let stats = crate::util::artifacts::final_stats_by_label(&merged.run_dir().join("load_criteria/final_stats.csv"));
+    assert_eq!(crate::util::artifacts::stat(&stats, "ping", "throughput"), 30, "6 users × 5 iterations");
+    assert!(merged.junit().case("fail of ping>0%").is_some_and(|c| !c.failed));
 }
