@@ -80,6 +80,16 @@ pub struct MergeArgs {
     /// segment has written it; merge when they have all finished (for ever, or up to --wait)
     #[arg(long)]
     pub follow: bool,
+    /// Compare each merged test with its baseline, as `suite run --baseline` does (a folder of
+    /// `<test>.baseline.json` files, one file, or `previous`: the latest earlier run of the test
+    /// in the artifacts folder). A regression exits 3
+    #[arg(long, value_name = "DIR|FILE|previous")]
+    pub baseline: Option<String>,
+    /// Write each merged test as `DIR/<test>.baseline.json`
+    #[arg(long, value_name = "DIR")]
+    pub save_baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub compare: CompareOptions,
 }
 
 /// `suite k8s ...`.

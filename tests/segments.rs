@@ -317,4 +317,19 @@ fn missing_duplicated_and_foreign_segments_are_errors_and_partial_merges_say_so(
     assert!(notes.contains("partial merge") && notes.contains("segment 2/3 is missing"), "{notes}");
     let stats = final_stats_by_label(&partial.run_dir().join("split/final_stats.csv"));
     assert_eq!(stat(&stats, "rows", "throughput"), 12 + 9, "segments 1 and 3");
+
+    // A merged run is a baseline, and is compared with one, as a run of one machine is.
+    let saved =
+        p.suite(&["merge", "-a", "merged-b", "--save-baseline", "baselines", &dirs[0], &dirs[1], &dirs[2]], LIMIT);
+    assert_eq!(saved.code, 0, "{saved}");
+    let baseline: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path().join("baselines/split.baseline.json")).unwrap())
+            .unwrap();
+    assert!(baseline.to_string().contains("\"rows\""), "{baseline}");
+    let compared =
+        p.suite(&["merge", "-a", "merged-c", "--baseline", "baselines", &dirs[0], &dirs[1], &dirs[2]], LIMIT);
+    assert_eq!(compared.code, 0, "the same figures do not regress: {compared}");
+    let compared = Output { artifacts: p.path().join("merged-c"), ..compared };
+    let summary = crate::util::artifacts::summary(&compared.run_dir().join("summary.json"));
+    assert_eq!(summary["comparisons"][0]["test"], "split", "{summary}");
 }

@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use super::baseline::{self, Found};
 use crate::aggregate::{KpiSet, LabelSets, Second, OVERALL};
 use crate::cli::MergeArgs;
+use crate::compare::Baseline;
 use crate::config::{self, mask::Secrets, LoadOptions};
 use crate::criteria::Criteria;
 use crate::monitoring::Event;
@@ -297,17 +299,64 @@ fn write(args: &MergeArgs, segments: &[Segment], pending: &[String]) -> anyhow::
         notes.push(partial);
     }
     let planned: Vec<(String, PathBuf)> = first.run.tests.iter().map(|t| (t.name.clone(), t.file.clone())).collect();
+    // Each test (or matrix cell) with its repeats is one unit, compared with its baseline as a
+    // whole; every baseline is read before anything is merged.
+    let mut units: Vec<(String, Option<Found>)> = Vec::new();
+    let options = baseline::options(&args.compare).map_err(anyhow::Error::msg)?;
+    let source = args.baseline.as_deref().map(baseline::Source::parse);
+    let history = super::History {
+        env_name: first.run.env_name.as_deref(),
+        artifacts_dir: &args.artifacts_dir,
+        save_baseline: args.save_baseline.as_deref(),
+    };
+    for (name, _) in &planned {
+        let unit = unit_of(name);
+        if units.iter().any(|(u, _)| u == unit) {
+            continue;
+        }
+        let found = match &source {
+            Some(source) => Some(
+                baseline::for_test(source, unit, &args.artifacts_dir, run.dir(), history.env_name)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            None => None,
+        };
+        units.push((unit.to_string(), found));
+    }
     run.begin(planned.iter().map(|(n, f)| (n.as_str(), f.as_path())));
     for (name, file) in &planned {
         crate::outln!("\n-- {name} ({})", file.display());
-        let report = merge_test(name, file, segments, &run.test(name), &notes);
+        let base = units.iter().find(|(u, _)| u == unit_of(name)).and_then(|(_, found)| match found {
+            Some(Found::Baseline { baseline, .. }) => Some(baseline.as_ref()),
+            _ => None,
+        });
+        let report = merge_test(name, file, segments, &run.test(name), &notes, base);
         crate::out!("{}", console::test_summary(run.finished(report)));
+    }
+    for (unit, found) in units {
+        super::after_unit(&history, &mut run, &unit, found, &[], &options);
     }
     Ok(super::end(&mut run))
 }
 
-/// One test merged over the segments that ran it, judged and written to `out`.
-fn merge_test(name: &str, file: &Path, segments: &[Segment], out: &TestArtifacts, notes: &[String]) -> TestReport {
+/// The unit a run folder belongs to: its name without the repeat (`api` for `api@2`).
+fn unit_of(name: &str) -> &str {
+    match name.rsplit_once('@') {
+        Some((unit, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => unit,
+        _ => name,
+    }
+}
+
+/// One test merged over the segments that ran it, judged (relative thresholds against
+/// `baseline`) and written to `out`.
+fn merge_test(
+    name: &str,
+    file: &Path,
+    segments: &[Segment],
+    out: &TestArtifacts,
+    notes: &[String],
+    baseline: Option<&Baseline>,
+) -> TestReport {
     let ran: Vec<(&Segment, &TestReport)> = segments
         .iter()
         .filter_map(|s| s.run.tests.iter().find(|t| t.name == name).map(|t| (s, t)))
@@ -331,7 +380,7 @@ fn merge_test(name: &str, file: &Path, segments: &[Segment], out: &TestArtifacts
     if let Ok(text) = std::fs::read_to_string(&effective) {
         out.effective(&text);
     }
-    super::baseline::resolve_criteria(&mut specs, None, &mut report.notes);
+    baseline::resolve_criteria(&mut specs, baseline, &mut report.notes);
     for spec in &mut specs {
         for text in [&mut spec.label, &mut spec.text] {
             *text = secrets.masked(text);

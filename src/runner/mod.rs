@@ -113,7 +113,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             crate::out!("{}", console::test_summary(run.finished(result)));
         }
         for (unit, found) in expansion.units.iter().zip(found) {
-            after_unit(&args, &mut run, &unit.name, found, &ran.diff_checks, &compare_options);
+            after_unit(&History::of(&args), &mut run, &unit.name, found, &ran.diff_checks, &compare_options);
         }
         run.write_reports();
     }
@@ -141,8 +141,25 @@ fn end(run: &mut RunArtifacts) -> Outcome {
 
 /// What follows the runs of a test or matrix cell (`unit`): MMS's `diff_percent` with the previous
 /// run, the comparison with its baseline, and `--save-baseline`.
+/// Where a run keeps its history and baselines: what [`after_unit`] needs of the command line.
+struct History<'a> {
+    env_name: Option<&'a str>,
+    artifacts_dir: &'a Path,
+    save_baseline: Option<&'a Path>,
+}
+
+impl<'a> History<'a> {
+    fn of(args: &'a RunArgs) -> Self {
+        History {
+            env_name: args.env_name.as_deref(),
+            artifacts_dir: &args.artifacts_dir,
+            save_baseline: args.save_baseline.as_deref(),
+        }
+    }
+}
+
 fn after_unit(
-    args: &RunArgs,
+    args: &History,
     run: &mut RunArtifacts,
     unit: &str,
     found: Option<baseline::Found>,
@@ -151,8 +168,8 @@ fn after_unit(
 ) {
     let run_dir = run.dir().to_path_buf();
     if !diff_checks.is_empty() {
-        let env = args.env_name.as_deref();
-        match baseline::previous_run(&args.artifacts_dir, &run_dir, unit, env) {
+        let env = args.env_name;
+        match baseline::previous_run(args.artifacts_dir, &run_dir, unit, env) {
             Some(previous) => {
                 let rows = baseline::diff_percent(run.report(), unit, &previous, diff_checks);
                 crate::out!("{}", console::diff_percent(unit, &rows));
@@ -166,7 +183,7 @@ fn after_unit(
         }
     }
     let provenance = compare::Provenance::here(
-        args.env_name.clone(),
+        args.env_name.map(str::to_string),
         run.report().git_sha.clone(),
         report::utc_text(report::run_id::unix_now()),
     );
@@ -190,7 +207,7 @@ fn after_unit(
         crate::out!("{}", console::comparison(&comparison));
         run.compared(comparison);
     }
-    if let Some(dir) = &args.save_baseline {
+    if let Some(dir) = args.save_baseline {
         match &candidate {
             Some(b) => {
                 let path = dir.join(compare::baseline::file_name(unit));
