@@ -212,7 +212,10 @@ scenarios:
         "did you mean `inference.GRPCInferenceService/ModelInfer`?",
         "`inputs[0].datatyp` is not a field of `inference.ModelInferRequest.InferInputTensor`",
         "did you mean `datatype`?",
-        "broken.proto:5:1: expected ';'",
+        "the `.proto` does not compile: expected ';'",
+        // The caret in the `.proto` itself, the YAML value that named it beside.
+        "broken.proto:5:1",
+        "compiled for this gRPC call",
     ] {
         assert!(out.stderr.contains(expected), "no `{expected}` in\n{out}");
     }

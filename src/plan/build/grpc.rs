@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use super::scenario::{Defaults, Scope};
 use super::Builder;
 use crate::config::de::Spanned;
-use crate::config::diagnostic::{suggest, suggestion};
+use crate::config::diagnostic::{suggest, suggestion, Diagnostic};
 use crate::config::model::{Grpc, Request};
 use crate::config::source::Span;
 use crate::config::NodeKind;
@@ -240,17 +240,29 @@ impl Builder<'_> {
         compiler.include_imports(true);
         for (file, span) in &files {
             if let Err(e) = compiler.open_file(file) {
-                self.error_help(
-                    *span,
-                    format!("the `.proto` does not compile: {}", proto_error(&e, &includes)),
-                    "the `.proto` is compiled by protox (no `protoc`); imports are looked up under `import-paths`",
-                );
+                self.proto_failed(&e, &includes, *span);
                 return None;
             }
         }
         let pool = compiler.descriptor_pool();
         self.grpc_schemas.insert(key, pool.clone());
         Some(pool)
+    }
+
+    /// A `.proto` that does not compile: the error points into the `.proto` itself, with the
+    /// YAML value that named it as a second place; where the compiler gives no place, the
+    /// message names the file.
+    fn proto_failed(&mut self, e: &protox::Error, includes: &[PathBuf], named_at: Span) {
+        let help = "the `.proto` is compiled by protox (no `protoc`); imports are looked up under `import-paths`";
+        let file = e.file().and_then(|f| includes.iter().map(|dir| dir.join(f)).find(|p| p.is_file()));
+        let at = e.labels().and_then(|mut labels| labels.next()).map(|l| (l.inner().offset(), l.inner().len()));
+        if let Some(span) = file.zip(at).and_then(|(path, (offset, len))| self.late_source(&path, offset, len)) {
+            let message = format!("the `.proto` does not compile: {e}");
+            let diagnostic = Diagnostic::error(span, message).with_label(named_at, "compiled for this gRPC call");
+            self.diags.push(diagnostic.with_help(help));
+            return;
+        }
+        self.error_help(named_at, format!("the `.proto` does not compile: {}", proto_error(e, includes)), help);
     }
 
     /// `package.Service/Method` in the pool, with a did-you-mean for a name that is not there.

@@ -14,7 +14,7 @@ use super::{JunitReporter, Plan, Spec};
 use crate::config::de::{from_node, from_node_all, Spanned};
 use crate::config::diagnostic::{suggest, Diagnostic};
 use crate::config::model::Root;
-use crate::config::source::Span;
+use crate::config::source::{SourceId, Span};
 use crate::config::Loaded;
 use crate::config::{Map, Node, NodeKind};
 
@@ -115,6 +115,10 @@ pub fn build(loaded: &mut Loaded) -> Result<Plan, Vec<Diagnostic>> {
     } else {
         let mut all = b.warnings;
         all.extend(b.diags);
+        // The files those errors point into, in the order their spans expect.
+        for (path, text) in b.late_sources {
+            loaded.sources.add_file(&path, text);
+        }
         Err(all)
     }
 }
@@ -139,6 +143,9 @@ struct Builder<'a> {
     /// Descriptor pools compiled from `.proto` files, by the files and import paths (each set is
     /// compiled once however many calls name it).
     grpc_schemas: HashMap<(Vec<PathBuf>, Vec<PathBuf>), prost_reflect::DescriptorPool>,
+    /// Files read while planning that errors point into (a `.proto`), added to the sources
+    /// after the sources the config was loaded from, once the plan is built.
+    late_sources: Vec<(PathBuf, String)>,
 }
 
 /// What a test judges with (see [`judging`]).
@@ -179,7 +186,28 @@ impl<'a> Builder<'a> {
             search: None,
             templates,
             grpc_schemas: HashMap::new(),
+            late_sources: Vec::new(),
         }
+    }
+
+    /// A span of `len` bytes at `offset` in `path`, a file read while planning; the file is
+    /// registered among the sources when the plan is built ([`build`]). None when it cannot be
+    /// read as text.
+    fn late_source(&mut self, path: &Path, offset: usize, len: usize) -> Option<Span> {
+        let index = match self.late_sources.iter().position(|(p, _)| p == path) {
+            Some(index) => index,
+            None => {
+                let bytes = crate::fsutil::read_regular(path, crate::fsutil::CONFIG_CAP).ok()?;
+                self.late_sources.push((path.to_path_buf(), String::from_utf8(bytes).ok()?));
+                self.late_sources.len() - 1
+            }
+        };
+        let text = &self.late_sources[index].1;
+        let before = text.get(..offset.min(text.len()))?;
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let source = SourceId::from_index(self.loaded.sources.iter().count() + index);
+        Some(Span { source, offset: before.len(), line, col, len: len.min(text.len() - before.len()) })
     }
 }
 
