@@ -80,19 +80,7 @@ fn users_of_all_executions_must_fit_in_memory_and_the_open_file_limit() {
     let mut loaded = Loaded { root, sources, warnings: Vec::new(), files: Vec::new(), unset: Vec::new() };
     let planned = build(&mut loaded).unwrap();
     let check = |capacity: Capacity| {
-        let mut b = super::Builder {
-            loaded: &loaded,
-            diags: Vec::new(),
-            labels: Default::default(),
-            warnings: Vec::new(),
-            scenarios: Default::default(),
-            set_aside: Vec::new(),
-            jmx: Default::default(),
-            notes: Vec::new(),
-            search: None,
-            templates: Default::default(),
-            grpc_schemas: Default::default(),
-        };
+        let mut b = super::Builder::new(&loaded, Default::default(), Default::default());
         let span = |line| crate::config::source::Span { line, col: 16, ..loaded.root.span };
         let users: Vec<Users> = planned.executions.iter().zip([2, 5]).map(|(e, l)| Users::of(e, span(l))).collect();
         b.check_capacity(&users, capacity);
