@@ -265,7 +265,7 @@ fn the_rendered_segment_and_merge_commands_split_a_run_and_merge_it() {
                         stdout: String::from_utf8_lossy(&done.stdout).into_owned(),
                         stderr: String::from_utf8_lossy(&done.stderr).into_owned(),
                         elapsed: Duration::ZERO,
-                        artifacts: results.join(format!("e2e/segments/{i}")),
+                        artifacts: results.clone(),
                     }
                 })
             })
@@ -280,7 +280,10 @@ fn the_rendered_segment_and_merge_commands_split_a_run_and_merge_it() {
     let merge_args = as_kubelet_runs(&job_args(&p.path().join("k8s/merge-job.yaml")), None, &results);
     let merged = run_suite(p.path(), &merge_args.iter().map(String::as_str).collect::<Vec<_>>(), &results, LIMIT, None);
     assert_eq!(merged.code, 0, "{merged}");
-    let merged = Output { artifacts: results.join("e2e/merged"), ..merged };
+    // One folder per render, named by its start: `/results/<name>/<start>/merged`.
+    let at = segment_args.iter().position(|a| a == "--start-at").unwrap();
+    let stamp: String = segment_args[at + 1].chars().filter(char::is_ascii_alphanumeric).collect();
+    let merged = Output { artifacts: results.join(format!("e2e/{stamp}/merged")), ..merged };
     let stats = crate::util::artifacts::final_stats_by_label(&merged.run_dir().join("load_criteria/final_stats.csv"));
     assert_eq!(crate::util::artifacts::stat(&stats, "ping", "throughput"), 30, "6 users × 5 iterations");
     assert!(merged.junit().case("fail of ping>0%").is_some_and(|c| !c.failed));

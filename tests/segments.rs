@@ -124,6 +124,10 @@ fn three_segments_send_exactly_the_unsplit_load_from_one_start() {
     let firsts: Vec<u64> = outs.iter().map(first_second).collect();
     assert!(firsts.iter().all(|f| *f == firsts[0]), "started together: {firsts:?}");
     let infos: Vec<Value> = outs.iter().map(|o| run_json(o)["segment"].clone()).collect();
+    for (out, info) in outs.iter().zip(&infos) {
+        let summary = crate::util::artifacts::summary(&out.run_dir().join("summary.json"));
+        assert_eq!(&summary["run"]["segment"], info, "summary.json says which segment too");
+    }
     for (i, info) in infos.iter().enumerate() {
         assert_eq!(info["index"], i as u64 + 1, "{info}");
         assert_eq!(info["count"], 3, "{info}");

@@ -95,9 +95,11 @@ impl Spec {
         }
     }
 
-    /// The results folder of this run on the volume.
+    /// The results folder of this run on the volume: one per render (named by its start time),
+    /// so a run rendered again under the same name never merges an earlier run's segments.
     fn results_dir(&self) -> String {
-        format!("{RESULTS_DIR}/{}", self.name)
+        let stamp: String = self.start_at.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        format!("{RESULTS_DIR}/{}/{stamp}", self.name)
     }
 
     /// `suite run` of the segment whose index the pod's `JOB_COMPLETION_INDEX` holds.
@@ -385,7 +387,7 @@ mod tests {
         let has = |pair: [&str; 2]| args.windows(2).any(|w| w == pair);
         assert!(has(["--segment", "job/3"]), "{args:?}");
         assert!(has(["--start-at", "2026-12-05T14:40:00Z"]), "{args:?}");
-        assert!(has(["-a", "/results/suite/segments/$(JOB_COMPLETION_INDEX)"]), "{args:?}");
+        assert!(has(["-a", "/results/suite/20261205T144000Z/segments/$(JOB_COMPLETION_INDEX)"]), "{args:?}");
         // A `$` of the user's is kept from Kubernetes' expansion.
         assert!(has(["-o", "x=$${HOME}"]), "{args:?}");
         assert_eq!(args[0], "run");
@@ -423,7 +425,14 @@ mod tests {
         assert_eq!(job["spec"]["backoffLimit"], 0);
         assert_eq!(
             job["spec"]["template"]["spec"]["containers"][0]["args"],
-            json!(["merge", "--wait", "1h", "-a", "/results/suite/merged", "/results/suite/segments"])
+            json!([
+                "merge",
+                "--wait",
+                "1h",
+                "-a",
+                "/results/suite/20261205T144000Z/merged",
+                "/results/suite/20261205T144000Z/segments"
+            ])
         );
         assert_eq!(find(&manifests, "pvc.yaml")["spec"]["accessModes"], json!(["ReadWriteMany"]));
     }

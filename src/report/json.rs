@@ -64,6 +64,8 @@ struct Run {
     exit_code: Option<u8>,
     complete: bool,
     counts: BTreeMap<String, usize>,
+    /// The share of a split run this run is; `null` otherwise.
+    segment: Option<super::SegmentInfo>,
 }
 
 #[derive(Serialize)]
@@ -220,6 +222,7 @@ fn summary(run: &RunReport) -> Summary<'_> {
             exit_code: run.exit_code,
             complete: run.complete(),
             counts,
+            segment: run.segment.clone(),
         },
         tests: run.tests.iter().map(test).collect(),
         comparisons: &run.comparisons,
