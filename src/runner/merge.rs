@@ -25,7 +25,7 @@ use crate::criteria::Criteria;
 use crate::monitoring::Event;
 use crate::outcome::Outcome;
 use crate::plan;
-use crate::report::store::{self, MONITORING_FILE, SECONDS_FILE};
+use crate::report::store::{self, RunHead, MONITORING_FILE, SECONDS_FILE};
 use crate::report::{
     console, Completion, CriterionRow, RunArtifacts, RunReport, SegmentInfo, TestArtifacts, TestReport,
 };
@@ -46,11 +46,18 @@ pub fn merge(args: MergeArgs) -> Outcome {
     }
 }
 
-/// One segment's run folder, read.
+/// One segment's run folder, as its `run.json` says (its tests are read once it is merged).
 struct Segment {
     dir: PathBuf,
-    run: RunReport,
+    head: RunHead,
     info: SegmentInfo,
+}
+
+impl Segment {
+    /// The whole run: every test folder read.
+    fn read(&self) -> anyhow::Result<RunReport> {
+        store::load_run(&self.dir).with_context(|| format!("cannot read `{}`", self.dir.display()))
+    }
 }
 
 /// Why the segments cannot be merged yet: something missing or unfinished (`--wait` waits for
@@ -108,7 +115,7 @@ fn find(dirs: &[PathBuf]) -> Result<Vec<Segment>, NotReady> {
             pending.push(format!("segment {index}/{} is missing", first.count));
         }
     }
-    for s in segments.iter().filter(|s| s.run.exit_code.is_none()) {
+    for s in segments.iter().filter(|s| s.head.exit_code.is_none()) {
         pending.push(format!("segment {} (`{}`) has not finished", s.info.share, s.dir.display()));
     }
     if pending.is_empty() {
@@ -121,7 +128,7 @@ fn find(dirs: &[PathBuf]) -> Result<Vec<Segment>, NotReady> {
 /// The finished segments there are (for `--allow-partial`).
 fn present(dirs: &[PathBuf]) -> anyhow::Result<Vec<Segment>> {
     match read_all(dirs) {
-        Ok(all) => Ok(all.into_iter().filter(|s| s.run.exit_code.is_some()).collect()),
+        Ok(all) => Ok(all.into_iter().filter(|s| s.head.exit_code.is_some()).collect()),
         Err(NotReady::Pending(_)) => Ok(Vec::new()),
         Err(NotReady::Wrong(e)) => Err(e),
     }
@@ -152,8 +159,8 @@ fn read_all(dirs: &[PathBuf]) -> Result<Vec<Segment>, NotReady> {
 fn check(found: Vec<PathBuf>) -> anyhow::Result<Vec<Segment>> {
     let mut segments: Vec<Segment> = Vec::new();
     for dir in found {
-        let run = store::load_run(&dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
-        let Some(info) = run.segment.clone() else {
+        let head = store::run_head(&dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
+        let Some(info) = head.segment.clone() else {
             anyhow::bail!("`{}` is not a segment of a split run (it ran without --segment)", dir.display());
         };
         if let Some(twin) = segments.iter().find(|s| s.info.index == info.index) {
@@ -180,7 +187,7 @@ fn check(found: Vec<PathBuf>) -> anyhow::Result<Vec<Segment>> {
                 );
             }
         }
-        segments.push(Segment { dir, run, info });
+        segments.push(Segment { dir, head, info });
     }
     segments.sort_by_key(|s| s.info.index);
     Ok(segments)
@@ -198,15 +205,14 @@ fn follow(dirs: &[PathBuf], deadline: Option<Instant>) -> anyhow::Result<()> {
             Err(NotReady::Pending(_)) => Vec::new(),
         };
         let count = segments.first().map_or(0, |s| s.info.count);
-        for test in segments.first().map(|s| s.run.tests.as_slice()).unwrap_or_default() {
+        for test in segments.first().map(|s| s.head.tests.as_slice()).unwrap_or_default() {
             let name = &test.name;
             let (seconds, _) = merged_seconds(name, segments.iter().map(|s| (s, name.as_str())));
             // A second is whole once every segment still running this test is past it.
             let all_there = segments.len() == count;
             let ready = segments
                 .iter()
-                .filter(|s| s.run.exit_code.is_none())
-                .filter(|s| s.run.tests.iter().any(|t| t.name == *name && t.completion != Completion::Finished))
+                .filter(|s| s.head.exit_code.is_none() && !store::test_ended(&s.dir.join(name)))
                 .map(|s| last_second(&s.dir.join(name).join(SECONDS_FILE)))
                 .min()
                 .unwrap_or(u64::MAX);
@@ -288,7 +294,9 @@ fn run_folders(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 /// Writes the merged run: each test of the first segment, merged over the segments.
 fn write(args: &MergeArgs, segments: &[Segment], pending: &[String]) -> anyhow::Result<Outcome> {
     let first = &segments[0];
-    let mut run = RunArtifacts::create(&args.artifacts_dir, first.run.env_name.as_deref())
+    let runs = segments.iter().map(Segment::read).collect::<anyhow::Result<Vec<RunReport>>>()?;
+    let read: Vec<(&Segment, &RunReport)> = segments.iter().zip(&runs).collect();
+    let mut run = RunArtifacts::create(&args.artifacts_dir, first.head.env_name.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
     let shares: Vec<String> = segments.iter().map(|s| format!("{} ({})", s.info.share, s.dir.display())).collect();
     crate::outln!("suite {}: merging segments {}", env!("CARGO_PKG_VERSION"), shares.join(", "));
@@ -298,14 +306,15 @@ fn write(args: &MergeArgs, segments: &[Segment], pending: &[String]) -> anyhow::
         crate::errln!("warning: {partial}");
         notes.push(partial);
     }
-    let planned: Vec<(String, PathBuf)> = first.run.tests.iter().map(|t| (t.name.clone(), t.file.clone())).collect();
+    let planned: Vec<(String, PathBuf)> =
+        first.head.tests.iter().map(|t| (t.name.clone(), PathBuf::from(&t.file))).collect();
     // Each test (or matrix cell) with its repeats is one unit, compared with its baseline as a
     // whole; every baseline is read before anything is merged.
     let mut units: Vec<(String, Option<Found>)> = Vec::new();
     let options = baseline::options(&args.compare).map_err(anyhow::Error::msg)?;
     let source = args.baseline.as_deref().map(baseline::Source::parse);
     let history = super::History {
-        env_name: first.run.env_name.as_deref(),
+        env_name: first.head.env_name.as_deref(),
         artifacts_dir: &args.artifacts_dir,
         save_baseline: args.save_baseline.as_deref(),
     };
@@ -330,7 +339,7 @@ fn write(args: &MergeArgs, segments: &[Segment], pending: &[String]) -> anyhow::
             Some(Found::Baseline { baseline, .. }) => Some(baseline.as_ref()),
             _ => None,
         });
-        let report = merge_test(name, file, segments, &run.test(name), &notes, base);
+        let report = merge_test(name, file, &read, &run.test(name), &notes, base);
         crate::out!("{}", console::test_summary(run.finished(report)));
     }
     for (unit, found) in units {
@@ -352,14 +361,14 @@ fn unit_of(name: &str) -> &str {
 fn merge_test(
     name: &str,
     file: &Path,
-    segments: &[Segment],
+    segments: &[(&Segment, &RunReport)],
     out: &TestArtifacts,
     notes: &[String],
     baseline: Option<&Baseline>,
 ) -> TestReport {
     let ran: Vec<(&Segment, &TestReport)> = segments
         .iter()
-        .filter_map(|s| s.run.tests.iter().find(|t| t.name == name).map(|t| (s, t)))
+        .filter_map(|(s, run)| run.tests.iter().find(|t| t.name == name).map(|t| (*s, t)))
         .filter(|(_, t)| t.completion != Completion::NotRun)
         .collect();
     let started = ran.iter().map(|(_, t)| t.started_unix).filter(|s| *s > 0).min().unwrap_or(0);

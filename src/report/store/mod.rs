@@ -416,6 +416,28 @@ pub fn load_run(run_dir: &Path) -> Result<RunReport, Error> {
     Ok(run)
 }
 
+/// What a run folder's `run.json` says of the run, without reading its tests.
+pub struct RunHead {
+    pub env_name: Option<String>,
+    /// Set once the run ended.
+    pub exit_code: Option<u8>,
+    /// The share of a split run it is.
+    pub segment: Option<crate::report::SegmentInfo>,
+    /// The tests it runs, in order.
+    pub tests: Vec<PlannedTest>,
+}
+
+/// Reads a run folder's `run.json` alone (cheap enough to poll while the run goes on).
+pub fn run_head(run_dir: &Path) -> Result<RunHead, Error> {
+    let record: RunRecord = read_json(&run_dir.join(RUN_FILE))?;
+    Ok(RunHead { env_name: record.env_name, exit_code: record.exit_code, segment: record.segment, tests: record.tests })
+}
+
+/// Whether a test folder's `test.json` says the test ended (and was judged).
+pub fn test_ended(dir: &Path) -> bool {
+    read_json::<TestRecord>(&dir.join(TEST_FILE)).is_ok_and(|r| r.complete)
+}
+
 /// The environment name and start time a run folder's `run.json` records, if it reads.
 pub fn run_env(run_dir: &Path) -> Option<(Option<String>, u64)> {
     let record: RunRecord = read_json(&run_dir.join(RUN_FILE)).ok()?;
