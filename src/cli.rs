@@ -112,31 +112,44 @@ The segments start at render time + --start-in: `kubectl apply` must follow the 
 that delay (and the image be pulled by then). Files written: configmap.yaml, pvc.yaml (without
 --results-claim), segments-job.yaml, merge-job.yaml, monitoring-agent-daemonset.yaml.";
 
+/// Which test files a run takes and how each is configured: `suite run`'s, and what `suite k8s
+/// render` passes to every segment.
+#[derive(Debug, Args, Clone)]
+pub struct Selection {
+    /// Folder searched (recursively) for test files.
+    #[arg(short = 't', long, default_value = "suites")]
+    pub test_dir: PathBuf,
+    /// Glob selecting test files, matched against the file name, its path below the test dir, and
+    /// (MMS layout `<name>/<name>.yaml`) the folder name. `global_config.yaml` and
+    /// `environments/` folders are never tests.
+    #[arg(short = 'p', long, default_value = DEFAULT_PATTERN)]
+    pub pattern: String,
+    /// Glob of test files to leave out (matched the same way).
+    #[arg(short = 'x', long)]
+    pub exclude_pattern: Option<String>,
+    /// Config merged under every test file [default: `global_config.yaml` in the current folder,
+    /// else in the test dir, if present].
+    #[arg(short = 'g', long)]
+    pub global_config: Option<PathBuf>,
+    /// Environment profile: `environments/<NAME>.yaml` next to each test file is merged on top.
+    #[arg(short = 'e', long)]
+    pub env_name: Option<String>,
+    /// Override a config value, applied last: `-o dotted.path=value` (value is YAML; `-1` appends
+    /// to a list; `^key` deletes; `*key` replaces recursively). Repeatable.
+    #[arg(short = 'o', long = "option", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+}
+
 /// Options of `suite k8s render`.
 #[derive(Debug, Args)]
 pub struct K8sRenderArgs {
     /// Segments: pods that each run one N-th of every execution's users, rate and data rows.
     #[arg(long, value_name = "N", required = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub parallelism: u32,
-    /// Folder searched for test files, as `suite run` takes it; its files go into the ConfigMap.
-    #[arg(short = 't', long, default_value = "suites")]
-    pub test_dir: PathBuf,
-    /// Glob selecting test files (see `suite run --help`).
-    #[arg(short = 'p', long, default_value = DEFAULT_PATTERN)]
-    pub pattern: String,
-    /// Glob of test files to leave out.
-    #[arg(short = 'x', long)]
-    pub exclude_pattern: Option<String>,
-    /// Config merged under every test file; shipped with the suite when outside the test dir
-    /// [default: `global_config.yaml` of the current folder, if present, else the test dir's].
-    #[arg(short = 'g', long)]
-    pub global_config: Option<PathBuf>,
-    /// Environment profile (`environments/<NAME>.yaml` next to each test file).
-    #[arg(short = 'e', long)]
-    pub env_name: Option<String>,
-    /// Override a config value in every segment: `-o dotted.path=value`. Repeatable.
-    #[arg(short = 'o', long = "option", value_name = "PATH=VALUE")]
-    pub overrides: Vec<String>,
+    /// The tests every segment runs, as `suite run` takes them (the test dir's files, and the
+    /// global config when outside it, go into the ConfigMap).
+    #[command(flatten)]
+    pub selection: Selection,
     /// The image holding `suite` and `monitoring-agent` (the repository's Dockerfile builds it);
     /// pushed where the cluster pulls from.
     #[arg(long, value_name = "IMAGE", default_value = "suite:latest")]
@@ -278,31 +291,11 @@ pub const DEFAULT_PATTERN: &str = "*.{yaml,yml,json}";
 /// Options of `suite run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Folder searched (recursively) for test files.
-    #[arg(short = 't', long, default_value = "suites")]
-    pub test_dir: PathBuf,
-    /// Glob selecting test files, matched against the file name, its path below the test dir, and
-    /// (MMS layout `<name>/<name>.yaml`) the folder name. `global_config.yaml` and
-    /// `environments/` folders are never tests.
-    #[arg(short = 'p', long, default_value = DEFAULT_PATTERN)]
-    pub pattern: String,
-    /// Glob of test files to leave out (matched the same way).
-    #[arg(short = 'x', long)]
-    pub exclude_pattern: Option<String>,
+    #[command(flatten)]
+    pub selection: Selection,
     /// Parent folder of run folders; each run writes `<artifacts-dir>/<run-id>/`.
     #[arg(short = 'a', long, default_value = "reports")]
     pub artifacts_dir: PathBuf,
-    /// Config merged under every test file [default: `global_config.yaml` in the current folder,
-    /// else in the test dir, if present].
-    #[arg(short = 'g', long)]
-    pub global_config: Option<PathBuf>,
-    /// Environment profile: `environments/<NAME>.yaml` next to each test file is merged on top.
-    #[arg(short = 'e', long)]
-    pub env_name: Option<String>,
-    /// Override a config value, applied last: `-o dotted.path=value` (value is YAML; `-1` appends
-    /// to a list; `^key` deletes; `*key` replaces recursively). Repeatable.
-    #[arg(short = 'o', long = "option", value_name = "PATH=VALUE")]
-    pub overrides: Vec<String>,
     /// Start a `monitoring-agent` for the whole run, as `modules.monitoring-agent` in the global
     /// config describes [default when that section exists].
     #[arg(long, overrides_with = "no_monit")]

@@ -84,7 +84,7 @@ fn render_files(args: &K8sRenderArgs) -> anyhow::Result<()> {
     let mut spec = spec(args)?;
     let bundle = match args.suite_in_image {
         true => None,
-        false => Some(bundle::collect(&args.test_dir, args.global_config.as_deref(), &args.out)?),
+        false => Some(bundle::collect(&args.selection.test_dir, args.selection.global_config.as_deref(), &args.out)?),
     };
     spec.selection = selection(args, bundle.as_ref());
     let start = crate::report::run_id::unix_now() + start_in.ceil() as u64;
@@ -181,22 +181,22 @@ fn spec(args: &K8sRenderArgs) -> Result<Spec, Error> {
 /// in the pod (as given, when the suite is baked into the image).
 fn selection(args: &K8sRenderArgs, bundle: Option<&bundle::Bundle>) -> Vec<String> {
     let shown = |p: &Path| p.to_string_lossy().into_owned();
-    let test_dir = bundle.map_or_else(|| shown(&args.test_dir), |b| b.test_dir.clone());
-    let mut out = vec!["-t".to_string(), test_dir, "-p".into(), args.pattern.clone()];
-    if let Some(x) = &args.exclude_pattern {
+    let test_dir = bundle.map_or_else(|| shown(&args.selection.test_dir), |b| b.test_dir.clone());
+    let mut out = vec!["-t".to_string(), test_dir, "-p".into(), args.selection.pattern.clone()];
+    if let Some(x) = &args.selection.exclude_pattern {
         out.extend(["-x".into(), x.clone()]);
     }
     let global = match bundle {
         Some(b) => b.global_config.clone(),
-        None => args.global_config.as_deref().map(shown),
+        None => args.selection.global_config.as_deref().map(shown),
     };
     if let Some(g) = global {
         out.extend(["-g".into(), g]);
     }
-    if let Some(e) = &args.env_name {
+    if let Some(e) = &args.selection.env_name {
         out.extend(["-e".into(), e.clone()]);
     }
-    for o in &args.overrides {
+    for o in &args.selection.overrides {
         out.extend(["-o".into(), o.clone()]);
     }
     out

@@ -38,26 +38,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let global = global_config(&args)?;
     // A `global_config.yaml` in the test dir is never a test, also when `-g` names another one,
     // and neither is anything in the artifacts folder.
-    let never_tests = [global.clone(), Some(args.test_dir.join(GLOBAL_CONFIG)), Some(args.artifacts_dir.clone())];
+    let never_tests = [global.clone(), Some(args.selection.test_dir.join(GLOBAL_CONFIG)), Some(args.artifacts_dir.clone())];
     let never_tests: Vec<PathBuf> = never_tests.into_iter().flatten().collect();
-    let mut tests = discover::find(&args.test_dir, &args.pattern, args.exclude_pattern.as_deref(), &never_tests)
-        .with_context(|| format!("cannot look for tests in `{}`", args.test_dir.display()))?;
-    names::make_unique(&mut tests, &args.test_dir);
+    let mut tests = discover::find(&args.selection.test_dir, &args.selection.pattern, args.selection.exclude_pattern.as_deref(), &never_tests)
+        .with_context(|| format!("cannot look for tests in `{}`", args.selection.test_dir.display()))?;
+    names::make_unique(&mut tests, &args.selection.test_dir);
     if tests.is_empty() {
         anyhow::bail!(
             "no test files in `{}` match `{}`{} (patterns match file names like `x_criteria.yaml`, paths below the test dir, and MMS folder names)",
-            args.test_dir.display(),
-            args.pattern,
-            args.exclude_pattern.as_ref().map(|x| format!(" without `{x}`")).unwrap_or_default()
+            args.selection.test_dir.display(),
+            args.selection.pattern,
+            args.selection.exclude_pattern.as_ref().map(|x| format!(" without `{x}`")).unwrap_or_default()
         );
     }
     let files: Vec<Vec<PathBuf>> =
-        tests.iter().map(|t| config_files(global.as_deref(), &t.path, args.env_name.as_deref())).collect();
+        tests.iter().map(|t| config_files(global.as_deref(), &t.path, args.selection.env_name.as_deref())).collect();
     let expand = |dir: &Path| -> Vec<cells::Expansion> {
         tests
             .iter()
             .zip(&files)
-            .map(|(t, f)| cells::expand(&t.name, f.clone(), &args.overrides, dir, args.repeat))
+            .map(|(t, f)| cells::expand(&t.name, f.clone(), &args.selection.overrides, dir, args.repeat))
             .collect()
     };
     if args.list {
@@ -65,7 +65,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     }
     // The endpoint listens from before the first test to after the last (`_endpoint` dropped).
     let (live, _endpoint) = report::live::serve(args.metrics_addr).await?;
-    let mut run = RunArtifacts::create(&args.artifacts_dir, args.env_name.as_deref())
+    let mut run = RunArtifacts::create(&args.artifacts_dir, args.selection.env_name.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot create the run folder {e}"))?;
     let run_dir = run.dir().to_path_buf();
     crate::outln!("suite {}: {} test(s), artifacts in {}", env!("CARGO_PKG_VERSION"), tests.len(), run_dir.display());
@@ -107,7 +107,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
         let ran = match &expansion.error {
             Some(error) => test::broken(test, &runs, error),
-            None => test::run(test, files, &args.overrides, &runs, &interrupt, &live, &split).await,
+            None => test::run(test, files, &args.selection.overrides, &runs, &interrupt, &live, &split).await,
         };
         for result in ran.reports {
             crate::out!("{}", console::test_summary(run.finished(result)));
@@ -151,7 +151,7 @@ struct History<'a> {
 impl<'a> History<'a> {
     fn of(args: &'a RunArgs) -> Self {
         History {
-            env_name: args.env_name.as_deref(),
+            env_name: args.selection.env_name.as_deref(),
             artifacts_dir: &args.artifacts_dir,
             save_baseline: args.save_baseline.as_deref(),
         }
@@ -263,7 +263,7 @@ fn find_baselines(
             ));
         }
     }
-    let env = args.env_name.as_deref();
+    let env = args.selection.env_name.as_deref();
     expansions
         .iter()
         .map(|x| {
@@ -327,7 +327,7 @@ const GLOBAL_CONFIG: &str = "global_config.yaml";
 
 /// The global config: `--global-config`, else `global_config.yaml` here or in the test folder.
 fn global_config(args: &RunArgs) -> anyhow::Result<Option<PathBuf>> {
-    find_global(args.global_config.as_ref(), [PathBuf::from(GLOBAL_CONFIG), args.test_dir.join(GLOBAL_CONFIG)])
+    find_global(args.selection.global_config.as_ref(), [PathBuf::from(GLOBAL_CONFIG), args.selection.test_dir.join(GLOBAL_CONFIG)])
 }
 
 /// `given` (which must exist), else the first of `candidates` that is a file.

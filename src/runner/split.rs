@@ -70,10 +70,10 @@ impl Split {
             digest.add(f.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
             digest.add(&std::fs::read(f).unwrap_or_default());
         }
-        for o in &args.overrides {
+        for o in &args.selection.overrides {
             digest.add(o.as_bytes());
         }
-        digest.add(args.env_name.as_deref().unwrap_or_default().as_bytes());
+        digest.add(args.selection.env_name.as_deref().unwrap_or_default().as_bytes());
         let (_, sequence) = segment.k6_args();
         Some(SegmentInfo {
             index: segment.index + 1,
