@@ -38,10 +38,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let global = global_config(&args)?;
     // A `global_config.yaml` in the test dir is never a test, also when `-g` names another one,
     // and neither is anything in the artifacts folder.
-    let never_tests = [global.clone(), Some(args.selection.test_dir.join(GLOBAL_CONFIG)), Some(args.artifacts_dir.clone())];
+    let never_tests =
+        [global.clone(), Some(args.selection.test_dir.join(GLOBAL_CONFIG)), Some(args.artifacts_dir.clone())];
     let never_tests: Vec<PathBuf> = never_tests.into_iter().flatten().collect();
-    let mut tests = discover::find(&args.selection.test_dir, &args.selection.pattern, args.selection.exclude_pattern.as_deref(), &never_tests)
-        .with_context(|| format!("cannot look for tests in `{}`", args.selection.test_dir.display()))?;
+    let mut tests = discover::find(
+        &args.selection.test_dir,
+        &args.selection.pattern,
+        args.selection.exclude_pattern.as_deref(),
+        &never_tests,
+    )
+    .with_context(|| format!("cannot look for tests in `{}`", args.selection.test_dir.display()))?;
     names::make_unique(&mut tests, &args.selection.test_dir);
     if tests.is_empty() {
         anyhow::bail!(
@@ -327,7 +333,10 @@ const GLOBAL_CONFIG: &str = "global_config.yaml";
 
 /// The global config: `--global-config`, else `global_config.yaml` here or in the test folder.
 fn global_config(args: &RunArgs) -> anyhow::Result<Option<PathBuf>> {
-    find_global(args.selection.global_config.as_ref(), [PathBuf::from(GLOBAL_CONFIG), args.selection.test_dir.join(GLOBAL_CONFIG)])
+    find_global(
+        args.selection.global_config.as_ref(),
+        [PathBuf::from(GLOBAL_CONFIG), args.selection.test_dir.join(GLOBAL_CONFIG)],
+    )
 }
 
 /// `given` (which must exist), else the first of `candidates` that is a file.
