@@ -42,9 +42,16 @@ fn the_knee_agrees_with_a_manual_sweep() {
     let swept = p.suite(&["run", "-t", "sweep"], LIMIT);
     assert!(swept.code == 0 || swept.code == 3, "{swept}");
     let rows = matrix_csv(&swept.run_dir().join("matrix.csv"));
-    let manual =
-        rows.iter().filter(|r| r["state"] == "passed").map(|r| r["rate"].parse::<f64>().unwrap()).fold(0.0, f64::max);
-    assert!(manual >= 150.0, "the sweep's lowest rate should pass: {rows:#?}");
+    let mut cells: Vec<(f64, bool)> =
+        rows.iter().map(|r| (r["rate"].parse::<f64>().unwrap(), r["state"] == "passed")).collect();
+    cells.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(cells[0].1, "the sweep's lowest rate should pass: {rows:#?}");
+    // Near the knee a 2 s cell passes or fails by chance on two shared cores, so the sweep's answer
+    // is a band: from the last rate before its first failure to the first rate after its last pass.
+    let first_fail = cells.iter().position(|c| !c.1).unwrap_or(cells.len());
+    let low = cells[first_fail - 1].0;
+    let last_pass = cells.iter().rposition(|c| c.1).unwrap_or(0);
+    let high = cells.get(last_pass + 1).map_or(f64::INFINITY, |c| c.0);
 
     // The search over a wide range, with a requirement it meets.
     let p = Project::new();
@@ -61,8 +68,10 @@ fn the_knee_agrees_with_a_manual_sweep() {
     let test: Value = serde_json::from_str(&std::fs::read_to_string(run.join("cap/test.json")).unwrap()).unwrap();
     let capacity = &test["capacity"];
     let knee = capacity["knee"].as_f64().unwrap_or_else(|| panic!("no knee: {capacity:#}"));
-    let off = (knee - manual).abs() / manual;
-    assert!(off <= 0.10, "knee {knee} vs manual sweep {manual}: {:.1} % apart\n{capacity:#}\n{out}", off * 100.0);
+    assert!(
+        knee >= low * 0.9 && knee <= high * 1.1,
+        "knee {knee} more than 10 % outside the manual sweep's band [{low}, {high}]: {cells:?}\n{capacity:#}\n{out}"
+    );
 
     // Every probe is reported; the knee passed and the rate above it failed, within 5 %.
     let probes = capacity["probes"].as_array().unwrap();
