@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod aggregate;
+pub mod civil;
 pub mod cli;
 pub mod compare;
 pub mod config;

@@ -333,45 +333,7 @@ fn load_args(load: &Load) -> Vec<String> {
 /// RFC 3339 time as k6 writes it (`2026-12-05T06:21:26.458033213Z`, or with an offset), in µs
 /// since the Unix epoch.
 fn parse_time_us(t: &str) -> Option<u64> {
-    let b = t.as_bytes();
-    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut i = 19;
-    let mut frac_us = 0i64;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        let digits = &t[start..i];
-        let six: String = digits.chars().chain(std::iter::repeat('0')).take(6).collect();
-        frac_us = six.parse().ok()?;
-    }
-    let offset_s = match b.get(i) {
-        Some(b'Z') | Some(b'z') => 0,
-        Some(sign @ (b'+' | b'-')) => {
-            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            let off = oh * 3600 + om * 60;
-            if *sign == b'+' {
-                off
-            } else {
-                -off
-            }
-        }
-        _ => return None,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset_s;
-    u64::try_from(secs * 1_000_000 + frac_us).ok()
+    crate::civil::parse_rfc3339_us(t).and_then(|us| u64::try_from(us).ok())
 }
 
 #[cfg(test)]

@@ -72,54 +72,9 @@ fn date_time(secs: u64) -> (i64, u64, u64, u64, u64, u64) {
 }
 
 /// The Unix time (seconds, with fractions) of an RFC 3339 timestamp such as
-/// `2026-12-05T15:00:00Z`, `2026-12-05T15:00:00.250Z` or `2026-12-05T16:00:00+01:00`.
+/// `2026-12-05T15:00:00Z` ([`crate::civil::parse_rfc3339_us`]).
 pub fn parse_rfc3339(text: &str) -> Option<f64> {
-    let t = text.trim();
-    let b = t.as_bytes();
-    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let mut rest = &t[19..];
-    let mut fraction = 0.0;
-    if let Some(digits) = rest.strip_prefix('.') {
-        let n = digits.bytes().take_while(u8::is_ascii_digit).count();
-        fraction = format!("0.{}", digits.get(..n).filter(|d| !d.is_empty())?).parse().ok()?;
-        rest = &digits[n..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (oh, om) = rest[1..].split_once(':')?;
-            if oh.len() != 2 || om.len() != 2 {
-                return None;
-            }
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
-        }
-    };
-    // Howard Hinnant's days-from-civil algorithm.
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86400 + h * 3600 + mi * 60 + s - offset) as f64 + fraction)
+    crate::civil::parse_rfc3339_us(text).map(|us| us as f64 / 1e6)
 }
 
 /// `2026-11-22 17:46:32 UTC`; empty for an unknown time (0).

@@ -207,18 +207,19 @@ fn follow(dirs: &[PathBuf], deadline: Option<Instant>) -> anyhow::Result<()> {
         let count = segments.first().map_or(0, |s| s.info.count);
         for test in segments.first().map(|s| s.head.tests.as_slice()).unwrap_or_default() {
             let name = &test.name;
-            let (seconds, _) = merged_seconds(name, segments.iter().map(|s| (s, name.as_str())));
+            let merged = merged_seconds(name, &segments);
             // A second is whole once every segment still running this test is past it.
             let all_there = segments.len() == count;
             let ready = segments
                 .iter()
-                .filter(|s| s.head.exit_code.is_none() && !store::test_ended(&s.dir.join(name)))
-                .map(|s| last_second(&s.dir.join(name).join(SECONDS_FILE)))
+                .zip(&merged.ends)
+                .filter(|(s, _)| s.head.exit_code.is_none() && !store::test_ended(&s.dir.join(name)))
+                .map(|(_, end)| *end)
                 .min()
                 .unwrap_or(u64::MAX);
             let ready = if all_there { ready } else { 0 };
             let (next, cumulative) = shown.entry(name.clone()).or_insert_with(|| (0, KpiSet::default()));
-            for (ts, second) in seconds.range(*next..ready) {
+            for (ts, second) in merged.seconds.range(*next..ready) {
                 let empty = KpiSet::default();
                 let current = second.current.get(OVERALL).unwrap_or(&empty);
                 cumulative.merge(current);
@@ -237,42 +238,48 @@ fn follow(dirs: &[PathBuf], deadline: Option<Instant>) -> anyhow::Result<()> {
     }
 }
 
-/// The number of seconds a test's `seconds.jsonl` holds so far (its last second + 1).
-fn last_second(path: &Path) -> u64 {
-    let mut last = 0;
-    let _ = store::each_timed_second(path, |s| last = last.max(s.ts + 1));
-    last
+/// One test's seconds over the segments.
+struct Merged {
+    /// Second `k` of every segment added into second `k`.
+    seconds: BTreeMap<u64, Second>,
+    /// Per segment, in the order given: how many seconds it has written (its last + 1).
+    ends: Vec<u64>,
+    /// What could not be read.
+    notes: Vec<String>,
 }
 
-/// Second `k` of test `name` of every segment added into second `k`; what could not be read.
-fn merged_seconds<'a>(
-    name: &str,
-    segments: impl Iterator<Item = (&'a Segment, &'a str)>,
-) -> (BTreeMap<u64, Second>, Vec<String>) {
+/// Test `name`'s seconds merged over `segments`.
+fn merged_seconds<'a>(name: &str, segments: impl IntoIterator<Item = &'a Segment>) -> Merged {
     let mut seconds: BTreeMap<u64, Second> = BTreeMap::new();
-    let mut notes = Vec::new();
-    for (s, _) in segments {
+    let (mut ends, mut notes) = (Vec::new(), Vec::new());
+    for s in segments {
         let path = s.dir.join(name).join(SECONDS_FILE);
+        let mut end = 0;
         if !path.is_file() {
+            ends.push(end);
             continue;
         }
-        let read = store::each_timed_second(&path, |second| match seconds.get_mut(&second.ts) {
-            Some(merged) => {
-                merged.unix_ts = merged.unix_ts.min(second.unix_ts);
-                merged.users += second.users;
-                for (label, set) in &second.current {
-                    merged.current.entry(label.clone()).or_default().merge(set);
+        let read = store::each_timed_second(&path, |second| {
+            end = end.max(second.ts + 1);
+            match seconds.get_mut(&second.ts) {
+                Some(merged) => {
+                    merged.unix_ts = merged.unix_ts.min(second.unix_ts);
+                    merged.users += second.users;
+                    for (label, set) in &second.current {
+                        merged.current.entry(label.clone()).or_default().merge(set);
+                    }
                 }
-            }
-            None => {
-                seconds.insert(second.ts, second);
+                None => {
+                    seconds.insert(second.ts, second);
+                }
             }
         });
         if let Err(e) = read {
             notes.push(format!("segment {}: {e}", s.info.share));
         }
+        ends.push(end);
     }
-    (seconds, notes)
+    Merged { seconds, ends, notes }
 }
 
 /// Run folders (those with a `run.json`) at or below `dir`, `depth` levels down at most;
@@ -399,7 +406,7 @@ fn merge_test(
     out.running(&report);
 
     // Second k of every segment into second k of the merge.
-    let (seconds, unread) = merged_seconds(name, ran.iter().map(|(s, _)| (*s, name)));
+    let Merged { seconds, notes: unread, .. } = merged_seconds(name, ran.iter().map(|(s, _)| *s));
     report.notes.extend(unread);
     let mut events: Vec<(f64, Event)> = Vec::new();
     if let Some((s, _)) = ran.iter().find(|(s, _)| s.dir.join(name).join(MONITORING_FILE).is_file()) {

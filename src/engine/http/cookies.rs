@@ -171,20 +171,9 @@ fn parse_http_date(text: &str) -> Option<SystemTime> {
     if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
         return None;
     }
-    let days = days_from_civil(year, month, day as i64);
+    let days = crate::civil::days_from_civil(year, month, day as i64);
     let secs = days * 86_400 + (h * 3600 + m * 60 + s) as i64;
     Some(if secs <= 0 { SystemTime::UNIX_EPOCH } else { SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64) })
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

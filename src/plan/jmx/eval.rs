@@ -436,7 +436,7 @@ fn date_time_format(pattern: &str, local_millis: i64, offset_secs: i64) -> Resul
     let minute = ms_of_day / 60_000 % 60;
     let second = ms_of_day / 1000 % 60;
     let nanos = ms_of_day % 1000 * 1_000_000;
-    let day_of_year = days - days_from_civil(year, 1, 1) + 1;
+    let day_of_year = days - crate::civil::days_from_civil(year, 1, 1) + 1;
 
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 8);
@@ -553,17 +553,6 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// The day count since 1970-01-01 of a date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
